@@ -1,0 +1,48 @@
+"""prillm: pricing online LLM services with a data-calibrated Stackelberg routing game.
+
+The public API, re-exported here:
+
+- :class:`Market`, :class:`Preferences` — the validated market model (``prillm.market``);
+- :func:`solve_equilibrium` — the exact, certified user-side Nash equilibrium
+  (``prillm.equilibrium``) and :func:`equilibrium_reference`, the same potential solved by cvxpy
+  (``prillm.reference``);
+- :func:`water_filling` — a user's exact best response.
+"""
+
+from prillm.equilibrium import (
+    DEFAULT_TOL,
+    Equilibrium,
+    EquilibriumError,
+    KKTCertificate,
+    kkt_certificate,
+    solve_equilibrium,
+)
+from prillm.market import (
+    TOKENS_PER_PRICE_UNIT,
+    GameCoefficients,
+    Market,
+    MarketError,
+    Preferences,
+    game_coefficients,
+)
+from prillm.reference import equilibrium_reference
+from prillm.water_filling import water_filling
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TOL",
+    "TOKENS_PER_PRICE_UNIT",
+    "Equilibrium",
+    "EquilibriumError",
+    "GameCoefficients",
+    "KKTCertificate",
+    "Market",
+    "MarketError",
+    "Preferences",
+    "equilibrium_reference",
+    "game_coefficients",
+    "kkt_certificate",
+    "solve_equilibrium",
+    "water_filling",
+]
