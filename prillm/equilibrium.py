@@ -4,7 +4,8 @@ The equilibrium is the unique minimiser of the strictly convex potential (Eq. 4-
 
 .. math::
 
-    \\Phi(f) = \\sum_{ij} c_{ij} f_{ij} + \\sum_j \\frac{k_j}{2}\\Big(F_j^2 + \\sum_i f_{ij}^2\\Big),
+    \\Phi(f) = \\sum_{ij} c_{ij} f_{ij}
+             + \\sum_j \\frac{k_j}{2}\\Big(F_j^2 + \\sum_i f_{ij}^2\\Big),
     \\qquad \\sum_j f_{ij} = D_i,\\; f_{ij} \\ge 0,
 
 with :math:`c_{ij} = w_p p_j + w_d d_{ij} - b_j`, :math:`k_j = w_q/\\alpha_j` and
@@ -263,13 +264,19 @@ def _certificate(
     g = cost + slope * (loads + flows)
     mu = g - lam[:, None]
     d_scale = float(demand.max()) if demand.size and demand.max() > 0 else 1.0
-    c_scale = max(float(np.abs(cost).max()), float((slope * (loads + flows)).max()),
-                  float(np.abs(lam).max()) if lam.size else 0.0)
+    c_scale = max(
+        float(np.abs(cost).max()),
+        float((slope * (loads + flows)).max()),
+        float(np.abs(lam).max()) if lam.size else 0.0,
+    )
     c_scale = c_scale if c_scale > 0 else 1.0
-    primal = max(
-        float(np.abs(flows.sum(axis=1) - demand).max()),
-        float(np.maximum(-flows, 0.0).max()),
-    ) / d_scale
+    primal = (
+        max(
+            float(np.abs(flows.sum(axis=1) - demand).max()),
+            float(np.maximum(-flows, 0.0).max()),
+        )
+        / d_scale
+    )
     stationarity = float(np.abs(mu[support]).max()) / c_scale if support.any() else 0.0
     off = ~support
     if off.any():
@@ -320,7 +327,10 @@ class _NullContext:
 
 
 def solve_support(
-    cost: np.ndarray, capa: np.ndarray, demand: np.ndarray, support: np.ndarray,
+    cost: np.ndarray,
+    capa: np.ndarray,
+    demand: np.ndarray,
+    support: np.ndarray,
     system: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the KKT system of Eq. (14-17) for a fixed support (every row non-empty).
@@ -421,7 +431,7 @@ def solve_active_set(
         if empty.any():
             s[empty, :] = ct[empty] <= ct[empty].min(axis=1, keepdims=True)
     with _blas_single_thread(max(n, m)):
-        x, lt, loads, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+        x, lt, _, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
     flows[active] = x * d_scale
     support_full = np.zeros((n, m), bool)
     support_full[active] = s
@@ -465,7 +475,11 @@ def _pdas(
 
 
 def _primal_active_set(
-    ct: np.ndarray, capa: np.ndarray, d: np.ndarray, x: np.ndarray, system: str,
+    ct: np.ndarray,
+    capa: np.ndarray,
+    d: np.ndarray,
+    x: np.ndarray,
+    system: str,
     max_iter: int = 100000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Monotone primal active-set method (Nocedal & Wright, Alg. 16.3) from a feasible ``x``.
@@ -572,7 +586,9 @@ def solve_equilibrium(
     gc = game_coefficients(market, prefs)
     support = None
     if warm_start is not None:
-        start = warm_start.support if isinstance(warm_start, Equilibrium) else np.asarray(warm_start)
+        start = (
+            warm_start.support if isinstance(warm_start, Equilibrium) else np.asarray(warm_start)
+        )
         if start.shape != market.shape:
             raise MarketError(f"warm_start: expected shape {market.shape}, got shape {start.shape}")
         support = start if start.dtype == bool else start > 0

@@ -106,7 +106,9 @@ class Preferences:
         w_d = float(as_float_array("w_d", self.w_d, ()))
         b = as_float_array("b", self.b)
         if b.ndim > 1:
-            raise MarketError(f"b: expected a scalar or one value per provider, got shape {b.shape}")
+            raise MarketError(
+                f"b: expected a scalar or one value per provider, got shape {b.shape}"
+            )
         ids = self.provider_ids
         if ids is not None:
             if b.ndim == 0:
@@ -132,7 +134,9 @@ class Preferences:
             return self.w_p, self.w_q, self.w_d, np.full(m, float(self.b))
         if self.provider_ids is None:
             if self.b.shape[0] != m:
-                raise MarketError(f"b: expected {m} values (one per provider), got {self.b.shape[0]}")
+                raise MarketError(
+                    f"b: expected {m} values (one per provider), got {self.b.shape[0]}"
+                )
             return self.w_p, self.w_q, self.w_d, np.array(self.b)
         lookup = dict(zip(self.provider_ids, self.b, strict=True))
         unknown = [pid for pid in self.provider_ids if pid not in market.provider_index_map]
@@ -272,9 +276,13 @@ class Market:
         demand = as_float_array("demand", self.demand, allow_negative=False)
         price = as_float_array("price", self.price, allow_negative=False)
         if demand.ndim != 1:
-            raise MarketError(f"demand: expected a 1-d array (one value per user), got shape {demand.shape}")
+            raise MarketError(
+                f"demand: expected a 1-d array (one value per user), got shape {demand.shape}"
+            )
         if price.ndim != 1:
-            raise MarketError(f"price: expected a 1-d array (one value per provider), got shape {price.shape}")
+            raise MarketError(
+                f"price: expected a 1-d array (one value per provider), got shape {price.shape}"
+            )
         n, m = demand.shape[0], price.shape[0]
         if n == 0:
             raise MarketError("demand: the market needs at least one user")
@@ -295,7 +303,9 @@ class Market:
         latency = as_float_array("latency", lat_arr, (n, m), allow_negative=False)
         flows = None
         if self.observed_flows is not None:
-            flows = as_float_array("observed_flows", self.observed_flows, (n, m), allow_negative=False)
+            flows = as_float_array(
+                "observed_flows", self.observed_flows, (n, m), allow_negative=False
+            )
         provider_ids = check_ids("provider_ids", self.provider_ids, m, "p")
         user_ids = check_ids("user_ids", self.user_ids, n, "u")
         object.__setattr__(self, "demand", demand)
@@ -447,8 +457,16 @@ class Market:
         if not isinstance(data, Mapping):
             raise MarketError(f"{where}: expected a JSON object, got {type(data).__name__}")
         _check_format(data, MARKET_FORMAT, where)
-        known = {"format", "version", "units", "providers", "users", "latency",
-                 "observed_flows", "preferences"}
+        known = {
+            "format",
+            "version",
+            "units",
+            "providers",
+            "users",
+            "latency",
+            "observed_flows",
+            "preferences",
+        }
         extra = sorted(set(data) - known)
         if extra:
             raise MarketError(f"{where}: unknown field {extra[0]!r}")
@@ -458,8 +476,9 @@ class Market:
             return cls(
                 demand=[_number(u, "demand", f"users[{k}]") for k, u in enumerate(users)],
                 price=[_number(p, "price", f"providers[{k}]") for k, p in enumerate(providers)],
-                capacity=[_number(p, "capacity", f"providers[{k}]")
-                          for k, p in enumerate(providers)],
+                capacity=[
+                    _number(p, "capacity", f"providers[{k}]") for k, p in enumerate(providers)
+                ],
                 latency=data.get("latency", 0.0),
                 provider_ids=[_ident(p, f"providers[{k}]") for k, p in enumerate(providers)],
                 user_ids=[_ident(u, f"users[{k}]") for k, u in enumerate(users)],
@@ -576,7 +595,9 @@ def _read_json(path: str | os.PathLike[str]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MarketError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise MarketError(
+            f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
 
 
 def _atomic_write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:

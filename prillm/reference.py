@@ -75,11 +75,16 @@ class ParametricReference:
         self._sk_col.value = sk
         self._sk_mat.value = np.tile(sk, (self.shape[0], 1))
         self._d.value = demand / d_scale
-        return _run(self._problem, self._x, self._demand_con, self.solver, d_scale, c_scale,
-                    solver_options)
+        return _run(
+            self._problem, self._x, self._demand_con, self.solver, d_scale, c_scale, solver_options
+        )
 
     def solve(
-        self, market: Market, prefs: Preferences, *, tol: float = DEFAULT_TOL,
+        self,
+        market: Market,
+        prefs: Preferences,
+        *,
+        tol: float = DEFAULT_TOL,
         **solver_options: object,
     ) -> Equilibrium:
         """Solve a market of this shape; see :func:`equilibrium_reference`."""
@@ -87,8 +92,9 @@ class ParametricReference:
             raise ValueError(f"market shape {market.shape} != model shape {self.shape}")
         gc = game_coefficients(market, prefs)
         flows, lam = self.solve_arrays(gc.cost, gc.slope, gc.demand, **solver_options)
-        return _package_reference(market, prefs, gc.cost, gc.slope, flows, lam, tol,
-                                  f"cvxpy-{self.solver}")
+        return _package_reference(
+            market, prefs, gc.cost, gc.slope, flows, lam, tol, f"cvxpy-{self.solver}"
+        )
 
 
 def _model(shape: tuple[int, int], c: object, sk_col: object, sk_mat: object, d: object) -> tuple:
@@ -105,8 +111,15 @@ def _model(shape: tuple[int, int], c: object, sk_col: object, sk_mat: object, d:
     return cp.Problem(cp.Minimize(objective), [con]), x, con
 
 
-def _run(problem: object, x: object, con: object, solver: str, d_scale: float, c_scale: float,
-         options: dict) -> tuple[np.ndarray, np.ndarray]:
+def _run(
+    problem: object,
+    x: object,
+    con: object,
+    solver: str,
+    d_scale: float,
+    c_scale: float,
+    options: dict,
+) -> tuple[np.ndarray, np.ndarray]:
     problem.solve(solver=solver, **options)
     status = problem.status
     if status not in ("optimal", "optimal_inaccurate") or x.value is None:
@@ -118,20 +131,30 @@ def _run(problem: object, x: object, con: object, solver: str, d_scale: float, c
 
 
 def solve_reference_arrays(
-    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, solver: str = "CLARABEL",
+    cost: np.ndarray,
+    slope: np.ndarray,
+    demand: np.ndarray,
+    solver: str = "CLARABEL",
     **solver_options: object,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-off cvxpy solve of Eq. (13) from raw arrays (problem built with constants)."""
     d_scale, c_scale = _scales(cost, slope, demand)
     sk = np.sqrt(slope * d_scale / c_scale)
-    problem, x, con = _model(cost.shape, cost / c_scale, sk, np.tile(sk, (cost.shape[0], 1)),
-                             demand / d_scale)
+    problem, x, con = _model(
+        cost.shape, cost / c_scale, sk, np.tile(sk, (cost.shape[0], 1)), demand / d_scale
+    )
     return _run(problem, x, con, solver, d_scale, c_scale, solver_options)
 
 
 def _package_reference(
-    market: Market, prefs: Preferences, cost: np.ndarray, slope: np.ndarray,
-    flows: np.ndarray, lam: np.ndarray, tol: float, method: str,
+    market: Market,
+    prefs: Preferences,
+    cost: np.ndarray,
+    slope: np.ndarray,
+    flows: np.ndarray,
+    lam: np.ndarray,
+    tol: float,
+    method: str,
 ) -> Equilibrium:
     support = flows > 0
     cert = _certificate(cost, slope, market.demand, flows, lam, support, tol)
