@@ -1,0 +1,190 @@
+"""The differentiable equilibrium: forward exactness, gradcheck, finite differences, cvxpylayers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from prillm import Market, Preferences, solve_equilibrium
+from prillm.torch_equilibrium import (
+    CvxpyLayerEquilibrium,
+    EquilibriumLayer,
+    equilibrium_flows,
+    equilibrium_from_coefficients,
+)
+
+F64 = torch.float64
+
+
+def random_market(rng: np.random.Generator, n: int, m: int, scale: float = 1e9) -> dict:
+    """A market in realistic units (tokens ~ scale, prices in USD per 1M tokens)."""
+    return {
+        "price": rng.uniform(0.1, 5.0, m),
+        "capacity": rng.uniform(1.0, 3.0, m) * scale * n / m,
+        "latency": rng.uniform(0.2, 2.0, (n, m)),
+        "demand": rng.uniform(0.1, 1.0, n) * scale,
+        "w_q": 2.0,
+        "w_d": 0.7,
+        "b": rng.uniform(0.0, 3.0, m),
+    }
+
+
+def exact_flows(mk: dict) -> np.ndarray:
+    market = Market(
+        demand=mk["demand"], price=mk["price"], capacity=mk["capacity"], latency=mk["latency"]
+    )
+    prefs = Preferences(w_q=mk["w_q"], w_d=mk["w_d"], b=mk["b"])
+    return solve_equilibrium(market, prefs).flows
+
+
+def test_forward_matches_exact_solver_batched() -> None:
+    rng = np.random.default_rng(0)
+    markets = [random_market(rng, 7, 5) for _ in range(4)]
+    stacked = {k: np.stack([np.asarray(mk[k]) for mk in markets]) for k in markets[0]}
+    flows = equilibrium_flows(**stacked).numpy()
+    assert flows.shape == (4, 7, 5)
+    for t, mk in enumerate(markets):
+        ref = exact_flows(mk)
+        assert np.abs(flows[t] - ref).max() <= 1e-12 * mk["demand"].max()
+        assert ((ref > 0) != (ref == 0)).all()
+    # at least one market has unused routes, so the support matters
+    assert any((exact_flows(mk) == 0).any() for mk in markets)
+
+
+def test_unbatched_inputs_give_unbatched_output_and_broadcast() -> None:
+    rng = np.random.default_rng(1)
+    mk = random_market(rng, 4, 3)
+    single = equilibrium_flows(**mk)
+    assert single.shape == (4, 3)
+    # a batch of preferences over one shared market
+    w_q = torch.tensor([1.0, 2.0, 4.0], dtype=F64)
+    batch = equilibrium_flows(**{**mk, "w_q": w_q})
+    assert batch.shape == (3, 4, 3)
+    np.testing.assert_allclose(batch[1].numpy(), single.numpy(), rtol=0, atol=1e-6)
+    # latency given per provider
+    lat = mk["latency"][0]
+    per_provider = equilibrium_flows(**{**mk, "latency": lat})
+    ref = exact_flows({**mk, "latency": np.tile(lat, (4, 1))})
+    np.testing.assert_allclose(per_provider.numpy(), ref, rtol=0, atol=1e-6)
+
+
+def test_gradcheck_coefficients() -> None:
+    rng = np.random.default_rng(2)
+    cost = torch.tensor(rng.uniform(0.0, 1.0, (2, 5, 4)), dtype=F64, requires_grad=True)
+    slope = torch.tensor(rng.uniform(0.2, 1.0, (2, 4)), dtype=F64, requires_grad=True)
+    demand = torch.tensor(rng.uniform(0.5, 1.5, (2, 5)), dtype=F64, requires_grad=True)
+    _, support = equilibrium_from_coefficients(cost, slope, demand, return_support=True)
+    assert not support.all()  # some routes unused: the active set is exercised
+    assert torch.autograd.gradcheck(
+        lambda c, k, d: equilibrium_from_coefficients(c, k, d), (cost, slope, demand)
+    )
+
+
+def test_gradcheck_market_parameters() -> None:
+    rng = np.random.default_rng(3)
+    mk = random_market(rng, 4, 3, scale=1.0)
+    names = ["price", "capacity", "latency", "demand", "w_q", "w_d", "b"]
+    inputs = tuple(torch.tensor(mk[k], dtype=F64, requires_grad=True) for k in names)
+
+    def fn(*args: torch.Tensor) -> torch.Tensor:
+        return equilibrium_flows(**dict(zip(names, args, strict=True)))
+
+    assert torch.autograd.gradcheck(fn, inputs)
+
+
+def _central_difference(mk: dict, key: str, weights: np.ndarray, rel: float = 1e-6) -> np.ndarray:
+    base = np.asarray(mk[key], dtype=float)
+    grad = np.zeros(base.shape)
+    for idx in np.ndindex(base.shape):
+        h = rel * max(abs(float(base[idx])), 1.0)
+        hi, lo = base.copy(), base.copy()
+        hi[idx] += h
+        lo[idx] -= h
+        f_hi = exact_flows({**mk, key: hi if base.ndim else float(hi)})
+        f_lo = exact_flows({**mk, key: lo if base.ndim else float(lo)})
+        grad[idx] = ((f_hi - f_lo) * weights).sum() / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("key", ["price", "w_q", "w_d", "b", "capacity", "demand"])
+def test_gradient_matches_central_differences_at_token_scale(key: str) -> None:
+    rng = np.random.default_rng(4)
+    mk = random_market(rng, 6, 5)
+    weights = rng.normal(size=(6, 5))
+    x = torch.tensor(mk[key], dtype=F64, requires_grad=True)
+    flows = equilibrium_flows(**{**mk, key: x})
+    (flows * torch.tensor(weights)).sum().backward()
+    assert x.grad is not None
+    fd = _central_difference(mk, key, weights)
+    err = np.abs(x.grad.numpy() - fd).max() / np.abs(fd).max()
+    assert err < 1e-6, f"{key}: relative gradient error {err:.2e}"
+
+
+def test_zero_demand_user_right_derivative() -> None:
+    rng = np.random.default_rng(5)
+    mk = random_market(rng, 4, 3)
+    mk["demand"][1] = 0.0
+    weights = rng.normal(size=(4, 3))
+    d = torch.tensor(mk["demand"], requires_grad=True)
+    flows = equilibrium_flows(**{**mk, "demand": d})
+    assert float(flows[1].abs().max()) <= 1e-12 * mk["demand"].max()
+    (flows * torch.tensor(weights)).sum().backward()
+    h = 1e-3 * mk["demand"].max()
+    hi = mk["demand"].copy()
+    hi[1] += h
+    lo_f, hi_f = exact_flows(mk), exact_flows({**mk, "demand": hi})
+    right = ((hi_f - lo_f) * weights).sum() / h
+    assert abs(float(d.grad[1]) - right) <= 1e-6 * abs(right)
+
+
+def test_demand_is_conserved_in_the_gradient() -> None:
+    rng = np.random.default_rng(6)
+    mk = random_market(rng, 5, 4)
+    p = torch.tensor(mk["price"], requires_grad=True)
+    flows = equilibrium_flows(**{**mk, "price": p})
+    flows.sum(dim=-1)[2].backward()  # user 2's total flow is its demand, whatever the prices
+    assert float(p.grad.abs().max()) <= 1e-9 * mk["demand"].max()
+
+
+def test_layer_warm_start_gives_the_same_answer() -> None:
+    rng = np.random.default_rng(7)
+    mk = random_market(rng, 6, 4)
+    layer = EquilibriumLayer()
+    first = layer(**mk)
+    assert layer.supports is not None and layer.supports.shape == (1, 6, 4)
+    again = layer(**{**mk, "w_q": 2.1})
+    cold = equilibrium_flows(**{**mk, "w_q": 2.1})
+    np.testing.assert_allclose(again.numpy(), cold.numpy()[None], rtol=0, atol=1e-5)
+    assert not torch.equal(first, again)
+
+
+def test_bad_input_is_reported() -> None:
+    cost = torch.zeros((1, 2, 2), dtype=F64)
+    with pytest.raises(ValueError, match="slope"):
+        equilibrium_from_coefficients(cost, torch.zeros((1, 2), dtype=F64), torch.ones((1, 2)))
+    with pytest.raises(ValueError, match="demand"):
+        equilibrium_from_coefficients(
+            cost, torch.ones((1, 2), dtype=F64), -torch.ones((1, 2), dtype=F64)
+        )
+    with pytest.raises(ValueError, match="expected shapes"):
+        equilibrium_from_coefficients(cost[0], torch.ones((1, 2)), torch.ones((1, 2)))
+
+
+def test_agrees_with_cvxpylayers() -> None:
+    rng = np.random.default_rng(8)
+    mk = random_market(rng, 5, 4)
+    weights = torch.tensor(rng.normal(size=(5, 4)))
+    grads = []
+    flows_out = []
+    for layer in (equilibrium_flows, CvxpyLayerEquilibrium(5, 4, {"eps": 1e-10})):
+        args = {k: torch.tensor(v, dtype=F64, requires_grad=True) for k, v in mk.items()}
+        flows = layer(**args).reshape(5, 4)
+        (flows * weights).sum().backward()
+        flows_out.append(flows.detach().numpy())
+        grads.append({k: args[k].grad.numpy() for k in ("price", "w_q", "w_d", "b")})
+    scale = mk["demand"].max()
+    assert np.abs(flows_out[0] - flows_out[1]).max() <= 1e-9 * scale
+    for k in grads[0]:
+        err = np.abs(grads[0][k] - grads[1][k]).max() / np.abs(grads[0][k]).max()
+        assert err < 1e-4, f"{k}: exact and cvxpylayers gradients differ by {err:.1e}"
