@@ -38,11 +38,14 @@ providers.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import LinAlgError
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotrs as _potrs
 
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 from prillm.water_filling import water_filling
@@ -58,6 +61,7 @@ __all__ = [
 
 #: Default bound on the relative KKT residual for a returned equilibrium.
 DEFAULT_TOL = 1e-9
+_SINGLE_THREAD_MIN = 32
 _SINGLE_THREAD_MAX = 2000
 _controller: Any = None
 
@@ -87,7 +91,9 @@ class KKTCertificate:
         routes that should be empty, weighted by how much dearer they are.
     nash_gap
         ``max_i (C_i(f_i) - min C_i)`` given the others' flows, by an exact water-filling best
-        response: a direct check of Definition 1, independent of the multipliers.
+        response: a direct check of Definition 1, independent of the multipliers. ``None`` when
+        it was not computed (``solve_equilibrium(..., check_nash=False)``, the default, skips it
+        to save time; the four KKT residuals already certify the equilibrium).
     tol
         The tolerance the certificate was judged against.
     """
@@ -96,7 +102,7 @@ class KKTCertificate:
     stationarity: float
     dual: float
     complementarity: float
-    nash_gap: float
+    nash_gap: float | None
     tol: float = DEFAULT_TOL
 
     @property
@@ -106,10 +112,11 @@ class KKTCertificate:
 
     @property
     def certified(self) -> bool:
-        """Whether every residual (and the Nash gap) is within ``tol``."""
-        return self.max_residual <= self.tol and self.nash_gap <= self.tol
+        """Whether every residual (and the Nash gap, when computed) is within ``tol``."""
+        nash_ok = self.nash_gap is None or self.nash_gap <= self.tol
+        return self.max_residual <= self.tol and nash_ok
 
-    def to_dict(self) -> dict[str, float | bool]:
+    def to_dict(self) -> dict[str, float | bool | None]:
         """Plain-JSON representation."""
         return {
             "primal": self.primal,
@@ -223,6 +230,7 @@ def kkt_certificate(
     support: np.ndarray | None = None,
     *,
     tol: float = DEFAULT_TOL,
+    nash: bool = True,
 ) -> KKTCertificate:
     """Measure how well ``(flows, multipliers)`` satisfy the KKT conditions (Eq. 14-17).
 
@@ -238,6 +246,8 @@ def kkt_certificate(
         flows on every route) against the true support.
     tol
         Tolerance stored in the certificate.
+    nash
+        Also compute the Nash gap (an exact best response per user).
 
     Returns
     -------
@@ -248,7 +258,8 @@ def kkt_certificate(
     lam = np.asarray(multipliers, dtype=float)
     if support is None:
         support = flows > 0
-    return _certificate(gc.cost, gc.slope, gc.demand, flows, lam, np.asarray(support, bool), tol)
+    support = np.asarray(support, bool)
+    return _certificate(gc.cost, gc.slope, gc.demand, flows, lam, support, tol, nash)[0]
 
 
 def _certificate(
@@ -259,39 +270,41 @@ def _certificate(
     lam: np.ndarray,
     support: np.ndarray,
     tol: float,
-) -> KKTCertificate:
+    nash: bool = True,
+) -> tuple[KKTCertificate, np.ndarray, np.ndarray]:
+    """The certificate, plus the marginal costs ``g`` and loads it was computed from."""
     loads = flows.sum(axis=0)
-    g = cost + slope * (loads + flows)
+    congestion_cost = slope * (loads + flows)
+    g = cost + congestion_cost
     mu = g - lam[:, None]
     d_scale = float(demand.max()) if demand.size and demand.max() > 0 else 1.0
     c_scale = max(
         float(np.abs(cost).max()),
-        float((slope * (loads + flows)).max()),
+        float(congestion_cost.max()),
         float(np.abs(lam).max()) if lam.size else 0.0,
     )
     c_scale = c_scale if c_scale > 0 else 1.0
     primal = (
-        max(
-            float(np.abs(flows.sum(axis=1) - demand).max()),
-            float(np.maximum(-flows, 0.0).max()),
-        )
+        max(float(np.abs(flows.sum(axis=1) - demand).max()), -min(float(flows.min()), 0.0))
         / d_scale
     )
     stationarity = float(np.abs(mu[support]).max()) / c_scale if support.any() else 0.0
     off = ~support
     if off.any():
-        dual = float(np.maximum(-mu[off], 0.0).max()) / c_scale
-        comp = float((np.abs(flows[off]) * np.maximum(mu[off], 0.0)).max()) / (c_scale * d_scale)
+        mu_off = mu[off]
+        dual = -min(float(mu_off.min()), 0.0) / c_scale
+        comp = float((np.abs(flows[off]) * np.maximum(mu_off, 0.0)).max()) / (c_scale * d_scale)
     else:
         dual = comp = 0.0
-    # Definition 1 directly: user i's best response to the others' loads, by water-filling.
-    others = loads[None, :] - flows
-    intercept = cost + slope * others
-    br, _ = water_filling(intercept, 2.0 * slope, demand)
-    cost_now = (flows * (intercept + slope * flows)).sum(axis=1)
-    cost_br = (br * (intercept + slope * br)).sum(axis=1)
-    gap = float(np.maximum(cost_now - cost_br, 0.0).max()) / (c_scale * d_scale)
-    return KKTCertificate(primal, stationarity, dual, comp, gap, tol)
+    gap = None
+    if nash:
+        # Definition 1 directly: user i's best response to the others' loads, by water-filling.
+        intercept = cost + slope * (loads[None, :] - flows)
+        br, _ = water_filling(intercept, 2.0 * slope, demand)
+        cost_now = (flows * (intercept + slope * flows)).sum(axis=1)
+        cost_br = (br * (intercept + slope * br)).sum(axis=1)
+        gap = float(np.maximum(cost_now - cost_br, 0.0).max()) / (c_scale * d_scale)
+    return KKTCertificate(primal, stationarity, dual, comp, gap, tol), g, loads
 
 
 # ------------------------------------------------------------------ solver core
@@ -308,9 +321,10 @@ class ActiveSetResult:
 
 
 def _blas_single_thread(size: int) -> Any:
+    """Limit BLAS to one thread for mid-sized problems (tiny ones never thread anyway)."""
     global _controller
-    if size > _SINGLE_THREAD_MAX:
-        return _NullContext()
+    if size < _SINGLE_THREAD_MIN or size > _SINGLE_THREAD_MAX:
+        return nullcontext()
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
@@ -318,12 +332,13 @@ def _blas_single_thread(size: int) -> Any:
     return _controller.limit(limits=1, user_api="blas")
 
 
-class _NullContext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def _spd_solve(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``mat @ x = rhs`` for symmetric positive-definite ``mat`` (LAPACK potrf/potrs)."""
+    chol, info = _potrf(mat, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise LinAlgError(f"the fixed-support KKT matrix is not positive definite (info={info})")
+    x, info = _potrs(chol, rhs, lower=1)
+    return x
 
 
 def solve_support(
@@ -358,26 +373,30 @@ def solve_support(
     a = support.astype(float)
     ac = a * cost
     col_c = ac.sum(axis=0)
+    nj = a.sum(axis=0)
     rowk = a @ capa  # kappa_i = sum_{j in S_i} K_j
-    base = demand + ac @ capa  # D_i + sum_{j in S_i} K_j c_ij
+    base = ac @ capa
+    base += demand  # D_i + sum_{j in S_i} K_j c_ij
     if system == "users" or (system == "auto" and n <= m):
-        nj = a.sum(axis=0)
         w = capa / (1.0 + nj)
         b = a * np.sqrt(w)
-        mat = -(b @ b.T)
-        mat[np.diag_indices(n)] += rowk
-        rhs = base - a @ (w * col_c)
-        lam = cho_solve(cho_factor(mat, lower=True, check_finite=False), rhs, check_finite=False)
-        loads = w * (a.T @ lam - col_c)
+        mat = b @ b.T
+        np.negative(mat, out=mat)
+        mat.flat[:: n + 1] += rowk
+        lam = _spd_solve(mat, base - a @ (w * col_c))
+        loads = w * (lam @ a - col_c)
     else:
-        nj = a.sum(axis=0)
         b = a / np.sqrt(rowk)[:, None]
-        mat = -(b.T @ b)
-        mat[np.diag_indices(m)] += (1.0 + nj) / capa
-        rhs = a.T @ (base / rowk) - col_c
-        loads = cho_solve(cho_factor(mat, lower=True, check_finite=False), rhs, check_finite=False)
-        lam = (base + a @ loads) / rowk
-    flows = a * (capa * (lam[:, None] - cost) - loads[None, :])
+        mat = b.T @ b
+        np.negative(mat, out=mat)
+        mat.flat[:: m + 1] += (1.0 + nj) / capa
+        base /= rowk
+        loads = _spd_solve(mat, base @ a - col_c)
+        lam = base + (a @ loads) / rowk
+    flows = lam[:, None] - cost
+    flows *= capa
+    flows -= loads
+    flows *= a
     return lam, loads, flows
 
 
@@ -430,8 +449,11 @@ def solve_active_set(
         empty = ~s.any(axis=1)
         if empty.any():
             s[empty, :] = ct[empty] <= ct[empty].min(axis=1, keepdims=True)
-    with _blas_single_thread(max(n, m)):
-        x, lt, _, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+    try:
+        with _blas_single_thread(max(n, m)):
+            x, lt, _, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+    except LinAlgError as exc:
+        raise EquilibriumError(f"linear algebra failure in the active-set solver: {exc}") from exc
     flows[active] = x * d_scale
     support_full = np.zeros((n, m), bool)
     support_full[active] = s
@@ -446,23 +468,27 @@ def solve_active_set(
 def _pdas(
     ct: np.ndarray, capa: np.ndarray, d: np.ndarray, s: np.ndarray, max_iter: int, system: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """Primal-dual active-set iteration; hands over to the monotone method on a cycle."""
     seen: set[bytes] = {np.packbits(s).tobytes()}
     inv_capa = 1.0 / capa
+    x = None
+    it = 0
     for it in range(1, max_iter + 1):
         lam, loads, x = solve_support(ct, capa, d, s, system)
-        mu = ct + (loads * inv_capa)[None, :] - lam[:, None]
+        mu = ct - lam[:, None]
+        mu += loads * inv_capa
         eps = 1e-13 * max(1.0, float(np.abs(lam).max()))
-        drop = s & (x < 0.0)
-        add = ~s & (mu < -eps)
-        if not drop.any() and not add.any():
-            return np.maximum(x, 0.0), lam, loads, s, it, False
-        s = (s & ~drop) | add
+        # keep used routes whose flow is not negative; add unused routes that are cheaper
+        new = np.where(s, x >= 0.0, mu < -eps)
+        if np.array_equal(new, s):
+            return (*_refine(ct, capa, d, s, x, lam, loads, system), s, it, False)
+        s = new
         key = np.packbits(s).tobytes()
         if key in seen:
             break
         seen.add(key)
-    # cycle or budget exhausted: monotone primal active set from a feasible point
-    x0 = np.where(s, np.maximum(x, 0.0), 0.0)
+    # a cycle, or the budget is spent: monotone primal active set from a feasible point
+    x0 = np.zeros_like(ct) if x is None else np.where(s, np.maximum(x, 0.0), 0.0)
     rows = x0.sum(axis=1)
     bad = rows <= 0
     if bad.any():
@@ -472,6 +498,32 @@ def _pdas(
     x0 *= (d / rows)[:, None]
     x, lam, loads, s, extra = _primal_active_set(ct, capa, d, x0, system)
     return x, lam, loads, s, it + extra, True
+
+
+def _refine(
+    ct: np.ndarray,
+    capa: np.ndarray,
+    d: np.ndarray,
+    s: np.ndarray,
+    x: np.ndarray,
+    lam: np.ndarray,
+    loads: np.ndarray,
+    system: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of iterative refinement of the demand constraints.
+
+    ``f_ij = K_j (lambda_i - c_ij) - F_j`` cancels badly when a capacity is huge (congestion
+    negligible), which leaves row sums off by ``K * eps``. The correction solves the same
+    fixed-support system with the demand residual as right-hand side and zero costs, which moves
+    every marginal cost of a user by the same amount and so keeps stationarity.
+    """
+    resid = d - x.sum(axis=1)
+    if float(np.abs(resid).max()) > 4e-16 * float(d.max()):
+        dlam, dloads, dx = solve_support(np.zeros_like(ct), capa, resid, s, system)
+        x = x + dx
+        lam = lam + dlam
+        loads = loads + dloads
+    return np.maximum(x, 0.0), lam, loads
 
 
 def _primal_active_set(
@@ -510,6 +562,7 @@ def _primal_active_set(
         eps = 1e-13 * max(1.0, float(np.abs(lam).max()))
         add = ~w & (mu < -eps)
         if not add.any():
+            x, lam, loads = _refine(ct, capa, d, w, xs, lam, loads, system)
             return x, lam, loads, w, it
         if single:
             k = np.unravel_index(np.argmin(np.where(add, mu, np.inf)), mu.shape)
@@ -529,6 +582,7 @@ def solve_equilibrium(
     tol: float = DEFAULT_TOL,
     max_iter: int = 100,
     system: str = "auto",
+    check_nash: bool = False,
 ) -> Equilibrium:
     """The unique user-side Nash equilibrium of a market (Theorem 1, Eq. 13), exact.
 
@@ -545,9 +599,14 @@ def solve_equilibrium(
     tol
         Largest relative KKT residual accepted (see :class:`KKTCertificate`).
     max_iter
-        Primal-dual active-set iterations before the monotone fallback takes over.
+        Primal-dual active-set iterations before the monotone fallback takes over (0: use the
+        monotone primal active-set method alone).
     system
         ``"auto"``, ``"users"`` or ``"providers"``: which linear system to factorise.
+    check_nash
+        Also verify Definition 1 directly: compute every user's exact best response to the
+        others' flows (water-filling) and require the cost gap to be within ``tol``. Independent
+        of the multipliers; costs a sort per user.
 
     Returns
     -------
@@ -583,6 +642,8 @@ def solve_equilibrium(
         prefs = Preferences()
     if system not in ("auto", "users", "providers"):
         raise ValueError(f"system: expected 'auto', 'users' or 'providers', got {system!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"max_iter: expected an integer >= 0, got {max_iter!r}")
     gc = game_coefficients(market, prefs)
     support = None
     if warm_start is not None:
@@ -593,7 +654,7 @@ def solve_equilibrium(
             raise MarketError(f"warm_start: expected shape {market.shape}, got shape {start.shape}")
         support = start if start.dtype == bool else start > 0
     raw = solve_active_set(gc.cost, gc.slope, gc.demand, support, max_iter=max_iter, system=system)
-    return _package(market, prefs, gc.cost, gc.slope, raw, tol)
+    return _package(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
 
 
 def _package(
@@ -603,32 +664,34 @@ def _package(
     slope: np.ndarray,
     raw: ActiveSetResult,
     tol: float,
+    *,
     method: str = "exact",
+    nash: bool = False,
+    require_certified: bool = True,
 ) -> Equilibrium:
-    cert = _certificate(cost, slope, market.demand, raw.flows, raw.multipliers, raw.support, tol)
-    if not cert.certified:
+    """Wrap raw solver output into an :class:`Equilibrium` with its certificate."""
+    flows, lam, support = raw.flows, raw.multipliers, raw.support
+    cert, g, loads = _certificate(cost, slope, market.demand, flows, lam, support, tol, nash)
+    if require_certified and not cert.certified:
+        gap = "not computed" if cert.nash_gap is None else f"{cert.nash_gap:.3e}"
         raise EquilibriumError(
             "could not certify the equilibrium: relative KKT residual "
-            f"{cert.max_residual:.3e} (Nash gap {cert.nash_gap:.3e}) exceeds tol={tol:.1e}"
+            f"{cert.max_residual:.3e} (Nash gap {gap}) exceeds tol={tol:.1e}"
         )
-    loads = raw.flows.sum(axis=0)
-    g = cost + slope * (loads + raw.flows)
-    fixed_plus_q = cost + slope * loads
-    user_costs = (raw.flows * fixed_plus_q).sum(axis=1) / TOKENS_PER_PRICE_UNIT
-    for arr in (raw.flows, raw.multipliers, loads, g, user_costs, raw.support):
-        arr.setflags(write=False)
+    user_costs = (flows * (g - slope * flows)).sum(axis=1) / TOKENS_PER_PRICE_UNIT
     congestion = loads / market.capacity
-    congestion.setflags(write=False)
+    for arr in (flows, lam, loads, g, user_costs, support, congestion):
+        arr.setflags(write=False)
     return Equilibrium(
         market=market,
         prefs=prefs,
-        flows=raw.flows,
-        multipliers=raw.multipliers,
+        flows=flows,
+        multipliers=lam,
         loads=loads,
         congestion=congestion,
         marginal_costs=g,
         user_costs=user_costs,
-        support=raw.support,
+        support=support,
         certificate=cert,
         iterations=raw.iterations,
         method=method,

@@ -23,9 +23,9 @@ from prillm.equilibrium import (
     ActiveSetResult,
     Equilibrium,
     EquilibriumError,
-    _certificate,
+    _package,
 )
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
+from prillm.market import Market, Preferences, game_coefficients
 
 __all__ = ["ParametricReference", "equilibrium_reference", "solve_reference_arrays"]
 
@@ -156,24 +156,9 @@ def _package_reference(
     tol: float,
     method: str,
 ) -> Equilibrium:
-    support = flows > 0
-    cert = _certificate(cost, slope, market.demand, flows, lam, support, tol)
-    loads = flows.sum(axis=0)
-    raw = ActiveSetResult(flows, lam, loads, support, 0, False)
-    return Equilibrium(
-        market=market,
-        prefs=prefs,
-        flows=raw.flows,
-        multipliers=raw.multipliers,
-        loads=loads,
-        congestion=loads / market.capacity,
-        marginal_costs=cost + slope * (loads + flows),
-        user_costs=(flows * (cost + slope * loads)).sum(axis=1) / TOKENS_PER_PRICE_UNIT,
-        support=support,
-        certificate=cert,
-        iterations=0,
-        method=method,
-        info={},
+    raw = ActiveSetResult(flows, lam, flows.sum(axis=0), flows > 0, 0, False)
+    return _package(
+        market, prefs, cost, slope, raw, tol, method=method, nash=True, require_certified=False
     )
 
 

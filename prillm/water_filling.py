@@ -58,9 +58,14 @@ def water_filling(
     # prefix r is consistent when its last intercept lies below its level; the valid prefixes form
     # an initial run, and the largest one is the answer.
     valid = a_s <= levels
+    valid[:, 0] = True  # the cheapest provider alone is always consistent (round-off aside)
     last = a.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
     level = levels[np.arange(a.shape[0]), last]
     x = np.maximum(level[:, None] - a, 0.0) / h
+    idle = d <= 0
+    if idle.any():
+        x[idle] = 0.0
+        level[idle] = a_s[idle, 0]
     if np.ndim(intercept) == 1:
         return x[0], level[0]
     return x, level

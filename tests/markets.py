@@ -1,0 +1,74 @@
+"""Random and degenerate markets for the tests (hypothesis strategies and plain generators)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from prillm import Market, Preferences
+
+
+def random_market(
+    rng: np.random.Generator,
+    n: int,
+    m: int,
+    *,
+    demand_scale: float = 1e8,
+    tightness: float = 0.5,
+    zero_demand: float = 0.0,
+) -> tuple[Market, Preferences]:
+    """A random market whose congestion binds (capacities ~ ``tightness`` x fair share)."""
+    demand = rng.uniform(0.1, 1.0, n) * demand_scale
+    demand[rng.random(n) < zero_demand] = 0.0
+    total = max(demand.sum(), demand_scale)
+    price = rng.uniform(0.05, 15.0, m)
+    capacity = rng.uniform(0.3, 1.5, m) * tightness * total / m
+    latency = rng.uniform(0.1, 3.0, (n, m))
+    prefs = Preferences(
+        w_q=float(rng.uniform(0.5, 5.0)),
+        w_d=float(rng.uniform(0.0, 2.0)),
+        b=rng.uniform(0.0, 10.0, m),
+    )
+    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
+
+
+@st.composite
+def markets(
+    draw: st.DrawFn, max_users: int = 6, max_providers: int = 6, extreme: bool = True
+) -> tuple[Market, Preferences]:
+    """Random markets, including degenerate ones (ties, duplicates, zero demand, wide scales)."""
+    n = draw(st.integers(1, max_users))
+    m = draw(st.integers(1, max_providers))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** draw(st.integers(3, 13) if extreme else st.integers(5, 9))
+    market, prefs = random_market(
+        rng,
+        n,
+        m,
+        demand_scale=scale,
+        tightness=draw(st.sampled_from([0.05, 0.5, 2.0, 50.0])),
+        zero_demand=draw(st.sampled_from([0.0, 0.0, 0.3])),
+    )
+    kind = draw(st.sampled_from(["plain", "ties", "dup_providers", "dup_users", "wide_prices"]))
+    price = np.array(market.price)
+    latency = np.array(market.latency)
+    capacity = np.array(market.capacity)
+    demand = np.array(market.demand)
+    b = np.array(prefs.b)
+    if kind == "ties":  # every provider looks the same to every user
+        price[:] = price[0]
+        latency[:] = latency[0, 0]
+        b[:] = b[0]
+    elif kind == "dup_providers" and m >= 2:
+        price[1] = price[0]
+        latency[:, 1] = latency[:, 0]
+        capacity[1] = capacity[0]
+        b[1] = b[0]
+    elif kind == "dup_users" and n >= 2:
+        demand[1] = demand[0]
+        latency[1] = latency[0]
+    elif kind == "wide_prices":
+        price = 10.0 ** rng.uniform(-3, 2, m)
+    market = market.replace(price=price, latency=latency, capacity=capacity, demand=demand)
+    return market, prefs.replace(b=b)
