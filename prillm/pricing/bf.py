@@ -1,0 +1,126 @@
+"""The paper's brute force (BF): enumerate the KKT branches of the user-side game.
+
+Every complementarity pattern of Eq. (14-17) is a support ``S`` (each user with demand uses a
+non-empty set of providers). For a fixed ``S`` the KKT system is linear, so the equilibrium it
+describes is affine in the target's price ``p``; it *is* the equilibrium exactly on the interval
+of prices where its flows are >= 0 on ``S`` and its reduced costs are >= 0 off ``S``. On that
+interval (intersected with ``[p_min, p_max]``) the profit is a quadratic, maximised in closed
+form; the best over all feasible branches is the global optimum of Problem 1 (Eq. 2).
+
+There are ``(2^m - 1)^n`` branches, so this is for small markets only: :func:`solve` refuses
+above ``max_branches`` (default 200 000) with a clear error. It shares no path logic with the
+``exact`` method, which makes it an independent check of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from prillm.pricing._common import (
+    PricingProblem,
+    affine_support,
+    blas_single_thread,
+    maximise_quadratic_piece,
+)
+
+__all__ = ["n_branches", "solve"]
+
+#: Default refusal limit on the number of branches.
+MAX_BRANCHES = 200_000
+_FEAS_TOL = 1e-10
+
+
+def n_branches(n_users: int, n_providers: int) -> int:
+    """Number of KKT branches (supports with non-empty rows): ``(2^m - 1)^n``."""
+    return (2**n_providers - 1) ** n_users
+
+
+def _interval(values: np.ndarray, slopes: np.ndarray, tol: float) -> tuple[float, float]:
+    """Prices ``t`` (relative to the reference price) with ``values + t slopes >= -tol``."""
+    lo, hi = -math.inf, math.inf
+    pos = slopes > 0
+    neg = slopes < 0
+    if pos.any():
+        lo = float(np.max((-tol - values[pos]) / slopes[pos]))
+    if neg.any():
+        hi = float(np.min((-tol - values[neg]) / slopes[neg]))
+    flat = ~(pos | neg)
+    if flat.any() and float(values[flat].min()) < -tol:
+        return math.inf, -math.inf
+    return lo, hi
+
+
+def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float, dict[str, Any]]:
+    """Global optimum of Problem 1 (Eq. 2) by enumerating every KKT branch.
+
+    Parameters
+    ----------
+    prob
+        The problem.
+    max_branches
+        Refuse markets with more branches than this.
+
+    Returns
+    -------
+    price, diagnostics
+        ``branches`` (enumerated), ``feasible_branches`` (with a non-empty price interval),
+        ``best_support`` (as ``(user, provider)`` id pairs) and ``path_profit``.
+
+    Raises
+    ------
+    ValueError
+        If the market has more than ``max_branches`` branches.
+    """
+    n, m = prob.shape
+    total = n_branches(n, m) if n else 1
+    if total > max_branches:
+        raise ValueError(
+            f"bf: {n} users with demand x {m} providers give {total} KKT branches "
+            f"(2^m - 1)^n, above max_branches={max_branches}; use method='exact'"
+        )
+    if n == 0:
+        price, value = maximise_quadratic_piece(prob, prob.p_min, prob.p_max, 0.0, 0.0)
+        return price, {"branches": 1, "feasible_branches": 1, "path_profit": value}
+    rows = [
+        np.array(bits, dtype=bool)
+        for bits in itertools.product([False, True], repeat=m)
+        if any(bits)
+    ]
+    p_ref = prob.p_min
+    best_p, best_v, best_s = prob.p_min, -math.inf, None
+    feasible = 0
+    with blas_single_thread():
+        for combo in itertools.product(range(len(rows)), repeat=n):
+            support = np.array([rows[k] for k in combo])
+            aff = affine_support(prob, support, p_ref)
+            vals = np.concatenate([aff.x[support], aff.mu[~support]])
+            slopes = np.concatenate([aff.dx[support], aff.dmu[~support]])
+            lo, hi = _interval(vals, slopes, _FEAS_TOL)
+            lo = max(lo + p_ref, prob.p_min)
+            hi = min(hi + p_ref, prob.p_max)
+            if lo > hi:
+                continue
+            feasible += 1
+            load_lo = float(aff.loads[prob.s] + (lo - p_ref) * aff.dloads[prob.s])
+            p, v = maximise_quadratic_piece(prob, lo, hi, load_lo, float(aff.dloads[prob.s]))
+            if v > best_v:
+                best_p, best_v, best_s = p, v, support
+    users = np.flatnonzero(prob.active)
+    pairs = (
+        [
+            (prob.market.user_ids[users[i]], prob.market.provider_ids[j])
+            for i, j in np.argwhere(best_s)
+        ]
+        if best_s is not None
+        else []
+    )
+    return float(best_p), {
+        "branches": total,
+        "feasible_branches": feasible,
+        "best_support": pairs,
+        "path_profit": best_v,
+    }
