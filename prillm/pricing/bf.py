@@ -31,7 +31,7 @@ __all__ = ["n_branches", "solve"]
 
 #: Default refusal limit on the number of branches.
 MAX_BRANCHES = 200_000
-_FEAS_TOL = 1e-10
+_FEAS_TOL = 1e-13
 
 
 def n_branches(n_users: int, n_providers: int) -> int:
