@@ -112,7 +112,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
-    eq = solve_equilibrium(market, prefs, tol=args.tol)
+    eq = solve_equilibrium(market, prefs, tol=args.tol, check_nash=True)
     if args.json:
         payload = eq.to_dict()
         payload["preferences"] = source
@@ -140,7 +140,7 @@ def demo_market() -> tuple[Market, Preferences]:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     market, prefs = demo_market()
-    eq = solve_equilibrium(market, prefs)
+    eq = solve_equilibrium(market, prefs, check_nash=True)
     print(format_equilibrium(eq, "built-in demo preferences"))
     if args.write:
         market.to_json(args.write, prefs)

@@ -518,7 +518,7 @@ def _refine(
     every marginal cost of a user by the same amount and so keeps stationarity.
     """
     resid = d - x.sum(axis=1)
-    if float(np.abs(resid).max()) > 4e-16 * float(d.max()):
+    if float(np.abs(resid).max()) > 1e-13 * float(d.max()):
         dlam, dloads, dx = solve_support(np.zeros_like(ct), capa, resid, s, system)
         x = x + dx
         lam = lam + dlam

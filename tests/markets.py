@@ -6,30 +6,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from prillm import Market, Preferences
+from prillm.synthetic import random_market
 
-
-def random_market(
-    rng: np.random.Generator,
-    n: int,
-    m: int,
-    *,
-    demand_scale: float = 1e8,
-    tightness: float = 0.5,
-    zero_demand: float = 0.0,
-) -> tuple[Market, Preferences]:
-    """A random market whose congestion binds (capacities ~ ``tightness`` x fair share)."""
-    demand = rng.uniform(0.1, 1.0, n) * demand_scale
-    demand[rng.random(n) < zero_demand] = 0.0
-    total = max(demand.sum(), demand_scale)
-    price = rng.uniform(0.05, 15.0, m)
-    capacity = rng.uniform(0.3, 1.5, m) * tightness * total / m
-    latency = rng.uniform(0.1, 3.0, (n, m))
-    prefs = Preferences(
-        w_q=float(rng.uniform(0.5, 5.0)),
-        w_d=float(rng.uniform(0.0, 2.0)),
-        b=rng.uniform(0.0, 10.0, m),
-    )
-    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
+__all__ = ["markets", "random_market"]
 
 
 @st.composite

@@ -1,0 +1,146 @@
+"""Benchmark: the exact equilibrium against cvxpy + Clarabel and cvxpy + OSQP, in one run.
+
+For each size, on random markets whose congestion binds and leaves many routes unused, it times
+
+- ``exact cold``      ``solve_equilibrium(market, prefs)`` from scratch;
+- ``exact warm``      the same after a 1 % price change of one provider, warm-started from the
+                      previous equilibrium (the pricing use case);
+- ``clarabel build``  ``equilibrium_reference``: cvxpy problem construction + Clarabel solve;
+- ``osqp build``      the same with OSQP (default tolerances);
+- ``clarabel param``  re-solve of a parameterised (DPP) cvxpy problem built once;
+- ``osqp param``      the same with OSQP;
+
+and measures each method's accuracy on the exact solver's support: the relative KKT residual
+(see ``prillm.KKTCertificate``) and the largest flow left on a route that should be empty, as a
+fraction of the user's demand. Medians over all runs; ratios are against ``exact cold``.
+
+Usage::
+
+    python benchmarks/bench_equilibrium.py             # sizes 8x8, 20x20, 50x50, 200x100
+    python benchmarks/bench_equilibrium.py --quick     # a fast smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import prillm
+from prillm import kkt_certificate, solve_equilibrium
+from prillm.reference import ParametricReference, equilibrium_reference
+from prillm.synthetic import random_market
+
+SIZES = [(8, 8), (20, 20), (50, 50), (200, 100)]
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def bench_size(n: int, m: int, n_markets: int, repeats: int, seed: int) -> dict[str, dict]:
+    rng = np.random.default_rng(seed)
+    times: dict[str, list[float]] = {}
+    resid: dict[str, list[float]] = {}
+    stray: dict[str, list[float]] = {}
+    iters: list[int] = []
+    zero_share: list[float] = []
+    params = {s: ParametricReference(n, m, solver=s) for s in ("CLARABEL", "OSQP")}
+    for _ in range(n_markets):
+        market, prefs = random_market(rng, n, m, tightness=0.4)
+        moved = market.with_price(0, market.price[0] * 1.01)
+        exact = solve_equilibrium(market, prefs)
+        iters.append(exact.iterations)
+        zero_share.append(float((~exact.support).mean()))
+        exact_moved = solve_equilibrium(moved, prefs)
+        runs: dict[str, Callable[[], object]] = {
+            "exact cold": lambda market=market, prefs=prefs: solve_equilibrium(market, prefs),
+            "exact warm": lambda moved=moved, prefs=prefs, exact=exact: solve_equilibrium(
+                moved, prefs, warm_start=exact
+            ),
+            "clarabel build": lambda market=market, prefs=prefs: equilibrium_reference(
+                market, prefs, solver="CLARABEL"
+            ),
+            "osqp build": lambda market=market, prefs=prefs: equilibrium_reference(
+                market, prefs, solver="OSQP"
+            ),
+        }
+        for solver in ("CLARABEL", "OSQP"):
+            model = params[solver]
+            model.solve(market, prefs)  # compile once; the timed calls re-solve with new data
+            runs[f"{solver.lower()} param"] = lambda model=model, moved=moved, prefs=prefs: (
+                model.solve(moved, prefs)
+            )
+        for name, fn in runs.items():
+            reps = repeats if name.startswith("exact") else max(1, repeats // 5)
+            for _ in range(reps):
+                dt, eq = _timed(fn)
+                times.setdefault(name, []).append(dt)
+            truth = exact_moved if name in ("exact warm",) or "param" in name else exact
+            cert = kkt_certificate(truth.market, prefs, eq.flows, eq.multipliers, truth.support)
+            resid.setdefault(name, []).append(cert.max_residual)
+            off = ~truth.support & (truth.market.demand[:, None] > 0)
+            rel = eq.flows / np.maximum(truth.market.demand[:, None], 1e-300)
+            stray.setdefault(name, []).append(float(rel[off].max()) if off.any() else 0.0)
+    base = float(np.median(times["exact cold"]))
+    out = {}
+    for name, ts in times.items():
+        med = float(np.median(ts))
+        out[name] = {
+            "median_s": med,
+            "ratio_to_exact_cold": med / base,
+            "max_kkt_residual": float(np.max(resid[name])),
+            "max_stray_flow_share": float(np.max(stray[name])),
+            "runs": len(ts),
+        }
+    out["_info"] = {
+        "median_iterations": float(np.median(iters)),
+        "mean_share_of_unused_routes": float(np.mean(zero_share)),
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--markets", type=int, default=5, help="random markets per size")
+    parser.add_argument("--repeats", type=int, default=20, help="timed runs per market (exact)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    sizes = [(8, 8), (20, 20)] if args.quick else SIZES
+    n_markets = 2 if args.quick else args.markets
+    repeats = 5 if args.quick else args.repeats
+    print(
+        f"prillm {prillm.__version__}, numpy {np.__version__}, Python {platform.python_version()}"
+        f", {platform.machine()}"
+    )
+    results = {}
+    for n, m in sizes:
+        res = bench_size(n, m, n_markets, repeats, args.seed)
+        results[f"{n}x{m}"] = res
+        info = res.pop("_info")
+        print(
+            f"\n== {n} users x {m} providers: median {info['median_iterations']:.0f} active-set "
+            f"iterations, {info['mean_share_of_unused_routes']:.0%} of routes unused =="
+        )
+        print(f"{'method':<16}{'median':>12}{'x exact':>10}{'KKT resid':>12}{'stray flow':>12}")
+        for name, r in res.items():
+            print(
+                f"{name:<16}{r['median_s'] * 1e3:>10.3f}ms{r['ratio_to_exact_cold']:>10.1f}"
+                f"{r['max_kkt_residual']:>12.1e}{r['max_stray_flow_share']:>12.1e}"
+            )
+        res["_info"] = info
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

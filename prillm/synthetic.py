@@ -1,0 +1,61 @@
+"""Random markets for tests, benchmarks and exercises (seeded, never global randomness)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prillm.market import Market, Preferences
+
+__all__ = ["random_market"]
+
+
+def random_market(
+    rng: np.random.Generator,
+    n: int,
+    m: int,
+    *,
+    demand_scale: float = 1e8,
+    tightness: float = 0.5,
+    zero_demand: float = 0.0,
+) -> tuple[Market, Preferences]:
+    """A random market and preferences in which congestion binds.
+
+    Parameters
+    ----------
+    rng
+        The random generator (the only source of randomness).
+    n, m
+        Number of users and providers.
+    demand_scale
+        Demands are uniform in ``[0.1, 1] * demand_scale`` tokens.
+    tightness
+        Capacities are ``U[0.3, 1.5] * tightness`` times the fair share ``sum(D) / m``; small
+        values make congestion dominate (and leave many routes unused), large values make the
+        game nearly linear.
+    zero_demand
+        Probability that a user has no demand at all.
+
+    Returns
+    -------
+    market, prefs
+        Prices in ``U[0.05, 15]`` USD per million tokens, latencies in ``U[0.1, 3]`` s, ``w_q`` in
+        ``U[0.5, 5]``, ``w_d`` in ``U[0, 2]``, perceived values ``b`` in ``U[0, 10]``.
+
+    Examples
+    --------
+    >>> market, prefs = random_market(np.random.default_rng(0), 3, 2)
+    >>> market.shape
+    (3, 2)
+    """
+    demand = rng.uniform(0.1, 1.0, n) * demand_scale
+    demand[rng.random(n) < zero_demand] = 0.0
+    total = max(float(demand.sum()), demand_scale)
+    price = rng.uniform(0.05, 15.0, m)
+    capacity = rng.uniform(0.3, 1.5, m) * tightness * total / m
+    latency = rng.uniform(0.1, 3.0, (n, m))
+    prefs = Preferences(
+        w_q=float(rng.uniform(0.5, 5.0)),
+        w_d=float(rng.uniform(0.0, 2.0)),
+        b=rng.uniform(0.0, 10.0, m),
+    )
+    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
