@@ -1,0 +1,113 @@
+"""pMPEC: the MPEC solved by a generic NLP solver through Pyomo (the paper's ``hart2017pyomo``).
+
+The lower level is replaced by its KKT conditions with ``pyomo.mpec`` ``Complementarity``
+components (:mod:`._mpec`), the model is transformed by ``mpec.simple_nonlinear`` (each
+complementarity becomes ``f >= 0, mu >= 0, f * mu <= bound``) and solved by ripopt, an
+Ipopt-compatible interior-point solver (``import pyomo_ripopt`` registers
+``SolverFactory('ripopt')``). A homotopy drives the bound from ``1e-2`` to ``1e-8``, each solve
+warm-started from the previous one; the first starts from the exact equilibrium at the market's
+current price (clipped to the bounds). The ``mpec.nl`` route is deliberately not used: with
+ripopt it returned wrong answers while reporting success.
+
+This is a *local* method: the answer depends on the start, and the solver may fail. Its status
+is reported honestly in the diagnostics: ``success`` is ``True`` only if the smallest bound was
+solved; ``smallest_bound_solved`` says how far the homotopy got (a failed warm-started stage is
+retried once from the first start). If every solve fails, the start price is returned. The
+caller evaluates the price in the true game.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prillm.pricing._common import PricingProblem
+from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+
+__all__ = ["solve"]
+
+DEFAULT_BOUNDS = (1e-2, 1e-4, 1e-6, 1e-8)
+
+
+def solve(
+    prob: PricingProblem,
+    bounds: tuple[float, ...] = DEFAULT_BOUNDS,
+    time_limit: float = 60.0,
+    start_price: float | None = None,
+) -> tuple[float, dict[str, Any]]:
+    """pMPEC on Problem 1 (Eq. 2).
+
+    Parameters
+    ----------
+    prob
+        The problem.
+    bounds
+        The ``mpec_bound`` homotopy (decreasing, > 0).
+    time_limit
+        Wall-clock cap (s) for all solves together (ripopt's ``max_wall_time`` per solve gets
+        what is left).
+    start_price
+        Starting price (default: the market's price, clipped to the bounds).
+
+    Returns
+    -------
+    price, diagnostics
+        ``stages`` (bound, status, termination, price per stage), ``success``, ``solver``.
+    """
+    import pyomo.environ as pyo
+    import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
+
+    if any(b <= 0 for b in bounds):
+        raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
+    p0 = prob.market.price[prob.s] if start_price is None else start_price
+    p0 = float(min(max(p0, prob.p_min), prob.p_max))
+    if prob.demand.size == 0:
+        return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
+    first = start_point(prob, p0)
+    start = first
+    stages: list[dict[str, Any]] = []
+    price, solved = p0, []
+    t0 = time.perf_counter()
+    solver = pyo.SolverFactory("ripopt")
+    for bound in bounds:
+        ok = False
+        # warm start from the previous stage; on failure retry once from the first start
+        for origin, init in (("warm", start), ("cold", first)):
+            if origin == "cold" and init is start:
+                break
+            left = time_limit - (time.perf_counter() - t0)
+            if left <= 0:
+                stages.append({"bound": bound, "status": "skipped", "termination": "time limit"})
+                break
+            model = build_model(prob, complementarity="mpec", start=init)
+            pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=bound)
+            try:
+                res = solver.solve(
+                    model, load_solutions=False, options={"max_wall_time": left, "print_level": 0}
+                )
+            except Exception as exc:  # the solver binary failed: report it, do not hide it
+                stages.append(
+                    {"bound": bound, "start": origin, "status": "error", "termination": repr(exc)}
+                )
+                continue
+            status, term = termination(res)
+            ok = term in ("optimal", "locallyOptimal")
+            stage = {"bound": bound, "start": origin, "status": status, "termination": term}
+            if ok:
+                load_quietly(model, res)
+                start = values(model, prob)
+                price = start["p"]
+                solved.append(bound)
+                stage["price"] = price
+            stages.append(stage)
+            if ok:
+                break
+        if not ok:
+            break
+    return price, {
+        "stages": stages,
+        "success": bool(solved) and solved[-1] == bounds[-1],
+        "smallest_bound_solved": solved[-1] if solved else None,
+        "solver": "ripopt via pyomo (mpec.simple_nonlinear)",
+        "start_price": p0,
+    }
