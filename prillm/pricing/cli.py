@@ -1,0 +1,102 @@
+"""The ``prillm price`` sub-command: the target provider's optimal price (Problem 1, Eq. 2).
+
+::
+
+    prillm price MARKET.json --target ID [--method M] [--p-max X] [--p-min X]
+                 [--marginal-cost C] [--prefs PREFS.json] [--json]
+
+Input errors (unknown target, bad bounds, a method that refuses the market's size) exit with
+status 2 through the command's common error handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from prillm._validation import MarketError
+from prillm.pricing import METHODS, PricingResult, optimal_price
+
+__all__ = ["add_parser", "format_result", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``price`` on an ``argparse`` sub-parser collection."""
+    p = subparsers.add_parser(
+        "price",
+        help="the profit-maximising price of one provider (Stackelberg pricing, Eq. 2)",
+        description="Optimal price of the target provider, the rivals' prices held fixed.",
+    )
+    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
+    p.add_argument("--target", required=True, help="id of the provider that sets its price")
+    p.add_argument(
+        "--method",
+        default="exact",
+        choices=sorted(METHODS),
+        help="pricing method (default: exact, the certified global optimum)",
+    )
+    p.add_argument("--p-max", type=float, default=None, help="upper price bound, USD per 1M tokens")
+    p.add_argument("--p-min", type=float, default=0.0, help="lower price bound (default 0)")
+    p.add_argument(
+        "--marginal-cost",
+        type=float,
+        default=0.0,
+        help="the target's cost per 1M tokens (profit = (price - cost) x load)",
+    )
+    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+    return p
+
+
+def format_result(res: PricingResult, prefs_source: str) -> str:
+    """A readable report of a pricing result."""
+    eq = res.equilibrium
+    d = res.diagnostics
+    share = eq.shares[eq.market.provider_index(res.target)]
+    lines = [
+        f"Optimal price of {res.target!r} by method {res.method!r} (preferences: {prefs_source})",
+        "",
+        f"  price          {res.price:.6g} USD per 1M tokens   (bounds [{res.p_min:.6g}, "
+        f"{res.p_max:.6g}])",
+        f"  load           {res.load:.6g} tokens ({share:.2%} of demand)",
+        f"  profit         {res.profit:.6g} USD   (marginal cost {res.marginal_cost:.6g})",
+        f"  time           {res.wall_time * 1e3:.3g} ms",
+    ]
+    if "n_breakpoints" in d:
+        lines.append(
+            f"  certificate    global optimum over {d['n_breakpoints'] + 1} pieces of the "
+            f"equilibrium path (KKT violation {d['kkt_max_violation']:.1e})"
+        )
+    if "success" in d:
+        lines.append(f"  solver         {d.get('solver', '')}: success={d['success']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``prillm price``; returns the exit status."""
+    from prillm.cli import load_market_and_prefs
+
+    market, prefs, source = load_market_and_prefs(args.market, args.prefs)
+    try:
+        res = optimal_price(
+            market,
+            prefs,
+            args.target,
+            method=args.method,
+            p_max=args.p_max,
+            p_min=args.p_min,
+            marginal_cost=args.marginal_cost,
+        )
+    except MarketError:
+        raise
+    except ValueError as exc:  # a method refusing the market's size, or a bad option
+        raise MarketError(str(exc)) from None
+    if args.json:
+        payload = res.to_dict()
+        payload["preferences"] = source
+        print(json.dumps(payload, indent=2))
+    else:
+        print(format_result(res, source))
+    return 0
