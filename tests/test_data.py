@@ -1,0 +1,464 @@
+"""Tests of prillm.data: shipped tables and loaders, the planted panel, scenario augmentation."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prillm import Market, MarketError, Preferences, kkt_certificate, solve_equilibrium
+from prillm.data import (
+    CalibrationPanel,
+    Table,
+    augment_scenarios,
+    generate_planted_panel,
+    load_app_flows,
+    load_models_daily,
+    load_panel,
+    load_performance,
+    load_price_history,
+    noise_factors,
+    price_on,
+    read_table,
+    save_panel,
+)
+from prillm.data.openrouter import (
+    APP_FLOWS_FILE,
+    MODELS_DAILY_FILE,
+    MODELS_DAILY_SCHEMA,
+    PERFORMANCE_FILE,
+    PRICE_HISTORY_FILE,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTRIBUTION = "Source: OpenRouter (openrouter.ai/rankings), as of "
+LOADERS = {
+    "models_daily": (load_models_daily, MODELS_DAILY_FILE),
+    "price_history": (load_price_history, PRICE_HISTORY_FILE),
+    "app_flows": (load_app_flows, APP_FLOWS_FILE),
+    "performance": (load_performance, PERFORMANCE_FILE),
+}
+
+
+@pytest.fixture(scope="module")
+def panel() -> CalibrationPanel:
+    return load_panel()
+
+
+# ------------------------------------------------------------------ shipped tables
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_tables_cite_source_and_are_compact(name: str) -> None:
+    loader, path = LOADERS[name]
+    table = loader()
+    assert len(table) > 0
+    assert table.meta["attribution"].startswith(ATTRIBUTION)
+    assert table.meta["attribution"].endswith(table.meta["as_of"].split(" ")[0])
+    assert path.stat().st_size < 200_000
+    for col in table.columns:
+        values = table[col]
+        assert len(values) == len(table)
+        if isinstance(values, np.ndarray):
+            assert values.dtype in (np.int64, np.float64)
+            assert not values.flags.writeable
+
+
+def test_total_shipped_size_is_compact() -> None:
+    data_dir = MODELS_DAILY_FILE.parent
+    total = sum(p.stat().st_size for p in data_dir.iterdir() if p.suffix in (".csv", ".npz"))
+    assert total < 1_000_000
+
+
+def test_models_daily_units_and_prices_match_the_ledger() -> None:
+    daily = load_models_daily()
+    history = load_price_history()
+    assert daily["tokens"].dtype == np.int64 and (daily["tokens"] > 0).all()
+    assert min(daily["date"]) == "2025-04-01" and max(daily["date"]) == daily.meta["as_of"]
+    assert len(daily.unique("model_id")) == 50
+    assert set(daily["variant"]) <= {"standard", "free", "beta", "thinking"}
+    price = daily["input_price_usd_per_mtok"]
+    known = ~np.isnan(price)
+    assert known.mean() > 0.95 and (price[known] >= 0).all()
+    # Every daily price is the ledger price in effect that day (two tables, one fact).
+    for row in daily.filter(known).take(np.arange(0, int(known.sum()), 37)).rows():
+        p_in, p_out = price_on(history, row["model_id"], row["date"])
+        assert p_in == row["input_price_usd_per_mtok"]
+        assert p_out == row["output_price_usd_per_mtok"]
+    # Free variants cost nothing, paid ones something.
+    free = daily.filter(np.array([v == "free" for v in daily["variant"]]) & known)
+    assert (free["input_price_usd_per_mtok"] == 0).all()
+
+
+def test_price_history_is_complete_and_ordered() -> None:
+    history = load_price_history()
+    assert not np.isnan(history["input_price_usd_per_mtok"]).any()
+    assert (history["input_price_usd_per_mtok"] >= 0).all()
+    for row in history.rows():
+        assert row["first_seen"] <= row["change_date"] <= row["last_seen"]
+    assert set(load_models_daily()["model_id"]) >= set(history["model_id"])
+    assert math.isnan(price_on(history, "anthropic/claude-3.7-sonnet", "1999-01-01")[0])
+
+
+def test_app_flows_and_performance_units() -> None:
+    flows = load_app_flows()
+    assert (flows["tokens"] > 0).all() and (flows["requests"] >= 0).all()
+    assert (flows["rank_on_model"] >= 1).all()
+    assert any("translat" in a.lower() for a in flows["app"])
+    perf = load_performance()
+    lo, mid, hi = (perf[f"throughput_tok_s_{k}"] for k in ("min", "median", "max"))
+    assert ((lo <= mid) & (mid <= hi)).all() and (lo > 0).all()
+    assert ((perf["latency_s_median"] > 0) & (perf["latency_s_median"] < 60)).all()
+    assert (perf["n_snapshots"] >= 1).all()
+
+
+# ------------------------------------------------------------------ Table and bad files
+def test_table_operations() -> None:
+    t = Table({"model": ["a", "b", "c"], "price": [1.0, 0.5, 2.0], "n": np.array([1, 2, 3])})
+    assert len(t) == 3 and t.columns == ("model", "price", "n") and list(t) == list(t.columns)
+    assert "price" in t and "nope" not in t
+    sub = t.filter(t["price"] > 0.7)
+    assert sub["model"] == ("a", "c") and sub["n"].tolist() == [1, 3]
+    assert t.where("model", "b")["price"].tolist() == [0.5]
+    assert [r["model"] for r in t.rows()] == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        t["price"][0] = 9.0
+    with pytest.raises(MarketError, match="mask"):
+        t.filter(np.array([True, False]))
+    with pytest.raises(MarketError, match="column 'b'"):
+        Table({"a": [1, 2], "b": [1, 2, 3]})
+    with pytest.raises(KeyError, match="no column 'x'"):
+        t["x"]
+
+
+def _broken_copy(
+    tmp_path: Path, old: str, new: str, *, line_of: str = "2025-04-02,"
+) -> tuple[Path, int]:
+    lines = MODELS_DAILY_FILE.read_text(encoding="utf-8").splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith(line_of))
+    lines[k] = lines[k].replace(old, new, 1)
+    out = tmp_path / "broken.csv"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out, k + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "column", "what"),
+    [
+        (",standard,", ",standard,12x", "tokens", "expected an integer"),
+        (",3.0,", ",abc,", "input_price_usd_per_mtok", "expected a number"),
+        (",3.0,", ",inf,", "input_price_usd_per_mtok", "finite"),
+        ("2025-04-02", "2025-13-02", "date", "expected a date"),
+        ("anthropic/claude-3.7-sonnet,", ",", "model_id", "non-empty"),
+    ],
+)
+def test_malformed_value_names_file_line_and_column(
+    tmp_path: Path, old: str, new: str, column: str, what: str
+) -> None:
+    path, lineno = _broken_copy(tmp_path, old, new, line_of="2025-04-02,anthropic")
+    with pytest.raises(MarketError) as info:
+        load_models_daily(path)
+    msg = str(info.value)
+    assert str(path) in msg and f"line {lineno}" in msg and f"column {column!r}" in msg
+    assert what in msg
+
+
+def test_malformed_structure(tmp_path: Path) -> None:
+    path, lineno = _broken_copy(tmp_path, ",standard,", ",standard,extra,")
+    with pytest.raises(MarketError, match=rf"line {lineno}: expected 8 fields, got 9"):
+        load_models_daily(path)
+    bad_header = tmp_path / "header.csv"
+    bad_header.write_text(
+        MODELS_DAILY_FILE.read_text(encoding="utf-8").replace("model_id,", "modelid,", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(MarketError, match="column 2: header expected 'model_id'"):
+        load_models_daily(bad_header)
+    with pytest.raises(MarketError, match="no such file"):
+        load_models_daily(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("# only: metadata\n", encoding="utf-8")
+    with pytest.raises(MarketError, match="missing header"):
+        read_table(empty, MODELS_DAILY_SCHEMA)
+
+
+# ------------------------------------------------------------------ the planted panel
+def test_panel_shapes_units_and_consistency(panel: CalibrationPanel) -> None:
+    T, n, m = panel.shape
+    assert (T, n, m) == (100, 20, 20) and len(panel.dates) == T
+    assert panel.dates[0] == "2025-04-15" and panel.seed == 0
+    obs, exact = panel.observed_flows, panel.exact_flows
+    assert np.isfinite(obs).all() and np.isfinite(exact).all()
+    assert (exact >= 0).all() and ((obs > 0) == (exact > 0)).all()
+    np.testing.assert_allclose(exact.sum(axis=2), panel.demand, rtol=1e-12)
+    q = panel.congestion
+    assert 0.3 <= q.min() and q.max() <= 1.5
+    prefs = panel.true_preferences
+    assert prefs.w_p == 1.0 and prefs.w_q > 0 and prefs.provider_ids == panel.provider_ids
+    assert set(panel.user_categories) == set(panel.user_ids)
+    assert set(panel.segments) == {"Premium", "Economy", "Coding", "Translation"}
+    median_price = np.median(panel.price, axis=0)
+    for pid in panel.segments["Premium"]:
+        assert median_price[panel.provider_ids.index(pid)] > 1.0
+    for pid in panel.segments["Economy"]:
+        assert median_price[panel.provider_ids.index(pid)] < 1.0
+    # Real list prices: day 0 of each provider is its ledger price on that date.
+    history = load_price_history()
+    for j, pid in enumerate(panel.provider_ids):
+        assert panel.price[0, j] == price_on(history, pid, panel.dates[0])[0]
+
+
+def test_panel_noise_is_the_stated_lognormal(panel: CalibrationPanel) -> None:
+    support = panel.exact_flows > 0
+    ratio = panel.observed_flows[support] / panel.exact_flows[support]
+    sigma = panel.noise["sigma"]
+    assert np.std(np.log(ratio)) == pytest.approx(sigma, rel=0.05)
+    assert np.mean(ratio) == pytest.approx(1.0, abs=0.01)
+    factors = noise_factors(panel.noise, panel.shape)
+    np.testing.assert_array_equal(panel.observed_flows, panel.exact_flows * factors)
+    assert 0.9 < panel.noise_ceiling_r2() < 1.0
+
+
+def test_regenerating_reproduces_the_shipped_panel(panel: CalibrationPanel) -> None:
+    again = generate_planted_panel(seed=0)
+    scale = float(panel.exact_flows.max())
+    np.testing.assert_allclose(again.exact_flows, panel.exact_flows, rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        again.observed_flows, panel.observed_flows, rtol=1e-12, atol=1e-12 * scale
+    )
+    assert again.true_preferences == panel.true_preferences
+    for a, b in zip(again.markets, panel.markets, strict=True):
+        np.testing.assert_allclose(a.latency, b.latency, rtol=1e-12)
+        np.testing.assert_array_equal(a.price, b.price)
+        np.testing.assert_allclose(a.demand, b.demand, rtol=1e-12)
+    assert again.segments == panel.segments
+    other = generate_planted_panel(seed=1, n_days=5)
+    assert not np.allclose(other.exact_flows, panel.exact_flows[:5])
+    assert not np.array_equal(other.true_preferences.b, panel.true_preferences.b)
+
+
+@pytest.mark.parametrize("day", [0, 57])
+def test_exact_flows_are_certified_equilibria(panel: CalibrationPanel, day: int) -> None:
+    mkt, prefs = panel.markets[day], panel.true_preferences
+    eq = solve_equilibrium(mkt, prefs)
+    assert eq.certificate.certified
+    scale = float(mkt.demand.max())
+    np.testing.assert_allclose(eq.flows, panel.exact_flows[day], rtol=1e-9, atol=1e-9 * scale)
+    cert = kkt_certificate(mkt, prefs, panel.exact_flows[day], eq.multipliers)
+    assert cert.certified
+    # The noisy flows are not an equilibrium: the noise is visible to a KKT check.
+    noisy = kkt_certificate(mkt, prefs, np.asarray(mkt.observed_flows), eq.multipliers)
+    assert not noisy.certified
+
+
+def test_split_is_chronological(panel: CalibrationPanel) -> None:
+    train, test = panel.split(70)
+    assert train.n_days == 70 and test.n_days == 30
+    assert train.dates[-1] < test.dates[0]
+    np.testing.assert_array_equal(test.exact_flows, panel.exact_flows[70:])
+    assert test.markets[0] == panel.markets[70]
+    for bad in (0, 100, 2.5, True):
+        with pytest.raises(MarketError, match="n_train"):
+            panel.split(bad)
+
+
+@pytest.mark.parametrize("name", ["Premium", "Economy", "Coding", "Translation"])
+def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel, name: str) -> None:
+    seg = panel.segment(name)
+    assert seg.provider_ids == panel.segments[name]
+    assert set(seg.user_ids) <= set(panel.segment_users[name])
+    if name in ("Coding", "Translation"):
+        assert {panel.user_categories[u] for u in seg.user_ids} == {name.lower()}
+    else:
+        cols = [panel.provider_ids.index(p) for p in seg.provider_ids]
+        rows = [panel.user_ids.index(u) for u in seg.user_ids]
+        np.testing.assert_array_equal(seg.exact_flows, panel.exact_flows[:, rows][:, :, cols])
+    for day in (0, seg.n_days - 1):
+        mkt = seg.markets[day]
+        eq = solve_equilibrium(mkt, seg.true_preferences)
+        scale = float(mkt.demand.max())
+        np.testing.assert_allclose(eq.flows, seg.exact_flows[day], rtol=1e-9, atol=1e-9 * scale)
+    q = seg.congestion
+    assert q.max() <= 1.5 and np.median(q) > 0.3
+    with pytest.raises(MarketError, match="already a segment"):
+        seg.segment(name)
+
+
+def test_unknown_segment(panel: CalibrationPanel) -> None:
+    with pytest.raises(MarketError, match="unknown segment 'Luxury'"):
+        panel.segment("Luxury")
+
+
+def test_panel_file_round_trip_and_bad_files(panel: CalibrationPanel, tmp_path: Path) -> None:
+    small = panel.segment("Coding").split(5)[0]
+    path = tmp_path / "coding.npz"
+    save_panel(small, path)
+    back = load_panel(path)
+    np.testing.assert_array_equal(back.exact_flows, small.exact_flows)
+    np.testing.assert_array_equal(back.observed_flows, small.observed_flows)
+    assert back.markets == small.markets and back.name == "Coding"
+    assert back.true_preferences == small.true_preferences
+    # Without latency factors the full latency array is stored instead.
+    plain = CalibrationPanel(
+        markets=small.markets,
+        exact_flows=small.exact_flows,
+        true_preferences=small.true_preferences,
+        dates=small.dates,
+        noise=small.noise,
+        segments=small.segments,
+        user_categories=small.user_categories,
+        seed=small.seed,
+    )
+    save_panel(plain, tmp_path / "plain.npz")
+    assert load_panel(tmp_path / "plain.npz").markets == small.markets
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file")
+    with pytest.raises(MarketError, match=r"garbage\.npz"):
+        load_panel(garbage)
+    with pytest.raises(MarketError, match="no such file"):
+        load_panel(tmp_path / "missing.npz")
+    np.savez(tmp_path / "partial.npz", meta=np.array("{}"))
+    with pytest.raises(MarketError, match="missing array 'demand'"):
+        load_panel(tmp_path / "partial.npz")
+
+
+def test_generator_validates_arguments() -> None:
+    small = generate_planted_panel(seed=3, n_days=2, n_providers=4, n_users=5, noise_sigma=0.0)
+    assert small.shape == (2, 5, 4)
+    np.testing.assert_array_equal(small.observed_flows, small.exact_flows)
+    bad = [
+        ({"n_users": 2}, "n_users"),
+        ({"n_days": 0}, "n_days"),
+        ({"w_q": 0.0}, "w_q"),
+        ({"noise_sigma": -0.1}, "noise_sigma"),
+        ({"demand_phi": 1.0}, "demand_phi"),
+        ({"start": "15/04/2025"}, "start"),
+        ({"n_providers": 60}, "n_providers"),
+        ({"seed": -1}, "seed"),
+    ]
+    for kwargs, field in bad:
+        with pytest.raises(MarketError, match=field):
+            generate_planted_panel(**{"n_days": 2, **kwargs})
+
+
+# ------------------------------------------------------------------ scenario augmentation
+def _snapshot() -> Market:
+    return load_panel().markets[10]
+
+
+def test_scenarios_perturb_rivals_within_bounds() -> None:
+    mkt = _snapshot()
+    target = "anthropic/claude-3.7-sonnet"
+    s = mkt.provider_index(target)
+    out = augment_scenarios(
+        mkt, target, 50, np.random.default_rng(7), price_range=(0.6, 1.4), latency_range=(1, 2)
+    )
+    assert len(out) == 50
+    rivals = np.arange(mkt.n_providers) != s
+    for sc in out:
+        assert sc.price[s] == mkt.price[s] and sc.capacity[s] == mkt.capacity[s]
+        np.testing.assert_array_equal(sc.latency[:, s], mkt.latency[:, s])
+        np.testing.assert_array_equal(sc.demand, mkt.demand)
+        assert sc.provider_ids == mkt.provider_ids and sc.observed_flows is None
+        fp = sc.price[rivals] / mkt.price[rivals]
+        fc = sc.capacity[rivals] / mkt.capacity[rivals]
+        fd = sc.latency[:, rivals] / mkt.latency[:, rivals]
+        assert ((fp >= 0.6 - 1e-12) & (fp <= 1.4 + 1e-12)).all()
+        assert ((fc >= 0.5 - 1e-12) & (fc <= 1.5 + 1e-12)).all()
+        assert ((fd >= 1 - 1e-12) & (fd <= 2 + 1e-12)).all()
+        np.testing.assert_allclose(fd, np.broadcast_to(fd[0], fd.shape), rtol=1e-12)
+    # Rivals really move, independently.
+    prices = np.array([sc.price for sc in out])
+    assert (prices[:, rivals].std(axis=0) > 0).all()
+    assert solve_equilibrium(out[0], load_panel().true_preferences).certificate.certified
+
+
+def test_scenarios_are_seeded() -> None:
+    mkt = _snapshot()
+    a = augment_scenarios(mkt, 3, 4, rng=11)
+    b = augment_scenarios(mkt, 3, 4, rng=np.random.default_rng(11))
+    c = augment_scenarios(mkt, 3, 4, rng=12)
+    assert all(x == y for x, y in zip(a, b, strict=True))
+    assert not all(x == y for x, y in zip(a, c, strict=True))
+    assert augment_scenarios(mkt, 3, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"target": "no/such-model"}, "unknown provider id"),
+        ({"target": 99}, "out of range"),
+        ({"n": -1}, "n:"),
+        ({"n": 2.0}, "n:"),
+        ({"price_range": (1.5, 0.5)}, "price_range"),
+        ({"capacity_range": (0.0, 1.0)}, "capacity_range"),
+        ({"latency_range": (-0.1, 1.0)}, "latency_range"),
+        ({"latency_range": "wide"}, "latency_range"),
+        ({"rng": "seed"}, "rng"),
+    ],
+)
+def test_scenarios_validate_arguments(kwargs: dict, field: str) -> None:
+    args = {"target": 0, "n": 2, "rng": 0, **kwargs}
+    with pytest.raises(MarketError, match=field):
+        augment_scenarios(
+            _snapshot(),
+            args.pop("target"),
+            args.pop("n"),
+            args.pop("rng"),
+            **args,
+        )
+
+
+# ------------------------------------------------------------------ the builder
+def _builder():
+    spec = importlib.util.spec_from_file_location("build_data", ROOT / "scripts" / "build_data.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_data"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_builder_maps_variants_and_corrects_free_ids() -> None:
+    build = _builder()
+    ledger = build.Ledger(
+        [
+            {
+                "model_id": "x/m",
+                "change_date": "2025-01-01",
+                "input_price_usd_per_mtok": "1",
+                "output_price_usd_per_mtok": "2",
+                "first_seen": "2025-01-01",
+                "last_seen": "2026-01-01",
+            },
+            {
+                "model_id": "x/m:free",
+                "change_date": "2025-01-01",
+                "input_price_usd_per_mtok": "0",
+                "output_price_usd_per_mtok": "0",
+                "first_seen": "2025-01-01",
+                "last_seen": "2026-01-01",
+            },
+        ]
+    )
+    mapping = {"x/m-2025": "x/m:free"}
+    assert build.map_permaslug("x/m-2025", ["2025-04-01"], mapping, ledger) == "x/m"
+    assert build.map_permaslug("x/m-2025:free", ["2025-04-01"], mapping, ledger) == "x/m:free"
+    assert build.map_permaslug("x/m", ["2025-04-01"], {}, ledger) == "x/m"
+    assert ledger.price("x/m", "2025-06-01") == ("1", "2")
+    assert ledger.price("x/m", "2024-06-01") == ("", "")
+
+
+def test_builder_skips_facts_without_source(tmp_path: Path, capsys) -> None:
+    build = _builder()
+    assert build.main(["--source", str(tmp_path / "absent"), "--only", "facts"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_preferences_true_values_are_keyed_by_provider(panel: CalibrationPanel) -> None:
+    prefs = panel.true_preferences
+    assert isinstance(prefs, Preferences)
+    values = dict(zip(prefs.provider_ids, prefs.b, strict=True))
+    assert set(values) == set(panel.provider_ids)
+    assert panel.info["facts"]["source"].startswith("Source: OpenRouter")
