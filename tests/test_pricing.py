@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 
@@ -63,7 +64,7 @@ def test_path_is_continuous_and_matches_the_true_equilibrium(rng: np.random.Gene
     path = price_path(prob)
     pieces = path["pieces"]
     assert pieces[0][0] == prob.p_min and pieces[-1][1] == prob.p_max
-    for (a0, b0, f0, d0), (a1, _, f1, _) in zip(pieces, pieces[1:], strict=False):
+    for (a0, b0, f0, d0), (a1, _, f1, _) in itertools.pairwise(pieces):
         assert b0 == a1 and b0 > a0
         assert math.isclose(f0 + (b0 - a0) * d0, f1, rel_tol=1e-9, abs_tol=1e-6 * prob.d_scale)
     prices = [b["price"] for b in path["breakpoints"]]

@@ -1,0 +1,68 @@
+"""The ``prillm price`` sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from prillm import MarketError
+from prillm.cli import demo_market
+from prillm.pricing import cli, optimal_price
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prillm")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.add_parser(sub)
+    return parser
+
+
+@pytest.fixture
+def market_file(tmp_path):
+    market, prefs = demo_market()
+    path = tmp_path / "market.json"
+    market.to_json(path, prefs)
+    return str(path)
+
+
+def test_price_prints_the_optimum(market_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(["price", market_file, "--target", "mid-llm"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    market, prefs = demo_market()
+    best = optimal_price(market, prefs, "mid-llm")
+    assert f"{best.price:.6g}" in out and "certificate" in out
+
+
+def test_price_json(market_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(
+        [
+            "price",
+            market_file,
+            "--target",
+            "budget-llm",
+            "--json",
+            "--method",
+            "spiter",
+            "--p-max",
+            "5",
+            "--marginal-cost",
+            "0.1",
+        ]
+    )
+    assert args.func(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["method"] == "spiter" and payload["target"] == "budget-llm"
+    assert payload["p_max"] == 5.0 and payload["marginal_cost"] == 0.1
+    assert 0.0 <= payload["price"] <= 5.0
+
+
+def test_price_errors_are_market_errors(market_file: str) -> None:
+    args = _parser().parse_args(["price", market_file, "--target", "nobody"])
+    with pytest.raises(MarketError, match="nobody"):
+        args.func(args)
+    args = _parser().parse_args(["price", market_file, "--target", "mid-llm", "--p-max", "-1"])
+    with pytest.raises(MarketError, match="p_max"):
+        args.func(args)
