@@ -286,6 +286,17 @@ def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel,
         seg.segment(name)
 
 
+def test_split_then_segment_keeps_the_noise_of_each_day(panel: CalibrationPanel) -> None:
+    late = panel.split(70)[1]
+    np.testing.assert_array_equal(
+        late.observed_flows, late.exact_flows * noise_factors(late.noise, late.shape)
+    )
+    a = late.segment("Premium")
+    b = panel.segment("Premium").split(70)[1]
+    np.testing.assert_array_equal(a.observed_flows, b.observed_flows)
+    np.testing.assert_array_equal(a.exact_flows, b.exact_flows)
+
+
 def test_unknown_segment(panel: CalibrationPanel) -> None:
     with pytest.raises(MarketError, match="unknown segment 'Luxury'"):
         panel.segment("Luxury")
@@ -337,6 +348,7 @@ def test_generator_validates_arguments() -> None:
         ({"start": "15/04/2025"}, "start"),
         ({"n_providers": 60}, "n_providers"),
         ({"seed": -1}, "seed"),
+        ({"tables": {"prices": load_price_history()}}, "tables"),
     ]
     for kwargs, field in bad:
         with pytest.raises(MarketError, match=field):

@@ -203,11 +203,13 @@ class CalibrationPanel:
 
     def _days(self, sl: slice) -> CalibrationPanel:
         lf = self.latency_factors
+        first = int(self.noise.get("first_day", 0)) + (sl.start or 0)
         return _replace(
             self,
             markets=self.markets[sl],
             exact_flows=self.exact_flows[sl],
             dates=self.dates[sl],
+            noise={**self.noise, "first_day": first},
             latency_factors=None if lf is None else (lf[0], lf[1], lf[2][sl]),
         )
 
@@ -336,15 +338,17 @@ def noise_factors(noise: Mapping[str, Any], shape: tuple[int, int, int]) -> np.n
     """The multiplicative observation-noise factors of a panel, shape ``(T, n, m)``.
 
     ``exp(sigma * z - sigma^2 / 2)`` with ``z`` standard normal from the panel's noise stream
-    (``numpy.random.SeedSequence(seed).spawn(2)[1]``), so the factors have mean 1 and are the
-    same whenever they are recomputed.
+    (``numpy.random.SeedSequence(seed).spawn(2)[1]``, drawn in (day, app, provider) order), so
+    the factors have mean 1 and are the same whenever they are recomputed. ``noise["first_day"]``
+    (set by :meth:`CalibrationPanel.split`) skips the days before the panel's first one.
     """
     if noise.get("kind") != "lognormal-multiplicative":
         raise MarketError(f"noise.kind: unsupported noise {noise.get('kind')!r}")
     sigma = float(noise["sigma"])
+    first = int(noise.get("first_day", 0))
     stream = np.random.SeedSequence(int(noise["seed"])).spawn(2)[1]
-    z = np.random.default_rng(stream).standard_normal(shape)
-    return np.exp(sigma * z - 0.5 * sigma**2)
+    z = np.random.default_rng(stream).standard_normal((first + shape[0], *shape[1:]))
+    return np.exp(sigma * z[first:] - 0.5 * sigma**2)
 
 
 # ---------------------------------------------------------------------- file I/O

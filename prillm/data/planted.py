@@ -174,10 +174,13 @@ def generate_planted_panel(
     dates = tuple((first + _dt.timedelta(days=k)).isoformat() for k in range(n_days))
 
     tabs = dict(tables or {})
-    daily = tabs.get("models_daily") or load_models_daily()
-    history = tabs.get("price_history") or load_price_history()
-    apps_t = tabs.get("app_flows") or load_app_flows()
-    perf = tabs.get("performance") or load_performance()
+    unknown = sorted(set(tabs) - {"models_daily", "price_history", "app_flows", "performance"})
+    if unknown:
+        raise MarketError(f"tables: unknown table {unknown[0]!r}")
+    daily = tabs["models_daily"] if "models_daily" in tabs else load_models_daily()
+    history = tabs["price_history"] if "price_history" in tabs else load_price_history()
+    apps_t = tabs["app_flows"] if "app_flows" in tabs else load_app_flows()
+    perf = tabs["performance"] if "performance" in tabs else load_performance()
 
     world_ss, _ = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(world_ss)
