@@ -37,7 +37,7 @@ __all__ = [
     "save_panel",
 ]
 
-PANEL_FORMAT = "prillm-panel"
+PANEL_FORMAT = "prillm-planted-panel"
 PANEL_FORMAT_VERSION = 1
 DEFAULT_PANEL_FILE = Path(__file__).resolve().parent / "panel_seed0.npz"
 #: Segments defined by a provider attribute (price): every app is kept.
