@@ -48,6 +48,8 @@ cost) as support, so the gradient with respect to their demand is the right deri
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -55,7 +57,28 @@ import torch
 
 from prillm.equilibrium import solve_active_set
 
-__all__ = ["EquilibriumLayer", "equilibrium_flows", "equilibrium_from_coefficients"]
+__all__ = [
+    "CvxpyLayerEquilibrium",
+    "EquilibriumLayer",
+    "equilibrium_flows",
+    "equilibrium_from_coefficients",
+    "torch_threads",
+]
+
+
+@contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads, restoring the previous number after.
+
+    The tensors of calibration are tiny (a few hundred entries): on a few shared cores a
+    multi-threaded torch runs them several times slower than one thread.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ----------------------------------------------------------------------- fixed support

@@ -1,0 +1,172 @@
+"""The A2C baseline: an advantage actor-critic agent that chooses the preference parameters.
+
+Following the idea of learning game parameters with reinforcement learning (Liu et al., 2020,
+cited by the paper as A2C), the agent acts in a small environment:
+
+* state: the current free parameters ``u = (log w_q, log w_d, b)`` (relative to the start) and
+  the log of the current scaled loss of Eq. (6);
+* action: a step ``du`` drawn from a Gaussian policy ``N(mu(s), sigma^2)`` with
+  ``mu(s) = max_step * tanh(MLP(s))`` and a learned ``log sigma``;
+* reward: the negative scaled loss at the new parameters (one black-box evaluation: an exact
+  equilibrium per training day);
+* episodes of ``horizon`` steps from the start (Algorithm 1's point), ``n_envs`` of them in
+  lock-step (the synchronous "A2C" variant), discounted returns, a learned value baseline
+  (critic), an entropy bonus.
+
+It is a small, honest implementation: the returned preferences are the best point the agent
+ever evaluated, so it never reports better than what it actually found, and the number of loss
+evaluations is the budget it is compared on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from prillm.calibration.gradient import finish
+from prillm.calibration.objective import CalibrationObjective
+from prillm.calibration.panel import Panel
+from prillm.calibration.params import FREE_NAMES, Parametrisation
+from prillm.calibration.result import CalibrationResult
+from prillm.market import Preferences
+from prillm.torch_equilibrium import torch_threads
+
+__all__ = ["calibrate_a2c"]
+
+
+def _mlp(n_in: int, n_out: int, hidden: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, n_out),
+    ).double()
+
+
+def calibrate_a2c(
+    panel: Panel,
+    *,
+    test: Panel | None = None,
+    init: Preferences | None = None,
+    max_evaluations: int = 2000,
+    horizon: int = 10,
+    n_envs: int = 4,
+    gamma: float = 0.9,
+    lr: float = 3e-3,
+    max_step: float = 0.2,
+    entropy: float = 1e-3,
+    hidden: int = 32,
+    rng: np.random.Generator | int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> CalibrationResult:
+    """Learn the preferences with an advantage actor-critic agent (the A2C baseline).
+
+    Parameters
+    ----------
+    panel, test, init
+        Training days, held-out days, start (default: Algorithm 1).
+    max_evaluations
+        Budget of loss evaluations (each one an equilibrium per training day).
+    horizon, n_envs, gamma
+        Episode length, parallel episodes per update, discount.
+    lr, max_step, entropy, hidden
+        Adam step, largest mean step in ``u``, entropy bonus, hidden units of the two MLPs.
+    rng
+        Seed or generator (network initialisation and action noise).
+    progress
+        Callback ``(update, best loss)``.
+
+    Returns
+    -------
+    CalibrationResult
+        ``loss_history`` is the best loss after each update; ``info`` has ``evaluations``,
+        ``updates`` and ``mean_episode_return``.
+    """
+    start = time.perf_counter()
+    gen = np.random.default_rng(rng)
+    seed = int(gen.integers(2**31 - 1))
+    param = Parametrisation(panel.provider_ids, FREE_NAMES)
+    if init is None:
+        from prillm.calibration.lp_init import initial_preferences
+
+        init = initial_preferences(panel, backend="scipy").prefs
+    objective = CalibrationObjective(panel, param)
+    u0 = param.encode(init)
+    p = u0.size
+    loss0 = objective.value(u0)
+    best = (loss0, u0.copy())
+    history = [loss0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        actor, critic = _mlp(p + 1, p, hidden), _mlp(p + 1, 1, hidden)
+        log_std = nn.Parameter(torch.full((p,), np.log(max_step / 2), dtype=torch.float64))
+    noise = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([*actor.parameters(), *critic.parameters(), log_std], lr=lr)
+    evals = 1
+    updates = 0
+    returns: list[float] = []
+
+    def state(u: np.ndarray, loss: float) -> torch.Tensor:
+        return torch.tensor(np.r_[u - u0, np.log(max(loss, 1e-300) / loss0)], dtype=torch.float64)
+
+    with torch_threads(1):
+        while evals + n_envs * horizon <= max_evaluations:
+            us = [u0.copy() for _ in range(n_envs)]
+            losses = [loss0] * n_envs
+            log_probs, values, rewards, entropies = [], [], [], []
+            for _ in range(horizon):
+                s = torch.stack([state(u, lo) for u, lo in zip(us, losses, strict=True)])
+                mean = max_step * torch.tanh(actor(s))
+                std = torch.exp(log_std).expand_as(mean)
+                action = mean + std * torch.randn(mean.shape, generator=noise, dtype=torch.float64)
+                dist = torch.distributions.Normal(mean, std)
+                log_probs.append(dist.log_prob(action.detach()).sum(dim=1))
+                entropies.append(dist.entropy().sum(dim=1))
+                values.append(critic(s)[:, 0])
+                step = action.detach().numpy()
+                r = np.zeros(n_envs)
+                for e in range(n_envs):
+                    us[e] = us[e] + step[e]
+                    losses[e] = objective.value(us[e])
+                    evals += 1
+                    r[e] = -losses[e] / loss0
+                    if losses[e] < best[0]:
+                        best = (losses[e], us[e].copy())
+                rewards.append(torch.tensor(r, dtype=torch.float64))
+            ret = torch.zeros(n_envs, dtype=torch.float64)
+            returns_t = []
+            for r in reversed(rewards):
+                ret = r + gamma * ret
+                returns_t.append(ret)
+            returns_t.reverse()
+            g = torch.stack(returns_t)
+            v = torch.stack(values)
+            adv = g - v
+            loss_pi = -(torch.stack(log_probs) * adv.detach()).mean()
+            loss_v = (adv**2).mean()
+            loss_h = -entropy * torch.stack(entropies).mean()
+            opt.zero_grad()
+            (loss_pi + 0.5 * loss_v + loss_h).backward()
+            opt.step()
+            updates += 1
+            returns.append(float(g[0].mean()))
+            history.append(best[0])
+            if progress is not None:
+                progress(updates, best[0])
+    wall = time.perf_counter() - start
+    return finish(
+        "a2c",
+        param.decode(best[1]),
+        panel,
+        test,
+        history,
+        wall,
+        evals,
+        updates=updates,
+        mean_episode_return=float(np.mean(returns)) if returns else float("nan"),
+    )
