@@ -46,20 +46,24 @@ def _run_build(root: Path, *args: str, timeout: float = 900) -> subprocess.Compl
 
 
 def _outputs(notebook: Path) -> list[list[str]]:
-    """Text and image outputs of each code cell, except cells tagged ``timing``."""
+    """Text and image outputs of each code cell, except cells tagged ``timing``.
+
+    Stream output is joined per cell: how the kernel splits it into messages depends on timing.
+    """
     nb = json.loads(notebook.read_text())
     result = []
     for cell in nb["cells"]:
         if cell["cell_type"] != "code" or "timing" in cell["metadata"].get("tags", []):
             continue
+        stream = ""
         items = []
         for out in cell.get("outputs", []):
             if "text" in out:
-                items.append("".join(out["text"]))
+                stream += "".join(out["text"])
             for mime, data in sorted(out.get("data", {}).items()):
                 if mime in ("text/plain", "image/png", "text/markdown"):
                     items.append(mime + ":" + ("".join(data) if isinstance(data, list) else data))
-        result.append(items)
+        result.append([stream, *items])
     return result
 
 
