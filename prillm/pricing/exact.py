@@ -72,7 +72,7 @@ def _direction_support(
     used: np.ndarray,
     degenerate: np.ndarray,
     guess: np.ndarray | None = None,
-) -> AffineSupport:
+) -> tuple[AffineSupport, int]:
     """Support of the next piece: the critical-cone QP solved by active set over ``degenerate``.
 
     Returns the affine model at ``p`` on ``used | chosen`` where the chosen degenerate routes
@@ -82,18 +82,20 @@ def _direction_support(
     inc = np.zeros_like(degenerate) if guess is None else guess & degenerate
     seen: set[bytes] = {np.packbits(inc).tobytes()}
     aff = affine_support(prob, used | inc, p)
+    calls = 1
     for _ in range(4 * int(degenerate.sum()) + 4):
         ex, emu = _thresholds(aff, prob)
         drop = inc & (aff.dx < -ex)
         add = degenerate & ~inc & (aff.dmu < -emu)
         if not drop.any() and not add.any():
-            return aff
+            return aff, calls
         inc = (inc & ~drop) | add
         key = np.packbits(inc).tobytes()
         if key in seen:
             break
         seen.add(key)
         aff = affine_support(prob, used | inc, p)
+        calls += 1
     # rare: cycling among degenerate routes; the QP is strictly convex, so exactly one subset
     # satisfies the optimality conditions -- enumerate (small sets only)
     idx = np.argwhere(degenerate)
@@ -124,10 +126,12 @@ def _classify(
 
 
 def _violation(prob: PricingProblem, support: np.ndarray, x: np.ndarray, mu: np.ndarray) -> float:
-    neg_x = float(np.maximum(-x[support], 0.0).max()) if support.any() else 0.0
-    neg_mu = float(np.maximum(-mu[~support], 0.0).max()) if (~support).any() else 0.0
+    """Largest KKT violation of a piece end: negative flow or reduced cost, unmet demand.
+
+    ``x`` is zero off the support and ``mu`` zero on it, so their minima cover both signs.
+    """
     primal = float(np.abs(x.sum(axis=1) - prob.demand).max())
-    return max(neg_x, neg_mu, primal)
+    return max(-float(x.min()), -float(mu.min()), primal, 0.0)
 
 
 def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str, Any]:
@@ -165,22 +169,26 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
     used, degenerate = _classify(prob, support, aff.x, aff.mu)
     solves = 1
     if degenerate.any():
-        aff = _direction_support(prob, p, used, degenerate)
-        solves += 1
+        aff, calls = _direction_support(prob, p, used, degenerate)
+        solves += calls
     pieces: list[tuple[float, float, float, float]] = []
-    breakpoints: list[dict[str, Any]] = []
+    events: list[tuple[float, np.ndarray, np.ndarray]] = []
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
     while True:
         supp = aff.support
         x, mu, dx, dmu = aff.x, aff.mu, aff.dx, aff.dmu
+        worst = max(worst, _violation(prob, supp, x, mu))
         ex, emu = _thresholds(aff, prob)
-        leave = supp & (dx < -ex)
-        enter = ~supp & (dmu < -emu)
-        t_leave = np.where(leave, np.maximum(x, 0.0) / np.where(leave, -dx, 1.0), np.inf)
-        t_enter = np.where(enter, np.maximum(mu, 0.0) / np.where(enter, -dmu, 1.0), np.inf)
-        t = min(float(t_leave.min()), float(t_enter.min()))
+        leave = np.flatnonzero(supp & (dx < -ex))
+        enter = np.flatnonzero(~supp & (dmu < -emu))
+        t_leave = np.maximum(x.flat[leave], 0.0) / -dx.flat[leave]
+        t_enter = np.maximum(mu.flat[enter], 0.0) / -dmu.flat[enter]
+        t = min(
+            float(t_leave.min()) if leave.size else math.inf,
+            float(t_enter.min()) if enter.size else math.inf,
+        )
         p_next = min(p + t, p_max)
         if p_max - p_next <= 1e-13 * max(1.0, abs(p_max)):
             p_next = p_max  # an event within round-off of the end is the end
@@ -192,32 +200,33 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         if cand_v > best_v:
             best_p, best_v = cand_p, cand_v
         step = p_next - p
-        x_end = np.where(supp, x + step * dx, 0.0)
-        mu_end = np.where(supp, 0.0, mu + step * dmu)
+        x_end = x + step * dx  # zero off the support
+        mu_end = mu + step * dmu  # zero on the support
         worst = max(worst, _violation(prob, supp, x_end, mu_end))
         if p_next >= p_max:
             break
         if len(pieces) >= max_pieces:
             raise PathError(f"more than {max_pieces} pieces on the price path")
-        hit_leave = leave & (t_leave <= t)
-        hit_enter = enter & (t_enter <= t)
-        x_end[hit_leave] = 0.0
+        x_end.flat[leave[t_leave <= t]] = 0.0
+        hit_enter = np.zeros(supp.shape, bool)
+        hit_enter.flat[enter[t_enter <= t]] = True
         mu_end[hit_enter] = 0.0
         used, degenerate = _classify(prob, supp, x_end, mu_end)
-        aff = _direction_support(prob, p_next, used, degenerate, hit_enter)
-        solves += 1
+        aff, calls = _direction_support(prob, p_next, used, degenerate, hit_enter)
+        solves += calls
         new = aff.support
-        breakpoints.append(
-            {
-                "price": p_next,
-                "entered": [(uid[users[i]], pid[j]) for i, j in np.argwhere(new & ~supp)],
-                "left": [(uid[users[i]], pid[j]) for i, j in np.argwhere(supp & ~new)],
-            }
-        )
+        events.append((p_next, np.flatnonzero(new & ~supp), np.flatnonzero(supp & ~new)))
         p = p_next
+
+    def pairs(flat: np.ndarray) -> list[tuple[str, str]]:
+        return [(uid[users[k // m]], pid[k % m]) for k in flat.tolist()]
+
     return {
         "pieces": pieces,
-        "breakpoints": breakpoints,
+        "breakpoints": [
+            {"price": price, "entered": pairs(inn), "left": pairs(out)}
+            for price, inn, out in events
+        ],
         "best": (best_p, best_v),
         "kkt_max_violation": worst,
         "linear_solves": solves,
