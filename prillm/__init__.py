@@ -15,6 +15,7 @@ from prillm.equilibrium import (
     EquilibriumError,
     KKTCertificate,
     kkt_certificate,
+    single_threaded_blas,
     solve_equilibrium,
 )
 from prillm.market import (
@@ -43,6 +44,7 @@ __all__ = [
     "equilibrium_reference",
     "game_coefficients",
     "kkt_certificate",
+    "single_threaded_blas",
     "solve_equilibrium",
     "water_filling",
 ]

@@ -31,14 +31,16 @@ best feasible point, which terminates finitely because the potential decreases s
 result is exact up to round-off; it is returned only with its KKT certificate below the
 tolerance, otherwise :class:`EquilibriumError` is raised.
 
-Small dense solves run many times slower with a multi-threaded BLAS on few cores, so the solver
-limits BLAS to one thread (``threadpoolctl``) for problems up to ``_SINGLE_THREAD_MAX`` users or
-providers.
+Small dense solves run many times slower with a multi-threaded BLAS on few cores (measured here:
+about 10x at 200 x 100 on 2 cores), so each solve of 32 to 2,000 users or providers holds BLAS to
+one thread (``threadpoolctl``) and restores the setting afterwards; it changes no global state.
+Loops of many solves can set the limit once with :func:`single_threaded_blas`.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,7 @@ __all__ = [
     "EquilibriumError",
     "KKTCertificate",
     "kkt_certificate",
+    "single_threaded_blas",
     "solve_equilibrium",
 ]
 
@@ -64,6 +67,7 @@ DEFAULT_TOL = 1e-9
 _SINGLE_THREAD_MIN = 32
 _SINGLE_THREAD_MAX = 2000
 _controller: Any = None
+_depth = 0
 
 
 class EquilibriumError(RuntimeError):
@@ -320,16 +324,48 @@ class ActiveSetResult:
     fallback: bool
 
 
-def _blas_single_thread(size: int) -> Any:
-    """Limit BLAS to one thread for mid-sized problems (tiny ones never thread anyway)."""
-    global _controller
-    if size < _SINGLE_THREAD_MIN or size > _SINGLE_THREAD_MAX:
-        return nullcontext()
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Hold BLAS to one thread for a block of code (re-entrant; restores the setting on exit).
+
+    Every solve already limits BLAS threads by itself, but restoring the setting after each call
+    wakes the BLAS worker threads, which then compete with the next solve for the cores. Wrap a
+    loop of many solves (a price grid, a calibration run, a benchmark) in this context so that the
+    limit is set once.
+
+    Examples
+    --------
+    >>> from prillm import single_threaded_blas, solve_equilibrium
+    >>> from prillm.synthetic import random_market
+    >>> market, prefs = random_market(np.random.default_rng(0), 40, 30)
+    >>> with single_threaded_blas():
+    ...     loads = [solve_equilibrium(market.with_price(0, p), prefs).loads[0] for p in (1, 2)]
+    """
+    global _controller, _depth
+    if _depth > 0:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    with _controller.limit(limits=1, user_api="blas"):
+        _depth = 1
+        try:
+            yield
+        finally:
+            _depth = 0
+
+
+def _blas_single_thread(size: int) -> Any:
+    """Limit BLAS to one thread for mid-sized problems (tiny ones never thread anyway)."""
+    if _depth > 0 or size < _SINGLE_THREAD_MIN or size > _SINGLE_THREAD_MAX:
+        return nullcontext()
+    return single_threaded_blas()
 
 
 def _spd_solve(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
