@@ -422,7 +422,7 @@ def solve_support(
         lam = _spd_solve(mat, base - a @ (w * col_c))
         loads = w * (lam @ a - col_c)
     else:
-        b = a / np.sqrt(rowk)[:, None]
+        b = a * (1.0 / np.sqrt(rowk))[:, None]
         mat = b.T @ b
         np.negative(mat, out=mat)
         mat.flat[:: m + 1] += (1.0 + nj) / capa
@@ -515,7 +515,9 @@ def _pdas(
         mu += loads * inv_capa
         eps = 1e-13 * max(1.0, float(np.abs(lam).max()))
         # keep used routes whose flow is not negative; add unused routes that are cheaper
-        new = np.where(s, x >= 0.0, mu < -eps)
+        new = mu < -eps
+        new &= ~s
+        new |= s & (x >= 0.0)
         if np.array_equal(new, s):
             return (*_refine(ct, capa, d, s, x, lam, loads, system), s, it, False)
         s = new
