@@ -269,15 +269,17 @@ def make_problem(
     )
 
 
-def vanishing_price(market: Market, prefs: Preferences, s: int) -> float:
+def vanishing_price(market: Market, prefs: Preferences | None, target: str | int) -> float:
     """The lowest price at which the target's equilibrium load is zero (``inf`` if none).
 
     With the target removed, the rivals' equilibrium gives each user's multiplier
     ``lambda_i``; the target is unused exactly when ``c_is(p) >= lambda_i`` for every user with
     demand (Eq. 16 with ``F_s = 0``), i.e. for ``p >= max_i (lambda_i - w_d d_is + b_s) / w_p``.
     Returns ``inf`` if the target is the only provider or ``w_p <= 0`` (demand is inelastic,
-    so a monopolist never loses its load).
+    so a monopolist never loses its load). ``target`` is a provider id or position.
     """
+    prefs = Preferences() if prefs is None else prefs
+    s = market.provider_index(target)
     w_p, _, _, _ = prefs.values_for(market)
     gc = game_coefficients(market, prefs)
     active = gc.demand > 0
