@@ -244,11 +244,63 @@ for lo_p, hi_p, users, a, b, v, inside in rows:
     print(f"  [{lo_p:7.4f}, {hi_p:7.4f}]  {users:10d}   {a:12.4e}   {b:22.4e}   {v:8.4f} {mark}")
 
 # %% [markdown]
-# Because a support change can make the load less price-sensitive (a user that has left the
-# target no longer reacts to its price), the slope $b_k$ can jump *up* at a kink, and the
-# profit can have several local maxima; a local method started in the wrong piece stops at the
-# wrong one. This is what makes Problem 1 hard in general, and what the exact method of the next
-# chapter exploits: it follows the pieces one after the other.
+# ## Several local maxima
+#
+# A support change can make the load *less* price-sensitive: a user that has left the target no
+# longer reacts to its price, so the slope $b_k$ can jump up at a kink, and the profit can have
+# several local maxima. A small market shows it: a niche application close to the target (low
+# latency) and a mass-market application close to the rival. At a moderate price the target
+# serves both; at a high price it gives up the mass market and sells only to the niche app,
+# which keeps buying.
+
+# %%
+duo_ids = ["target", "rival"]
+two = Market(
+    demand=[1.3e8, 1.6e9],
+    price=[1.0, 1.15],
+    capacity=[9.3e8, 2.3e9],
+    latency=[[0.1, 2.0], [0.5, 0.1]],
+    provider_ids=duo_ids,
+    user_ids=["niche-app", "mass-app"],
+)
+two_prefs = Preferences(w_q=2.9, w_d=2.0, b=[0.0, 0.0], provider_ids=duo_ids)
+two_prices = np.linspace(0.0, vanishing_price(two, two_prefs, 0), n_grid)
+previous = None
+two_profit, two_users = [], []
+for p in two_prices:
+    previous = solve_equilibrium(two.with_price("target", p), two_prefs, warm_start=previous)
+    two_profit.append(previous.revenue("target"))
+    two_users.append(int(previous.support[:, 0].sum()))
+two_profit = np.array(two_profit)
+peaks = [
+    k
+    for k in range(1, n_grid - 1)
+    if two_profit[k] > two_profit[k - 1] and two_profit[k] >= two_profit[k + 1]
+]
+for k in peaks:
+    print(
+        f"local maximum near p = {two_prices[k]:.3f}: profit {two_profit[k]:,.1f} USD/day, "
+        f"{two_users[k]} app(s) use the target"
+    )
+glue("sp_n_peaks", len(peaks), display=False)
+glue("sp_low_peak", float(two_prices[peaks[0]]), display=False)
+glue("sp_high_peak", float(two_prices[peaks[-1]]), display=False)
+
+fig, ax = plt.subplots()
+ax.plot(two_prices, two_profit, color="C0")
+ax.plot(two_prices[peaks], two_profit[peaks], "o", color="C3", label="local maxima")
+ax.set_xlabel("target price $p_s$ (USD / 1M tokens)")
+ax.set_ylabel("profit (USD / day)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The profit has {glue:text}`sp_n_peaks` local maxima, near {glue:text}`sp_low_peak:.2f` and
+# {glue:text}`sp_high_peak:.2f` USD per million tokens. A local method started at a low price
+# climbs to the first and stops there, although the second is higher. This is what makes
+# Problem 1 hard in general, and what a global method must handle: a grid (below), or the exact
+# method of the next chapter, which follows the pieces one after the other.
 #
 # ## A first optimal price: a dense grid
 #
