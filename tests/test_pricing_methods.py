@@ -92,3 +92,10 @@ def test_size_limits_are_clear() -> None:
         optimal_price(market, prefs, 0, method="bf", max_branches=10)
     with pytest.raises(TypeError, match="unknown option"):
         optimal_price(market, prefs, 0, method="exact", n_points=3)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_market_without_demand_earns_nothing(method: str) -> None:
+    market = Market(demand=[0.0, 0.0], price=[1.0, 2.0], capacity=[1e6, 1e6])
+    res = optimal_price(market, Preferences(), 0, method=method)
+    assert res.profit == 0.0 and 0.0 <= res.price <= res.p_max == 20.0
