@@ -102,15 +102,18 @@ for j, pid in enumerate(market.provider_ids):
     print(f"{pid:<13}{eq.shares[j]:>7.1%}{eq.congestion[j]:>14.2f}{eq.revenue(j):>15,.0f}")
 print("\nshare of each app's tokens per provider:")
 print(np.round(eq.flows / market.demand[:, None], 3))
-glue("mk_premium_share", float(eq.shares[0]), display=False)
 
 # %% [markdown]
-# What if the premium provider cut its price from 3 to 2 USD per million tokens? The users
-# re-route, and the cut pays only if the extra load makes up for the lower price — the question
-# of {doc}`03_stackelberg_pricing`.
+# What if the premium provider cut its price from {glue:text}`mk_old_price:.0f` to
+# {glue:text}`mk_new_price:.0f` USD per million tokens? The users re-route, and the cut pays
+# only if the extra load makes up for the lower price — the question of
+# {doc}`03_stackelberg_pricing`.
 
 # %%
-cut = solve_equilibrium(market.with_price("premium-llm", 2.0), prefs, warm_start=eq)
+new_price = 2.0
+cut = solve_equilibrium(market.with_price("premium-llm", new_price), prefs, warm_start=eq)
+glue("mk_old_price", float(market.price[0]), display=False)
+glue("mk_new_price", new_price, display=False)
 print(f"premium share {eq.shares[0]:.1%} -> {cut.shares[0]:.1%}")
 print(f"premium revenue {eq.revenue(0):,.0f} -> {cut.revenue(0):,.0f} USD/day")
 
@@ -124,17 +127,20 @@ print(f"premium revenue {eq.revenue(0):,.0f} -> {cut.revenue(0):,.0f} USD/day")
 # - **public facts** from OpenRouter's rankings (CC BY 4.0): daily token volumes of the most-used
 #   models, the history of their list prices, one snapshot of which apps send tokens to which
 #   models, and throughput and latency measurements;
-# - a **generated panel**: 100 daily markets (20 apps × 20 models) shaped like that data, whose
+# - a **generated panel**: daily markets of apps and models shaped like that data, whose
 #   flows are exact equilibria of *planted* preferences plus stated noise, so that calibration
 #   can be scored against a known truth.
 #
 # ### Market shares
 #
-# `load_models_daily()` holds the daily tokens of the 50 most-used model variants from
-# 2025-04-01 to 2025-05-08. Variants (free, thinking, ...) are folded into their model here.
+# `load_models_daily()` holds the daily tokens of the most-used model variants
+# ({glue:text}`mk_daily_selection`) over {glue:text}`mk_daily_period`. Variants (free,
+# thinking, ...) are folded into their model here.
 
 # %%
 daily = prillm_data.load_models_daily()
+glue("mk_daily_selection", daily.meta["selection"], display=False)
+glue("mk_daily_period", daily.meta["period"], display=False)
 complete = daily.filter(daily["day_complete"] == 1)
 base_ids = np.array([mid.split(":")[0] for mid in complete["model_id"]])
 dates = sorted(set(complete["date"]))
@@ -164,7 +170,7 @@ fig.tight_layout()
 plt.show()
 glue("mk_n_days", len(dates), display=False)
 glue("mk_top_share", float(shares[:, top[0]].mean()), display=False)
-glue("mk_top_model", models[top[0]], display=False)
+glue("mk_top_model", str(models[top[0]]), display=False)
 
 # %% [markdown]
 # Over these {glue:text}`mk_n_days` days the largest model, {glue:text}`mk_top_model`, carried
@@ -256,9 +262,9 @@ plt.show()
 # %% [markdown]
 # ### The generated calibration panel
 #
-# `load_panel()` returns 100 daily markets of 20 apps and 20 models, built from the facts above,
-# whose flows are the exact equilibria of planted preferences, then multiplied by log-normal
-# noise. Because the truth is known, the calibration chapter can measure how well the
+# `load_panel()` returns a panel of daily markets (its size is printed below), built from the
+# facts above, whose flows are the exact equilibria of planted preferences, then multiplied by
+# log-normal noise. Because the truth is known, the calibration chapter can measure how well the
 # preferences are recovered. Everything in it is **generated**, not observed.
 
 # %%

@@ -218,8 +218,9 @@ glue("ug_grad_err", max(err_phi, err_cost, err_both), display=False)
 # $\mathcal C_i$.
 
 # %%
+n_moves = 200
 gaps = []
-for _ in range(200):
+for _ in range(n_moves):
     i = int(rng.integers(n_users))
     moved = np.array(profile)
     moved[i] = rng.dirichlet(np.ones(n_providers)) * market.demand[i]
@@ -227,9 +228,10 @@ for _ in range(200):
     d_cost = user_cost(moved, i) - user_cost(profile, i)
     gaps.append(abs(d_phi - d_cost) / max(abs(d_cost), 1.0))
 glue("ug_potential_gap", float(max(gaps)), display=False)
+glue("ug_n_moves", n_moves, display=False)
 
 # %% [markdown]
-# Over 200 random unilateral moves, the largest relative mismatch is
+# Over {glue:text}`ug_n_moves` random unilateral moves, the largest relative mismatch is
 # {glue:text}`ug_potential_gap:.1e`: $\Phi$ is an exact potential. Its minimisers over the joint
 # strategy set are therefore equilibria, and, because $\Phi$ is convex, every equilibrium
 # minimises $\Phi$ (next section).
