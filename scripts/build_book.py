@@ -75,8 +75,9 @@ def execute_notebook(root: Path, name: str, quick: bool) -> tuple[bool, float, s
     import papermill
 
     source = root / "notebooks" / f"{name}.py"
+    (root / EXECUTED / f"{name}.ipynb").unlink(missing_ok=True)  # never render a stale one
     if not source.exists():
-        raise BuildError(f"--only/_toc.yml: no notebook source {source}")
+        raise BuildError(f"no notebook source {source} for the toc entry {name!r}")
     out_dir = root / EXECUTED
     out_dir.mkdir(parents=True, exist_ok=True)
     converted = out_dir / f".{name}.input.ipynb"
@@ -95,6 +96,8 @@ def execute_notebook(root: Path, name: str, quick: bool) -> tuple[bool, float, s
         )
     except papermill.PapermillExecutionError as exc:
         return False, time.perf_counter() - start, f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a dead kernel, a timeout: still a failed chapter, not a crash
+        return False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
     finally:
         converted.unlink(missing_ok=True)
     return True, time.perf_counter() - start, ""
@@ -194,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
     for name in selected:
         print(f"[execute] {name} ({mode}) ...", flush=True)
-        ok, seconds, error = execute_notebook(root, name, quick=not args.full)
+        try:
+            ok, seconds, error = execute_notebook(root, name, quick=not args.full)
+        except BuildError as exc:
+            ok, seconds, error = False, 0.0, str(exc)
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
         records[name] = {"ok": ok, "seconds": seconds, "error": error, "mode": mode, "when": when}
         out = root / EXECUTED / f"{name}.ipynb"
@@ -203,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             failed.append(name)
             print(f"[execute] {name}: FAILED after {seconds:.1f} s: {error}", flush=True)
-            print(f"[execute] the executed notebook with the error is kept at {out}", flush=True)
+            if out.exists():
+                print(f"[execute] the notebook with the error is kept at {out}", flush=True)
     records_path.parent.mkdir(parents=True, exist_ok=True)
     records_path.write_text(json.dumps(records, indent=2, sort_keys=True))
     t0 = time.perf_counter()

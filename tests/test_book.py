@@ -124,7 +124,7 @@ def test_failing_notebook_fails_and_keeps_its_output(tmp_path):
     proc = _run_build(tmp_path, "--no-html", timeout=120)
     assert proc.returncode == 1
     kept = tmp_path / "_build" / "executed" / "00_broken.ipynb"
-    assert f"kept at {kept}" in proc.stdout
+    assert f"the notebook with the error is kept at {kept}" in proc.stdout
     assert "planted" in kept.read_text()
     status = (tmp_path / "_build" / "executed" / "status.md").read_text()
     assert "**failed**: ValueError: planted" in status
