@@ -20,7 +20,6 @@
 # its units, solves a first small market, and tours the data shipped with `prillm`.
 
 # %% tags=["parameters"]
-# ruff: noqa: E402
 quick = True
 
 # %%

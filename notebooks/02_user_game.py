@@ -21,7 +21,6 @@
 # Equation numbers refer to the paper {cite}`prillm2026`.
 
 # %% tags=["parameters"]
-# ruff: noqa: E402
 quick = True
 
 # %%

@@ -20,7 +20,6 @@
 # approximate, are the subject of the next chapter.
 
 # %% tags=["parameters"]
-# ruff: noqa: E402
 quick = True
 
 # %%
