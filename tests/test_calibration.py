@@ -74,7 +74,7 @@ def test_exact_lp_recovers_planted_b_when_weights_are_one() -> None:
 def test_exact_lp_is_infeasible_on_noisy_data_and_says_so(noisy) -> None:
     train, _ = noisy
     for backend in ("pyomo", "scipy"):
-        with pytest.raises(CalibrationError, match="infeasible.*slack=True"):
+        with pytest.raises(CalibrationError, match=r"infeasible.*slack=True"):
             initial_preferences(train, slack=False, backend=backend)
 
 
@@ -195,10 +195,13 @@ def test_panel_errors_name_the_field(tmp_path) -> None:
     bad = market.replace(observed_flows=[[1.0, 0.5]])
     with pytest.raises(MarketError, match=r"days\[0\]\.users\[0\]\.demand"):
         Panel.from_markets([bad])
-    assert Panel.from_markets([bad], demand_from_flows=True).demand[0, 0] == 1.5
+    assert Panel.from_markets([bad], demand="flows").demand[0, 0] == 1.5
+    assert Panel.from_markets([bad], demand="market").demand[0, 0] == 2.0
+    with pytest.raises(MarketError, match="demand"):
+        Panel.from_markets([bad], demand="guess")
     other = bad.replace(provider_ids=["x", "y"])
     with pytest.raises(MarketError, match=r"days\[1\]\.providers"):
-        Panel.from_markets([bad, other], demand_from_flows=True)
+        Panel.from_markets([bad, other], demand="flows")
     with pytest.raises(MarketError, match="no days"):
         Panel.from_markets([])
     path = tmp_path / "p.json"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prillm.calibration.gradient import calibrate
-from prillm.calibration.lp_init import initial_preferences
+from prillm.calibration.lp_init import initial_preferences, representative_days
 from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationResult
 
@@ -39,7 +39,7 @@ def calibrate_noq(
     Adam is the default: on the nearly piecewise-constant loss of this variant L-BFGS stops
     after a few evaluations, while Adam keeps stepping through its budget.
     """
-    init = initial_preferences(panel, backend="scipy", w_q=w_q).prefs
+    init = initial_preferences(representative_days(panel), backend="scipy", w_q=w_q).prefs
     return calibrate(
         panel,
         test=test,

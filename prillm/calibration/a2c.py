@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from prillm.calibration.gradient import finish
+from prillm.calibration.lp_init import INIT_DAYS, default_start
 from prillm.calibration.objective import CalibrationObjective
 from prillm.calibration.panel import Panel
 from prillm.calibration.params import FREE_NAMES, Parametrisation
@@ -53,6 +54,7 @@ def calibrate_a2c(
     *,
     test: Panel | None = None,
     init: Preferences | None = None,
+    init_days: int | None = INIT_DAYS,
     max_evaluations: int = 2000,
     horizon: int = 10,
     n_envs: int = 4,
@@ -68,8 +70,9 @@ def calibrate_a2c(
 
     Parameters
     ----------
-    panel, test, init
-        Training days, held-out days, start (default: Algorithm 1).
+    panel, test, init, init_days
+        Training days, held-out days, start (default: Algorithm 1 on ``init_days``
+        representative days).
     max_evaluations
         Budget of loss evaluations (each one an equilibrium per training day).
     horizon, n_envs, gamma
@@ -92,9 +95,7 @@ def calibrate_a2c(
     seed = int(gen.integers(2**31 - 1))
     param = Parametrisation(panel.provider_ids, FREE_NAMES)
     if init is None:
-        from prillm.calibration.lp_init import initial_preferences
-
-        init = initial_preferences(panel, backend="scipy").prefs
+        init = default_start(panel, init_days)[0]
     objective = CalibrationObjective(panel, param)
     u0 = param.encode(init)
     p = u0.size

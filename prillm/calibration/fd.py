@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from prillm.calibration.gradient import finish, run_optimiser
+from prillm.calibration.lp_init import INIT_DAYS, default_start
 from prillm.calibration.objective import CalibrationObjective
 from prillm.calibration.panel import Panel
 from prillm.calibration.params import FREE_NAMES, Parametrisation
@@ -44,6 +45,7 @@ def calibrate_fd(
     *,
     test: Panel | None = None,
     init: Preferences | None = None,
+    init_days: int | None = INIT_DAYS,
     fit: Iterable[str] = FREE_NAMES,
     fixed: Mapping[str, Any] | None = None,
     optimizer: str = "adam",
@@ -65,9 +67,7 @@ def calibrate_fd(
     start = time.perf_counter()
     param = Parametrisation(panel.provider_ids, fit, fixed)
     if init is None:
-        from prillm.calibration.lp_init import initial_preferences
-
-        init = initial_preferences(panel, backend="scipy").prefs
+        init = default_start(panel, init_days)[0]
     objective = CalibrationObjective(panel, param)
     with torch_threads(1):
         u_best, history, evals = run_optimiser(
@@ -76,6 +76,7 @@ def calibrate_fd(
             optimizer=optimizer,
             steps=steps,
             lr=lr,
+            bounds=param.bounds(),
             progress=progress,
         )
     wall = time.perf_counter() - start

@@ -11,17 +11,19 @@ is returned with the loss curve and the fit on training and held-out days.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from prillm.calibration.lp_init import INIT_DAYS, default_start
 from prillm.calibration.metrics import fit_metrics
 from prillm.calibration.objective import CalibrationObjective
 from prillm.calibration.panel import Panel
 from prillm.calibration.params import FREE_NAMES, Parametrisation
-from prillm.calibration.result import CalibrationResult, predict_flows
+from prillm.calibration.result import CalibrationError, CalibrationResult, predict_flows
+from prillm.equilibrium import EquilibriumError
 from prillm.market import Preferences
 from prillm.torch_equilibrium import torch_threads
 
@@ -38,6 +40,7 @@ def run_optimiser(
     steps: int = 200,
     lr: float = 0.05,
     tol: float = 1e-10,
+    bounds: Sequence[tuple[float | None, float | None]] | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, list[float], int]:
     """Minimise ``fun`` (returning loss and gradient) from ``u0``; keep the best point.
@@ -49,60 +52,91 @@ def run_optimiser(
     u0
         Start.
     optimizer
-        ``"adam"`` (``steps`` steps of size ``lr``) or ``"lbfgs"`` (torch L-BFGS with a
-        strong-Wolfe line search, ``steps`` iterations).
+        ``"adam"`` (torch Adam, ``steps`` steps of size ``lr``) or ``"lbfgs"``
+        (``scipy.optimize.minimize(method="L-BFGS-B")``, at most ``steps`` iterations, within
+        ``bounds``).
     tol
-        Stop when the loss falls below ``tol`` or (L-BFGS) progress stalls.
+        Stop when the loss falls below ``tol``.
+    bounds
+        Box for each coordinate of ``u`` (L-BFGS-B only; Adam relies on the parametrisation's
+        clipping).
     progress
-        Called with ``(step, loss)`` after each step.
+        Called with ``(step, best loss)`` after each step.
 
     Returns
     -------
     u_best, history, evaluations
-        The best point, the loss after each step (first entry: the start), and the number of
-        loss-and-gradient evaluations.
+        The best point, the best loss seen after each step (first entry: the start), and the
+        number of loss-and-gradient evaluations.
+
+    Notes
+    -----
+    An evaluation at which the equilibrium solver fails (an extreme point such as a vanishing
+    congestion weight) counts as an infinitely bad point with zero gradient: L-BFGS-B then
+    backtracks, and the best point seen is still returned.
     """
-    u = torch.tensor(np.asarray(u0, dtype=float), dtype=torch.float64, requires_grad=True)
-    best = (np.inf, np.asarray(u0, dtype=float).copy())
+    if optimizer not in ("adam", "lbfgs"):
+        raise ValueError(f"optimizer: expected 'adam' or 'lbfgs', got {optimizer!r}")
+    u_start = np.asarray(u0, dtype=float).copy()
+    best: list[Any] = [np.inf, u_start.copy()]
     history: list[float] = []
     evals = 0
 
-    def closure() -> torch.Tensor:
-        nonlocal evals, best
-        loss, grad = fun(u.detach().numpy())
+    def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal evals
         evals += 1
+        try:
+            loss, grad = fun(u)
+        except EquilibriumError:
+            return float("inf"), np.zeros_like(u)
         if loss < best[0]:
-            best = (loss, u.detach().numpy().copy())
-        u.grad = torch.as_tensor(grad, dtype=torch.float64)
-        return torch.tensor(loss, dtype=torch.float64)
+            best[0], best[1] = loss, np.array(u, dtype=float)
+        return loss, grad
 
     if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam([u], lr=lr)
-    elif optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(
-            [u],
-            lr=1.0,
-            max_iter=1,
-            history_size=20,
-            tolerance_grad=1e-14,
-            tolerance_change=1e-16,
-            line_search_fn="strong_wolfe",
-        )
-    else:
-        raise ValueError(f"optimizer: expected 'adam' or 'lbfgs', got {optimizer!r}")
-    history.append(float(closure()))
-    for step in range(1, steps + 1):
-        opt.zero_grad()
-        before = best[0]
-        opt.step(closure)
+        u = torch.tensor(u_start, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([u], lr=lr)
+        for step in range(steps + 1):
+            loss, grad = evaluate(u.detach().numpy())
+            if step == 0:
+                _check_start(loss)
+                history.append(loss)
+            else:
+                history.append(best[0])
+                if progress is not None:
+                    progress(step, best[0])
+            if step == steps or best[0] < tol or not np.isfinite(loss):
+                break
+            u.grad = torch.as_tensor(grad, dtype=torch.float64)
+            opt.step()
+        return best[1], history, evals
+
+    history.append(evaluate(u_start)[0])
+    _check_start(history[0])
+    from scipy.optimize import minimize
+
+    def callback(intermediate_result: Any) -> None:
         history.append(best[0])
         if progress is not None:
-            progress(step, history[-1])
+            progress(len(history) - 1, best[0])
         if best[0] < tol:
-            break
-        if optimizer == "lbfgs" and before - best[0] <= 1e-12 * max(before, 1e-300):
-            break
+            raise StopIteration
+
+    minimize(
+        evaluate,
+        u_start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        callback=callback,
+        options={"maxiter": steps, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 20},
+    )
     return best[1], history, evals
+
+
+def _check_start(loss: float) -> None:
+    if not np.isfinite(loss):
+        raise CalibrationError("the equilibrium cannot be computed at the starting point")
 
 
 def calibrate(
@@ -110,6 +144,7 @@ def calibrate(
     *,
     test: Panel | None = None,
     init: Preferences | None = None,
+    init_days: int | None = INIT_DAYS,
     fit: Iterable[str] = FREE_NAMES,
     fixed: Mapping[str, Any] | None = None,
     optimizer: str = "adam",
@@ -128,7 +163,8 @@ def calibrate(
         Held-out days for the reported R^2 / MAE (optional).
     init
         Starting preferences; default: Algorithm 1 (the L1-relaxed LP, see
-        :mod:`prillm.calibration.lp_init`).
+        :mod:`prillm.calibration.lp_init`) on ``init_days`` evenly spaced training days
+        (``None``: all of them), the paper's "representative days".
     fit, fixed
         Which parameters are learned and the values of the others (see
         :class:`~prillm.calibration.params.Parametrisation`).
@@ -152,10 +188,7 @@ def calibrate(
     param = Parametrisation(panel.provider_ids, fit, fixed)
     init_time = 0.0
     if init is None:
-        from prillm.calibration.lp_init import initial_preferences
-
-        lp = initial_preferences(panel, backend="scipy")
-        init, init_time = lp.prefs, lp.wall_time
+        init, init_time = default_start(panel, init_days)
     objective = CalibrationObjective(panel, param)
     u0 = param.encode(init)
     if param.size == 0:
@@ -169,6 +202,7 @@ def calibrate(
                 optimizer=optimizer,
                 steps=steps,
                 lr=lr,
+                bounds=param.bounds(),
                 progress=progress,
             )
     wall = time.perf_counter() - start

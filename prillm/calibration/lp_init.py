@@ -26,7 +26,10 @@ infeasible one raises :class:`CalibrationError`.
 ``lambda_i`` changes no condition), which the minimal-``b`` rule pins down: some ``b_j`` is 0.
 
 Two back-ends solve the same LP: Pyomo with HiGHS (``backend="pyomo"``, the paper's tooling) and
-``scipy.optimize.linprog`` (``backend="scipy"``, HiGHS underneath, no modelling layer).
+``scipy.optimize.linprog`` (``backend="scipy"``, HiGHS underneath, no modelling layer). Both use
+HiGHS's interior-point method with crossover: on 80 days x 20 x 20 it took 11 s against 56 s for
+the dual simplex. The paper feeds Algorithm 1 "representative days"; :func:`initial_preferences`
+takes the days it is given (``calibrate`` passes an evenly spaced subset).
 """
 
 from __future__ import annotations
@@ -41,7 +44,16 @@ from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationError
 from prillm.market import TOKENS_PER_PRICE_UNIT, Preferences
 
-__all__ = ["LPInitResult", "initial_preferences", "observable_marginal_costs"]
+__all__ = [
+    "LPInitResult",
+    "default_start",
+    "initial_preferences",
+    "observable_marginal_costs",
+    "representative_days",
+]
+
+#: Days fed to Algorithm 1 by :func:`default_start` (evenly spaced over the panel).
+INIT_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,7 @@ def _solve_scipy(
             A_eq=base[eq],
             b_eq=rhs[eq],
             bounds=bounds,
-            method="highs",
+            method="highs-ipm",
         )
         if res.status == 2:
             raise CalibrationError(_INFEASIBLE)
@@ -129,7 +141,7 @@ def _solve_scipy(
     bounds = bounds + [(0, None)] * (2 * n_eq + n_in)
     c1 = np.r_[np.zeros(m + n_lam), np.ones(2 * n_eq + n_in)]
     kw = {"A_ub": a_ub if n_in else None, "b_ub": rhs[ineq] if n_in else None}
-    res1 = linprog(c1, A_eq=a_eq, b_eq=rhs[eq], bounds=bounds, method="highs", **kw)
+    res1 = linprog(c1, A_eq=a_eq, b_eq=rhs[eq], bounds=bounds, method="highs-ipm", **kw)
     if res1.status != 0:
         raise CalibrationError(f"Algorithm 1 LP (phase 1): scipy/HiGHS failed: {res1.message}")
     violation = float(res1.fun)
@@ -138,7 +150,7 @@ def _solve_scipy(
     a_ub2 = vstack([a_ub, c1[None, :]]) if n_in else c1[None, :]
     b_ub2 = np.r_[rhs[ineq], cap] if n_in else np.array([cap])
     res2 = linprog(
-        c2, A_ub=a_ub2, b_ub=b_ub2, A_eq=a_eq, b_eq=rhs[eq], bounds=bounds, method="highs"
+        c2, A_ub=a_ub2, b_ub=b_ub2, A_eq=a_eq, b_eq=rhs[eq], bounds=bounds, method="highs-ipm"
     )
     if res2.status != 0:
         raise CalibrationError(f"Algorithm 1 LP (phase 2): scipy/HiGHS failed: {res2.message}")
@@ -178,6 +190,7 @@ def _solve_pyomo(
     model.equal = pyo.Constraint(eq_rows, rule=eq_rule)
     model.ineq = pyo.Constraint(in_rows, rule=in_rule)
     solver = pyo.SolverFactory("appsi_highs")
+    solver.highs_options["solver"] = "ipm"  # with crossover: a vertex, several times faster here
     violation = 0.0
     if slack:
         total = sum(model.sp[r] + model.sm[r] for r in eq_rows) + sum(model.u[r] for r in in_rows)
@@ -265,3 +278,23 @@ def initial_preferences(
     n_rows = int(_rows(panel)[0].size)
     info["units"] = f"USD per {TOKENS_PER_PRICE_UNIT:.0e} tokens"
     return LPInitResult(prefs, violation, n_rows, backend, time.perf_counter() - start, info)
+
+
+def representative_days(panel: Panel, k: int = INIT_DAYS) -> Panel:
+    """``k`` days evenly spaced over the panel (all of them if it has at most ``k``)."""
+    if k < 1:
+        raise ValueError(f"k: expected a positive number of days, got {k!r}")
+    if panel.n_days <= k:
+        return panel
+    return panel.subset(np.unique(np.linspace(0, panel.n_days - 1, k).round().astype(int)))
+
+
+def default_start(panel: Panel, init_days: int | None = INIT_DAYS) -> tuple[Preferences, float]:
+    """The start of every learning method: Algorithm 1 on representative days.
+
+    Returns the preferences :math:`\\theta_{init}` and the seconds the LP took. ``init_days``
+    ``None`` uses every day.
+    """
+    days = panel if init_days is None else representative_days(panel, init_days)
+    res = initial_preferences(days, backend="scipy")
+    return res.prefs, res.wall_time

@@ -13,10 +13,10 @@ where each ``<market object>`` is a market in the ``prillm-market`` format of
 same provider ids and user ids in the same order. Alternatively the file may be a JSON list of
 paths to market files (relative to the panel file), one per day.
 
-The observed demand of a day is taken to be the users' total observed flow (row sums of
-``observed_flows``), so that the observed flows are feasible for the game of that day; the
-``demand`` entries of the files are checked against it (relative gap at most ``1e-6``) unless
-``demand_from_flows=True``.
+By default each day's ``demand`` must equal the users' total observed flow (relative gap at most
+``1e-6``); :meth:`Panel.from_markets` can instead take the observed totals or keep a given
+demand that noisy flows do not add up to (as in the shipped planted panel, a ``.npz`` file also
+accepted by :func:`load_panel_file`).
 """
 
 from __future__ import annotations
@@ -130,16 +130,30 @@ class Panel:
         markets: Sequence[Market],
         truth: Preferences | None = None,
         *,
-        demand_from_flows: bool = False,
+        demand: str = "check",
     ) -> Panel:
         """Stack daily markets (each with ``observed_flows``) into a panel.
+
+        Parameters
+        ----------
+        markets
+            One market per day, same provider and user ids.
+        truth
+            Planted preferences, if known.
+        demand
+            Which demand the game uses: ``"check"`` (default) the markets' demand, which must
+            equal the users' observed totals (relative gap at most ``1e-6``); ``"flows"`` the
+            observed totals (row sums of the flows); ``"market"`` the markets' demand as given,
+            even where noisy flows do not add up to it.
 
         Raises
         ------
         MarketError
             If there are no days, a day has no observed flows, the ids differ between days, or a
-            day's demand disagrees with its observed flows (unless ``demand_from_flows``).
+            day's demand disagrees with its observed flows (``demand="check"``).
         """
+        if demand not in ("check", "flows", "market"):
+            raise MarketError(f"demand: expected 'check', 'flows' or 'market', got {demand!r}")
         if len(markets) == 0:
             raise MarketError("days: the panel has no days")
         first = markets[0]
@@ -153,27 +167,38 @@ class Panel:
                 )
             if mk.user_ids != first.user_ids:
                 raise MarketError(f"days[{t}].users: ids differ from day 0")
-            if not demand_from_flows:
+            if demand == "check":
                 total = mk.observed_flows.sum(axis=1)
                 gap = np.abs(total - mk.demand) / max(float(mk.demand.max()), 1.0)
                 if gap.max() > 1e-6:
                     i = int(np.argmax(gap))
                     raise MarketError(
                         f"days[{t}].users[{i}].demand: {mk.demand[i]!r} differs from the user's "
-                        f"total observed flow {total[i]!r} (pass demand_from_flows=True to use "
-                        "the observed totals)"
+                        f"total observed flow {total[i]!r} (use demand='flows' for the observed "
+                        "totals or demand='market' to keep the given demand)"
                     )
         flows = np.stack([np.asarray(mk.observed_flows) for mk in markets])
+        dem = flows.sum(axis=2) if demand == "flows" else np.stack([mk.demand for mk in markets])
         return cls(
             price=np.stack([mk.price for mk in markets]),
             capacity=np.stack([mk.capacity for mk in markets]),
             latency=np.stack([mk.latency for mk in markets]),
-            demand=flows.sum(axis=2),
+            demand=dem,
             flows=flows,
             provider_ids=tuple(first.provider_ids),
             user_ids=tuple(first.user_ids),
             truth=truth,
         )
+
+    @classmethod
+    def from_planted(cls, planted: Any) -> Panel:
+        """Adapt a shipped planted panel (:func:`prillm.data.load_panel`).
+
+        Its ``observed_flows`` are noisy while each app's ``demand`` is its noise-free total,
+        so the game is played with that demand (``demand="market"``); the planted
+        ``true_preferences`` become :attr:`truth`.
+        """
+        return cls.from_markets(list(planted.markets), planted.true_preferences, demand="market")
 
     def to_dict(self) -> dict[str, Any]:
         """The panel file format (see the module docstring)."""
@@ -191,14 +216,23 @@ class Panel:
         _atomic_write_json(path, self.to_dict())
 
 
-def load_panel_file(path: str | os.PathLike[str], *, demand_from_flows: bool = False) -> Panel:
-    """Read a panel file (a ``prillm-panel`` object, or a JSON list of market file paths).
+def load_panel_file(path: str | os.PathLike[str], *, demand: str = "check") -> Panel:
+    """Read a panel: a ``prillm-panel`` JSON file, a JSON list of market files, or a ``.npz``.
+
+    A ``.npz`` file is a planted panel written by :func:`prillm.data.save_panel` (the shipped
+    one is :data:`prillm.data.panel.DEFAULT_PANEL_FILE`), read by :func:`prillm.data.load_panel`
+    and adapted by :meth:`Panel.from_planted`. ``demand`` is passed to
+    :meth:`Panel.from_markets` for the JSON forms.
 
     Raises
     ------
     MarketError
         For a missing or malformed file, naming the offending field.
     """
+    if str(path).endswith(".npz"):
+        from prillm.data import load_panel
+
+        return Panel.from_planted(load_panel(path))
     data = _read_json(path)
     where = str(path)
     truth = None
@@ -227,7 +261,7 @@ def load_panel_file(path: str | os.PathLike[str], *, demand_from_flows: bool = F
     else:
         raise MarketError(f"{where}: expected a panel object or a list of market files")
     try:
-        return Panel.from_markets(markets, truth, demand_from_flows=demand_from_flows)
+        return Panel.from_markets(markets, truth, demand=demand)
     except MarketError as exc:
         raise MarketError(f"{where}: {exc}") from None
 

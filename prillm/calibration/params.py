@@ -1,8 +1,9 @@
 """The unconstrained parameter vector that calibration methods search over.
 
 The preferences :math:`\\theta = (w_p = 1, w_q, w_d, b)` are mapped to a vector ``u`` of free
-reals: ``log w_q``, ``log w_d`` (so the weights stay positive, as Eq. 8 requires of ``w_q``) and
-the ``b_j`` themselves. Any of them can be held fixed (the NPM and noQ simulators do).
+reals: ``log w_q``, ``log w_d`` (so the weights stay positive, as Eq. 8 requires of ``w_q``;
+clipped to ``[1e-4, 1e4]``) and the ``b_j`` themselves. Any of them can be held fixed (the
+NPM and noQ simulators do).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from prillm.market import MarketError, Preferences
 __all__ = ["FREE_NAMES", "Parametrisation"]
 
 FREE_NAMES = ("w_q", "w_d", "b")
+#: ``log w`` is clipped to +-this (weights between 1e-4 and 1e4): a line search that tries a huge
+#: step then sees a finite, flat loss instead of a zero congestion slope or an overflow.
+LOG_WEIGHT_BOUND = float(np.log(1e4))
 
 
 class Parametrisation:
@@ -60,6 +64,16 @@ class Parametrisation:
         """Length of ``u``."""
         return sum(self.sizes[k] for k in self.fit)
 
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        """Box for each coordinate of ``u``: the clipping range for log-weights, none for ``b``."""
+        out: list[tuple[float | None, float | None]] = []
+        for k in self.fit:
+            if k == "b":
+                out.extend([(None, None)] * self.sizes[k])
+            else:
+                out.append((-LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND))
+        return out
+
     def encode(self, prefs: Preferences) -> np.ndarray:
         """``u`` for given preferences (``b`` taken in ``provider_ids`` order)."""
         parts = []
@@ -80,8 +94,10 @@ class Parametrisation:
             pos += self.sizes[k]
             if k == "b":
                 out[k] = piece
+            elif is_torch:
+                out[k] = torch.exp(torch.clamp(piece[0], -LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND))
             else:
-                out[k] = torch.exp(piece[0]) if is_torch else float(np.exp(piece[0]))
+                out[k] = float(np.exp(np.clip(piece[0], -LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND)))
         for k, v in self.fixed.items():
             if is_torch and k == "b":
                 out[k] = torch.as_tensor(v, dtype=u.dtype, device=u.device)
