@@ -66,7 +66,8 @@ class XGBoostFlowModel:
         """Predicted flows ``(T, n, m)``: clipped shares renormalised to each user's demand."""
         import xgboost as xgb
 
-        share = self.booster.predict(xgb.DMatrix(features(panel))).reshape(panel.flows.shape)
+        share = np.asarray(self.booster.predict(xgb.DMatrix(features(panel))), dtype=float)
+        share = share.reshape(panel.flows.shape)
         share = np.maximum(share, 0.0)
         rows = share.sum(axis=2, keepdims=True)
         m = panel.flows.shape[2]
