@@ -1,0 +1,63 @@
+"""``prillm calibrate``: panel in, preferences file (and a plot) out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import prillm.cli
+from prillm import Preferences
+from prillm.calibration import preference_errors, synthetic_panel
+
+TRUTH = Preferences(w_q=2.0, w_d=0.5, b=[2.0, 0.0, 1.0, 3.0])
+
+
+@pytest.fixture
+def main(monkeypatch):
+    monkeypatch.setattr(prillm.cli, "PLUGIN_MODULES", ("prillm.calibration.cli",))
+    return prillm.cli.main
+
+
+@pytest.fixture(scope="module")
+def panel_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("panel") / "panel.json"
+    synthetic_panel(6, 4, 12, TRUTH, noise=0.02, rng=3).to_json(path)
+    return path
+
+
+def test_calibrate_writes_preferences_and_plot(main, panel_file, tmp_path, capsys) -> None:
+    out, png = tmp_path / "prefs.json", tmp_path / "fit.png"
+    status = main(["calibrate", str(panel_file), "--out", str(out), "--plot", str(png)])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "held-out: R^2" in text and "vs planted truth" in text
+    prefs = Preferences.from_json(out)
+    assert prefs.provider_ids == ("llm0", "llm1", "llm2", "llm3")
+    err = preference_errors(prefs, TRUTH)
+    assert err["w_q"] < 0.05 and err["w_d"] < 0.05 and err["b"] < 0.1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibrate_json_summary(main, panel_file, tmp_path, capsys) -> None:
+    out = tmp_path / "prefs.json"
+    status = main(["calibrate", str(panel_file), "--out", str(out), "--json", "--method", "npm"])
+    assert status == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "npm"
+    assert summary["days"] == {"train": 10, "test": 2}
+    assert 0 < summary["test"]["r2"] < 1
+    assert np.all(np.asarray(list(summary["preferences"]["b"].values())) == 0.0)
+
+
+def test_calibrate_reports_bad_input_in_one_line(main, tmp_path, capsys) -> None:
+    missing = tmp_path / "nope.json"
+    assert main(["calibrate", str(missing), "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "prillm-panel", "days": "x"}))
+    assert main(["calibrate", str(bad), "--out", str(tmp_path / "p.json")]) == 2
+    assert "days" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
