@@ -7,7 +7,9 @@ Run::
 For random markets in realistic units (token volumes ~1e9, prices 0.1-5 USD per 1M tokens) it
 times one forward+backward pass of a scalar loss ``sum(W * f) / max D`` through
 
-* ``prillm.torch_equilibrium.equilibrium_flows`` (exact support + one adjoint solve), and
+* ``prillm.torch_equilibrium.equilibrium_flows`` (exact support + one adjoint solve), with the
+  fixed-support algebra in numpy (``prillm``, the CPU default) or in batched torch
+  (``prillm-torch``, the GPU path, here on the CPU), and
 * ``CvxpyLayerEquilibrium`` (cvxpylayers/diffcp, default solver settings),
 
 and compares the gradients with respect to prices, ``w_q``, ``w_d`` and ``b`` with central
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
@@ -103,7 +106,12 @@ def main(argv: list[str] | None = None) -> None:
         fd = central_differences(mk, weights)
         cvx = CvxpyLayerEquilibrium(size, size)
         rows = []
-        for name, layer in (("prillm", equilibrium_flows), ("cvxpylayers", cvx)):
+        layers = (
+            ("prillm", equilibrium_flows),
+            ("prillm-torch", partial(equilibrium_flows, linalg="torch")),
+            ("cvxpylayers", cvx),
+        )
+        for name, layer in layers:
             forward_backward(layer, mk, weights)  # warm-up (imports, canonicalisation)
             times, grads = [], None
             for _ in range(args.repeats):
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                 times.append(t)
             errs = {k: float(np.abs(grads[k] - fd[k]).max() / np.abs(fd[k]).max()) for k in KEYS}
             rows.append((name, float(np.median(times)), errs))
-        base = rows[1][1]
+        base = rows[-1][1]
         for name, t, errs in rows:
             print(
                 f"{size}x{size:<4} {name:>12} {1e3 * t:11.2f} {base / t:9.1f} "

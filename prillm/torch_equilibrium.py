@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from prillm.equilibrium import solve_active_set
+from prillm.equilibrium import solve_active_set, solve_support
 
 __all__ = [
     "CvxpyLayerEquilibrium",
@@ -130,10 +130,11 @@ def _support_solve(
 
 def _find_supports(
     cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, warm: np.ndarray | None
-) -> np.ndarray:
-    """Supports of the exact equilibria (numpy, one market at a time), zero-demand rows filled."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact equilibria (numpy, one market at a time): supports (zero-demand rows filled), flows."""
     batch, n, m = cost.shape
     out = np.zeros((batch, n, m), bool)
+    flows = np.zeros((batch, n, m))
     for t in range(batch):
         res = solve_active_set(cost[t], slope[t], demand[t], None if warm is None else warm[t])
         s = res.support.copy()
@@ -142,7 +143,56 @@ def _find_supports(
             marginal = cost[t][empty] + slope[t][None, :] * res.loads[None, :]
             s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
         out[t] = s
-    return out
+        flows[t] = res.flows
+    return out, flows
+
+
+class _NumpyAdjointEquilibrium(torch.autograd.Function):
+    """CPU path: the exact solver's flows forward; backward by :func:`solve_support` (numpy).
+
+    For small markets the per-operation overhead of torch dominates; one LAPACK solve per
+    market with the core's own fixed-support system is several times faster.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        cost: torch.Tensor,
+        slope: torch.Tensor,
+        demand: torch.Tensor,
+        flows: torch.Tensor,
+        support: np.ndarray,
+    ) -> torch.Tensor:
+        return flows.clone()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        cost, slope, demand, _, support = inputs
+        ctx.support = support
+        ctx.save_for_backward(cost, slope, demand, output)
+
+    @staticmethod
+    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        cost, slope, demand, flows = (t.detach().numpy() for t in ctx.saved_tensors)
+        support = ctx.support
+        v_all = grad_flows.detach().numpy() * support
+        grad_cost = np.zeros_like(cost)
+        grad_demand = np.zeros_like(demand)
+        zero = np.zeros(cost.shape[1])
+        for t in range(cost.shape[0]):
+            v = v_all[t]
+            v_scale = float(np.abs(v).max())
+            if v_scale == 0.0:
+                continue
+            d_scale = max(float(demand[t].max()), np.finfo(float).tiny)
+            c_scale = max(float(np.abs(cost[t]).max()), float(slope[t].max() * demand[t].sum()))
+            capa = c_scale / (slope[t] * d_scale)
+            lam_v, _, x_v = solve_support(v / v_scale, capa, zero, support[t])
+            grad_cost[t] = x_v * (v_scale * d_scale / c_scale)
+            grad_demand[t] = lam_v * v_scale
+        loads = flows.sum(axis=1)
+        grad_slope = (grad_cost * (flows + loads[:, None, :])).sum(axis=1)
+        as_t = torch.as_tensor
+        return as_t(grad_cost), as_t(grad_slope), as_t(grad_demand), None, None
 
 
 class _FixedSupportEquilibrium(torch.autograd.Function):
@@ -186,6 +236,7 @@ def equilibrium_from_coefficients(
     *,
     warm_start: np.ndarray | None = None,
     return_support: bool = False,
+    linalg: str = "auto",
 ) -> torch.Tensor | tuple[torch.Tensor, np.ndarray]:
     """Differentiable equilibrium flows from the game coefficients of Eq. (4-5).
 
@@ -202,6 +253,11 @@ def equilibrium_from_coefficients(
         never the answer).
     return_support
         Also return the supports found (numpy, boolean ``(B, n, m)``).
+    linalg
+        Where the fixed-support algebra runs: ``"numpy"`` (the exact solver's flows forward,
+        :func:`prillm.equilibrium.solve_support` for the adjoint; float64 CPU tensors only),
+        ``"torch"`` (one batched Cholesky in torch, forward and backward, on the inputs' device:
+        the GPU path), or ``"auto"`` (numpy for float64 CPU tensors, torch otherwise).
 
     Returns
     -------
@@ -224,14 +280,24 @@ def equilibrium_from_coefficients(
         raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
     if bool((demand.detach() < 0).any()):
         raise ValueError("demand: must be >= 0")
-    supports = _find_supports(
+    if linalg not in ("auto", "numpy", "torch"):
+        raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
+    supports, flows_np = _find_supports(
         cost.detach().cpu().double().numpy(),
         slope.detach().cpu().double().numpy(),
         demand.detach().cpu().double().numpy(),
         warm_start,
     )
-    a = torch.as_tensor(supports, dtype=cost.dtype, device=cost.device)
-    flows = _FixedSupportEquilibrium.apply(cost, slope, demand, a)
+    cpu64 = cost.device.type == "cpu" and cost.dtype == torch.float64
+    if linalg == "numpy" or (linalg == "auto" and cpu64):
+        if not cpu64:
+            raise ValueError("linalg='numpy' needs float64 CPU tensors")
+        flows = _NumpyAdjointEquilibrium.apply(
+            cost, slope, demand, torch.as_tensor(flows_np), supports
+        )
+    else:
+        a = torch.as_tensor(supports, dtype=cost.dtype, device=cost.device)
+        flows = _FixedSupportEquilibrium.apply(cost, slope, demand, a)
     if return_support:
         return flows, supports
     return flows
@@ -295,6 +361,7 @@ def equilibrium_flows(
     w_p: Any = 1.0,
     *,
     warm_start: np.ndarray | None = None,
+    linalg: str = "auto",
 ) -> torch.Tensor:
     """Equilibrium flows of a batch of markets, differentiable in every input (Theorem 2).
 
@@ -312,6 +379,8 @@ def equilibrium_flows(
         The preferences :math:`\\theta` of Eq. (1); ``w_q > 0``.
     warm_start
         Optional boolean supports ``(B, n, m)`` for the exact solver.
+    linalg
+        ``"auto"``, ``"numpy"`` or ``"torch"``: see :func:`equilibrium_from_coefficients`.
 
     Returns
     -------
@@ -334,7 +403,7 @@ def equilibrium_flows(
     Eq. (1), (4-5) the game; Eq. (14-17) KKT; Eq. (19-20) implicit differentiation.
     """
     cost, slope, dem, batched = _coefficients(price, capacity, latency, demand, w_q, w_d, b, w_p)
-    flows = equilibrium_from_coefficients(cost, slope, dem, warm_start=warm_start)
+    flows = equilibrium_from_coefficients(cost, slope, dem, warm_start=warm_start, linalg=linalg)
     assert isinstance(flows, torch.Tensor)
     return flows if batched else flows[0]
 

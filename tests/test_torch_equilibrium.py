@@ -38,11 +38,12 @@ def exact_flows(mk: dict) -> np.ndarray:
     return solve_equilibrium(market, prefs).flows
 
 
-def test_forward_matches_exact_solver_batched() -> None:
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
+def test_forward_matches_exact_solver_batched(linalg: str) -> None:
     rng = np.random.default_rng(0)
     markets = [random_market(rng, 7, 5) for _ in range(4)]
     stacked = {k: np.stack([np.asarray(mk[k]) for mk in markets]) for k in markets[0]}
-    flows = equilibrium_flows(**stacked).numpy()
+    flows = equilibrium_flows(**stacked, linalg=linalg).numpy()
     assert flows.shape == (4, 7, 5)
     for t, mk in enumerate(markets):
         ref = exact_flows(mk)
@@ -69,7 +70,8 @@ def test_unbatched_inputs_give_unbatched_output_and_broadcast() -> None:
     np.testing.assert_allclose(per_provider.numpy(), ref, rtol=0, atol=1e-6)
 
 
-def test_gradcheck_coefficients() -> None:
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
+def test_gradcheck_coefficients(linalg: str) -> None:
     rng = np.random.default_rng(2)
     cost = torch.tensor(rng.uniform(0.0, 1.0, (2, 5, 4)), dtype=F64, requires_grad=True)
     slope = torch.tensor(rng.uniform(0.2, 1.0, (2, 4)), dtype=F64, requires_grad=True)
@@ -77,18 +79,19 @@ def test_gradcheck_coefficients() -> None:
     _, support = equilibrium_from_coefficients(cost, slope, demand, return_support=True)
     assert not support.all()  # some routes unused: the active set is exercised
     assert torch.autograd.gradcheck(
-        lambda c, k, d: equilibrium_from_coefficients(c, k, d), (cost, slope, demand)
+        lambda c, k, d: equilibrium_from_coefficients(c, k, d, linalg=linalg), (cost, slope, demand)
     )
 
 
-def test_gradcheck_market_parameters() -> None:
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
+def test_gradcheck_market_parameters(linalg: str) -> None:
     rng = np.random.default_rng(3)
     mk = random_market(rng, 4, 3, scale=1.0)
     names = ["price", "capacity", "latency", "demand", "w_q", "w_d", "b"]
     inputs = tuple(torch.tensor(mk[k], dtype=F64, requires_grad=True) for k in names)
 
     def fn(*args: torch.Tensor) -> torch.Tensor:
-        return equilibrium_flows(**dict(zip(names, args, strict=True)))
+        return equilibrium_flows(**dict(zip(names, args, strict=True)), linalg=linalg)
 
     assert torch.autograd.gradcheck(fn, inputs)
 
@@ -107,13 +110,14 @@ def _central_difference(mk: dict, key: str, weights: np.ndarray, rel: float = 1e
     return grad
 
 
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
 @pytest.mark.parametrize("key", ["price", "w_q", "w_d", "b", "capacity", "demand"])
-def test_gradient_matches_central_differences_at_token_scale(key: str) -> None:
+def test_gradient_matches_central_differences_at_token_scale(key: str, linalg: str) -> None:
     rng = np.random.default_rng(4)
     mk = random_market(rng, 6, 5)
     weights = rng.normal(size=(6, 5))
     x = torch.tensor(mk[key], dtype=F64, requires_grad=True)
-    flows = equilibrium_flows(**{**mk, key: x})
+    flows = equilibrium_flows(**{**mk, key: x}, linalg=linalg)
     (flows * torch.tensor(weights)).sum().backward()
     assert x.grad is not None
     fd = _central_difference(mk, key, weights)
@@ -121,13 +125,14 @@ def test_gradient_matches_central_differences_at_token_scale(key: str) -> None:
     assert err < 1e-6, f"{key}: relative gradient error {err:.2e}"
 
 
-def test_zero_demand_user_right_derivative() -> None:
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
+def test_zero_demand_user_right_derivative(linalg: str) -> None:
     rng = np.random.default_rng(5)
     mk = random_market(rng, 4, 3)
     mk["demand"][1] = 0.0
     weights = rng.normal(size=(4, 3))
     d = torch.tensor(mk["demand"], requires_grad=True)
-    flows = equilibrium_flows(**{**mk, "demand": d})
+    flows = equilibrium_flows(**{**mk, "demand": d}, linalg=linalg)
     assert float(flows[1].abs().max()) <= 1e-12 * mk["demand"].max()
     (flows * torch.tensor(weights)).sum().backward()
     h = 1e-3 * mk["demand"].max()
@@ -166,6 +171,14 @@ def test_bad_input_is_reported() -> None:
     with pytest.raises(ValueError, match="demand"):
         equilibrium_from_coefficients(
             cost, torch.ones((1, 2), dtype=F64), -torch.ones((1, 2), dtype=F64)
+        )
+    with pytest.raises(ValueError, match="linalg"):
+        equilibrium_from_coefficients(
+            cost, torch.ones((1, 2), dtype=F64), torch.ones((1, 2), dtype=F64), linalg="cuda"
+        )
+    with pytest.raises(ValueError, match="float64 CPU"):
+        equilibrium_from_coefficients(
+            cost.float(), torch.ones((1, 2)), torch.ones((1, 2)), linalg="numpy"
         )
     with pytest.raises(ValueError, match="expected shapes"):
         equilibrium_from_coefficients(cost[0], torch.ones((1, 2)), torch.ones((1, 2)))
