@@ -27,7 +27,13 @@ from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_active_set, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 
-__all__ = ["AffineSupport", "PricingProblem", "PricingResult", "affine_support"]
+__all__ = [
+    "AffineSupport",
+    "PricingProblem",
+    "PricingResult",
+    "SupportMatrix",
+    "affine_support",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,12 +333,98 @@ class AffineSupport:
     dmu: np.ndarray
 
 
-def affine_support(prob: PricingProblem, support: np.ndarray, p0: float) -> AffineSupport:
+class SupportMatrix:
+    """The KKT matrix of the current support, kept up to date by low-rank changes.
+
+    With ``A`` the 0/1 support matrix, ``n_j`` the users of provider ``j`` and ``kappa_i`` the
+    sum of ``K_j`` over user ``i``'s providers, the system is (as in
+    :func:`prillm.equilibrium.solve_support`) either the users' ``n x n`` matrix
+    ``diag(kappa) - sum_j w_j a_j a_j^T`` with ``w_j = K_j / (1 + n_j)`` and ``a_j`` column
+    ``j`` of ``A``, or the providers' ``m x m`` matrix
+    ``diag((1 + n_j) / K_j) - sum_i a_i a_i^T / kappa_i`` with ``a_i`` row ``i``; the smaller is
+    used. A support change that touches a few rows (providers' system) or columns (users'
+    system) changes only their outer products, so the matrix is updated in ``O(r m^2)`` instead
+    of rebuilt in ``O(n m^2)``; it is rebuilt from scratch every ``refresh`` updates to keep
+    round-off from accumulating.
+    """
+
+    def __init__(self, prob: PricingProblem, refresh: int = 32) -> None:
+        self.capa = prob.capa
+        n, m = prob.shape
+        self.users = n <= m
+        self.refresh = refresh
+        self.support: np.ndarray | None = None
+        self.mat: np.ndarray | None = None
+        self.updates = 0
+
+    def _build(self, a: np.ndarray) -> np.ndarray:
+        capa = self.capa
+        nj = a.sum(axis=0)
+        rowk = a @ capa
+        if self.users:
+            b = a * np.sqrt(capa / (1.0 + nj))
+            mat = -(b @ b.T)
+            mat[np.diag_indices(a.shape[0])] += rowk
+        else:
+            b = a / np.sqrt(rowk)[:, None]
+            mat = -(b.T @ b)
+            mat[np.diag_indices(a.shape[1])] += (1.0 + nj) / capa
+        return mat
+
+    def matrix(self, support: np.ndarray) -> np.ndarray:
+        """The system matrix of ``support`` (not to be modified by the caller)."""
+        old = self.support
+        if old is None or self.updates >= self.refresh:
+            return self._reset(support)
+        diff = old != support
+        axis = 0 if self.users else 1
+        idx = np.flatnonzero(diff.any(axis=axis))
+        if idx.size == 0:
+            return self.mat  # type: ignore[return-value]
+        if idx.size * 4 > support.shape[1 - axis]:
+            return self._reset(support)
+        capa = self.capa
+        mat = self.mat
+        assert mat is not None
+        if self.users:
+            a_old = old[:, idx].astype(float)
+            a_new = support[:, idx].astype(float)
+            w_old = capa[idx] / (1.0 + a_old.sum(axis=0))
+            w_new = capa[idx] / (1.0 + a_new.sum(axis=0))
+            mat += (a_old * w_old) @ a_old.T - (a_new * w_new) @ a_new.T
+            rows = np.flatnonzero(diff.any(axis=1))
+            mat[rows, rows] += (support[rows] * 1.0) @ capa - (old[rows] * 1.0) @ capa
+        else:
+            a_old = old[idx].astype(float)
+            a_new = support[idx].astype(float)
+            mat += (a_old.T / (a_old @ capa)) @ a_old - (a_new.T / (a_new @ capa)) @ a_new
+            cols = np.flatnonzero(diff.any(axis=0))
+            dn = support[:, cols].sum(axis=0) - old[:, cols].sum(axis=0)
+            mat[cols, cols] += dn / capa[cols]
+        self.support = support.copy()
+        self.updates += 1
+        return mat
+
+    def _reset(self, support: np.ndarray) -> np.ndarray:
+        self.mat = self._build(support.astype(float))
+        self.support = support.copy()
+        self.updates = 0
+        return self.mat
+
+
+def affine_support(
+    prob: PricingProblem,
+    support: np.ndarray,
+    p0: float,
+    system: SupportMatrix | None = None,
+) -> AffineSupport:
     """Solve the KKT system (Eq. 14-17) of a fixed support at ``p0`` and its price derivative.
 
     One Cholesky factor serves both right-hand sides: the equilibrium at ``p0`` (costs
     ``c(p0)``, demand ``D``) and its derivative (costs ``dc/dp``, non-zero only on column ``s``,
-    and zero demand), since the system is linear in ``(c, D)`` for a fixed support.
+    and zero demand), since the system is linear in ``(c, D)`` for a fixed support. ``system``
+    (a :class:`SupportMatrix`) supplies the matrix by low-rank updates when consecutive calls
+    use similar supports.
     """
     cost = prob.cost_at(p0)
     capa = prob.capa
@@ -346,34 +438,39 @@ def affine_support(prob: PricingProblem, support: np.ndarray, p0: float) -> Affi
     colc[:, 0] = ac.sum(axis=0)
     colc[s, 1] = prob.dcol * nj[s]
     a_s = a[:, s] * prob.dcol  # derivative of a * cost: column s only
+    if system is None:
+        system = SupportMatrix(prob)
+    mat = system.matrix(support)
     if n <= m:
         w = capa / (1.0 + nj)
-        b = a * np.sqrt(w)
-        mat = -(b @ b.T)
-        mat[np.diag_indices(n)] += rowk
         rhs = np.empty((n, 2))
         rhs[:, 0] = prob.demand + ac @ capa - a @ (w * colc[:, 0])
         rhs[:, 1] = a_s * w[s]  # = a_s (K_s - w_s n_s) for the derivative (zero demand)
         lam2 = _spd_solve(mat, rhs)
         loads2 = w[:, None] * (a.T @ lam2 - colc)
     else:
-        b = a / np.sqrt(rowk)[:, None]
-        mat = -(b.T @ b)
-        mat[np.diag_indices(m)] += (1.0 + nj) / capa
         base = np.empty((n, 2))
         base[:, 0] = prob.demand + ac @ capa
         base[:, 1] = a_s * capa[s]
         loads2 = _spd_solve(mat, a.T @ (base / rowk[:, None]) - colc)
         lam2 = (base + a @ loads2) / rowk[:, None]
+    # Full-size results are built in place: every (n, m) temporary costs an allocation, and
+    # at a few hundred kB each allocation can page-fault (glibc returns freed memory to the OS).
     inv = 1.0 / capa
-    lam, dlam = lam2[:, 0], lam2[:, 1]
-    loads, dloads = loads2[:, 0], loads2[:, 1]
-    x = a * (capa * (lam[:, None] - cost) - loads)
-    mu = cost + loads * inv - lam[:, None]
+    lam, dlam = lam2[:, 0].copy(), lam2[:, 1].copy()
+    loads, dloads = loads2[:, 0].copy(), loads2[:, 1].copy()
+    x = np.subtract(lam[:, None], cost, out=cost)  # cost is a fresh copy, no longer needed
+    mu = np.negative(x, out=ac)  # reuse ac: mu = c + F/K - lam = -(lam - c) + F/K
+    mu += loads * inv
+    x *= capa
+    x -= loads
+    x *= a
     mu[support] = 0.0
-    dx = a * (capa * dlam[:, None] - dloads)
+    dx = np.multiply.outer(dlam, capa)
+    dx -= dloads
+    dx *= a
     dx[:, s] -= a_s * capa[s]
-    dmu = dloads * inv - dlam[:, None]
+    dmu = np.add.outer(-dlam, dloads * inv)
     dmu[:, s] += prob.dcol
     dmu[support] = 0.0
     return AffineSupport(p0, support, x, lam, loads, mu, dx, dlam, dloads, dmu)
@@ -381,7 +478,7 @@ def affine_support(prob: PricingProblem, support: np.ndarray, p0: float) -> Affi
 
 def _spd_solve(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Cholesky solve of a symmetric positive-definite system (LAPACK, no wrappers)."""
-    chol, info = dpotrf(mat, lower=1, overwrite_a=1)
+    chol, info = dpotrf(mat, lower=1, overwrite_a=0)
     if info != 0:
         raise np.linalg.LinAlgError(f"support system is not positive definite (info={info})")
     sol, info = dpotrs(chol, rhs, lower=1)

@@ -46,6 +46,7 @@ import numpy as np
 from prillm.pricing._common import (
     AffineSupport,
     PricingProblem,
+    SupportMatrix,
     affine_support,
     blas_single_thread,
     maximise_quadratic_piece,
@@ -61,8 +62,8 @@ class PathError(RuntimeError):
 
 
 def _thresholds(aff: AffineSupport, prob: PricingProblem) -> tuple[float, float]:
-    sx = float(np.abs(aff.dx).max()) if aff.dx.size else 0.0
-    smu = max(float(np.abs(aff.dmu).max()), abs(prob.dcol))
+    sx = max(float(aff.dx.max()), -float(aff.dx.min())) if aff.dx.size else 0.0
+    smu = max(float(aff.dmu.max()), -float(aff.dmu.min()), abs(prob.dcol))
     return 1e-11 * max(sx, 1e-300), 1e-11 * max(smu, 1e-300)
 
 
@@ -72,6 +73,7 @@ def _direction_support(
     used: np.ndarray,
     degenerate: np.ndarray,
     guess: np.ndarray | None = None,
+    system: SupportMatrix | None = None,
 ) -> tuple[AffineSupport, int]:
     """Support of the next piece: the critical-cone QP solved by active set over ``degenerate``.
 
@@ -81,7 +83,7 @@ def _direction_support(
     """
     inc = np.zeros_like(degenerate) if guess is None else guess & degenerate
     seen: set[bytes] = {np.packbits(inc).tobytes()}
-    aff = affine_support(prob, used | inc, p)
+    aff = affine_support(prob, used | inc, p, system)
     calls = 1
     for _ in range(4 * int(degenerate.sum()) + 4):
         ex, emu = _thresholds(aff, prob)
@@ -94,7 +96,7 @@ def _direction_support(
         if key in seen:
             break
         seen.add(key)
-        aff = affine_support(prob, used | inc, p)
+        aff = affine_support(prob, used | inc, p, system)
         calls += 1
     # rare: cycling among degenerate routes; the QP is strictly convex, so exactly one subset
     # satisfies the optimality conditions -- enumerate (small sets only)
@@ -106,7 +108,7 @@ def _direction_support(
             inc = np.zeros_like(degenerate)
             for k in combo:
                 inc[tuple(idx[k])] = True
-            aff = affine_support(prob, used | inc, p)
+            aff = affine_support(prob, used | inc, p, system)
             ex, emu = _thresholds(aff, prob)
             if (
                 not (inc & (aff.dx < -ex)).any()
@@ -165,11 +167,12 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
     pid = prob.market.provider_ids
     raw = prob.solve(p)
     support = raw.support[:]  # active rows only (no zero-demand users here)
-    aff = affine_support(prob, support, p)
+    system = SupportMatrix(prob)
+    aff = affine_support(prob, support, p, system)
     used, degenerate = _classify(prob, support, aff.x, aff.mu)
     solves = 1
     if degenerate.any():
-        aff, calls = _direction_support(prob, p, used, degenerate)
+        aff, calls = _direction_support(prob, p, used, degenerate, None, system)
         solves += calls
     pieces: list[tuple[float, float, float, float]] = []
     events: list[tuple[float, np.ndarray, np.ndarray]] = []
@@ -200,8 +203,10 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         if cand_v > best_v:
             best_p, best_v = cand_p, cand_v
         step = p_next - p
-        x_end = x + step * dx  # zero off the support
-        mu_end = mu + step * dmu  # zero on the support
+        x_end = dx * step
+        x_end += x  # zero off the support
+        mu_end = dmu * step
+        mu_end += mu  # zero on the support
         worst = max(worst, _violation(prob, supp, x_end, mu_end))
         if p_next >= p_max:
             break
@@ -212,7 +217,7 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         hit_enter.flat[enter[t_enter <= t]] = True
         mu_end[hit_enter] = 0.0
         used, degenerate = _classify(prob, supp, x_end, mu_end)
-        aff, calls = _direction_support(prob, p_next, used, degenerate, hit_enter)
+        aff, calls = _direction_support(prob, p_next, used, degenerate, hit_enter, system)
         solves += calls
         new = aff.support
         events.append((p_next, np.flatnonzero(new & ~supp), np.flatnonzero(supp & ~new)))
