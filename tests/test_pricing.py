@@ -178,3 +178,26 @@ def test_bad_inputs() -> None:
     big, bprefs = random_market(np.random.default_rng(0), 8, 8)
     with pytest.raises(ValueError, match="branches"):
         optimal_price(big, bprefs, 0, method="bf")
+
+
+@pytest.mark.parametrize(("n", "m"), [(6, 9), (9, 6)])
+def test_support_matrix_updates_match_a_fresh_build(n: int, m: int) -> None:
+    from prillm.pricing._common import SupportMatrix, affine_support
+
+    rng = np.random.default_rng(n * m)
+    market, prefs = random_market(rng, n, m)
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    system = SupportMatrix(prob, refresh=1000)
+    support = np.ones((n, m), bool)
+    for _ in range(40):
+        flip = np.zeros((n, m), bool)
+        flip[rng.integers(n), rng.integers(m)] = True
+        candidate = support ^ flip
+        if candidate.any(axis=1).all():
+            support = candidate
+        updated = system.matrix(support).copy()
+        fresh = SupportMatrix(prob).matrix(support)
+        assert np.allclose(updated, fresh, rtol=1e-12, atol=1e-12 * np.abs(fresh).max())
+    a = affine_support(prob, support, 1.0, system)
+    b = affine_support(prob, support, 1.0)
+    assert np.allclose(a.x, b.x, atol=1e-12) and np.allclose(a.dmu, b.dmu, atol=1e-12)
