@@ -9,6 +9,7 @@
 - :mod:`prillm.baselines` — market simulators without hidden preferences (NPM, noQ, XGBoost).
 """
 
+from prillm.calibration.compare import ALL_METHODS, compare_methods, predictions, results_table
 from prillm.calibration.gradient import calibrate
 from prillm.calibration.lp_init import LPInitResult, initial_preferences, observable_marginal_costs
 from prillm.calibration.metrics import FitMetrics, fit_metrics, preference_errors
@@ -21,6 +22,7 @@ from prillm.calibration.result import (
 )
 
 __all__ = [
+    "ALL_METHODS",
     "PANEL_FORMAT",
     "CalibrationError",
     "CalibrationResult",
@@ -28,12 +30,15 @@ __all__ = [
     "LPInitResult",
     "Panel",
     "calibrate",
+    "compare_methods",
     "evaluate",
     "fit_metrics",
     "initial_preferences",
     "load_panel_file",
     "observable_marginal_costs",
     "predict_flows",
+    "predictions",
     "preference_errors",
+    "results_table",
     "synthetic_panel",
 ]
