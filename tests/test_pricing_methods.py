@@ -99,3 +99,15 @@ def test_a_market_without_demand_earns_nothing(method: str) -> None:
     market = Market(demand=[0.0, 0.0], price=[1.0, 2.0], capacity=[1e6, 1e6])
     res = optimal_price(market, Preferences(), 0, method=method)
     assert res.profit == 0.0 and 0.0 <= res.price <= res.p_max == 20.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "m", "seed"), [(3, 4, 7), (4, 4, 9)])
+def test_exact_bf_and_scip_agree_on_larger_small_markets(n: int, m: int, seed: int) -> None:
+    market, prefs = random_market(np.random.default_rng(seed), n, m)
+    ex = optimal_price(market, prefs, 1)
+    bf = optimal_price(market, prefs, 1, method="bf")
+    sc = optimal_price(market, prefs, 1, method="scip")
+    assert sc.diagnostics["success"], sc.diagnostics
+    assert bf.profit == pytest.approx(ex.profit, rel=1e-12)
+    assert sc.profit == pytest.approx(ex.profit, rel=1e-8)
