@@ -201,3 +201,27 @@ def test_support_matrix_updates_match_a_fresh_build(n: int, m: int) -> None:
     a = affine_support(prob, support, 1.0, system)
     b = affine_support(prob, support, 1.0)
     assert np.allclose(a.x, b.x, atol=1e-12) and np.allclose(a.dmu, b.dmu, atol=1e-12)
+
+
+def test_direction_qp_active_set_equals_enumeration() -> None:
+    from prillm.pricing.exact import _classify, _direction_support, _enumerate_direction
+
+    market = Market(
+        demand=[1e6, 1e6],
+        price=[2.0, 5.0, 5.0],
+        capacity=[1e6, 2e6, 2e6],
+        latency=0.0,
+        provider_ids=["t", "r1", "r2"],
+    )
+    prob = make_problem(market, Preferences(w_q=1.0, w_d=0.0, b=0.0), "t", None, 0.0, 0.0)
+    raw = prob.solve(2.0)  # the price at which four routes become tight at once
+    from prillm.pricing._common import affine_support
+
+    aff = affine_support(prob, raw.support, 2.0)
+    used, degenerate = _classify(prob, raw.support, aff.x, aff.mu)
+    assert degenerate.sum() == 4
+    by_active_set, _ = _direction_support(prob, 2.0, used, degenerate)
+    by_enumeration, _ = _enumerate_direction(prob, 2.0, used, degenerate)
+    assert np.array_equal(by_active_set.support, by_enumeration.support)
+    assert by_active_set.support.all()  # the rivals enter, the target stays
+    assert np.allclose(by_active_set.dx, by_enumeration.dx, atol=1e-14)

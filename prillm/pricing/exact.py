@@ -98,23 +98,37 @@ def _direction_support(
         seen.add(key)
         aff = affine_support(prob, used | inc, p, system)
         calls += 1
-    # rare: cycling among degenerate routes; the QP is strictly convex, so exactly one subset
-    # satisfies the optimality conditions -- enumerate (small sets only)
+    # rare: cycling among degenerate routes; the QP is strictly convex, so its unique solution
+    # is reached by at least one subset -- enumerate (small sets only)
+    aff, more = _enumerate_direction(prob, p, used, degenerate, system)
+    return aff, calls + more
+
+
+def _enumerate_direction(
+    prob: PricingProblem,
+    p: float,
+    used: np.ndarray,
+    degenerate: np.ndarray,
+    system: SupportMatrix | None = None,
+) -> tuple[AffineSupport, int]:
+    """The critical-cone QP by enumeration of the degenerate subsets (at most 16 routes)."""
     idx = np.argwhere(degenerate)
     if len(idx) > 16:
         raise PathError(f"{len(idx)} degenerate routes at price {p!r}: too many to enumerate")
+    calls = 0
     for r in range(len(idx) + 1):
         for combo in itertools.combinations(range(len(idx)), r):
             inc = np.zeros_like(degenerate)
             for k in combo:
                 inc[tuple(idx[k])] = True
             aff = affine_support(prob, used | inc, p, system)
+            calls += 1
             ex, emu = _thresholds(aff, prob)
             if (
                 not (inc & (aff.dx < -ex)).any()
                 and not (degenerate & ~inc & (aff.dmu < -emu)).any()
             ):
-                return aff
+                return aff, calls
     raise PathError(f"no direction support found at price {p!r}")
 
 
