@@ -10,7 +10,12 @@ times one forward+backward pass of a scalar loss ``sum(W * f) / max D`` through
 * ``prillm.torch_equilibrium.equilibrium_flows`` (exact support + one adjoint solve), with the
   fixed-support algebra in numpy (``prillm``, the CPU default) or in batched torch
   (``prillm-torch``, the GPU path, here on the CPU), and
-* ``CvxpyLayerEquilibrium`` (cvxpylayers/diffcp, default solver settings),
+* ``prillm-warm``: ``EquilibriumLayer``, which starts the exact solver from the support of its
+  previous call, as calibration does between optimiser steps (here the same market is solved
+  again, the most favourable case; cvxpylayers' own ``warm_start`` needs the Moreau solver and
+  is not run);
+* ``CvxpyLayerEquilibrium`` (cvxpylayers/diffcp, default solver settings, data rescaled to order
+  one),
 
 and compares the gradients with respect to prices, ``w_q``, ``w_d`` and ``b`` with central
 differences of the exact solver (step ``1e-6`` relative). Errors are relative to the largest
@@ -29,7 +34,11 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
-from prillm.torch_equilibrium import CvxpyLayerEquilibrium, equilibrium_flows
+from prillm.torch_equilibrium import (
+    CvxpyLayerEquilibrium,
+    EquilibriumLayer,
+    equilibrium_flows,
+)
 
 KEYS = ("price", "w_q", "w_d", "b")
 
@@ -108,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         layers = (
             ("prillm", equilibrium_flows),
+            ("prillm-warm", EquilibriumLayer()),
             ("prillm-torch", partial(equilibrium_flows, linalg="torch")),
             ("cvxpylayers", cvx),
         )
