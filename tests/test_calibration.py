@@ -228,3 +228,15 @@ def test_parametrisation_round_trip_and_checks() -> None:
         Parametrisation(ids, fit=("w_d", "b"), fixed={"w_q": 0.0})
     with pytest.raises(MarketError, match="fit"):
         Parametrisation(ids, fit=("w_p",))
+
+
+def test_shipped_planted_panel_is_read_with_its_truth() -> None:
+    from prillm.data.panel import DEFAULT_PANEL_FILE
+
+    panel = load_panel_file(DEFAULT_PANEL_FILE)
+    t, n, m = panel.flows.shape
+    assert panel.demand.shape == (t, n) and panel.price.shape == (t, m)
+    assert panel.truth is not None and panel.truth.provider_ids == panel.provider_ids
+    # noisy flows, noise-free demand: the game is played with the reported demand
+    assert not np.allclose(panel.flows.sum(axis=2), panel.demand)
+    assert evaluate(panel.subset(range(3)), panel.truth).r2 > 0.9

@@ -79,3 +79,23 @@ def test_the_ceiling_is_what_the_planted_game_reaches(split, prillm_fit) -> None
     _, test = split
     ceiling = evaluate(test, TRUTH).r2
     assert prillm_fit.test.r2 == pytest.approx(ceiling, abs=0.002)
+
+
+def test_compare_methods_table(split) -> None:
+    from prillm.calibration import compare_methods, initial_preferences, predictions, results_table
+    from prillm.calibration.lp_init import representative_days
+
+    train, test = split
+    results = compare_methods(train, test, methods=("gradient", "npm", "xgboost"), steps=50)
+    rows = {r["method"]: r for r in results_table(results, TRUTH)}
+    assert set(rows) == {"gradient", "npm", "xgboost"}
+    # the MSE reduction is measured from the method's own start (Algorithm 1 for the gradient)
+    start = initial_preferences(representative_days(train), backend="scipy").prefs
+    mse_start = evaluate(train, start).mse / 1e12
+    grad = rows["gradient"]
+    assert grad["mse_reduction_M2"] == pytest.approx(mse_start - grad["train_mse_M2"], rel=1e-9)
+    assert grad["err_w_q"] < 0.05 and "err_w_q" not in rows["xgboost"]
+    pred = predictions(results, test)
+    assert set(pred) == set(rows) and all(p.shape == test.flows.shape for p in pred.values())
+    with pytest.raises(ValueError, match="unknown method"):
+        compare_methods(train, test, methods=("sgd",))
