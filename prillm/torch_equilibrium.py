@@ -84,7 +84,8 @@ def torch_threads(n: int = 1) -> Iterator[None]:
 # ----------------------------------------------------------------------- fixed support
 def _scales(cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor) -> tuple[Any, Any]:
     """Per-market scales (flows by max D, costs by the largest cost term), shape ``(B,)``."""
-    d_scale = demand.amax(dim=1).clamp_min(torch.finfo(demand.dtype).tiny)
+    d_max = demand.amax(dim=1)
+    d_scale = torch.where(d_max > 0, d_max, torch.ones_like(d_max))
     c_scale = torch.maximum(
         cost.abs().amax(dim=(1, 2)), slope.amax(dim=1) * demand.sum(dim=1)
     ).clamp_min(torch.finfo(cost.dtype).tiny)
@@ -183,7 +184,7 @@ class _NumpyAdjointEquilibrium(torch.autograd.Function):
             v_scale = float(np.abs(v).max())
             if v_scale == 0.0:
                 continue
-            d_scale = max(float(demand[t].max()), np.finfo(float).tiny)
+            d_scale = float(demand[t].max()) if demand[t].max() > 0 else 1.0
             c_scale = max(float(np.abs(cost[t]).max()), float(slope[t].max() * demand[t].sum()))
             capa = c_scale / (slope[t] * d_scale)
             lam_v, _, x_v = solve_support(v / v_scale, capa, zero, support[t])

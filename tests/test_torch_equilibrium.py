@@ -143,6 +143,20 @@ def test_zero_demand_user_right_derivative(linalg: str) -> None:
     assert abs(float(d.grad[1]) - right) <= 1e-6 * abs(right)
 
 
+@pytest.mark.parametrize("linalg", ["numpy", "torch"])
+def test_market_without_demand(linalg: str) -> None:
+    rng = np.random.default_rng(9)
+    mk = random_market(rng, 3, 3)
+    mk["demand"] = np.zeros(3)
+    d = torch.tensor(mk["demand"], requires_grad=True)
+    flows = equilibrium_flows(**{**mk, "demand": d}, linalg=linalg)
+    assert float(flows.abs().max()) < 1e-6  # tokens (round-off of the torch solve)
+    flows[:, 0].sum().backward()
+    # the first token of each user goes to its cheapest route: the derivative is 0 or 1
+    assert torch.isfinite(d.grad).all()
+    assert set(np.round(d.grad.numpy(), 9)) <= {0.0, 1.0}
+
+
 def test_demand_is_conserved_in_the_gradient() -> None:
     rng = np.random.default_rng(6)
     mk = random_market(rng, 5, 4)
