@@ -62,9 +62,15 @@ class PathError(RuntimeError):
 
 
 def _thresholds(aff: AffineSupport, prob: PricingProblem) -> tuple[float, float]:
+    """Zero thresholds for the slopes ``dx`` and ``dmu`` (relative ``1e-11``), cached on ``aff``."""
+    cached = getattr(aff, "_thresholds", None)
+    if cached is not None:
+        return cached
     sx = max(float(aff.dx.max()), -float(aff.dx.min())) if aff.dx.size else 0.0
     smu = max(float(aff.dmu.max()), -float(aff.dmu.min()), abs(prob.dcol))
-    return 1e-11 * max(sx, 1e-300), 1e-11 * max(smu, 1e-300)
+    out = (1e-11 * max(sx, 1e-300), 1e-11 * max(smu, 1e-300))
+    aff._thresholds = out  # type: ignore[attr-defined]
+    return out
 
 
 def _direction_support(
@@ -198,10 +204,10 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         x, mu, dx, dmu = aff.x, aff.mu, aff.dx, aff.dmu
         worst = max(worst, _violation(prob, supp, x, mu))
         ex, emu = _thresholds(aff, prob)
-        leave = np.flatnonzero(supp & (dx < -ex))
-        enter = np.flatnonzero(~supp & (dmu < -emu))
-        t_leave = np.maximum(x.flat[leave], 0.0) / -dx.flat[leave]
-        t_enter = np.maximum(mu.flat[enter], 0.0) / -dmu.flat[enter]
+        leave = np.flatnonzero(dx < -ex)  # dx is zero off the support
+        enter = np.flatnonzero(dmu < -emu)  # dmu is zero on the support
+        t_leave = np.maximum(x.ravel()[leave], 0.0) / -dx.ravel()[leave]
+        t_enter = np.maximum(mu.ravel()[enter], 0.0) / -dmu.ravel()[enter]
         t = min(
             float(t_leave.min()) if leave.size else math.inf,
             float(t_enter.min()) if enter.size else math.inf,
@@ -226,9 +232,9 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
             break
         if len(pieces) >= max_pieces:
             raise PathError(f"more than {max_pieces} pieces on the price path")
-        x_end.flat[leave[t_leave <= t]] = 0.0
+        np.put(x_end, leave[t_leave <= t], 0.0)
         hit_enter = np.zeros(supp.shape, bool)
-        hit_enter.flat[enter[t_enter <= t]] = True
+        np.put(hit_enter, enter[t_enter <= t], True)
         mu_end[hit_enter] = 0.0
         used, degenerate = _classify(prob, supp, x_end, mu_end)
         aff, calls = _direction_support(prob, p_next, used, degenerate, hit_enter, system)
