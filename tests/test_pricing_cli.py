@@ -66,3 +66,17 @@ def test_price_errors_are_market_errors(market_file: str) -> None:
     args = _parser().parse_args(["price", market_file, "--target", "mid-llm", "--p-max", "-1"])
     with pytest.raises(MarketError, match="p_max"):
         args.func(args)
+
+
+def test_through_the_prillm_command(
+    market_file: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import prillm.cli
+
+    monkeypatch.setattr(prillm.cli, "PLUGIN_MODULES", ("prillm.pricing.cli",))
+    assert prillm.cli.main(["price", market_file, "--target", "premium-llm", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["target"] == "premium-llm"
+    assert prillm.cli.main(["price", market_file, "--target", "nobody"]) == 2
+    assert "nobody" in capsys.readouterr().err
+    assert prillm.cli.main(["price", market_file, "--target", "mid-llm", "--p-min", "-1"]) == 2
+    assert "p_min" in capsys.readouterr().err
