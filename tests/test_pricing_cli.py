@@ -59,6 +59,19 @@ def test_price_json(market_file: str, capsys: pytest.CaptureFixture[str]) -> Non
     assert 0.0 <= payload["price"] <= 5.0
 
 
+def test_a_refused_size_is_an_input_error(tmp_path) -> None:
+    import numpy as np
+
+    from .markets import random_market
+
+    market, prefs = random_market(np.random.default_rng(0), 8, 8)
+    path = tmp_path / "big.json"
+    market.to_json(path, prefs)
+    args = _parser().parse_args(["price", str(path), "--target", "p0", "--method", "bf"])
+    with pytest.raises(MarketError, match="max_branches"):
+        args.func(args)
+
+
 def test_price_errors_are_market_errors(market_file: str) -> None:
     args = _parser().parse_args(["price", market_file, "--target", "nobody"])
     with pytest.raises(MarketError, match="nobody"):
