@@ -7,6 +7,8 @@ For each size, on random markets whose congestion binds and leaves many routes u
                       previous equilibrium (the pricing use case);
 - ``clarabel build``  ``equilibrium_reference``: cvxpy problem construction + Clarabel solve;
 - ``osqp build``      the same with OSQP (default tolerances);
+- ``clarabel loop``   construction + Clarabel solve of the model written the plain way, one
+                      quadratic term per provider (how Eq. 5 reads), instead of our vectorised one;
 - ``clarabel param``  re-solve of a parameterised (DPP) cvxpy problem built once;
 - ``osqp param``      the same with OSQP;
 
@@ -44,6 +46,28 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def per_provider_reference(market: prillm.Market, prefs: prillm.Preferences) -> prillm.Equilibrium:
+    """Eq. (13) written term by term, one congestion term per provider (Eq. 5), with Clarabel."""
+    import cvxpy as cp
+
+    from prillm.reference import _package_reference
+
+    gc = prillm.game_coefficients(market, prefs)
+    n, m = market.shape
+    d_scale = float(gc.demand.max())
+    c_scale = max(float(np.abs(gc.cost).max()), float(gc.slope.max() * gc.demand.sum()))
+    k = gc.slope * d_scale / c_scale
+    f = cp.Variable((n, m), nonneg=True)
+    objective = cp.sum(cp.multiply(gc.cost / c_scale, f))
+    for j in range(m):
+        objective += k[j] / 2 * (cp.square(cp.sum(f[:, j])) + cp.sum_squares(f[:, j]))
+    con = cp.sum(f, axis=1) == gc.demand / d_scale
+    cp.Problem(cp.Minimize(objective), [con]).solve(solver="CLARABEL")
+    flows = np.asarray(f.value) * d_scale
+    lam = -np.asarray(con.dual_value) * c_scale
+    return _package_reference(market, prefs, gc.cost, gc.slope, flows, lam, 1e-9, "cvxpy-loop")
+
+
 def bench_size(n: int, m: int, n_markets: int, repeats: int, seed: int) -> dict[str, dict]:
     rng = np.random.default_rng(seed)
     times: dict[str, list[float]] = {}
@@ -69,6 +93,9 @@ def bench_size(n: int, m: int, n_markets: int, repeats: int, seed: int) -> dict[
             ),
             "osqp build": lambda market=market, prefs=prefs: equilibrium_reference(
                 market, prefs, solver="OSQP"
+            ),
+            "clarabel loop": lambda market=market, prefs=prefs: per_provider_reference(
+                market, prefs
             ),
         }
         for solver in ("CLARABEL", "OSQP"):
