@@ -194,20 +194,56 @@ def test_panel_shapes_units_and_consistency(panel: CalibrationPanel) -> None:
     assert (exact >= 0).all() and ((obs > 0) == (exact > 0)).all()
     np.testing.assert_allclose(exact.sum(axis=2), panel.demand, rtol=1e-12)
     q = panel.congestion
-    assert 0.3 <= q.min() and q.max() <= 1.5
+    assert q.min() >= 0 and 0.5 < np.median(q) < 1.2 and q.max() <= 2.0
     prefs = panel.true_preferences
     assert prefs.w_p == 1.0 and prefs.w_q > 0 and prefs.provider_ids == panel.provider_ids
     assert set(panel.user_categories) == set(panel.user_ids)
     assert set(panel.segments) == {"Premium", "Economy", "Coding", "Translation"}
-    median_price = np.median(panel.price, axis=0)
+    # Segments are defined on the real list prices (facts), not the generated effective ones.
+    median_price = np.median(panel.list_price, axis=0)
     for pid in panel.segments["Premium"]:
         assert median_price[panel.provider_ids.index(pid)] > 1.0
     for pid in panel.segments["Economy"]:
         assert median_price[panel.provider_ids.index(pid)] < 1.0
-    # Real list prices: day 0 of each provider is its ledger price on that date.
+
+
+def test_list_prices_are_facts_and_effective_prices_generated(panel: CalibrationPanel) -> None:
     history = load_price_history()
-    for j, pid in enumerate(panel.provider_ids):
-        assert panel.price[0, j] == price_on(history, pid, panel.dates[0])[0]
+    list_price = panel.list_price
+    assert list_price.shape == panel.price.shape
+    for t in (0, 42, panel.n_days - 1):
+        for j, pid in enumerate(panel.provider_ids):
+            assert list_price[t, j] == price_on(history, pid, panel.dates[t])[0]
+    factor = np.array(
+        [panel.info["generated"]["price_factor"][p] for p in panel.provider_ids], dtype=float
+    ).T
+    np.testing.assert_array_equal(panel.price, list_price * factor)
+    # Mean-one lognormal factor with the stated sigma and AR(1) persistence.
+    params = panel.info["parameters"]
+    log_f = np.log(factor)
+    assert log_f.std() == pytest.approx(params["price_sigma"], rel=0.1)
+    assert factor.mean() == pytest.approx(1.0, abs=0.02)
+    lag1 = np.mean([np.corrcoef(log_f[1:, j], log_f[:-1, j])[0, 1] for j in range(factor.shape[1])])
+    assert lag1 == pytest.approx(params["price_phi"], abs=0.1)
+    # Every provider's effective price moves from day to day; list prices mostly do not.
+    assert (np.diff(panel.price, axis=0) != 0).all()
+    assert (np.diff(list_price, axis=0) != 0).any(axis=0).sum() < panel.shape[2]
+    # Split and segment panels read the list prices of their own days and providers.
+    late = panel.split(70)[1].segment("Coding")
+    cols = [panel.provider_ids.index(p) for p in late.provider_ids]
+    np.testing.assert_array_equal(late.list_price, list_price[70:, cols])
+    np.testing.assert_array_equal(late.price, panel.price[70:, cols])
+
+
+def test_without_price_variation_prices_are_the_list_prices() -> None:
+    kwargs = {"seed": 2, "n_days": 4, "n_providers": 5, "n_users": 6}
+    plain = generate_planted_panel(price_sigma=0.0, **kwargs)
+    np.testing.assert_array_equal(plain.price, plain.list_price)
+    varied = generate_planted_panel(**kwargs)
+    # The price factor is drawn last: every other generated quantity stays the same.
+    np.testing.assert_array_equal(varied.demand, plain.demand)
+    assert varied.true_preferences == plain.true_preferences
+    assert not np.array_equal(varied.price, plain.price)
 
 
 def test_panel_noise_is_the_stated_lognormal(panel: CalibrationPanel) -> None:
@@ -281,7 +317,7 @@ def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel,
         scale = float(mkt.demand.max())
         np.testing.assert_allclose(eq.flows, seg.exact_flows[day], rtol=1e-9, atol=1e-9 * scale)
     q = seg.congestion
-    assert q.max() <= 1.5 and np.median(q) > 0.3
+    assert q.max() <= 2.0 and np.median(q) > 0.3
     with pytest.raises(MarketError, match="already a segment"):
         seg.segment(name)
 
@@ -345,6 +381,10 @@ def test_generator_validates_arguments() -> None:
         ({"w_q": 0.0}, "w_q"),
         ({"noise_sigma": -0.1}, "noise_sigma"),
         ({"demand_phi": 1.0}, "demand_phi"),
+        ({"price_sigma": -0.1}, "price_sigma"),
+        ({"price_sigma": float("nan")}, "price_sigma"),
+        ({"price_phi": 1.0}, "price_phi"),
+        ({"price_phi": "high"}, "price_phi"),
         ({"start": "15/04/2025"}, "start"),
         ({"n_providers": 60}, "n_providers"),
         ({"seed": -1}, "seed"),
@@ -474,3 +514,44 @@ def test_preferences_true_values_are_keyed_by_provider(panel: CalibrationPanel) 
     values = dict(zip(prefs.provider_ids, prefs.b, strict=True))
     assert set(values) == set(panel.provider_ids)
     assert panel.info["facts"]["source"].startswith("Source: OpenRouter")
+
+
+# ------------------------------------------------------------------ identifiability
+def _scale_ray_loss(panel, scales: tuple[float, ...]) -> np.ndarray:
+    """Scaled loss of Eq. (6) along theta(s) = (s w_q, s w_d, s b - (s - 1) mean_t p)."""
+    from prillm.calibration import Panel, predict_flows
+
+    pnl = Panel.from_planted(panel)
+    truth = pnl.truth
+    p_bar = pnl.price.mean(axis=0)
+    out = []
+    for s in scales:
+        prefs = truth.replace(w_q=s * truth.w_q, w_d=s * truth.w_d, b=s * truth.b - (s - 1) * p_bar)
+        out.append(((predict_flows(pnl, prefs) - pnl.flows) ** 2).sum() / (pnl.flows**2).sum())
+    return np.array(out)
+
+
+def test_price_variation_identifies_the_scale_of_the_weights(panel: CalibrationPanel) -> None:
+    # With list prices only, scaling every cost barely changes the flows (the weights are not
+    # identified); with the effective prices the loss rises clearly away from the truth.
+    scales = (0.5, 1.0, 2.0)
+    coding = panel.split(40)[0].segment("Coding")
+    listed = generate_planted_panel(seed=0, n_days=40, price_sigma=0.0).segment("Coding")
+    flat = _scale_ray_loss(listed, scales)
+    curved = _scale_ray_loss(coding, scales)
+    assert flat.max() / flat.min() - 1 < 0.01
+    assert curved[1] == curved.min()
+    assert min(curved[0], curved[2]) > 1.2 * curved[1]
+
+
+def test_calibration_recovers_the_planted_weights_on_the_coding_segment(
+    panel: CalibrationPanel,
+) -> None:
+    from prillm.calibration import Panel, calibrate, evaluate, preference_errors
+
+    pnl = Panel.from_planted(panel.segment("Coding")).subset(range(40))
+    train, test = pnl.split(0.2)
+    fit = calibrate(train, test=test, optimizer="lbfgs", steps=100)
+    err = preference_errors(fit.prefs, pnl.truth)
+    assert err["w_q"] < 0.1 and err["w_d"] < 0.1 and err["b_rel"] < 0.05
+    assert fit.test is not None and fit.test.r2 > evaluate(test, pnl.truth).r2 - 0.005

@@ -12,6 +12,7 @@ flows and a JSON ``meta`` record (ids, dates, preferences, noise, segments, gene
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 from collections.abc import Mapping
@@ -152,8 +153,28 @@ class CalibrationPanel:
 
     @property
     def price(self) -> np.ndarray:
-        """List price per day, shape ``(T, m)``, USD per 1M tokens."""
+        """Price each app pays per day, shape ``(T, m)``, USD per 1M tokens.
+
+        In generated panels this is the *effective* price: the real list price times a generated
+        mean-one factor (:attr:`list_price` holds the list price).
+        """
         return np.stack([m.price for m in self.markets])
+
+    @property
+    def list_price(self) -> np.ndarray | None:
+        """Real list price per day, shape ``(T, m)``, USD per 1M tokens (a fact).
+
+        Read from ``info["facts"]["list_price_usd_per_mtok"]`` for the panel's days and
+        providers; ``None`` when the panel does not record list prices.
+        """
+        facts = self.info.get("facts", {})
+        table = facts.get("list_price_usd_per_mtok") if isinstance(facts, Mapping) else None
+        if table is None:
+            return None
+        start = _dt.date.fromisoformat(self.info["parameters"]["start"])
+        first = (_dt.date.fromisoformat(self.dates[0]) - start).days
+        rows = slice(first, first + self.n_days)
+        return np.array([table[p][rows] for p in self.provider_ids], dtype=float).T
 
     @property
     def congestion(self) -> np.ndarray:

@@ -14,7 +14,15 @@ Providers
     ``models_daily_2025.csv`` that are listed with a positive price on every panel day.
     ``T_j`` = their real mean daily tokens over 2025-04-01..05-08 (days they appear).
 Prices
-    ``p_jt`` = the real input list price in effect on day ``t`` (``price_history.csv``).
+    The *list* price ``P_jt`` is the real input list price in effect on day ``t``
+    (``price_history.csv``, a fact). OpenRouter lists headline prices; what an app actually pays
+    differs through routing to other endpoints, cache discounts and promotions. The market's
+    (effective) price is :math:`p_{jt} = P_{jt} e^{\\sigma_p y_{jt} - \\sigma_p^2/2}` with ``y`` a
+    stationary standard-normal AR(1) per provider [``price_sigma`` 0.2, ``price_phi`` 0.5]: a
+    mean-one generated factor, drawn after everything else. List prices barely move over the
+    window, and without day-to-day price movements the weights ``w_q``, ``w_d`` are not
+    identified: only prices moving relative to each other fix the scale of the costs once
+    ``w_p = 1``. ``b_j`` and the segments are set from the list prices.
 Throughput, latency
     ``v_j`` and the base latency ``L_j`` are the real 2026 medians (``performance_2026.csv``)
     where the model was measured; otherwise drawn from a lognormal fitted to that table.
@@ -41,12 +49,13 @@ Day-to-day variation
 Planted preferences
     ``w_p = 1``, ``w_q`` [1.2 USD/M per unit congestion], ``w_d`` [0.4 USD/M per second],
     :math:`b_j = \\bar p_j + w_d L_j \\bar u + w_q q_j + \\epsilon_j`, ``eps ~ N(0, 0.1^2)``:
-    the perceived value at which the real volumes would roughly clear, plus a planted quirk.
+    the perceived value at which the real volumes would roughly clear (:math:`\\bar p_j` the median
+    list price), plus a planted quirk.
 Flows
     Exact equilibrium of each day (``solve_equilibrium``, certified); observed flows =
     exact x ``exp(sigma z - sigma^2/2)`` [sigma 0.2], zeros stay zero, demand noise-free.
 Segments (Table 1 of the paper)
-    Premium: median price > 1 USD/M; Economy: < 1 USD/M; Coding / Translation: the segment's
+    Premium: median list price > 1 USD/M; Economy: < 1 USD/M; Coding / Translation: the segment's
     apps and the providers that carry at least 2 % of their exact traffic.
 """
 
@@ -98,6 +107,8 @@ def generate_planted_panel(
     latency_jitter: float = 0.1,
     user_latency_sigma: float = 0.25,
     value_sigma: float = 0.1,
+    price_sigma: float = 0.2,
+    price_phi: float = 0.5,
     tables: dict[str, Table] | None = None,
 ) -> CalibrationPanel:
     """Generate a calibration panel with planted preferences (see the module docstring).
@@ -125,6 +136,9 @@ def generate_planted_panel(
         Sigma of the daily latency jitter per provider and of the fixed per-app latency factor.
     value_sigma
         Sigma (USD per 1M tokens) of the planted deviation of ``b_j`` from the clearing value.
+    price_sigma, price_phi
+        Stationary log-standard deviation and day-to-day persistence of the generated mean-one
+        factor between the list price and the effective price (0 gives the list prices).
     tables
         The public tables to use (keys ``models_daily``, ``price_history``, ``app_flows``,
         ``performance``); default: the shipped ones.
@@ -162,11 +176,13 @@ def generate_planted_panel(
         ("latency_jitter", latency_jitter),
         ("user_latency_sigma", user_latency_sigma),
         ("value_sigma", value_sigma),
+        ("price_sigma", price_sigma),
     ):
         _check_float(name, value, positive=False)
-    _check_float("demand_phi", demand_phi, positive=False)
-    if not demand_phi < 1:
-        raise MarketError(f"demand_phi: must be in [0, 1), got {demand_phi!r}")
+    for name, value in (("demand_phi", demand_phi), ("price_phi", price_phi)):
+        _check_float(name, value, positive=False)
+        if not value < 1:
+            raise MarketError(f"{name}: must be in [0, 1), got {value!r}")
     try:
         first = _dt.date.fromisoformat(start)
     except (TypeError, ValueError):
@@ -186,7 +202,7 @@ def generate_planted_panel(
     rng = np.random.default_rng(world_ss)
 
     # ---- providers: real volumes and daily list prices
-    provider_ids, volume, price = _providers(daily, history, dates, n_providers)
+    provider_ids, volume, list_price = _providers(daily, history, dates, n_providers)
     m = len(provider_ids)
     throughput, base_latency, measured = _performance(perf, provider_ids, rng)
     v_bar = float(np.exp(np.log(throughput).mean()))
@@ -199,11 +215,7 @@ def generate_planted_panel(
     share = app_tokens ** (1.0 / 3.0)
     share = share / share.sum()
     weekday = _weekday_profile(daily, provider_ids)
-    ar = np.empty((n_days, n))
-    ar[0] = demand_sigma * rng.standard_normal(n)
-    innov = demand_sigma * math.sqrt(1.0 - demand_phi**2)
-    for t in range(1, n_days):
-        ar[t] = demand_phi * ar[t - 1] + innov * rng.standard_normal(n)
+    ar = demand_sigma * _ar1(rng, demand_phi, (n_days, n))
     wd = np.array([weekday[_dt.date.fromisoformat(d).weekday()] for d in dates])
     demand = volume.sum() * share[None, :] * wd[:, None] * np.exp(ar)
 
@@ -214,9 +226,13 @@ def generate_planted_panel(
 
     # ---- planted preferences
     eps = value_sigma * rng.standard_normal(m)
-    p_bar = np.median(price, axis=0)
+    p_bar = np.median(list_price, axis=0)
     b = p_bar + w_d * base_latency * float(user_factor.mean()) + w_q * q_target + eps
     prefs = Preferences(w_q=w_q, w_d=w_d, b=b, provider_ids=provider_ids)
+
+    # ---- effective prices: list price x mean-one AR(1) lognormal factor (drawn last)
+    price_factor = np.exp(price_sigma * _ar1(rng, price_phi, (n_days, m)) - 0.5 * price_sigma**2)
+    price = list_price * price_factor
 
     # ---- exact equilibria and noisy observations
     noise = {
@@ -265,6 +281,8 @@ def generate_planted_panel(
             "latency_jitter": latency_jitter,
             "user_latency_sigma": user_latency_sigma,
             "value_sigma": value_sigma,
+            "price_sigma": price_sigma,
+            "price_phi": price_phi,
         },
         "facts": {
             "source": f"Source: {SOURCE}, as of {daily.meta.get('as_of', '?')} (volumes), "
@@ -276,12 +294,17 @@ def generate_planted_panel(
             "performance_measured": dict(zip(provider_ids, measured, strict=True)),
             "app_snapshot_tokens": dict(zip(user_ids, app_tokens.tolist(), strict=True)),
             "weekday_profile": [float(x) for x in weekday],
+            "list_price_usd_per_mtok": _by_provider(provider_ids, list_price),
         },
         "generated": {
             "target_utilisation": dict(zip(provider_ids, q_target.tolist(), strict=True)),
             "app_demand_share": dict(zip(user_ids, share.tolist(), strict=True)),
             "app_latency_factor": dict(zip(user_ids, user_factor.tolist(), strict=True)),
             "value_deviation": dict(zip(provider_ids, eps.tolist(), strict=True)),
+            "price_factor": _by_provider(provider_ids, price_factor),
+            "price_rule": "price = list_price * price_factor, factor = "
+            "exp(price_sigma * y - price_sigma**2 / 2), y a stationary N(0, 1) AR(1) per provider "
+            "with persistence price_phi",
         },
     }
     return CalibrationPanel(
@@ -300,6 +323,21 @@ def generate_planted_panel(
 
 
 # ---------------------------------------------------------------------- pieces
+def _ar1(rng: np.random.Generator, phi: float, shape: tuple[int, int]) -> np.ndarray:
+    """Stationary AR(1) with unit variance along axis 0, one independent series per column."""
+    out = np.empty(shape)
+    out[0] = rng.standard_normal(shape[1])
+    innov = math.sqrt(1.0 - phi**2)
+    for t in range(1, shape[0]):
+        out[t] = phi * out[t - 1] + innov * rng.standard_normal(shape[1])
+    return out
+
+
+def _by_provider(provider_ids: tuple[str, ...], values: np.ndarray) -> dict[str, list[float]]:
+    """Columns of a ``(T, m)`` array keyed by provider id (JSON-able)."""
+    return {pid: values[:, j].tolist() for j, pid in enumerate(provider_ids)}
+
+
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise MarketError(f"{name}: expected an integer, got {value!r}")
