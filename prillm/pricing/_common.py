@@ -345,14 +345,16 @@ class SupportMatrix:
     used. A support change that touches a few rows (providers' system) or columns (users'
     system) changes only their outer products, so the matrix is updated in ``O(r m^2)`` instead
     of rebuilt in ``O(n m^2)``; it is rebuilt from scratch every ``refresh`` updates to keep
-    round-off from accumulating.
+    round-off from accumulating. Small markets (fewer than ``min_size`` routes) are always
+    rebuilt.
     """
 
-    def __init__(self, prob: PricingProblem, refresh: int = 32) -> None:
+    def __init__(self, prob: PricingProblem, refresh: int = 32, min_size: int = 2500) -> None:
         self.capa = prob.capa
         n, m = prob.shape
         self.users = n <= m
-        self.refresh = refresh
+        # below ``min_size`` routes a fresh build is cheaper than the bookkeeping of an update
+        self.refresh = refresh if n * m >= min_size else 0
         self.support: np.ndarray | None = None
         self.mat: np.ndarray | None = None
         self.updates = 0
