@@ -187,7 +187,7 @@ def test_support_matrix_updates_match_a_fresh_build(n: int, m: int) -> None:
     rng = np.random.default_rng(n * m)
     market, prefs = random_market(rng, n, m)
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
-    system = SupportMatrix(prob, refresh=1000)
+    system = SupportMatrix(prob, refresh=1000, min_size=0)
     support = np.ones((n, m), bool)
     for _ in range(40):
         flip = np.zeros((n, m), bool)
