@@ -263,8 +263,13 @@ plt.show()
 #
 # `load_panel()` returns a panel of daily markets (its size is printed below), built from the
 # facts above, whose flows are the exact equilibria of planted preferences, then multiplied by
-# log-normal noise. Because the truth is known, the calibration chapter can measure how well the
-# preferences are recovered. Everything in it is **generated**, not observed.
+# log-normal noise. The price each app pays in it is the list price above times a generated
+# day-to-day factor of mean one: OpenRouter's list prices are headline prices, while the
+# effective price moves with routing, cache discounts and promotions, and without such moves
+# the preferences could not be told apart from a multiple of them (see the calibration
+# chapter). `panel.list_price` keeps the list prices. Because the truth is known, the
+# calibration chapter can measure how well the preferences are recovered. Everything in the
+# panel except its list prices and the facts it was built from is **generated**, not observed.
 
 # %%
 panel = prillm_data.load_panel()
@@ -274,6 +279,11 @@ print("noise:", panel.noise["formula"])
 truth = panel.true_preferences
 print(f"planted preferences: w_p={truth.w_p}, w_q={truth.w_q}, w_d={truth.w_d}")
 print("segments:", {name: len(ids) for name, ids in panel.segments.items()})
+ratio = panel.price / panel.list_price
+print(
+    f"effective / list price: 5-95 % range {np.quantile(ratio, 0.05):.2f}-"
+    f"{np.quantile(ratio, 0.95):.2f} (generated, sigma {panel.info['parameters']['price_sigma']})"
+)
 day0 = panel.markets[0]
 exact0 = panel.exact_flows[0]
 check = solve_equilibrium(day0, truth)
