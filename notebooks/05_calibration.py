@@ -346,7 +346,7 @@ glue("cal_r2_gap", abs(ceiling.r2 - fit.test.r2), display=False)
 # %%
 lp_prices = planted.list_price[: train.n_days]
 list_moves = int((np.ptp(lp_prices, axis=0) > 0).sum())
-list_cv = float((lp_prices.std(axis=0) / lp_prices.mean(axis=0)).max())
+list_move = float(np.ptp(lp_prices, axis=0).max())
 price_sigma = planted.info["parameters"]["price_sigma"]
 listed = generate_planted_panel(seed=planted.seed, price_sigma=0.0).segment("Coding")
 assert listed.provider_ids == planted.provider_ids
@@ -370,7 +370,7 @@ ray_list = ray_loss(listed_objective, listed_train)
 ray_eff = ray_loss(objective, train)
 print(
     f"list prices: {list_moves} of {n_models} models change price in the training window "
-    f"(largest coefficient of variation {list_cv:.2f}); loss spread along the ray "
+    f"(largest move {list_move:.3f} USD/M); loss spread along the ray "
     f"{ray_list.max() - 1:.2e}"
 )
 print(
@@ -378,7 +378,8 @@ print(
     f"s = 0.5, x{ray_eff[scales == 2.0][0]:.2f} at s = 2"
 )
 glue("cal_n_price_moves", list_moves, display=False)
-glue("cal_price_cv", list_cv, display=False)
+glue("cal_price_move", list_move, display=False)
+glue("cal_price_top", float(lp_prices.max()), display=False)
 glue("cal_price_sigma", price_sigma, display=False)
 glue("cal_ray_spread", float(ray_list.max() - ray_list.min()), display=False)
 glue("cal_ray_half", float(ray_eff[scales == 0.5][0] - 1), display=False)
@@ -394,8 +395,9 @@ plt.show()
 
 # %% [markdown]
 # With the list prices, only {glue:text}`cal_n_price_moves` of the {glue:text}`cal_n_models`
-# models change price in the training window, and by little (coefficient of variation at most
-# {glue:text}`cal_price_cv:.2f`): over a factor 6 in scale the loss changes by
+# models change price in the training window, and by little (at most
+# {glue:text}`cal_price_move:.2f` USD per million tokens, where prices reach
+# {glue:text}`cal_price_top:.0f`): over a factor 6 in scale the loss changes by
 # {glue:text}`cal_ray_spread:.2%` of its value, far less than the noise can hide. Those days
 # cannot tell the planted weights from a multiple of them, and no method can. With effective
 # prices moving by a log-standard deviation of {glue:text}`cal_price_sigma` a day, the loss
