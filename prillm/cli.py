@@ -4,6 +4,7 @@ Sub-commands::
 
     prillm solve MARKET.json [--prefs PREFS.json] [--json]     the user-side equilibrium
     prillm demo                                                a worked example on a built-in market
+    prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
 
 Errors in the input (a missing or malformed file, a bad value, an unknown provider) are reported
@@ -33,7 +34,7 @@ EXIT_INPUT = 2
 EXIT_SOLVER = 3
 
 #: Modules that add further sub-commands (each defines ``add_parser(subparsers)``).
-PLUGIN_MODULES: tuple[str, ...] = ("prillm.calibration.cli",)
+PLUGIN_MODULES: tuple[str, ...] = ("prillm.pricing.cli", "prillm.calibration.cli")
 
 
 def load_market_and_prefs(
