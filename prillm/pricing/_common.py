@@ -283,6 +283,17 @@ def vanishing_price(market: Market, prefs: Preferences | None, target: str | int
     demand (Eq. 16 with ``F_s = 0``), i.e. for ``p >= max_i (lambda_i - w_d d_is + b_s) / w_p``.
     Returns ``inf`` if the target is the only provider or ``w_p <= 0`` (demand is inelastic,
     so a monopolist never loses its load). ``target`` is a provider id or position.
+
+    Examples
+    --------
+    Alone, the rival carries 3e6 tokens; the larger user's marginal cost there is
+    ``2 + (3e6 + 2e6) / 1e6 = 7`` USD per million tokens, the price at which the target is
+    abandoned:
+
+    >>> from prillm import Market, Preferences
+    >>> mkt = Market(demand=[1e6, 2e6], price=[1.0, 2.0], capacity=[1e6, 1e6])
+    >>> round(vanishing_price(mkt, Preferences(w_q=1.0, w_d=0.0), 0), 9)
+    7.0
     """
     prefs = Preferences() if prefs is None else prefs
     s = market.provider_index(target)
