@@ -6,7 +6,12 @@ The public API, re-exported here:
 - :func:`solve_equilibrium` — the exact, certified user-side Nash equilibrium
   (``prillm.equilibrium``) and :func:`equilibrium_reference`, the same potential solved by cvxpy
   (``prillm.reference``);
-- :func:`water_filling` — a user's exact best response.
+- :func:`water_filling` — a user's exact best response;
+- :func:`optimal_price` — the target's optimal price by any method of ``prillm.pricing``.
+
+Sub-packages: ``prillm.pricing`` (Problem 1), ``prillm.calibration`` and ``prillm.baselines``
+(Section 4), ``prillm.torch_equilibrium`` (the differentiable equilibrium; imports torch),
+``prillm.data`` (shipped data and the planted panel).
 """
 
 from prillm.equilibrium import (
@@ -26,6 +31,7 @@ from prillm.market import (
     Preferences,
     game_coefficients,
 )
+from prillm.pricing import PricingResult, optimal_price, vanishing_price
 from prillm.reference import equilibrium_reference
 from prillm.water_filling import water_filling
 
@@ -41,10 +47,13 @@ __all__ = [
     "Market",
     "MarketError",
     "Preferences",
+    "PricingResult",
     "equilibrium_reference",
     "game_coefficients",
     "kkt_certificate",
+    "optimal_price",
     "single_threaded_blas",
     "solve_equilibrium",
+    "vanishing_price",
     "water_filling",
 ]
