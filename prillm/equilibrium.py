@@ -383,6 +383,7 @@ def solve_support(
     demand: np.ndarray,
     support: np.ndarray,
     system: str = "auto",
+    work: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the KKT system of Eq. (14-17) for a fixed support (every row non-empty).
 
@@ -399,6 +400,10 @@ def solve_support(
     system
         ``"users"`` (n x n system in lambda), ``"providers"`` (m x m system in the loads) or
         ``"auto"`` (the smaller one).
+    work
+        Optional dict of preallocated ``(n, m)`` float buffers (keys ``a``, ``ac``, ``b``,
+        ``flows``), reused across calls: fresh large temporaries cost more than the arithmetic
+        on them. The returned flows then live in ``work["flows"]``.
 
     Returns
     -------
@@ -406,8 +411,15 @@ def solve_support(
         Multipliers, loads and flows (zero off the support; may be negative on it).
     """
     n, m = support.shape
-    a = support.astype(float)
-    ac = a * cost
+    if work is None:
+        a = support.astype(float)
+        ac = a * cost
+        b = np.empty_like(a)
+        flows = np.empty_like(a)
+    else:
+        a, ac, b, flows = work["a"], work["ac"], work["b"], work["flows"]
+        np.copyto(a, support)
+        np.multiply(a, cost, out=ac)
     col_c = ac.sum(axis=0)
     nj = a.sum(axis=0)
     rowk = a @ capa  # kappa_i = sum_{j in S_i} K_j
@@ -415,21 +427,21 @@ def solve_support(
     base += demand  # D_i + sum_{j in S_i} K_j c_ij
     if system == "users" or (system == "auto" and n <= m):
         w = capa / (1.0 + nj)
-        b = a * np.sqrt(w)
+        np.multiply(a, np.sqrt(w), out=b)
         mat = b @ b.T
         np.negative(mat, out=mat)
         mat.flat[:: n + 1] += rowk
         lam = _spd_solve(mat, base - a @ (w * col_c))
         loads = w * (lam @ a - col_c)
     else:
-        b = a * (1.0 / np.sqrt(rowk))[:, None]
+        np.multiply(a, (1.0 / np.sqrt(rowk))[:, None], out=b)
         mat = b.T @ b
         np.negative(mat, out=mat)
         mat.flat[:: m + 1] += (1.0 + nj) / capa
         base /= rowk
         loads = _spd_solve(mat, base @ a - col_c)
         lam = base + (a @ loads) / rowk
-    flows = lam[:, None] - cost
+    np.subtract(lam[:, None], cost, out=flows)
     flows *= capa
     flows -= loads
     flows *= a
@@ -509,9 +521,11 @@ def _pdas(
     inv_capa = 1.0 / capa
     x = None
     it = 0
+    work = {key: np.empty_like(ct) for key in ("a", "ac", "b", "flows")}
+    mu = np.empty_like(ct)
     for it in range(1, max_iter + 1):
-        lam, loads, x = solve_support(ct, capa, d, s, system)
-        mu = ct - lam[:, None]
+        lam, loads, x = solve_support(ct, capa, d, s, system, work)
+        np.subtract(ct, lam[:, None], out=mu)
         mu += loads * inv_capa
         eps = 1e-13 * max(1.0, float(np.abs(lam).max()))
         # keep used routes whose flow is not negative; add unused routes that are cheaper
@@ -519,7 +533,7 @@ def _pdas(
         new &= ~s
         new |= s & (x >= 0.0)
         if np.array_equal(new, s):
-            return (*_refine(ct, capa, d, s, x, lam, loads, system), s, it, False)
+            return (*_refine(ct, capa, d, s, x.copy(), lam, loads, system), s, it, False)
         s = new
         key = np.packbits(s).tobytes()
         if key in seen:
