@@ -31,6 +31,7 @@ from myst_nb import glue
 
 from prillm import Market, Preferences, solve_equilibrium
 from prillm.pricing import optimal_price, vanishing_price
+from prillm.synthetic import plausible_market
 
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 rng = np.random.default_rng(0)
@@ -71,18 +72,7 @@ print(f"{n_users} users x {n_providers} providers, {n_grid} grid prices")
 
 
 # %%
-def synthetic_market(rng: np.random.Generator, n: int, m: int) -> tuple[Market, Preferences]:
-    """A random market with plausible magnitudes (data, not an algorithm)."""
-    demand = rng.lognormal(mean=np.log(1e9), sigma=0.8, size=n)
-    price = np.round(np.exp(rng.uniform(np.log(0.05), np.log(10.0), size=m)), 3)
-    capacity = demand.sum() / m * rng.uniform(0.5, 2.0, size=m)
-    latency = rng.uniform(0.2, 2.0, size=(n, m))
-    market = Market(demand=demand, price=price, capacity=capacity, latency=latency)
-    prefs = Preferences(w_q=2.0, w_d=0.5, b=0.8 * price + rng.uniform(0.0, 1.5, size=m))
-    return market, prefs
-
-
-market, prefs = synthetic_market(rng, n_users, n_providers)
+market, prefs = plausible_market(rng, n_users, n_providers)
 s = int(np.argsort(market.price)[n_providers // 2])
 base = solve_equilibrium(market, prefs)
 print(f"target: provider {s}, list price {market.price[s]:.3f} USD / 1M tokens")

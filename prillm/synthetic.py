@@ -6,7 +6,7 @@ import numpy as np
 
 from prillm.market import Market, Preferences
 
-__all__ = ["random_market"]
+__all__ = ["plausible_market", "random_market"]
 
 
 def random_market(
@@ -59,3 +59,26 @@ def random_market(
         b=rng.uniform(0.0, 10.0, m),
     )
     return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
+
+
+def plausible_market(rng: np.random.Generator, n: int, m: int) -> tuple[Market, Preferences]:
+    """A random market with OpenRouter-like magnitudes, used by the book's worked examples.
+
+    Daily demands log-normal around 1e9 tokens, list prices log-uniform between 0.05 and 10 USD
+    per million tokens (rounded to 0.1 cent), capacities of the order of the total demand over
+    ``m``, latencies in ``U[0.2, 2]`` s. Users value expensive models more (``b_j`` grows with
+    ``p_j``), so that no provider wins on price alone: ``w_q = 2``, ``w_d = 0.5``.
+
+    Examples
+    --------
+    >>> market, prefs = plausible_market(np.random.default_rng(0), 4, 3)
+    >>> market.shape, prefs.w_q
+    ((4, 3), 2.0)
+    """
+    demand = rng.lognormal(mean=np.log(1e9), sigma=0.8, size=n)
+    price = np.round(np.exp(rng.uniform(np.log(0.05), np.log(10.0), size=m)), 3)
+    capacity = demand.sum() / m * rng.uniform(0.5, 2.0, size=m)
+    latency = rng.uniform(0.2, 2.0, size=(n, m))
+    market = Market(demand=demand, price=price, capacity=capacity, latency=latency)
+    prefs = Preferences(w_q=2.0, w_d=0.5, b=0.8 * price + rng.uniform(0.0, 1.5, size=m))
+    return market, prefs
