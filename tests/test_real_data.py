@@ -1,0 +1,158 @@
+"""Real-data calibration: panels built from the shipped OpenRouter tables, and short fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prillm import MarketError, Preferences
+from prillm.calibration import predict_flows
+from prillm.data import load_app_flows, load_models_daily
+from prillm.experiments import (
+    app_snapshot_panel,
+    daily_volume_panel,
+    fit_app_snapshot,
+    fit_daily_volumes,
+    naive_share_forecasts,
+    rolling_forecast,
+)
+
+
+@pytest.fixture(scope="module")
+def daily():
+    return daily_volume_panel(15)
+
+
+@pytest.fixture(scope="module")
+def small_daily():
+    return daily_volume_panel(5)
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    return app_snapshot_panel(15, min_models=3)
+
+
+def test_daily_panel_matches_the_table(daily):
+    table = load_models_daily()
+    panel = daily.panel
+    models = daily.info["models"]
+    flags = zip(table["date"], table["day_complete"], strict=True)
+    complete = sorted({d for d, c in flags if c == 1})
+    assert daily.dates == tuple(complete)
+    assert panel.flows.shape == (len(complete), 1, 15)
+    assert daily.n_train == round(0.75 * len(complete))
+    lookup = {
+        (r["date"], r["model_id"]): (r["tokens"], r["input_price_usd_per_mtok"], r["variant"])
+        for r in table.rows()
+    }
+    for t, date in enumerate(daily.dates):
+        for j, mid in enumerate(models):
+            tokens, price, variant = lookup[(date, mid)]
+            assert variant == "standard"
+            assert panel.flows[t, 0, j] == tokens  # tokens per day, unchanged
+            assert panel.price[t, j] == price  # USD per 1M tokens
+    np.testing.assert_allclose(panel.demand[:, 0], panel.flows[:, 0].sum(axis=1), rtol=1e-12)
+    train_mean = panel.flows[: daily.n_train, 0].mean(axis=0)
+    np.testing.assert_allclose(panel.capacity, np.broadcast_to(train_mean / 0.8, (36, 15)))
+    assert np.all(panel.latency == 1.0)
+    # models ranked by volume, and the window has real list-price changes
+    totals = panel.flows[:, 0].sum(axis=0)
+    assert np.all(np.diff(totals) <= 0)
+    assert sum(daily.info["price_changes"].values()) >= 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"train_fraction": 1.5}, "train_fraction"),
+        ({"utilisation": 0.0}, "utilisation"),
+        ({"n_models": 1}, "n_models"),
+        ({"latency": -1.0}, "latency"),
+    ],
+)
+def test_daily_panel_rejects_bad_parameters(kwargs, field):
+    with pytest.raises(MarketError, match=field):
+        daily_volume_panel(**kwargs)
+
+
+def test_naive_forecasts(small_daily):
+    test = small_daily.test
+    fc = naive_share_forecasts(small_daily, window=3)
+    flows = small_daily.panel.flows
+    n0 = small_daily.n_train
+    for pred in fc.values():
+        assert pred.shape == test.flows.shape
+        np.testing.assert_allclose(pred.sum(axis=2), test.demand, rtol=1e-12)
+    last = flows[n0 - 1, 0] / flows[n0 - 1, 0].sum()
+    np.testing.assert_allclose(fc["yesterday's shares"][0, 0], test.demand[0, 0] * last)
+    window = flows[n0 - 3 : n0, 0].sum(axis=0)
+    np.testing.assert_allclose(
+        fc["mean shares of the last 3 days"][0, 0], test.demand[0, 0] * window / window.sum()
+    )
+
+
+def test_daily_fit_improves_on_its_start(small_daily):
+    fit = fit_daily_volumes(small_daily, steps=15, window=None)
+    assert fit.loss_history[-1] < fit.loss_history[0]
+    assert fit.metrics["fit"]["train"]["r2"] > fit.metrics["init"]["train"]["r2"]
+    assert fit.predicted.shape == fit.observed.shape == (small_daily.test.n_days, 5)
+    np.testing.assert_allclose(fit.predicted.sum(axis=1), small_daily.test.demand[:, 0])
+    params = fit.parameters()
+    assert params["w_d"] == 1.0 and params["w_q"] > 0
+    assert set(params["b"]) == set(small_daily.info["models"])
+    for name in ("mean shares", "yesterday's shares"):
+        assert np.isfinite(fit.metrics[name]["test"]["mae_M"])
+
+
+def test_rolling_forecast_shape_and_demand(small_daily):
+    pred = rolling_forecast(small_daily, window=2, steps=5)
+    assert pred.shape == small_daily.test.flows.shape
+    np.testing.assert_allclose(pred.sum(axis=2), small_daily.test.demand, rtol=1e-9)
+    with pytest.raises(MarketError, match="window"):
+        rolling_forecast(small_daily, window=0)
+
+
+def test_snapshot_panel_matches_the_table(snapshot):
+    table = load_app_flows()
+    panel = snapshot.panel
+    models, apps = snapshot.info["models"], snapshot.info["apps"]
+    assert panel.flows.shape == (1, len(apps), 15)
+    cells = {(r["app"], r["model_id"]): r["tokens"] for r in table.rows()}
+    for i, app in enumerate(apps):
+        listed_on = [mid for mid in models if (app, mid) in cells]
+        assert len(listed_on) >= 3
+        for j, mid in enumerate(models):
+            assert panel.flows[0, i, j] == cells.get((app, mid), 0)
+            assert snapshot.info["listed"][i, j] == ((app, mid) in cells)
+    np.testing.assert_allclose(panel.demand[0], panel.flows[0].sum(axis=1))
+    totals = {mid: sum(v for (a, m), v in cells.items() if m == mid) for mid in models}
+    np.testing.assert_allclose(panel.capacity[0], [totals[m] / 0.8 for m in models])
+    for j, mid in enumerate(models):
+        if snapshot.info["price_source"][j] == "free variant":
+            assert mid.endswith(":free") and panel.price[0, j] == 0.0
+    with pytest.raises(MarketError, match="min_models"):
+        app_snapshot_panel(15, min_models=100)
+
+
+def test_snapshot_scale_is_not_identified(snapshot):
+    """Scaling w_q by s with b_j -> s b_j - (s - 1)(p_j + d_j) leaves the equilibrium unchanged."""
+    panel = snapshot.panel
+    m = panel.shape[1]
+    b = np.linspace(0.0, 2.0, m)
+    base = Preferences(w_q=1.0, w_d=1.0, b=b, provider_ids=panel.provider_ids)
+    cost = panel.price[0] + panel.latency[0, 0]
+    scaled = base.replace(w_q=3.0, b=3.0 * b - 2.0 * cost)
+    f1, f2 = predict_flows(panel, base), predict_flows(panel, scaled)
+    assert np.abs(f1 - f2).max() <= 1e-9 * panel.demand.max()
+
+
+def test_snapshot_fit_and_leave_one_app_out(snapshot):
+    fit = fit_app_snapshot(snapshot, steps=30)
+    assert fit.loss_history[-1] < fit.loss_history[0]
+    assert fit.metrics["fit"]["all cells"]["r2"] > fit.metrics["init"]["all cells"]["r2"]
+    assert fit.prefs.w_q == 1.0 and fit.prefs.w_d == 1.0
+    assert max(fit.net_value.values()) == 0.0
+    assert fit.held_out is not None
+    np.testing.assert_allclose(fit.held_out.sum(axis=1), snapshot.panel.demand[0], rtol=1e-9)
+    assert set(fit.metrics) >= {"leave one app out", "proportional, leave one app out"}
