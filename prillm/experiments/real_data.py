@@ -23,10 +23,14 @@ Two real-data calibrations of Section 4 of the paper (Algorithm 1, then Eq. 6 by
    ``p_j - b_j`` is one number per model and scaling every cost and ``w_q`` together leaves the
    equilibrium unchanged: the weights' scale is not identified. ``w_q = w_d = 1`` are fixed and
    only ``b`` is learned; what the data identify is the net value
-   ``b_j - p_j - w_d d_j`` (up to a common shift), reported as ``net_value``.
+   ``b_j - p_j - w_d d_j`` (up to a common shift), reported as ``net_value``. The shipped price
+   ledger covers the 2025 models only, so most 2026 prices are unknown (set to 0, flagged in
+   ``info["price_source"]``); on one snapshot that changes the learned ``b`` but not the fit.
+   After the gradient fit, a derivative-free Powell search refines ``b`` (the loss has kinks
+   where routes enter or leave the support, at which L-BFGS-B stops on these data).
 
-Every function is deterministic (linear programs and L-BFGS-B, no random draws), so no seed is
-needed: rerunning gives identical numbers.
+Every function is deterministic (linear programs, L-BFGS-B and Powell's method, no random
+draws), so no seed is needed: rerunning gives identical numbers.
 
 References
 ----------
@@ -291,11 +295,13 @@ class DailyFit:
     init
         Algorithm 1's start (``w_q = w_d = 1``, minimal ``b``).
     metrics
-        ``{"init" | "fit" | <baseline name>: {"train" | "test": {"r2", "mae_M", "rmse_M"}}}``
-        (baselines: test only).
+        ``{"init" | "fit" | <forecast name>: {"train" | "test": {"r2", "mae_M", "rmse_M"}}}``;
+        the other forecasts (test only) are those of :func:`naive_share_forecasts` and, when
+        asked, ``"game refitted on the last <window> days"`` (:func:`rolling_forecast`).
     predicted, observed
-        Held-out loads ``(T_test, m)``, tokens per day, of the fit and of the data;
-        ``baselines`` the naive forecasts' held-out loads.
+        Held-out loads ``(T_test, m)``, tokens per day, of the fit and of the data.
+    baselines
+        The other forecasts' held-out loads ``(T_test, m)``, by name.
     loss_history
         Scaled Eq. (6) loss per L-BFGS-B iteration.
     wall_time
