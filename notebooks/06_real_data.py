@@ -164,7 +164,7 @@ glue("rd_mean_demand_B", float(panel.demand.mean()) / 1e9, display=False)
 # %%
 fit = fit_daily_volumes(daily, steps=steps, window=window)
 params = fit.parameters()
-print(f"fit in {fit.wall_time:.2f} s, {len(fit.loss_history) - 1} L-BFGS-B iterations")
+print(f"{len(fit.loss_history) - 1} L-BFGS-B iterations")
 print(f"scaled loss (Eq. 6) {fit.loss_history[0]:.4f} -> {min(fit.loss_history):.4f}")
 print(f"learned w_q = {params['w_q']:.4g} (w_d held at {params['w_d']:g})")
 table_rows = []
@@ -357,10 +357,7 @@ glue("rs_total_B", float(sp.demand.sum()) / 1e9, display=False)
 
 # %%
 sfit = fit_app_snapshot(snap, steps=steps, leave_one_out=True)
-print(
-    f"fit in {sfit.wall_time:.2f} s; scaled loss {sfit.loss_history[0]:.4f} -> "
-    f"{min(sfit.loss_history):.4f}"
-)
+print(f"gradient fit: scaled loss {sfit.loss_history[0]:.4f} -> {min(sfit.loss_history):.4f}")
 rows = []
 for name, by_cells in sfit.metrics.items():
     rows.append(

@@ -173,6 +173,14 @@ def daily_volume_panel(
     ------
     MarketError
         If the parameters are out of range or fewer than two models are eligible.
+
+    Examples
+    --------
+    >>> built = daily_volume_panel(5)
+    >>> built.panel.flows.shape, built.n_train, built.dates[0]
+    ((36, 1, 5), 27, '2025-04-02')
+    >>> built.info["models"][0]
+    'anthropic/claude-3.7-sonnet'
     """
     if not 0.0 < train_fraction < 1.0:
         raise MarketError(f"train_fraction: expected a value in (0, 1), got {train_fraction!r}")
@@ -507,6 +515,12 @@ def app_snapshot_panel(
     ------
     MarketError
         If the parameters are out of range or the block is empty.
+
+    Examples
+    --------
+    >>> snap = app_snapshot_panel(15, min_models=3)
+    >>> snap.panel.flows.shape, int(snap.info["listed"].sum())
+    ((1, 9, 15), 58)
     """
     if n_models < 2:
         raise MarketError(f"n_models: expected at least 2, got {n_models!r}")
