@@ -166,8 +166,24 @@ def build_models_daily(src: Path, ledger: Ledger, out: Path) -> list[str]:
     return sorted({r["model_id"] for r in table})
 
 
-def build_price_history(ledger: Ledger, model_ids: list[str], out: Path) -> None:
-    keep = set(model_ids)
+def snapshot_ledger_ids(flow_ids: list[str], ledger: Ledger) -> list[str]:
+    """The model ids of the app snapshot that the ledger lists, matched exactly.
+
+    The snapshot gives each row's API model id (variant suffix ``:free`` included) beside its
+    dated permaslug (``deepseek/deepseek-v4-flash-20260423`` is ``deepseek/deepseek-v4-flash``);
+    where the upstream mapping table knows the permaslug it gives the same id. Dated API ids such
+    as ``deepseek/deepseek-v4-flash-0731`` are models of their own in the ledger. So the id is
+    looked up as it stands: a ``:free`` id is not priced by its paid sibling, and an id the
+    ledger does not list (released after its last day, or never in the model list) stays
+    unpriced.
+    """
+    return sorted(m for m in set(flow_ids) if m in ledger.by_id)
+
+
+def build_price_history(
+    ledger: Ledger, model_ids: list[str], flow_ids: list[str], out: Path
+) -> None:
+    keep = set(model_ids) | set(snapshot_ledger_ids(flow_ids, ledger))
     table = [
         {
             "model_id": r["model_id"],
@@ -192,7 +208,10 @@ def build_price_history(ledger: Ledger, model_ids: list[str], out: Path) -> None
             "attribution": f"Source: {SOURCE}, as of {last}",
             "licence": LICENCE + "; archive MIT",
             "period": f"{min(r['change_date'] for r in table)}..{last}",
-            "selection": "every price change of the model ids of models_daily_2025.csv",
+            "selection": (
+                "every price change of the model ids of models_daily_2025.csv and of "
+                "app_flows_2026.csv (snapshot ids matched exactly, variant suffix included)"
+            ),
             "units": "USD per 1M tokens (headline list price, not cache-discounted)",
             "derived_from": "prices_ledger.csv (public copy; SOURCES)",
             "built_by": BUILT_BY,
@@ -200,7 +219,7 @@ def build_price_history(ledger: Ledger, model_ids: list[str], out: Path) -> None
     )
 
 
-def build_app_flows(src: Path, out: Path) -> None:
+def build_app_flows(src: Path, out: Path) -> list[str]:
     rows = _read(src / "app_model_flows.csv")
     total: Counter[str] = Counter()
     for r in rows:
@@ -240,6 +259,7 @@ def build_app_flows(src: Path, out: Path) -> None:
             "built_by": BUILT_BY,
         },
     )
+    return sorted({r["model_id"] for r in table})
 
 
 def build_performance(src: Path, out: Path) -> None:
@@ -293,8 +313,8 @@ def build_facts(src: Path, out: Path) -> None:
     """Step 1: the compact tables of public figures."""
     ledger = Ledger(_read(src / "prices_ledger.csv"))
     model_ids = build_models_daily(src, ledger, out)
-    build_price_history(ledger, model_ids, out)
-    build_app_flows(src, out)
+    flow_ids = build_app_flows(src, out)
+    build_price_history(ledger, model_ids, flow_ids, out)
     build_performance(src, out)
 
 

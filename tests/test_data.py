@@ -98,7 +98,15 @@ def test_price_history_is_complete_and_ordered() -> None:
     assert (history["input_price_usd_per_mtok"] >= 0).all()
     for row in history.rows():
         assert row["first_seen"] <= row["change_date"] <= row["last_seen"]
-    assert set(load_models_daily()["model_id"]) >= set(history["model_id"])
+    # Every model id of the 2025 daily table, and the ids of the 2026 app snapshot the ledger
+    # lists (a few snapshot models are too recent for it), and nothing else.
+    ids = set(history["model_id"])
+    daily_ids, flow_ids = set(load_models_daily()["model_id"]), set(load_app_flows()["model_id"])
+    assert daily_ids <= ids <= daily_ids | flow_ids
+    assert len(ids & flow_ids) >= 0.9 * len(flow_ids)
+    for mid in ids & flow_ids:
+        rows = history.where("model_id", mid)
+        assert rows["last_seen"][0] == history.meta["as_of"]  # listed up to the ledger's end
     assert math.isnan(price_on(history, "anthropic/claude-3.7-sonnet", "1999-01-01")[0])
 
 
@@ -500,6 +508,40 @@ def test_builder_maps_variants_and_corrects_free_ids() -> None:
     assert build.map_permaslug("x/m", ["2025-04-01"], {}, ledger) == "x/m"
     assert ledger.price("x/m", "2025-06-01") == ("1", "2")
     assert ledger.price("x/m", "2024-06-01") == ("", "")
+
+
+def _ledger_row(model_id: str, date: str, price: str) -> dict[str, str]:
+    return {
+        "model_id": model_id,
+        "change_date": date,
+        "input_price_usd_per_mtok": price,
+        "output_price_usd_per_mtok": price,
+        "first_seen": "2026-01-01",
+        "last_seen": "2026-08-22",
+    }
+
+
+def test_builder_prices_snapshot_ids_exactly(tmp_path: Path) -> None:
+    build = _builder()
+    ledger = build.Ledger(
+        [
+            _ledger_row("old/a", "2026-01-01", "1"),
+            _ledger_row("new/b", "2026-01-01", "3"),
+            _ledger_row("new/c", "2026-01-01", "2"),
+            _ledger_row("old/a", "2026-02-01", "0.5"),
+            _ledger_row("new/b-0731", "2026-07-31", "4"),
+            _ledger_row("other/z", "2026-01-01", "9"),
+        ]
+    )
+    flow_ids = ["new/b", "new/b-0731", "new/c:free", "new/d"]
+    # exact ids only: no paid sibling for a ':free' id, no prefix match for an unlisted id
+    assert build.snapshot_ledger_ids(flow_ids, ledger) == ["new/b", "new/b-0731"]
+    build.build_price_history(ledger, ["old/a"], flow_ids, tmp_path)
+    table = load_price_history(tmp_path / PRICE_HISTORY_FILE.name)
+    assert list(table["model_id"]) == ["old/a", "new/b", "old/a", "new/b-0731"]  # source order
+    assert list(table["input_price_usd_per_mtok"]) == [1.0, 3.0, 0.5, 4.0]
+    assert "app_flows_2026.csv" in table.meta["selection"]
+    assert table.meta["period"] == "2026-01-01..2026-08-22"
 
 
 def test_builder_skips_facts_without_source(tmp_path: Path, capsys) -> None:
