@@ -7,7 +7,7 @@ import pytest
 
 from prillm import MarketError, Preferences
 from prillm.calibration import predict_flows
-from prillm.data import load_app_flows, load_models_daily
+from prillm.data import load_app_flows, load_models_daily, load_price_history, price_on
 from prillm.experiments import (
     app_snapshot_panel,
     daily_volume_panel,
@@ -16,6 +16,7 @@ from prillm.experiments import (
     naive_share_forecasts,
     rolling_forecast,
 )
+from prillm.experiments.real_data import PRICE_WINDOW_DAYS
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,41 @@ def test_snapshot_panel_matches_the_table(snapshot):
             assert mid.endswith(":free") and panel.price[0, j] == 0.0
     with pytest.raises(MarketError, match="min_models"):
         app_snapshot_panel(15, min_models=100)
+
+
+def test_snapshot_prices_are_the_ledger_prices_on_the_price_date(snapshot):
+    history = load_price_history()
+    price_date = snapshot.info["price_date"]
+    # the default price date is the ledger's last day (the last one before the ~2026-09 snapshot)
+    assert price_date == history.meta["as_of"] == max(history["last_seen"])
+    assert snapshot.dates == (price_date,)
+    prices = snapshot.panel.price[0]
+    start = str(np.datetime64(price_date) - np.timedelta64(PRICE_WINDOW_DAYS, "D"))
+    for j, mid in enumerate(snapshot.info["models"]):
+        p_in, _ = price_on(history, mid, price_date)
+        source = snapshot.info["price_source"][j]
+        changes, (lo, hi) = snapshot.info["price_changes"][j], snapshot.info["price_range"][j]
+        if np.isfinite(p_in):  # every model the ledger lists is priced from it
+            assert source == "ledger" and prices[j] == p_in
+            assert lo <= p_in <= hi
+            rows = history.where("model_id", mid)
+            moved = [d for d in rows["change_date"] if start < d <= price_date]
+            assert changes == len(moved)
+            if changes == 0:
+                assert lo == hi == p_in
+        else:
+            assert source != "ledger" and changes == 0 and np.isnan(lo) and np.isnan(hi)
+            assert prices[j] >= 0.0
+    n_ledger = sum(s == "ledger" for s in snapshot.info["price_source"])
+    assert n_ledger >= len(snapshot.info["models"]) - 2
+    # another date gives that day's prices
+    earlier = app_snapshot_panel(15, min_models=3, price_date="2026-08-01")
+    for j, mid in enumerate(earlier.info["models"]):
+        p_in, _ = price_on(history, mid, "2026-08-01")
+        if np.isfinite(p_in):
+            assert earlier.panel.price[0, j] == p_in
+    with pytest.raises(MarketError, match="price_date"):
+        app_snapshot_panel(15, min_models=3, price_date="2026-09")
 
 
 def test_snapshot_scale_is_not_identified(snapshot):

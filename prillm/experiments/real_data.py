@@ -23,9 +23,11 @@ Two real-data calibrations of Section 4 of the paper (Algorithm 1, then Eq. 6 by
    ``p_j - b_j`` is one number per model and scaling every cost and ``w_q`` together leaves the
    equilibrium unchanged: the weights' scale is not identified. ``w_q = w_d = 1`` are fixed and
    only ``b`` is learned; what the data identify is the net value
-   ``b_j - p_j - w_d d_j`` (up to a common shift), reported as ``net_value``. The shipped price
-   ledger covers the 2025 models only, so most 2026 prices are unknown (set to 0, flagged in
-   ``info["price_source"]``); on one snapshot that changes the learned ``b`` but not the fit.
+   ``b_j - p_j - w_d d_j`` (up to a common shift), reported as ``net_value``. Each model's price
+   is its list input price in effect on :data:`SNAPSHOT_PRICE_DATE` in the shipped ledger (which
+   holds every model id of the snapshot it lists); a model the ledger does not list has an
+   unknown price, set to 0 and flagged in ``info["price_source"]``. On one snapshot a price
+   only shifts the learned ``b_j``, not the fit.
    After the gradient fit, a derivative-free Powell search refines ``b`` (the loss has kinks
    where routes enter or leave the support, at which L-BFGS-B stops on these data).
 
@@ -65,6 +67,7 @@ from prillm.market import Market, MarketError, Preferences
 
 __all__ = [
     "DAILY_LATENCY_S",
+    "PRICE_WINDOW_DAYS",
     "SNAPSHOT_PRICE_DATE",
     "UTILISATION",
     "BuiltPanel",
@@ -84,9 +87,13 @@ __all__ = [
 UTILISATION = 0.8
 #: The constant latency (seconds) given to every 2025 model (unknown; changes no equilibrium).
 DAILY_LATENCY_S = 1.0
-#: The date at which the 2026 snapshot is priced: the last day of the shipped price ledger
-#: (the snapshot itself is from about 2026-09, its exact pull date is not in the source).
+#: The date at which the 2026 snapshot is priced: the last day of the shipped price ledger, i.e.
+#: the last ledger date on or before the snapshot. The snapshot itself is from about 2026-09 (it
+#: lists models released up to 2026-08-31; its exact pull date and window are not in the source),
+#: so no ledger day is closer to it.
 SNAPSHOT_PRICE_DATE = "2026-08-22"
+#: Days before the price date over which the spread of each list price is reported.
+PRICE_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -462,6 +469,7 @@ def fit_daily_volumes(built: BuiltPanel, *, steps: int = 100, window: int | None
 # 2. the 2026 app x model snapshot
 # --------------------------------------------------------------------------------------------
 _DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _performance_rows(perf: Table) -> dict[str, dict[str, Any]]:
@@ -472,6 +480,24 @@ def _performance_rows(perf: Table) -> dict[str, dict[str, Any]]:
     for r in perf.rows():
         out[r["model_id"]] = r
     return out
+
+
+def _price_window(history: Table, model_id: str, start: str, end: str) -> tuple[int, float, float]:
+    """Changes of a model's list input price in ``(start, end]`` and its range over ``start..end``.
+
+    The range covers the price in effect on ``start`` and every later price up to ``end``
+    (several changes on one day included); ``(0, nan, nan)`` when the ledger does not list it.
+    """
+    first, _ = price_on(history, model_id, start)
+    later = [
+        r["input_price_usd_per_mtok"]
+        for r in history.where("model_id", model_id).rows()
+        if start < r["change_date"] <= end
+    ]
+    values = ([first] if np.isfinite(first) else []) + later
+    if not values:
+        return 0, float("nan"), float("nan")
+    return len(later), float(min(values)), float(max(values))
 
 
 def app_snapshot_panel(
@@ -496,7 +522,9 @@ def app_snapshot_panel(
         ``u`` in ``alpha_j = T_j / u``, ``T_j`` the model's total listed app tokens in the
         snapshot (all its listed apps, inside the block or not).
     price_date
-        The date of the list price looked up in the ledger (:func:`prillm.data.price_on`).
+        The date of the list price looked up in the ledger (:func:`prillm.data.price_on`): the
+        input price in effect on that day (the last change on or before it). Default: the
+        ledger's last day, :data:`SNAPSHOT_PRICE_DATE`.
     flows_table, price_table, performance_table
         Tables in the formats of :func:`prillm.data.load_app_flows`,
         :func:`~prillm.data.load_price_history` and :func:`~prillm.data.load_performance`
@@ -507,9 +535,15 @@ def app_snapshot_panel(
     BuiltPanel
         One day. ``info`` holds ``listed`` (``(n, m)`` bool: the cell is in the table),
         ``price_source`` and ``latency_source`` per model (``"ledger"``, ``"performance"``,
-        ``"free variant"`` or ``"unknown"``), ``model_tokens`` (``T_j``) and the rules. A price
-        that is unknown is set to 0: with one snapshot it only shifts ``b_j`` (see the module
-        docstring), and :class:`SnapshotFit` reports the shift-free net value.
+        ``"free variant"`` or ``"unknown"``), ``price_changes`` and ``price_range`` per model
+        (list-price changes in the :data:`PRICE_WINDOW_DAYS` days up to ``price_date``, and the
+        lowest and highest input price in effect in them; ``nan`` when not in the ledger),
+        ``model_tokens`` (``T_j``) and the rules. A price from the ledger is used whenever the
+        ledger lists the model on ``price_date`` (a ``:free`` id listed at 0 included); else a
+        ``:free`` variant costs 0 and another model takes the performance table's endpoint
+        price, or 0 when it has none (``"unknown"``): with one snapshot a price only shifts
+        ``b_j`` (see the module docstring), and :class:`SnapshotFit` reports the shift-free net
+        value.
 
     Raises
     ------
@@ -528,6 +562,8 @@ def app_snapshot_panel(
         raise MarketError(f"min_models: expected at least 1, got {min_models!r}")
     if not utilisation > 0:
         raise MarketError(f"utilisation: expected a positive number, got {utilisation!r}")
+    if not (isinstance(price_date, str) and _ISO_DATE.fullmatch(price_date)):
+        raise MarketError(f"price_date: expected an ISO date YYYY-MM-DD, got {price_date!r}")
     flows_tab = load_app_flows() if flows_table is None else flows_table
     prices = load_price_history() if price_table is None else price_table
     perf = _performance_rows(load_performance() if performance_table is None else performance_table)
@@ -554,6 +590,8 @@ def app_snapshot_panel(
     price = np.zeros(len(models))
     latency = np.full(len(models), lat_default)
     price_source, latency_source = [], []
+    window_start = str(np.datetime64(price_date, "D") - np.timedelta64(PRICE_WINDOW_DAYS, "D"))
+    windows = [_price_window(prices, mid, window_start, price_date) for mid in models]
     for j, mid in enumerate(models):
         p_in, _ = price_on(prices, mid, price_date)
         row = perf.get(mid.split(":")[0])
@@ -585,6 +623,8 @@ def app_snapshot_panel(
         "apps": apps,
         "listed": flows > 0,
         "price_source": tuple(price_source),
+        "price_changes": tuple(w[0] for w in windows),
+        "price_range": tuple((w[1], w[2]) for w in windows),
         "latency_source": tuple(latency_source),
         "latency_default_s": lat_default,
         "model_tokens": model_tokens,
