@@ -40,6 +40,7 @@ import numpy as np
 from myst_nb import glue
 
 import prillm
+from prillm.data import load_performance
 from prillm.experiments import (
     app_snapshot_panel,
     daily_volume_panel,
@@ -47,6 +48,7 @@ from prillm.experiments import (
     fit_daily_volumes,
     w_q_profile,
 )
+from prillm.experiments.real_data import PRICE_WINDOW_DAYS
 
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
@@ -293,10 +295,14 @@ plt.show()
 #   spread of each app; we report the fit on all cells and on listed cells only.
 # - **Capacity** $\alpha_j = T_j / 0.8$, $T_j$ the model's total listed app tokens (all its
 #   listed apps, in the block or not). As above, an assumption in place of $T_j / v_j$.
-# - **Price**, from the price ledger at 2026-08-22 (its last day, the snapshot's own pull date
-#   is not in the source), the performance table's endpoint price where the model is not in the
-#   ledger, 0 for `:free` variants; **latency**, the median latency of `load_performance()`
-#   where the model appears there, otherwise the table's median latency.
+# - **Price**, the list *input* price in effect on the ledger's last day, from
+#   `load_price_history()`, which holds every price change of the snapshot's model ids that
+#   OpenRouter's model list carried (ids matched exactly, `:free` suffix included; free
+#   variants are listed at 0). The snapshot is from about 2026-09 and its pull date is not in
+#   the source, so the ledger's last day is the last recorded price before it. A model the
+#   ledger does not list takes the performance table's endpoint price if it is there, and
+#   otherwise 0 (unknown). **Latency**, the median latency of `load_performance()` where the
+#   model appears there, otherwise the table's median latency.
 # - **What can be learned.** With one snapshot each model has one price and one latency, so
 #   $c_j = p_j + w_d d_j - b_j$ is one number per model, and replacing $w_q$ by $s\,w_q$ and
 #   $b_j$ by $s\,b_j - (s - 1)(p_j + w_d d_j)$ multiplies the whole potential (Eq. 13) by $s$
@@ -315,13 +321,52 @@ n_perf_price = sum(s == "performance" for s in src)
 n_free = sum(s == "free variant" for s in src)
 n_unknown = sum(s == "unknown" for s in src)
 n_perf_lat = sum(s == "performance" for s in snap.info["latency_source"])
+price_date = snap.info["price_date"]
 print(f"{len(apps)} apps x {len(snap_models)} models, {int(listed.sum())} listed cells")
 print("apps:", ", ".join(apps))
 print(
-    f"prices: {n_ledger} from the ledger, {n_perf_price} from the performance table, "
-    f"{n_free} free variants, {n_unknown} unknown (set to 0)"
+    f"prices on {price_date}: {n_ledger} from the ledger, {n_perf_price} from the performance "
+    f"table, {n_free} free variants not in the ledger, {n_unknown} unknown (set to 0)"
 )
 print(f"latency from the performance table for {n_perf_lat} of {len(snap_models)} models")
+window_days = PRICE_WINDOW_DAYS
+price_rows = [
+    {
+        "model": mid,
+        "price": float(sp.price[0, j]),
+        "source": src[j],
+        f"changes_{window_days}d": snap.info["price_changes"][j],
+        **{
+            f"{k}_{window_days}d": v if np.isfinite(v) else None
+            for k, v in zip(("low", "high"), snap.info["price_range"][j], strict=True)
+        },
+    }
+    for j, mid in enumerate(snap_models)
+]
+show_table(price_rows, list(price_rows[0]), ["{}", "{:.4g}", "{}", "{}", "{:.4g}", "{:.4g}"])
+ledger_free = [
+    j for j, mid in enumerate(snap_models) if src[j] == "ledger" and mid.endswith(":free")
+]
+moved = [j for j, c in enumerate(snap.info["price_changes"]) if c > 0]
+most = max(moved, key=lambda j: snap.info["price_changes"][j]) if moved else None
+glue("rs_price_date", price_date, display=False)
+glue("rs_window_days", window_days, display=False)
+glue("rs_n_ledger_free", len(ledger_free), display=False)
+glue("rs_n_ledger_paid", n_ledger - len(ledger_free), display=False)
+glue(
+    "rs_unknown_models",
+    ", ".join(mid for mid, s in zip(snap_models, src, strict=True) if s == "unknown") or "none",
+    display=False,
+)
+glue("rs_n_moved", len(moved), display=False)
+paid = [j for j, s in enumerate(src) if s == "ledger" and j not in ledger_free]
+glue("rs_price_lo", float(sp.price[0, paid].min()), display=False)
+glue("rs_price_hi", float(sp.price[0, paid].max()), display=False)
+glue("rs_perf_period", load_performance().meta["period"].split(" ")[0], display=False)
+glue("rs_most_moved", snap_models[most] if most is not None else "none", display=False)
+glue("rs_most_moved_n", snap.info["price_changes"][most] if most is not None else 0, display=False)
+glue("rs_most_moved_lo", snap.info["price_range"][most][0] if moved else 0.0, display=False)
+glue("rs_most_moved_hi", snap.info["price_range"][most][1] if moved else 0.0, display=False)
 glue("rs_apps", len(apps), display=False)
 glue("rs_models", len(snap_models), display=False)
 glue("rs_listed", int(listed.sum()), display=False)
@@ -335,12 +380,22 @@ glue("rs_total_B", float(sp.demand.sum()) / 1e9, display=False)
 # %% [markdown]
 # The block has {glue:text}`rs_apps` apps and {glue:text}`rs_models` models, with
 # {glue:text}`rs_listed` listed cells ({glue:text}`rs_density:.0%` of the block) carrying
-# {glue:text}`rs_total_B:,.0f` B tokens over the pages' trailing window. The shipped price
-# ledger was selected for the 2025 models: it prices {glue:text}`rs_n_ledger` of these 2026
-# models; {glue:text}`rs_n_free` are free variants and {glue:text}`rs_n_unknown` have no price
-# in the shipped tables (set to 0). The performance table lists {glue:text}`rs_n_perf_lat` of
-# them. On one snapshot neither matters for the fit (both are absorbed in $b_j$, see above);
-# they matter for reading $b_j$ itself, which is why we report the net value instead.
+# {glue:text}`rs_total_B:,.0f` B tokens over the pages' trailing window. The ledger prices
+# {glue:text}`rs_n_ledger` of the {glue:text}`rs_models` models on
+# {glue:text}`rs_price_date`: {glue:text}`rs_n_ledger_paid` paid models, from
+# {glue:text}`rs_price_lo:.3g` to {glue:text}`rs_price_hi:.3g` USD per million input tokens,
+# and {glue:text}`rs_n_ledger_free` free variants listed at 0. Not in the ledger:
+# {glue:text}`rs_unknown_models`, whose price is therefore unknown and set to 0 (models without
+# any price: {glue:text}`rs_n_unknown`; free variants outside the ledger, at 0:
+# {glue:text}`rs_n_free`). A price on one day is one reading of a moving
+# figure: in the {glue:text}`rs_window_days` days up to {glue:text}`rs_price_date`,
+# {glue:text}`rs_n_moved` of the priced models changed list price, the most often
+# {glue:text}`rs_most_moved` ({glue:text}`rs_most_moved_n` changes, between
+# {glue:text}`rs_most_moved_lo:.3g` and {glue:text}`rs_most_moved_hi:.3g` USD per million
+# tokens). The performance table (the fastest endpoints, {glue:text}`rs_perf_period`) lists
+# {glue:text}`rs_n_perf_lat` of these models. On one snapshot neither prices nor latencies
+# matter for the fit (both are absorbed in $b_j$, see above); they matter for reading $b_j$
+# itself, which is why we report the net value instead.
 #
 # ### The fit, in sample and leaving one app out
 #
