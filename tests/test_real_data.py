@@ -167,8 +167,9 @@ def test_snapshot_prices_are_the_ledger_prices_on_the_price_date(snapshot):
         p_in, _ = price_on(history, mid, "2026-08-01")
         if np.isfinite(p_in):
             assert earlier.panel.price[0, j] == p_in
-    with pytest.raises(MarketError, match="price_date"):
-        app_snapshot_panel(15, min_models=3, price_date="2026-09")
+    for bad in ("2026-09", "2026-13-45", 20260822):
+        with pytest.raises(MarketError, match="price_date"):
+            app_snapshot_panel(15, min_models=3, price_date=bad)
 
 
 def test_snapshot_scale_is_not_identified(snapshot):

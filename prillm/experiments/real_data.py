@@ -562,7 +562,11 @@ def app_snapshot_panel(
         raise MarketError(f"min_models: expected at least 1, got {min_models!r}")
     if not utilisation > 0:
         raise MarketError(f"utilisation: expected a positive number, got {utilisation!r}")
-    if not (isinstance(price_date, str) and _ISO_DATE.fullmatch(price_date)):
+    try:
+        window_end = np.datetime64(price_date, "D")
+    except (TypeError, ValueError):
+        window_end = None
+    if window_end is None or not (isinstance(price_date, str) and _ISO_DATE.fullmatch(price_date)):
         raise MarketError(f"price_date: expected an ISO date YYYY-MM-DD, got {price_date!r}")
     flows_tab = load_app_flows() if flows_table is None else flows_table
     prices = load_price_history() if price_table is None else price_table
@@ -590,7 +594,7 @@ def app_snapshot_panel(
     price = np.zeros(len(models))
     latency = np.full(len(models), lat_default)
     price_source, latency_source = [], []
-    window_start = str(np.datetime64(price_date, "D") - np.timedelta64(PRICE_WINDOW_DAYS, "D"))
+    window_start = str(window_end - np.timedelta64(PRICE_WINDOW_DAYS, "D"))
     windows = [_price_window(prices, mid, window_start, price_date) for mid in models]
     for j, mid in enumerate(models):
         p_in, _ = price_on(prices, mid, price_date)
