@@ -178,9 +178,10 @@ glue("mk_top_model", str(models[top[0]]), display=False)
 #
 # ### Prices over time
 #
-# `load_price_history()` records every change of list price of those models (input and output
-# prices, USD per million tokens). Prices move in steps, often, and not only downwards — a
-# provider re-prices against its rivals, which is the decision this book is about:
+# `load_price_history()` records every change of list price (input and output prices, USD per
+# million tokens) of those models and of the models in the 2026 app snapshot below. Prices move
+# in steps, often, and not only downwards — a provider re-prices against its rivals, which is the
+# decision this book is about:
 
 # %%
 history = prillm_data.load_price_history()
