@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import dger
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from prillm._validation import MarketError
@@ -384,37 +385,54 @@ class SupportMatrix:
             mat[np.diag_indices(a.shape[1])] += (1.0 + nj) / capa
         return mat
 
-    def matrix(self, support: np.ndarray) -> np.ndarray:
-        """The system matrix of ``support`` (not to be modified by the caller)."""
+    def matrix(self, support: np.ndarray, changed: np.ndarray | None = None) -> np.ndarray:
+        """The system matrix of ``support`` (not to be modified by the caller).
+
+        ``changed`` optionally lists the flat indices of the only entries that may differ from
+        the previous call's support (a superset is fine); it saves comparing the whole support.
+        """
         old = self.support
         if old is None or self.updates >= self.refresh:
             return self._reset(support)
-        diff = old != support
-        axis = 0 if self.users else 1
-        idx = np.flatnonzero(diff.any(axis=axis))
-        if idx.size == 0:
+        flat_old = old.reshape(-1)
+        flat_new = support.reshape(-1)
+        if changed is None:
+            changed = np.flatnonzero(flat_old != flat_new)
+        else:
+            changed = changed[flat_old[changed] != flat_new[changed]]
+        if changed.size == 0:
             return self.mat  # type: ignore[return-value]
-        if idx.size * 4 > support.shape[1 - axis]:
+        n, m = support.shape
+        rows, cols = np.divmod(changed, m)
+        lines = sorted(set((cols if self.users else rows).tolist()))
+        if len(lines) * 4 > (n if self.users else m):
             return self._reset(support)
         capa = self.capa
         mat = self.mat
         assert mat is not None
+        # the matrix holds -c a a^T for each line a (a column with c = w_j in the users' system,
+        # a row with c = 1 / kappa_i in the providers'); swap the changed lines' terms in place
+        # by BLAS rank-one updates (mat.T is the same symmetric matrix in the Fortran order dger
+        # expects), without (size x size) temporaries
+        target = mat.T
+        for k in lines:
+            if self.users:
+                a_old, a_new = old[:, k].astype(float), support[:, k].astype(float)
+                c_old = capa[k] / (1.0 + a_old.sum())
+                c_new = capa[k] / (1.0 + a_new.sum())
+            else:
+                a_old, a_new = old[k].astype(float), support[k].astype(float)
+                c_old = 1.0 / float(a_old @ capa)
+                c_new = 1.0 / float(a_new @ capa)
+            dger(c_old, a_old, a_old, a=target, overwrite_a=True)
+            dger(-c_new, a_new, a_new, a=target, overwrite_a=True)
+        sign = np.where(flat_new[changed], 1.0, -1.0)
+        diag = mat.reshape(-1)[:: mat.shape[0] + 1]  # a view of the diagonal
         if self.users:
-            a_old = old[:, idx].astype(float)
-            a_new = support[:, idx].astype(float)
-            w_old = capa[idx] / (1.0 + a_old.sum(axis=0))
-            w_new = capa[idx] / (1.0 + a_new.sum(axis=0))
-            mat += (a_old * w_old) @ a_old.T - (a_new * w_new) @ a_new.T
-            rows = np.flatnonzero(diff.any(axis=1))
-            mat[rows, rows] += (support[rows] * 1.0) @ capa - (old[rows] * 1.0) @ capa
+            np.add.at(diag, rows, sign * capa[cols])
         else:
-            a_old = old[idx].astype(float)
-            a_new = support[idx].astype(float)
-            mat += (a_old.T / (a_old @ capa)) @ a_old - (a_new.T / (a_new @ capa)) @ a_new
-            cols = np.flatnonzero(diff.any(axis=0))
-            dn = support[:, cols].sum(axis=0) - old[:, cols].sum(axis=0)
-            mat[cols, cols] += dn / capa[cols]
-        self.support = support.copy()
+            np.add.at(diag, cols, sign / capa[cols])
+        flat_old[changed] = flat_new[changed]
         self.updates += 1
         return mat
 

@@ -27,8 +27,45 @@ The path
    the global optimum of Problem 1.
 
 Every piece is checked at both ends (flows >= 0 on the support, reduced costs >= 0 off it,
-demand met); the largest violation is reported as the certificate together with the list of
-breakpoints (price, routes entering, routes leaving).
+demand met by the flows, loads equal to the flows' column sums); the largest violation is
+reported as the certificate together with the list of breakpoints (price, routes entering,
+routes leaving).
+
+Cost of a piece
+---------------
+Each piece costs one factorisation of the ``min(n, m)`` KKT matrix and a fixed, small number of
+passes over ``n x m`` arrays; the implementation is organised around keeping both low.
+
+* **One gap array.** With ``u_j = F_j / K_j`` (plus ``w_p p`` on column ``s``), the reduced cost
+  of every route is the *gap* ``g_ij = c0_ij + u_j - lambda_i``: the flow of a used route is
+  ``x_ij = -K_j g_ij`` and the reduced cost of an unused one is ``mu_ij = g_ij``. Its slope
+  ``dg_ij = du_j - dlambda_i`` is an outer difference of two vectors. The linear solve returns
+  vectors only (``lambda``, ``F`` and their slopes); the ratio test, both end checks and the
+  classification of the next breakpoint read ``g`` and ``dg`` through fixed per-route arrays
+  (``-K_j`` or ``1``, the sign ``-1`` or ``+1``, the zero tolerance), so a piece makes about
+  eighteen in-place passes over preallocated ``n x m`` buffers and allocates no ``n x m``
+  temporary (at 200 x 100 a fresh 160 kB array costs more than the arithmetic on it).
+* **Ratio test in one pass.** The hitting time of every route is ``-g_ij / dg_ij``; a route is a
+  candidate when its gap moves towards zero: ``dg_ij > tol`` on the support (the flow
+  decreases), ``dg_ij < -tol`` off it (the reduced cost decreases). Multiplying ``dg`` by the
+  route's sign turns both cases into one comparison, and a masked division followed by one
+  maximum gives the next event.
+* **Support bookkeeping by position.** A breakpoint changes the support only at its degenerate
+  routes, a handful of flat positions. The 0/1 support, the masked costs ``a_ij c0_ij`` and the
+  per-route arrays are assigned at those positions (exact, nothing accumulates); the row and
+  column sums the right-hand sides need are recomputed from them by four BLAS matrix-vector
+  products per piece; the KKT matrix is updated by low-rank terms over the changed rows (or
+  columns) only (:class:`~prillm.pricing._common.SupportMatrix`, told which positions changed,
+  and rebuilt from scratch every 32 updates). The critical-cone QP of step 3 likewise reads the
+  slopes at the degenerate positions only.
+* **A fresh factorisation per piece.** Rank-one Cholesky up- and downdates would save the
+  ``O(min(n, m)^3)`` factorisation, but each one is a sequential loop over the columns, which
+  in Python costs more than LAPACK's factorisation at these sizes (``dpotrf`` on a 100 x 100
+  matrix takes tens of microseconds); the factorisation is not the bottleneck of a piece.
+
+Zero tests are relative: a slope ``dg`` counts as zero below ``1e-11`` times the largest slope
+term ``max(|du|, |dlambda|, w_p)``; a route is degenerate at a breakpoint when its flow is at most
+``1e-10 D_i`` or its reduced cost at most ``1e-10`` (scaled units).
 
 References
 ----------
@@ -47,30 +84,280 @@ from prillm.pricing._common import (
     AffineSupport,
     PricingProblem,
     SupportMatrix,
-    affine_support,
+    _spd_solve,
     blas_single_thread,
     maximise_quadratic_piece,
 )
 
 __all__ = ["price_path", "solve"]
 
+#: A route is degenerate when its flow is at most ``_TOL D_i`` or its reduced cost at most ``_TOL``.
 _TOL = 1e-10
+#: A slope of the gap counts as zero below this fraction of the largest slope term.
+_ZERO_SLOPE = 1e-11
+#: Degenerate routes beyond which the critical-cone QP is not enumerated.
+_MAX_ENUMERATION = 16
+_EMPTY = np.zeros(0, dtype=np.intp)
 
 
 class PathError(RuntimeError):
     """The price path could not be followed (a degenerate case beyond the enumeration limit)."""
 
 
-def _thresholds(aff: AffineSupport, prob: PricingProblem) -> tuple[float, float]:
-    """Zero thresholds for the slopes ``dx`` and ``dmu`` (relative ``1e-11``), cached on ``aff``."""
-    cached = getattr(aff, "_thresholds", None)
-    if cached is not None:
-        return cached
-    sx = max(float(aff.dx.max()), -float(aff.dx.min())) if aff.dx.size else 0.0
-    smu = max(float(aff.dmu.max()), -float(aff.dmu.min()), abs(prob.dcol))
-    out = (1e-11 * max(sx, 1e-300), 1e-11 * max(smu, 1e-300))
-    aff._thresholds = out  # type: ignore[attr-defined]
-    return out
+class _SupportSystem:
+    """The KKT system (Eq. 14-17) of the current support and the buffers of the ratio test.
+
+    Parameters
+    ----------
+    prob
+        The scaled problem.
+    support
+        The starting support, boolean ``(n, m)`` (copied).
+
+    Notes
+    -----
+    After :meth:`solve` the attributes ``lam``, ``loads``, ``dlam``, ``dloads`` hold the
+    multipliers and loads at the price and their slopes (scaled units), ``u`` and ``du`` the
+    column terms of the gap ``g_ij = c0_ij + u_j - lam_i`` and its slope, and ``residual`` /
+    ``dresidual`` the primal residuals (rows: flows minus demand; columns: loads minus the
+    flows' sums) and their slopes. After :meth:`gaps` the buffers ``gap``, ``dgap`` and
+    ``dist`` hold ``g``, ``dg`` and the signed distance to the boundary (the flow ``x`` on the
+    support, the reduced cost ``mu`` off it).
+    """
+
+    def __init__(self, prob: PricingProblem, support: np.ndarray) -> None:
+        n, m = prob.shape
+        self.prob = prob
+        self.shape = (n, m)
+        self.capa = prob.capa
+        self.demand = prob.demand
+        self.cost0 = np.ascontiguousarray(prob.cost0, dtype=float)
+        self.support = np.array(support, dtype=bool, order="C")
+        self.af = self.support.astype(float)  # the 0/1 support
+        self.ac = self.af * self.cost0  # a_ij c0_ij
+        self.wx = np.where(self.support, -self.capa, 1.0)  # distance = wx * gap
+        self.sgn = np.where(self.support, -1.0, 1.0)  # candidate: sgn * dgap < -tol
+        self.tolx = np.where(self.support, _TOL * self.demand[:, None], _TOL)
+        # flat views for assignments by position
+        self._flat = {
+            name: getattr(self, name).reshape(-1)
+            for name in ("support", "af", "ac", "wx", "sgn", "tolx", "cost0")
+        }
+        self.kkt = SupportMatrix(prob)
+        self._changed: list[np.ndarray] = []
+        self._ones = np.ones(n)
+        self.gap = np.empty((n, m))
+        self.dgap = np.empty((n, m))
+        self.dist = np.empty((n, m))
+        self.ratio = np.empty((n, m))
+        self.mask = np.empty((n, m), dtype=bool)
+        self._flag = np.zeros(n * m, dtype=bool)  # scratch for :meth:`marked`, kept all False
+        self.lam = self.dlam = self.loads = self.dloads = self.u = self.du = np.zeros(0)
+        self.residual = self.dresidual = np.zeros(0)
+        self.tol_g = 0.0
+
+    def marked(self, idx: np.ndarray, marks: np.ndarray) -> np.ndarray:
+        """Whether each flat position of ``idx`` is among ``marks`` (a boolean per entry)."""
+        flag = self._flag
+        flag[marks] = True
+        out = flag[idx]
+        flag[marks] = False
+        return out
+
+    def in_support(self, idx: np.ndarray) -> np.ndarray:
+        """Whether the routes at flat positions ``idx`` are in the support (a copy)."""
+        return self._flat["support"][idx]
+
+    def assign(self, idx: np.ndarray, on: np.ndarray) -> None:
+        """Put the routes at flat positions ``idx`` in (``on``) or out of the support."""
+        if idx.size == 0:
+            return
+        flat = self._flat
+        rows, cols = np.divmod(idx, self.shape[1])
+        onf = on.astype(float)
+        flat["support"][idx] = on
+        flat["af"][idx] = onf
+        flat["ac"][idx] = onf * flat["cost0"][idx]
+        flat["wx"][idx] = np.where(on, -self.capa[cols], 1.0)
+        flat["sgn"][idx] = 1.0 - 2.0 * onf
+        flat["tolx"][idx] = np.where(on, _TOL * self.demand[rows], _TOL)
+        self._changed.append(idx)
+
+    def solve(self, p: float) -> None:
+        """Solve the KKT system at price ``p`` and its price derivative (one Cholesky factor).
+
+        As in :func:`~prillm.pricing._common.affine_support`, the users' ``n x n`` or the
+        providers' ``m x m`` system is used, whichever is smaller; the two right-hand sides are
+        the equilibrium at ``p`` and its derivative (costs ``dc/dp``, zero demand).
+        """
+        prob = self.prob
+        n, m = self.shape
+        s, dcol, capa = prob.s, prob.dcol, self.capa
+        af, ac = self.af, self.ac
+        changed = np.concatenate(self._changed) if self._changed else _EMPTY
+        self._changed.clear()
+        mat = self.kkt.matrix(self.support, changed)
+        nj = self._ones @ af  # users of each provider
+        rowk = af @ capa  # kappa_i
+        a_s = af[:, s] * dcol  # d(a c)/dp, column s only
+        colc = np.zeros((m, 2))  # column sums of a c and their slopes
+        colc[:, 0] = self._ones @ ac
+        colc[s, 0] += dcol * p * nj[s]
+        colc[s, 1] = dcol * nj[s]
+        rowc = ac @ capa  # row sums of a c K
+        rowc += (p * capa[s]) * a_s
+        if n <= m:
+            w = capa / (1.0 + nj)
+            rhs = np.empty((n, 2))
+            rhs[:, 0] = self.demand + rowc - af @ (w * colc[:, 0])
+            rhs[:, 1] = a_s * w[s]  # = a_s (K_s - w_s n_s) for the derivative (zero demand)
+            lam2 = _spd_solve(mat, rhs)
+            at_lam = af.T @ lam2
+            loads2 = w[:, None] * (at_lam - colc)
+            a_loads = af @ loads2
+        else:
+            base = np.empty((n, 2))
+            base[:, 0] = self.demand + rowc
+            base[:, 1] = a_s * capa[s]
+            loads2 = _spd_solve(mat, af.T @ (base / rowk[:, None]) - colc)
+            a_loads = af @ loads2
+            lam2 = (base + a_loads) / rowk[:, None]
+            at_lam = af.T @ lam2
+        # primal residuals of the flows x_ij = a_ij (K_j (lam_i - c_ij) - F_j), value and slope:
+        # rows sum_j x_ij - D_i, columns F_j - sum_i x_ij (zero in exact arithmetic)
+        rows = lam2 * rowk[:, None] - a_loads
+        rows[:, 0] -= self.demand + rowc
+        rows[:, 1] -= a_s * capa[s]
+        cols = loads2 * (1.0 + nj)[:, None] - capa[:, None] * (at_lam - colc)
+        self.residual = np.concatenate((rows[:, 0], cols[:, 0]))
+        self.dresidual = np.concatenate((rows[:, 1], cols[:, 1]))
+        self.lam, self.dlam = lam2[:, 0].copy(), lam2[:, 1].copy()
+        self.loads, self.dloads = loads2[:, 0].copy(), loads2[:, 1].copy()
+        self.u = self.loads / capa
+        self.u[s] += dcol * p
+        self.du = self.dloads / capa
+        self.du[s] += dcol
+        self.tol_g = _ZERO_SLOPE * max(
+            float(np.abs(self.du).max()), float(np.abs(self.dlam).max()), abs(dcol)
+        )
+
+    def gaps(self) -> float:
+        """Fill ``gap``, ``dgap`` and ``dist``; return the KKT violation at the piece's start."""
+        g = np.subtract(self.cost0, self.lam[:, None], out=self.gap)
+        g += self.u
+        np.subtract(self.du, self.dlam[:, None], out=self.dgap)
+        np.multiply(g, self.wx, out=self.dist)
+        return max(-float(self.dist.min()), float(np.abs(self.residual).max()), 0.0)
+
+    def ratio_test(self) -> float:
+        """Smallest hitting time ``-g / dg`` over the candidates (``inf`` if none).
+
+        Leaves ``ratio`` holding ``g / dg`` (minus the hitting time) on the candidates and
+        ``-inf`` elsewhere, for :meth:`hits`. Divisions by a zero slope happen off the
+        candidates only; the caller silences their warnings (``np.errstate``).
+        """
+        ratio, other = self.ratio, self.mask
+        np.multiply(self.dgap, self.sgn, out=ratio)
+        np.greater_equal(ratio, -self.tol_g, out=other)  # not a candidate
+        np.divide(self.gap, self.dgap, out=ratio)
+        np.putmask(ratio, other, -np.inf)  # a plain mask: ufuncs with where= are slower here
+        return -float(ratio.max())
+
+    def hits(self, t: float) -> np.ndarray:
+        """Flat positions of the candidates whose hitting time is at most ``t`` (after
+        :meth:`ratio_test`)."""
+        return np.flatnonzero(self.ratio.reshape(-1) >= -t)
+
+    def end(self, step: float) -> float:
+        """Distances at ``step`` past the piece's start (into ``gap``); the KKT violation there."""
+        e = np.multiply(self.dgap, self.wx, out=self.gap)
+        e *= step
+        e += self.dist
+        res = np.abs(self.residual + step * self.dresidual).max()
+        return max(-float(e.min()), float(res), 0.0)
+
+    def degenerate(self, source: np.ndarray, zero: np.ndarray = _EMPTY) -> np.ndarray:
+        """Flat positions whose distance in ``source`` is within the zero tolerance, with ``zero``
+        (routes set to exactly zero)."""
+        deg = np.less_equal(source, self.tolx, out=self.mask).reshape(-1)
+        deg[zero] = True
+        return np.flatnonzero(deg)
+
+    def affine(self, p0: float) -> AffineSupport:
+        """The current piece as full arrays (the form of :func:`affine_support`)."""
+        self.gaps()
+        on = self.support
+        x = np.where(on, self.dist, 0.0)
+        mu = np.where(on, 0.0, self.gap)
+        dx = np.where(on, self.dgap * self.wx, 0.0)
+        dmu = np.where(on, 0.0, self.dgap)
+        return AffineSupport(
+            p0,
+            on.copy(),
+            x,
+            self.lam,
+            self.loads,
+            mu,
+            dx,
+            self.dlam,
+            self.dloads,
+            dmu,
+        )
+
+
+def _wrong_way(system: _SupportSystem, deg: np.ndarray, inc: np.ndarray) -> tuple[Any, Any]:
+    """Routes among ``deg`` to drop (chosen, flow decreasing) and to add (not chosen, reduced
+    cost decreasing), by the slopes of the gap at those positions."""
+    rows, cols = np.divmod(deg, system.shape[1])
+    dg = system.du[cols] - system.dlam[rows]
+    return inc & (dg > system.tol_g), ~inc & (dg < -system.tol_g)
+
+
+def _choose_direction(system: _SupportSystem, p: float, deg: np.ndarray, inc: np.ndarray) -> int:
+    """Solve the critical-cone QP over the degenerate routes ``deg`` (flat positions).
+
+    ``inc`` is the first guess of the degenerate routes in the next piece's support (e.g. those
+    that just became tight). On return ``system`` holds the next piece's support, solved at
+    ``p``: the chosen degenerate routes have ``dx >= 0`` and the others ``dmu >= 0`` (up to the
+    zero-slope tolerance). Returns the number of linear solves.
+    """
+    seen: set[bytes] = {inc.tobytes()}
+    system.assign(deg, inc)
+    system.solve(p)
+    calls = 1
+    for _ in range(4 * deg.size + 4):
+        drop, add = _wrong_way(system, deg, inc)
+        if not drop.any() and not add.any():
+            return calls
+        inc = (inc & ~drop) | add
+        key = inc.tobytes()
+        if key in seen:
+            break
+        seen.add(key)
+        system.assign(deg, inc)
+        system.solve(p)
+        calls += 1
+    # rare: cycling among degenerate routes; the QP is strictly convex, so its unique solution
+    # is reached by at least one subset -- enumerate (small sets only)
+    return calls + _enumerate(system, p, deg)
+
+
+def _enumerate(system: _SupportSystem, p: float, deg: np.ndarray) -> int:
+    """The critical-cone QP by enumeration of the subsets of ``deg`` (at most 16 routes)."""
+    if deg.size > _MAX_ENUMERATION:
+        raise PathError(f"{deg.size} degenerate routes at price {p!r}: too many to enumerate")
+    calls = 0
+    for r in range(deg.size + 1):
+        for combo in itertools.combinations(range(deg.size), r):
+            inc = np.zeros(deg.size, dtype=bool)
+            inc[list(combo)] = True
+            system.assign(deg, inc)
+            system.solve(p)
+            calls += 1
+            drop, add = _wrong_way(system, deg, inc)
+            if not drop.any() and not add.any():
+                return calls
+    raise PathError(f"no direction support found at price {p!r}")
 
 
 def _direction_support(
@@ -79,81 +366,38 @@ def _direction_support(
     used: np.ndarray,
     degenerate: np.ndarray,
     guess: np.ndarray | None = None,
-    system: SupportMatrix | None = None,
 ) -> tuple[AffineSupport, int]:
     """Support of the next piece: the critical-cone QP solved by active set over ``degenerate``.
 
-    Returns the affine model at ``p`` on ``used | chosen`` where the chosen degenerate routes
-    have ``dx >= 0`` and the others have ``dmu >= 0`` (up to a relative ``1e-11``). ``guess``
-    is a first guess of the chosen degenerate routes (e.g. those that just became tight).
+    Returns the affine model at ``p`` on ``used | chosen`` and the number of linear solves;
+    ``guess`` is a first guess of the chosen degenerate routes. ``used`` and ``degenerate`` are
+    boolean ``(n, m)`` arrays as returned by :func:`_classify`.
     """
-    inc = np.zeros_like(degenerate) if guess is None else guess & degenerate
-    seen: set[bytes] = {np.packbits(inc).tobytes()}
-    aff = affine_support(prob, used | inc, p, system)
-    calls = 1
-    for _ in range(4 * int(degenerate.sum()) + 4):
-        ex, emu = _thresholds(aff, prob)
-        drop = inc & (aff.dx < -ex)
-        add = degenerate & ~inc & (aff.dmu < -emu)
-        if not drop.any() and not add.any():
-            return aff, calls
-        inc = (inc & ~drop) | add
-        key = np.packbits(inc).tobytes()
-        if key in seen:
-            break
-        seen.add(key)
-        aff = affine_support(prob, used | inc, p, system)
-        calls += 1
-    # rare: cycling among degenerate routes; the QP is strictly convex, so its unique solution
-    # is reached by at least one subset -- enumerate (small sets only)
-    aff, more = _enumerate_direction(prob, p, used, degenerate, system)
-    return aff, calls + more
+    deg = np.flatnonzero(degenerate)
+    inc = np.zeros(deg.size, bool) if guess is None else guess.reshape(-1)[deg]
+    system = _SupportSystem(prob, used & ~degenerate)
+    calls = _choose_direction(system, p, deg, inc)
+    return system.affine(p), calls
 
 
 def _enumerate_direction(
-    prob: PricingProblem,
-    p: float,
-    used: np.ndarray,
-    degenerate: np.ndarray,
-    system: SupportMatrix | None = None,
+    prob: PricingProblem, p: float, used: np.ndarray, degenerate: np.ndarray
 ) -> tuple[AffineSupport, int]:
     """The critical-cone QP by enumeration of the degenerate subsets (at most 16 routes)."""
-    idx = np.argwhere(degenerate)
-    if len(idx) > 16:
-        raise PathError(f"{len(idx)} degenerate routes at price {p!r}: too many to enumerate")
-    calls = 0
-    for r in range(len(idx) + 1):
-        for combo in itertools.combinations(range(len(idx)), r):
-            inc = np.zeros_like(degenerate)
-            for k in combo:
-                inc[tuple(idx[k])] = True
-            aff = affine_support(prob, used | inc, p, system)
-            calls += 1
-            ex, emu = _thresholds(aff, prob)
-            if (
-                not (inc & (aff.dx < -ex)).any()
-                and not (degenerate & ~inc & (aff.dmu < -emu)).any()
-            ):
-                return aff, calls
-    raise PathError(f"no direction support found at price {p!r}")
+    deg = np.flatnonzero(degenerate)
+    system = _SupportSystem(prob, used & ~degenerate)
+    calls = _enumerate(system, p, deg)
+    return system.affine(p), calls
 
 
 def _classify(
     prob: PricingProblem, support: np.ndarray, x: np.ndarray, mu: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Strictly used and degenerate routes from full flow and reduced-cost arrays."""
     xtol = _TOL * prob.demand[:, None]
     used = support & (x > xtol)
     degenerate = (support & ~used) | (~support & (mu <= _TOL))
     return used, degenerate
-
-
-def _violation(prob: PricingProblem, support: np.ndarray, x: np.ndarray, mu: np.ndarray) -> float:
-    """Largest KKT violation of a piece end: negative flow or reduced cost, unmet demand.
-
-    ``x`` is zero off the support and ``mu`` zero on it, so their minima cover both signs.
-    """
-    primal = float(np.abs(x.sum(axis=1) - prob.demand).max())
-    return max(-float(x.min()), -float(mu.min()), primal, 0.0)
 
 
 def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str, Any]:
@@ -167,6 +411,12 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         ``left`` as ``(user, provider)`` id pairs); ``best``: ``(price, profit)``;
         ``kkt_max_violation``; ``linear_solves``; ``zero_length_pieces``.
     """
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero slopes off the candidates
+        return _follow(prob, max_pieces)
+
+
+def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
+    """The body of :func:`price_path`."""
     n, m = prob.shape
     p = prob.p_min
     p_max = prob.p_max
@@ -186,61 +436,44 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
     uid = prob.market.user_ids
     pid = prob.market.provider_ids
     raw = prob.solve(p)
-    support = raw.support[:]  # active rows only (no zero-demand users here)
-    system = SupportMatrix(prob)
-    aff = affine_support(prob, support, p, system)
-    used, degenerate = _classify(prob, support, aff.x, aff.mu)
+    system = _SupportSystem(prob, raw.support)  # active rows only (no zero-demand users here)
+    system.solve(p)
     solves = 1
-    if degenerate.any():
-        aff, calls = _direction_support(prob, p, used, degenerate, None, system)
-        solves += calls
+    system.gaps()
+    deg = system.degenerate(system.dist)
+    if deg.size:
+        solves += _choose_direction(system, p, deg, np.zeros(deg.size, bool))
     pieces: list[tuple[float, float, float, float]] = []
     events: list[tuple[float, np.ndarray, np.ndarray]] = []
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
     while True:
-        supp = aff.support
-        x, mu, dx, dmu = aff.x, aff.mu, aff.dx, aff.dmu
-        worst = max(worst, _violation(prob, supp, x, mu))
-        ex, emu = _thresholds(aff, prob)
-        leave = np.flatnonzero(dx < -ex)  # dx is zero off the support
-        enter = np.flatnonzero(dmu < -emu)  # dmu is zero on the support
-        t_leave = np.maximum(x.ravel()[leave], 0.0) / -dx.ravel()[leave]
-        t_enter = np.maximum(mu.ravel()[enter], 0.0) / -dmu.ravel()[enter]
-        t = min(
-            float(t_leave.min()) if leave.size else math.inf,
-            float(t_enter.min()) if enter.size else math.inf,
-        )
+        worst = max(worst, system.gaps())
+        t = max(system.ratio_test(), 0.0)
         p_next = min(p + t, p_max)
         if p_max - p_next <= 1e-13 * max(1.0, abs(p_max)):
             p_next = p_max  # an event within round-off of the end is the end
         if p_next <= p:
             zero_len += 1
-        load0, dload = float(aff.loads[s]), float(aff.dloads[s])
+        load0, dload = float(system.loads[s]), float(system.dloads[s])
         pieces.append((p, p_next, load0 * prob.d_scale, dload * prob.d_scale))
         cand_p, cand_v = maximise_quadratic_piece(prob, p, p_next, load0, dload)
         if cand_v > best_v:
             best_p, best_v = cand_p, cand_v
-        step = p_next - p
-        x_end = dx * step
-        x_end += x  # zero off the support
-        mu_end = dmu * step
-        mu_end += mu  # zero on the support
-        worst = max(worst, _violation(prob, supp, x_end, mu_end))
+        hit = system.hits(t) if p_next < p_max else _EMPTY
+        worst = max(worst, system.end(p_next - p))
         if p_next >= p_max:
             break
         if len(pieces) >= max_pieces:
             raise PathError(f"more than {max_pieces} pieces on the price path")
-        np.put(x_end, leave[t_leave <= t], 0.0)
-        hit_enter = np.zeros(supp.shape, bool)
-        np.put(hit_enter, enter[t_enter <= t], True)
-        mu_end[hit_enter] = 0.0
-        used, degenerate = _classify(prob, supp, x_end, mu_end)
-        aff, calls = _direction_support(prob, p_next, used, degenerate, hit_enter, system)
-        solves += calls
-        new = aff.support
-        events.append((p_next, np.flatnonzero(new & ~supp), np.flatnonzero(supp & ~new)))
+        deg = system.degenerate(system.gap, hit)  # hit routes are exactly zero
+        before = system.in_support(deg)
+        # first guess: the routes that just became tight enter, the other degenerate ones wait
+        guess = system.marked(deg, hit) & ~before
+        solves += _choose_direction(system, p_next, deg, guess)
+        after = system.in_support(deg)
+        events.append((p_next, deg[after & ~before], deg[before & ~after]))
         p = p_next
 
     def pairs(flat: np.ndarray) -> list[tuple[str, str]]:
