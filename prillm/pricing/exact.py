@@ -98,6 +98,8 @@ _ZERO_SLOPE = 1e-11
 #: Degenerate routes beyond which the critical-cone QP is not enumerated.
 _MAX_ENUMERATION = 16
 _EMPTY = np.zeros(0, dtype=np.intp)
+#: Markets with at least this many routes run the ratio test over the routes near zero.
+_NEAR_MIN_SIZE = 2500
 
 
 class PathError(RuntimeError):
@@ -155,6 +157,8 @@ class _SupportSystem:
         self.lam = self.dlam = self.loads = self.dloads = self.u = self.du = np.zeros(0)
         self.residual = self.dresidual = np.zeros(0)
         self.tol_g = 0.0
+        # the largest zero tolerance of a distance in gap units (x / K on the support, mu off it)
+        self.tol_gap = _TOL * max(1.0, float(self.demand.max()) / float(self.capa.min()))
 
     def marked(self, idx: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """Whether each flat position of ``idx`` is among ``marks`` (a boolean per entry)."""
@@ -268,13 +272,20 @@ class _SupportSystem:
         :meth:`ratio_test`)."""
         return np.flatnonzero(self.ratio.reshape(-1) >= -t)
 
+    def residual_at(self, step: float) -> float:
+        """Largest primal residual at ``step`` past the piece's start."""
+        return float(np.abs(self.residual + step * self.dresidual).max())
+
     def end(self, step: float) -> float:
         """Distances at ``step`` past the piece's start (into ``gap``); the KKT violation there."""
         e = np.multiply(self.dgap, self.wx, out=self.gap)
         e *= step
         e += self.dist
-        res = np.abs(self.residual + step * self.dresidual).max()
-        return max(-float(e.min()), float(res), 0.0)
+        return max(-float(e.min()), self.residual_at(step), 0.0)
+
+    def end_degenerate(self, hit: np.ndarray) -> np.ndarray:
+        """Degenerate routes at the piece's end (after :meth:`end`); ``hit`` are exactly zero."""
+        return self.degenerate(self.gap, hit)
 
     def degenerate(self, source: np.ndarray, zero: np.ndarray = _EMPTY) -> np.ndarray:
         """Flat positions whose distance in ``source`` is within the zero tolerance, with ``zero``
@@ -303,6 +314,83 @@ class _SupportSystem:
             self.dloads,
             dmu,
         )
+
+
+class _NearRoutes:
+    """The routes near their boundary: a ratio test over a few positions, certified by a bound.
+
+    Built from the gaps at a piece's start: ``gs = sgn * g`` is each route's distance to its
+    boundary in gap units (``x / K`` on the support, ``mu`` off it). The set keeps the routes
+    with ``gs <= h``, ``h`` about the ``count``-th smallest distance (from a strided sample).
+    Since ``g_ij = c0_ij + u_j - lam_i``, a route outside the set still has
+    ``gs >= h - max_j |u_j - u_j^0| - max_i |lam_i - lam_i^0|`` (superscript 0: at the build),
+    and the bound is convex in the price along a piece, so checking it at both ends of a piece
+    proves that no route outside the set hits its boundary, is infeasible or is degenerate on
+    that piece: the ratio test, the end checks and the classification then need the set only.
+    Support changes happen at degenerate routes, all inside the set, so the routes outside it
+    keep their sign.
+    """
+
+    def __init__(self, system: _SupportSystem, count: int) -> None:
+        gs = np.multiply(system.gap, system.sgn, out=system.ratio).reshape(-1)
+        stride = max(1, gs.size // 2048)
+        sample = gs[::stride]
+        k = min(sample.size - 1, max(1, count * sample.size // gs.size))
+        h = float(np.partition(sample, k)[k])
+        self.pos = np.flatnonzero(gs <= h)
+        self.rows, self.cols = np.divmod(self.pos, system.shape[1])
+        self.c0 = system._flat["cost0"][self.pos]
+        self.lam0 = system.lam.copy()
+        self.u0 = system.u.copy()
+        # keep clear of the zero tolerances (in gap units) and of round-off in the gaps
+        self.h_safe = h - 2.0 * system.tol_gap - 1e-12
+        self.used = 0
+        self.g = self.dg = self.wx = self.sgn = self.dist = self.ratio = self.e = np.zeros(0)
+        self.hit_local = _EMPTY
+
+    def valid(self, system: _SupportSystem, step: float) -> bool:
+        """Whether the bound vouches for the routes outside the set at ``step`` past the start."""
+        du = np.abs(system.u + step * system.du - self.u0).max()
+        dlam = np.abs(system.lam + step * system.dlam - self.lam0).max()
+        return float(du + dlam) < self.h_safe
+
+    def gaps(self, system: _SupportSystem) -> float:
+        """Gaps, slopes and distances of the set; the KKT violation at the piece's start."""
+        flat = system._flat
+        g = self.c0 - system.lam[self.rows]  # the same operations as the full gaps, bit for bit
+        g += system.u[self.cols]
+        self.g = g
+        self.dg = system.du[self.cols] - system.dlam[self.rows]
+        self.wx = flat["wx"][self.pos]
+        self.sgn = flat["sgn"][self.pos]
+        self.dist = self.wx * g
+        return max(-float(self.dist.min()), system.residual_at(0.0), 0.0)
+
+    def ratio_test(self, tol: float) -> float:
+        """As :meth:`_SupportSystem.ratio_test`, over the set."""
+        ratio = self.g / self.dg
+        ratio[self.dg * self.sgn >= -tol] = -np.inf
+        self.ratio = ratio
+        return -float(ratio.max())
+
+    def hits(self, t: float) -> np.ndarray:
+        """As :meth:`_SupportSystem.hits`, over the set."""
+        self.hit_local = np.flatnonzero(self.ratio >= -t)
+        return self.pos[self.hit_local]
+
+    def end(self, system: _SupportSystem, step: float) -> float:
+        """As :meth:`_SupportSystem.end`, over the set."""
+        e = self.wx * self.dg
+        e *= step
+        e += self.dist
+        self.e = e
+        return max(-float(e.min()), system.residual_at(step), 0.0)
+
+    def end_degenerate(self, system: _SupportSystem) -> np.ndarray:
+        """As :meth:`_SupportSystem.end_degenerate`, over the set (after :meth:`hits`)."""
+        deg = self.e <= system._flat["tolx"][self.pos]
+        deg[self.hit_local] = True
+        return self.pos[deg]
 
 
 def _wrong_way(system: _SupportSystem, deg: np.ndarray, inc: np.ndarray) -> tuple[Any, Any]:
@@ -409,10 +497,19 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         ``pieces``: list of ``(p_start, p_end, load_start, dload)`` with *real* loads (tokens)
         and slopes (tokens per USD/M); ``breakpoints``: list of dicts (``price``, ``entered``,
         ``left`` as ``(user, provider)`` id pairs); ``best``: ``(price, profit)``;
-        ``kkt_max_violation``; ``linear_solves``; ``zero_length_pieces``.
+        ``kkt_max_violation``; ``linear_solves``; ``zero_length_pieces``;
+        ``near_set_pieces`` (pieces whose ratio test ran over the near set only).
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # zero slopes off the candidates
         return _follow(prob, max_pieces)
+
+
+def _next_price(p: float, t: float, p_max: float) -> float:
+    """The end of a piece starting at ``p`` whose next event is ``t`` away."""
+    p_next = min(p + t, p_max)
+    if p_max - p_next <= 1e-13 * max(1.0, abs(p_max)):
+        p_next = p_max  # an event within round-off of the end is the end
+    return p_next
 
 
 def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
@@ -430,6 +527,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             "kkt_max_violation": 0.0,
             "linear_solves": 0,
             "zero_length_pieces": 0,
+            "near_set_pieces": 0,
         }
     max_pieces = max_pieces or 20 * n * m + 100
     users = np.flatnonzero(prob.active)
@@ -448,12 +546,30 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
+    # large markets: the ratio test runs over the routes near their boundary (see _NearRoutes)
+    near_count = max(4 * (n + m), n * m // 16) if n * m >= _NEAR_MIN_SIZE else 0
+    near: _NearRoutes | None = None
+    near_pieces = 0
     while True:
-        worst = max(worst, system.gaps())
-        t = max(system.ratio_test(), 0.0)
-        p_next = min(p + t, p_max)
-        if p_max - p_next <= 1e-13 * max(1.0, abs(p_max)):
-            p_next = p_max  # an event within round-off of the end is the end
+        # ``view``: the near set when its bound vouches for the whole piece, else None (full)
+        view = near if near is not None and near.valid(system, 0.0) else None
+        if view is not None:
+            start = view.gaps(system)
+            t = max(view.ratio_test(system.tol_g), 0.0)
+            p_next = _next_price(p, t, p_max)
+            if view.valid(system, p_next - p):
+                view.used += 1
+                near_pieces += 1
+            else:
+                view = None
+        if view is None:
+            if near is not None and near.used == 0:
+                near_count *= 2  # the set did not last one piece: widen it
+            start = system.gaps()
+            near = _NearRoutes(system, near_count) if 0 < near_count <= n * m // 4 else None
+            t = max(system.ratio_test(), 0.0)
+            p_next = _next_price(p, t, p_max)
+        worst = max(worst, start)
         if p_next <= p:
             zero_len += 1
         load0, dload = float(system.loads[s]), float(system.dloads[s])
@@ -461,13 +577,19 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         cand_p, cand_v = maximise_quadratic_piece(prob, p, p_next, load0, dload)
         if cand_v > best_v:
             best_p, best_v = cand_p, cand_v
-        hit = system.hits(t) if p_next < p_max else _EMPTY
-        worst = max(worst, system.end(p_next - p))
-        if p_next >= p_max:
+        last = p_next >= p_max
+        if view is not None:
+            hit = _EMPTY if last else view.hits(t)
+            worst = max(worst, view.end(system, p_next - p))
+        else:
+            hit = _EMPTY if last else system.hits(t)
+            worst = max(worst, system.end(p_next - p))
+        if last:
             break
         if len(pieces) >= max_pieces:
             raise PathError(f"more than {max_pieces} pieces on the price path")
-        deg = system.degenerate(system.gap, hit)  # hit routes are exactly zero
+        # the degenerate routes at the breakpoint (the hit routes are exactly zero)
+        deg = system.end_degenerate(hit) if view is None else view.end_degenerate(system)
         before = system.in_support(deg)
         # first guess: the routes that just became tight enter, the other degenerate ones wait
         guess = system.marked(deg, hit) & ~before
@@ -489,6 +611,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         "kkt_max_violation": worst,
         "linear_solves": solves,
         "zero_length_pieces": zero_len,
+        "near_set_pieces": near_pieces,
     }
 
 
