@@ -399,6 +399,8 @@ class SupportMatrix:
         if changed is None:
             changed = np.flatnonzero(flat_old != flat_new)
         else:
+            if changed.size > 1:  # drop repeated positions (tiny lists: no np.unique)
+                changed = np.array(sorted(set(changed.tolist())), dtype=np.intp)
             changed = changed[flat_old[changed] != flat_new[changed]]
         if changed.size == 0:
             return self.mat  # type: ignore[return-value]

@@ -1,0 +1,93 @@
+"""The exact price path's machinery: gap model, near-set ratio test, positional KKT updates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from prillm import solve_equilibrium
+from prillm.pricing import exact
+from prillm.pricing._common import SupportMatrix, affine_support, make_problem
+
+from .markets import random_market
+
+
+def _flip(rng: np.random.Generator, support: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``support`` with up to ``k`` random entries flipped (rows kept non-empty), and them."""
+    n, m = support.shape
+    out = support.copy()
+    idx = rng.choice(n * m, size=k, replace=False)
+    out.reshape(-1)[idx] ^= True
+    empty = ~out.any(axis=1)
+    out[empty] = support[empty]
+    return out, idx
+
+
+@pytest.mark.parametrize(("n", "m"), [(6, 9), (9, 6)])
+def test_support_matrix_updates_by_position_match_a_fresh_build(n: int, m: int) -> None:
+    rng = np.random.default_rng(10 * n + m)
+    market, prefs = random_market(rng, n, m)
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    system = SupportMatrix(prob, refresh=1000, min_size=0)
+    support = np.ones((n, m), bool)
+    system.matrix(support)
+    for step in range(40):
+        new, idx = _flip(rng, support, 1 + step % 3)
+        # the listed positions may be a superset of the changes (and include unchanged ones)
+        extra = rng.choice(n * m, size=2, replace=False)
+        updated = system.matrix(new, np.concatenate((idx, extra))).copy()
+        fresh = SupportMatrix(prob).matrix(new)
+        assert np.allclose(updated, fresh, rtol=1e-12, atol=1e-12 * np.abs(fresh).max())
+        support = new
+    assert system.updates > 0  # the updates, not rebuilds, were compared
+
+
+@pytest.mark.parametrize(("n", "m"), [(7, 5), (5, 7)])
+def test_support_system_equals_affine_support(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * m + n)
+    market, prefs = random_market(rng, n, m)
+    prob = make_problem(market, prefs, 1, None, 0.0, 0.0)
+    support = rng.random((n, m)) < 0.6
+    support[np.arange(n), rng.integers(m, size=n)] = True
+    system = exact._SupportSystem(prob, np.ones((n, m), bool))
+    for _ in range(5):
+        new, _ = _flip(rng, support, 3)
+        changed = np.flatnonzero((new != system.support).reshape(-1))
+        system.assign(changed, new.reshape(-1)[changed])
+        price = float(rng.uniform(prob.p_min, prob.p_max))
+        system.solve(price)
+        got = system.affine(price)
+        want = affine_support(prob, new, price)
+        for name in ("x", "mu", "dx", "dmu", "lam", "loads", "dlam", "dloads"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert np.allclose(a, b, rtol=1e-10, atol=1e-12), name
+        assert np.abs(system.residual).max() < 1e-12
+        assert np.abs(system.dresidual).max() < 1e-12
+        support = new
+
+
+@pytest.mark.parametrize(("n", "m", "target"), [(60, 45, 0), (45, 60, 3)])
+def test_near_set_path_is_the_full_path(
+    n: int, m: int, target: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market, prefs = random_market(np.random.default_rng(n + m), n, m, tightness=0.3)
+    prob = make_problem(market, prefs, target, None, 0.0, 0.0)
+    near = exact.price_path(prob)
+    assert near["near_set_pieces"] > 0
+    monkeypatch.setattr(exact, "_NEAR_MIN_SIZE", n * m + 1)
+    full = exact.price_path(prob)
+    assert full["near_set_pieces"] == 0
+    # the near set runs the same arithmetic on the same routes: the paths agree bit for bit
+    assert near["pieces"] == full["pieces"]
+    assert near["breakpoints"] == full["breakpoints"]
+    assert near["best"] == full["best"]
+    assert near["kkt_max_violation"] < 1e-11
+    # and the path is the equilibrium's
+    rng = np.random.default_rng(1)
+    pieces = near["pieces"]
+    for p in rng.uniform(prob.p_min, prob.p_max, 6):
+        a, _, f0, d0 = next(pc for pc in pieces if pc[0] <= p <= pc[1])
+        eq = solve_equilibrium(market.with_price(target, p), prefs)
+        assert math.isclose(f0 + (p - a) * d0, eq.loads[target], rel_tol=1e-9, abs_tol=1e-3)
