@@ -356,9 +356,10 @@ class SupportMatrix:
     ``diag((1 + n_j) / K_j) - sum_i a_i a_i^T / kappa_i`` with ``a_i`` row ``i``; the smaller is
     used. A support change that touches a few rows (providers' system) or columns (users'
     system) changes only their outer products, so the matrix is updated in ``O(r m^2)`` instead
-    of rebuilt in ``O(n m^2)``; it is rebuilt from scratch every ``refresh`` updates to keep
-    round-off from accumulating. Small markets (fewer than ``min_size`` routes) are always
-    rebuilt.
+    of rebuilt in ``O(n m^2)``: two BLAS rank-one updates (``dger``, in place) per changed line,
+    found from the changed positions (given by the caller, or by comparing the supports); it is
+    rebuilt from scratch every ``refresh`` updates to keep round-off from accumulating. Small
+    markets (fewer than ``min_size`` routes) are always rebuilt.
     """
 
     def __init__(self, prob: PricingProblem, refresh: int = 32, min_size: int = 2500) -> None:
