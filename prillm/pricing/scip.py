@@ -1,12 +1,19 @@
 """Ground truth for small markets: the pricing MPEC solved to global optimality by SCIP.
 
-The model of :mod:`._mpec` (Problem 1, Eq. 2, with the KKT conditions Eq. 14-17 as
-complementarity constraints) is transformed by ``mpec.simple_nonlinear`` with ``mpec_bound = 0``
-(``f_ij mu_ij <= 0`` with both non-negative: exact complementarity) and handed to SCIP through
-Pyomo's ``scip_direct`` interface. SCIP's spatial branch and bound treats the bilinear terms
-globally, so an ``optimal`` status certifies the global optimum up to its gap tolerance
-(``gap``, relative, default 1e-9) and feasibility tolerance (``feastol``, default 1e-9:
-SCIP's own default 1e-6 lets the complementarity slip enough to move the price visibly).
+The MPEC of :mod:`._mpec` (Problem 1, Eq. 2, with the KKT conditions Eq. 14-17 as
+complementarity constraints) is written directly in ``pyscipopt``: the reduced costs
+``mu_ij >= 0`` as linear constraints and the complementarity as ``f_ij * mu_ij <= 0`` (both factors
+non-negative: exact complementarity), with the same variable bounds and scaled objective as the
+Pyomo model. SCIP's spatial branch and bound treats the bilinear terms globally, so an ``optimal``
+status certifies the global optimum up to its gap tolerance (``gap``, relative, default 1e-9) and
+feasibility tolerance (``feastol``, default 1e-9: SCIP's own default 1e-6 lets the
+complementarity slip enough to move the price visibly).
+
+Why not Pyomo's ``scip_direct``: it captures SCIP's output through a pipe (``capture_output``
+with a ``TeeStream``), and on some markets the solve deadlocked with the main thread blocked
+writing into that pipe (seen with pyomo 6.10 and pyscipopt 6.3). Calling pyscipopt directly with
+its output hidden avoids the pipe altogether.
+
 Exponential in the worst case: the method refuses markets with more than ``max_routes``
 user-provider pairs (default 16).
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from prillm.pricing._common import PricingProblem
-from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing._mpec import _lam_bounds
 
 __all__ = ["solve"]
 
@@ -42,7 +49,7 @@ def solve(
     ValueError
         If the market has more than ``max_routes`` routes with demand.
     """
-    import pyomo.environ as pyo
+    import pyscipopt
 
     n, m = prob.shape
     if n * m > max_routes:
@@ -53,32 +60,48 @@ def solve(
     p0 = float(min(max(prob.market.price[prob.s], prob.p_min), prob.p_max))
     if n == 0:
         return p0, {"status": "ok", "termination": "no demand", "success": True}
-    model = build_model(prob, complementarity="mpec", start=start_point(prob, p0))
-    pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=0.0)
-    solver = pyo.SolverFactory("scip_direct")
-    res = solver.solve(
-        model,
-        load_solutions=False,
-        options={
-            "limits/time": time_limit,
-            "limits/gap": gap,
-            "numerics/feastol": feastol,
-            "display/verblevel": 0,
-        },
+    s, d, capa, cost0 = prob.s, prob.demand, prob.capa, prob.cost0
+    lam_lo, lam_hi = _lam_bounds(prob)
+    model = pyscipopt.Model()
+    model.hideOutput(True)
+    p = model.addVar("p", lb=prob.p_min, ub=prob.p_max)
+    f = [[model.addVar(f"f_{i}_{j}", lb=0.0, ub=float(d[i])) for j in range(m)] for i in range(n)]
+    lam = [model.addVar(f"lam_{i}", lb=float(lam_lo[i]), ub=float(lam_hi[i])) for i in range(n)]
+    for i in range(n):
+        model.addCons(pyscipopt.quicksum(f[i]) == float(d[i]))
+    for j in range(m):
+        load = pyscipopt.quicksum(f[k][j] for k in range(n))
+        for i in range(n):
+            mu = float(cost0[i, j]) + (load + f[i][j]) / float(capa[j]) - lam[i]
+            if j == s:
+                mu = mu + prob.dcol * p
+            model.addCons(mu >= 0)
+            model.addCons(f[i][j] * mu <= 0)
+    # the scaled objective of the Pyomo model, through an epigraph variable (SCIP wants a linear
+    # objective)
+    scale = 1.0 / max(prob.p_max, 1e-300)
+    profit_hi = scale * max(prob.p_max - prob.marginal_cost, 0.0) * float(d.sum())
+    t = model.addVar("profit", lb=-profit_hi - 1.0, ub=profit_hi + 1.0)
+    model.addCons(
+        t <= scale * (p - prob.marginal_cost) * pyscipopt.quicksum(f[i][s] for i in range(n))
     )
-    status, term = termination(res)
+    model.setObjective(t, sense="maximize")
+    model.setParam("limits/time", time_limit)
+    model.setParam("limits/gap", gap)
+    model.setParam("numerics/feastol", feastol)
+    model.optimize()
+    term = str(model.getStatus())
+    status = "ok" if term in ("optimal", "gaplimit") else "warning"
     price = p0
-    if term in ("optimal", "locallyOptimal", "maxTimeLimit", "feasible"):
-        try:
-            load_quietly(model, res)
-            price = values(model, prob)["p"]
-        except Exception as exc:  # no incumbent to load
-            term = f"{term} (no solution: {exc!r})"
+    if model.getNSols() > 0:
+        price = float(model.getVal(p))
+    else:
+        term = f"{term} (no solution)"
     return price, {
         "status": status,
         "termination": term,
-        "success": term == "optimal",
-        "solver": "SCIP via pyomo scip_direct (mpec.simple_nonlinear, bound 0)",
+        "success": term in ("optimal", "gaplimit"),
+        "solver": "SCIP via pyscipopt (f_ij * mu_ij <= 0, spatial branch and bound)",
         "gap": gap,
         "feastol": feastol,
     }
