@@ -11,8 +11,8 @@ complementarity slip enough to move the price visibly).
 
 Why not Pyomo's ``scip_direct``: it captures SCIP's output through a pipe (``capture_output``
 with a ``TeeStream``), and on some markets the solve deadlocked with the main thread blocked
-writing into that pipe (seen with pyomo 6.10 and pyscipopt 6.3). Calling pyscipopt directly with
-its output hidden avoids the pipe altogether.
+writing into that pipe (seen with pyomo 6.10 and pyscipopt 6.3). Here SCIP runs with its output
+hidden and file descriptors 1 and 2 pointed at /dev/null (see :func:`_quiet_fds`).
 
 Exponential in the worst case: the method refuses markets with more than ``max_routes``
 user-provider pairs (default 16).
@@ -20,12 +20,41 @@ user-provider pairs (default 16).
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prillm.pricing._common import PricingProblem
 from prillm.pricing._mpec import _lam_bounds
 
 __all__ = ["solve"]
+
+
+@contextmanager
+def _quiet_fds() -> Iterator[None]:
+    """Point file descriptors 1 and 2 at /dev/null while SCIP runs.
+
+    ``hideOutput`` silences SCIP, but its LP solver still prints notes (e.g. that a feasibility
+    tolerance of 1e-12 needs GMP). Under Jupyter, file descriptors 1 and 2 are pipes drained by a
+    thread that needs the GIL, which pyscipopt holds during ``optimize``: enough notes fill the
+    pipe and the solve deadlocks. Nothing is lost: the notes carry no result.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
 
 MAX_ROUTES = 16
 
@@ -89,7 +118,8 @@ def solve(
     model.setParam("limits/time", time_limit)
     model.setParam("limits/gap", gap)
     model.setParam("numerics/feastol", feastol)
-    model.optimize()
+    with _quiet_fds():
+        model.optimize()
     term = str(model.getStatus())
     status = "ok" if term in ("optimal", "gaplimit") else "warning"
     price = p0
