@@ -159,6 +159,11 @@ class PricingProblem:
         """``(active users, providers)`` of the scaled problem."""
         return self.cost0.shape  # type: ignore[return-value]
 
+    def start_price(self, price: float | None = None) -> float:
+        """``price`` (default: the target's market price) clipped to ``[p_min, p_max]``."""
+        p = self.market.price[self.s] if price is None else price
+        return float(min(max(p, self.p_min), self.p_max))
+
     def cost_at(self, price: float) -> np.ndarray:
         """Scaled fixed costs when the target charges ``price``."""
         c = self.cost0.copy()

@@ -52,7 +52,7 @@ def solve(
     price, diagnostics
         ``model_profit`` (the model's own profit at the price), ``rounds``.
     """
-    p0 = float(min(max(prob.market.price[prob.s], prob.p_min), prob.p_max))
+    p0 = prob.start_price()
     price, model_v = p0, 0.0
     if prob.demand.size == 0:
         return p0, {"model_profit": 0.0, "rounds": 0}

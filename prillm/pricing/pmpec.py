@@ -59,8 +59,7 @@ def solve(
 
     if any(b <= 0 for b in bounds):
         raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
-    p0 = prob.market.price[prob.s] if start_price is None else start_price
-    p0 = float(min(max(p0, prob.p_min), prob.p_max))
+    p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
         return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
     first = start_point(prob, p0)

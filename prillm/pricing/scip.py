@@ -86,7 +86,7 @@ def solve(
             f"scip: {n} users with demand x {m} providers = {n * m} routes, above "
             f"max_routes={max_routes}; use method='exact'"
         )
-    p0 = float(min(max(prob.market.price[prob.s], prob.p_min), prob.p_max))
+    p0 = prob.start_price()
     if n == 0:
         return p0, {"status": "ok", "termination": "no demand", "success": True}
     s, d, capa, cost0 = prob.s, prob.demand, prob.capa, prob.cost0

@@ -58,8 +58,7 @@ def solve(
 
     if any(e <= 0 for e in eps):
         raise ValueError(f"smooth: eps must be > 0, got {eps}")
-    p0 = prob.market.price[prob.s] if start_price is None else start_price
-    p0 = float(min(max(p0, prob.p_min), prob.p_max))
+    p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
         return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
     start = start_point(prob, p0)
