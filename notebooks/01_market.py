@@ -29,8 +29,8 @@ from myst_nb import glue
 
 from prillm import data as prillm_data
 from prillm import solve_equilibrium
-from prillm.cli import demo_market
 from prillm.market import PREFERENCE_UNITS, UNITS
+from prillm.synthetic import demo_market
 
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 print("quick mode" if quick else "full mode")

@@ -24,18 +24,16 @@ The market file format (JSON, ``"format": "prillm-market"``, ``"version": 1``) i
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from prillm._validation import MarketError, as_float_array, check_ids
+from prillm.io import atomic_write_json, read_json
 
 __all__ = [
     "MARKET_FORMAT",
@@ -220,12 +218,12 @@ class Preferences:
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the preferences to ``path`` atomically (no half-written file on failure)."""
-        _atomic_write_json(path, self.to_dict())
+        atomic_write_json(path, self.to_dict())
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> Preferences:
         """Read preferences written by :meth:`to_json`."""
-        return cls.from_dict(_read_json(path), where=str(path))
+        return cls.from_dict(read_json(path), where=str(path))
 
 
 @dataclass(frozen=True, eq=False)
@@ -494,17 +492,17 @@ class Market:
         failure never leaves a half-written file behind. Floats are written with ``repr`` precision,
         so :meth:`from_json` restores the market exactly.
         """
-        _atomic_write_json(path, self.to_dict(preferences))
+        atomic_write_json(path, self.to_dict(preferences))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> Market:
         """Read a market file (see :meth:`from_dict` for the format)."""
-        return cls.from_dict(_read_json(path), where=str(path))
+        return cls.from_dict(read_json(path), where=str(path))
 
     @staticmethod
     def preferences_from_json(path: str | os.PathLike[str]) -> Preferences | None:
         """Return the ``preferences`` section of a market file, or ``None`` if it has none."""
-        data = _read_json(path)
+        data = read_json(path)
         if not isinstance(data, Mapping) or "preferences" not in data:
             return None
         return Preferences.from_dict(data["preferences"], where=f"{path}: preferences")
@@ -582,33 +580,3 @@ def _ident(entry: Mapping[str, Any], where: str) -> str:
     if not isinstance(ident, str) or not ident:
         raise MarketError(f"{where}.id: ids must be non-empty strings, got {ident!r}")
     return ident
-
-
-def _read_json(path: str | os.PathLike[str]) -> Any:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MarketError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MarketError(f"{p}: cannot read the file ({exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MarketError(
-            f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-
-
-def _atomic_write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    target = Path(path)
-    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

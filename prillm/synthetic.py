@@ -6,7 +6,7 @@ import numpy as np
 
 from prillm.market import Market, Preferences
 
-__all__ = ["plausible_market", "random_market"]
+__all__ = ["demo_market", "plausible_market", "random_market"]
 
 
 def random_market(
@@ -81,4 +81,27 @@ def plausible_market(rng: np.random.Generator, n: int, m: int) -> tuple[Market, 
     latency = rng.uniform(0.2, 2.0, size=(n, m))
     market = Market(demand=demand, price=price, capacity=capacity, latency=latency)
     prefs = Preferences(w_q=2.0, w_d=0.5, b=0.8 * price + rng.uniform(0.0, 1.5, size=m))
+    return market, prefs
+
+
+def demo_market() -> tuple[Market, Preferences]:
+    """A small built-in market (4 apps, 3 providers) for ``prillm demo``, the README and the book.
+
+    Examples
+    --------
+    >>> market, prefs = demo_market()
+    >>> market.provider_ids
+    ('premium-llm', 'mid-llm', 'budget-llm')
+    """
+    market = Market(
+        demand=[4.0e9, 2.5e9, 1.0e9, 0.5e9],
+        price=[3.0, 0.8, 0.3],
+        capacity=[6.0e9, 4.0e9, 2.0e9],
+        latency=[[0.9, 0.5, 0.4], [1.1, 0.6, 0.5], [0.8, 0.7, 0.3], [1.0, 0.4, 0.6]],
+        provider_ids=["premium-llm", "mid-llm", "budget-llm"],
+        user_ids=["coding-agent", "chat-app", "translator", "summariser"],
+    )
+    prefs = Preferences(
+        w_q=2.0, w_d=1.0, b=[4.0, 1.5, 0.0], provider_ids=["premium-llm", "mid-llm", "budget-llm"]
+    )
     return market, prefs

@@ -16,7 +16,7 @@ TRUTH = Preferences(w_q=2.0, w_d=0.5, b=[2.0, 0.0, 1.0, 3.0])
 
 @pytest.fixture
 def main(monkeypatch):
-    monkeypatch.setattr(prillm.cli, "PLUGIN_MODULES", ("prillm.calibration.cli",))
+    monkeypatch.setattr(prillm.cli, "SUBCOMMANDS", ("prillm.cli.calibrate",))
     return prillm.cli.main
 
 

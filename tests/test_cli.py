@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from prillm import Market, Preferences, solve_equilibrium
-from prillm.cli import demo_market, main
+from prillm.cli import main
+from prillm.synthetic import demo_market
 
 
 @pytest.fixture

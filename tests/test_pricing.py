@@ -12,8 +12,8 @@ from hypothesis import given, settings
 
 from prillm import Market, MarketError, Preferences, solve_equilibrium
 from prillm.pricing import optimal_price, vanishing_price
-from prillm.pricing._common import make_problem
 from prillm.pricing.exact import price_path
+from prillm.pricing.problem import make_problem
 
 from .markets import markets, random_market
 
@@ -182,7 +182,7 @@ def test_bad_inputs() -> None:
 
 @pytest.mark.parametrize(("n", "m"), [(6, 9), (9, 6)])
 def test_support_matrix_updates_match_a_fresh_build(n: int, m: int) -> None:
-    from prillm.pricing._common import SupportMatrix, affine_support
+    from prillm.pricing.affine import SupportMatrix, affine_support
 
     rng = np.random.default_rng(n * m)
     market, prefs = random_market(rng, n, m)
@@ -215,7 +215,7 @@ def test_direction_qp_active_set_equals_enumeration() -> None:
     )
     prob = make_problem(market, Preferences(w_q=1.0, w_d=0.0, b=0.0), "t", None, 0.0, 0.0)
     raw = prob.solve(2.0)  # the price at which four routes become tight at once
-    from prillm.pricing._common import affine_support
+    from prillm.pricing.affine import affine_support
 
     aff = affine_support(prob, raw.support, 2.0)
     used, degenerate = _classify(prob, raw.support, aff.x, aff.mu)

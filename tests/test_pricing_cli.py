@@ -8,8 +8,9 @@ import json
 import pytest
 
 from prillm import MarketError
-from prillm.cli import demo_market
-from prillm.pricing import cli, optimal_price
+from prillm.cli import price as cli
+from prillm.pricing import optimal_price
+from prillm.synthetic import demo_market
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +87,7 @@ def test_through_the_prillm_command(
 ) -> None:
     import prillm.cli
 
-    monkeypatch.setattr(prillm.cli, "PLUGIN_MODULES", ("prillm.pricing.cli",))
+    monkeypatch.setattr(prillm.cli, "SUBCOMMANDS", ("prillm.cli.price",))
     assert prillm.cli.main(["price", market_file, "--target", "premium-llm", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["target"] == "premium-llm"
     assert prillm.cli.main(["price", market_file, "--target", "nobody"]) == 2

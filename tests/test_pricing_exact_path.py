@@ -9,7 +9,8 @@ import pytest
 
 from prillm import solve_equilibrium
 from prillm.pricing import exact
-from prillm.pricing._common import SupportMatrix, affine_support, make_problem
+from prillm.pricing.affine import SupportMatrix, affine_support
+from prillm.pricing.problem import make_problem
 
 from .markets import random_market
 

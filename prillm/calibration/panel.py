@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from prillm.equilibrium import solve_active_set
-from prillm.market import Market, MarketError, Preferences, _atomic_write_json, _read_json
+from prillm.io import atomic_write_json, read_json
+from prillm.market import Market, MarketError, Preferences
 
 __all__ = [
     "PANEL_FORMAT",
@@ -213,7 +214,7 @@ class Panel:
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the panel file atomically."""
-        _atomic_write_json(path, self.to_dict())
+        atomic_write_json(path, self.to_dict())
 
 
 def load_panel_file(path: str | os.PathLike[str], *, demand: str = "check") -> Panel:
@@ -233,7 +234,7 @@ def load_panel_file(path: str | os.PathLike[str], *, demand: str = "check") -> P
         from prillm.data import load_panel
 
         return Panel.from_planted(load_panel(path))
-    data = _read_json(path)
+    data = read_json(path)
     where = str(path)
     truth = None
     if isinstance(data, list):

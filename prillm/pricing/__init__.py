@@ -25,7 +25,8 @@ import time
 from typing import Any
 
 from prillm.market import Market, Preferences
-from prillm.pricing._common import PricingProblem, PricingResult, make_problem, vanishing_price
+from prillm.pricing.problem import PricingProblem, make_problem, vanishing_price
+from prillm.pricing.result import PricingResult
 
 __all__ = ["METHODS", "PricingProblem", "PricingResult", "optimal_price", "vanishing_price"]
 

@@ -1,7 +1,7 @@
 """The pricing MPEC in Pyomo (shared by ``pmpec``, ``smooth`` and ``scip``).
 
 Problem 1 (Eq. 2) with the lower level replaced by its KKT conditions (Eq. 14-17), in the
-scaled units of :class:`~prillm.pricing._common.PricingProblem`::
+scaled units of :class:`~prillm.pricing.problem.PricingProblem`::
 
     max_{p, f, lambda}  (p - c_s) / p_max * F_s
     s.t.  sum_j f_ij = D_i                                   (demand, Eq. 15)
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing._common import PricingProblem
+from prillm.pricing.problem import PricingProblem
 
 __all__ = ["build_model", "load_quietly", "start_point", "termination", "values"]
 

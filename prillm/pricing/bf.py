@@ -20,12 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing._common import (
-    PricingProblem,
-    affine_support,
-    blas_single_thread,
-    maximise_quadratic_piece,
-)
+from prillm.pricing.affine import affine_support
+from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
 
 __all__ = ["n_branches", "solve"]
 

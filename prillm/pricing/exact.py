@@ -71,7 +71,7 @@ organised around keeping both low.
   per-route arrays are assigned at those positions (exact, nothing accumulates); the row and
   column sums the right-hand sides need are recomputed from them by four BLAS matrix-vector
   products per piece; the KKT matrix is updated in place by BLAS rank-one terms (``dger``) over
-  the changed rows (or columns) only (:class:`~prillm.pricing._common.SupportMatrix`, told which
+  the changed rows (or columns) only (:class:`~prillm.pricing.affine.SupportMatrix`, told which
   positions changed, and rebuilt from scratch every 32 updates). The critical-cone QP of step 3
   likewise reads the slopes at the degenerate positions only.
 * **A fresh factorisation per piece.** Rank-one Cholesky up- and downdates would save the
@@ -96,14 +96,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing._common import (
-    AffineSupport,
-    PricingProblem,
-    SupportMatrix,
-    _spd_solve,
-    blas_single_thread,
-    maximise_quadratic_piece,
-)
+from prillm.pricing.affine import AffineSupport, SupportMatrix, spd_solve
+from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
 
 __all__ = ["price_path", "solve"]
 
@@ -206,7 +200,7 @@ class _SupportSystem:
     def solve(self, p: float) -> None:
         """Solve the KKT system at price ``p`` and its price derivative (one Cholesky factor).
 
-        As in :func:`~prillm.pricing._common.affine_support`, the users' ``n x n`` or the
+        As in :func:`~prillm.pricing.affine.affine_support`, the users' ``n x n`` or the
         providers' ``m x m`` system is used, whichever is smaller; the two right-hand sides are
         the equilibrium at ``p`` and its derivative (costs ``dc/dp``, zero demand).
         """
@@ -231,7 +225,7 @@ class _SupportSystem:
             rhs = np.empty((n, 2))
             rhs[:, 0] = self.demand + rowc - af @ (w * colc[:, 0])
             rhs[:, 1] = a_s * w[s]  # = a_s (K_s - w_s n_s) for the derivative (zero demand)
-            lam2 = _spd_solve(mat, rhs)
+            lam2 = spd_solve(mat, rhs)
             at_lam = af.T @ lam2
             loads2 = w[:, None] * (at_lam - colc)
             a_loads = af @ loads2
@@ -239,7 +233,7 @@ class _SupportSystem:
             base = np.empty((n, 2))
             base[:, 0] = self.demand + rowc
             base[:, 1] = a_s * capa[s]
-            loads2 = _spd_solve(mat, af.T @ (base / rowk[:, None]) - colc)
+            loads2 = spd_solve(mat, af.T @ (base / rowk[:, None]) - colc)
             a_loads = af @ loads2
             lam2 = (base + a_loads) / rowk[:, None]
             at_lam = af.T @ lam2

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing._common import PricingProblem, blas_single_thread
+from prillm.pricing.problem import PricingProblem, blas_single_thread
 
 __all__ = ["solve"]
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prillm.pricing._common import PricingProblem
 from prillm.pricing._mpec import _lam_bounds
+from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prillm.pricing._common import PricingProblem
 from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from prillm.market import Market
 from prillm.pricing import exact
-from prillm.pricing._common import PricingProblem, blas_single_thread, make_problem
+from prillm.pricing.problem import PricingProblem, blas_single_thread, make_problem
 
 __all__ = ["aggregate_market", "solve"]
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prillm._validation import MarketError
-from prillm.pricing import METHODS, PricingResult, optimal_price
+from prillm.cli._common import load_market_and_prefs
+
+if TYPE_CHECKING:
+    from prillm.pricing import PricingResult
 
 __all__ = ["add_parser", "format_result", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``price`` on an ``argparse`` sub-parser collection."""
+    from prillm.pricing import METHODS
+
     p = subparsers.add_parser(
         "price",
         help="the profit-maximising price of one provider (Stackelberg pricing, Eq. 2)",
@@ -76,7 +80,8 @@ def format_result(res: PricingResult, prefs_source: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``prillm price``; returns the exit status."""
-    from prillm.cli import load_market_and_prefs
+    from prillm._validation import MarketError
+    from prillm.pricing import optimal_price
 
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     try:

@@ -1,0 +1,42 @@
+"""Pieces shared by the sub-commands: exit codes, reading a market file, plain-text tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prillm.market import Market, Preferences
+
+#: Exit status for bad input (a missing or malformed file, a bad value or option).
+EXIT_INPUT = 2
+#: Exit status for a solver that cannot certify its answer.
+EXIT_SOLVER = 3
+
+
+def load_market_and_prefs(
+    market_path: str, prefs_path: str | None
+) -> tuple[Market, Preferences, str]:
+    """Read a market file and the preferences to use with it.
+
+    Preferences come from ``--prefs`` if given, else from the market file's ``preferences``
+    section, else the defaults (``w_p = w_q = w_d = 1``, ``b = 0``). The third value says which.
+    """
+    from prillm.market import Market, Preferences
+
+    market = Market.from_json(market_path)
+    if prefs_path is not None:
+        return market, Preferences.from_json(prefs_path), f"from {prefs_path}"
+    embedded = Market.preferences_from_json(market_path)
+    if embedded is not None:
+        return market, embedded, "from the market file"
+    return market, Preferences(), "defaults (w_p = w_q = w_d = 1, b = 0)"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" if k == 0 else f"{{:>{w}}}" for k, w in enumerate(widths))
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    out.extend(fmt.format(*r) for r in rows)
+    return "\n".join(out)

@@ -1,0 +1,87 @@
+"""The answer of every pricing method to Problem 1 (Eq. 2): :class:`PricingResult`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from prillm.equilibrium import Equilibrium
+
+__all__ = ["PricingResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class PricingResult:
+    """The answer of a pricing method to Problem 1 (Eq. 2).
+
+    Attributes
+    ----------
+    price
+        The target's price ``p_s`` (USD per million tokens), within ``[p_min, p_max]``.
+    profit
+        ``(p_s - c_s) F_s(p_s) / 1e6`` in USD, evaluated in the true game at ``price`` with
+        :func:`prillm.solve_equilibrium` (whatever model the method used internally).
+    equilibrium
+        The certified user-side equilibrium at ``price``.
+    wall_time
+        Seconds spent by the method's search (the common re-evaluation in the true game is
+        reported separately as ``diagnostics["evaluation_time"]``).
+    method
+        The method's name.
+    diagnostics
+        Method-specific facts: breakpoints, iterations, solver status, certificates.
+    target, p_min, p_max, marginal_cost
+        The problem that was solved.
+    """
+
+    price: float
+    profit: float
+    equilibrium: Equilibrium
+    wall_time: float
+    method: str
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    target: str = ""
+    p_min: float = 0.0
+    p_max: float = 0.0
+    marginal_cost: float = 0.0
+
+    @property
+    def load(self) -> float:
+        """The target's equilibrium load ``F_s`` at ``price`` (tokens per period)."""
+        j = self.equilibrium.market.provider_index(self.target)
+        return float(self.equilibrium.loads[j])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON representation (diagnostics converted to lists and floats)."""
+        return {
+            "method": self.method,
+            "target": self.target,
+            "price": self.price,
+            "profit_usd": self.profit,
+            "load": self.load,
+            "p_min": self.p_min,
+            "p_max": self.p_max,
+            "marginal_cost": self.marginal_cost,
+            "wall_time_s": self.wall_time,
+            "diagnostics": _jsonable(self.diagnostics),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    return value if value is None or isinstance(value, str) else str(value)
