@@ -5,55 +5,65 @@ The public API, re-exported here:
 - :class:`Market`, :class:`Preferences` — the validated market model (``prillm.market``);
 - :func:`solve_equilibrium` — the exact, certified user-side Nash equilibrium
   (``prillm.equilibrium``) and :func:`equilibrium_reference`, the same potential solved by cvxpy
-  (``prillm.reference``);
+  (``prillm.reference``; needs the ``reference`` extra);
 - :func:`water_filling` — a user's exact best response;
 - :func:`optimal_price` — the target's optimal price by any method of ``prillm.pricing``.
 
 Sub-packages: ``prillm.pricing`` (Problem 1), ``prillm.calibration`` and ``prillm.baselines``
-(Section 4), ``prillm.torch_equilibrium`` (the differentiable equilibrium; imports torch),
+(Section 4), ``prillm.torch_equilibrium`` (the differentiable equilibrium; the ``torch`` extra),
 ``prillm.data`` (shipped data and the planted panel).
+
+Names are imported on first use (PEP 562), so ``import prillm`` costs nothing and needs no
+optional dependency; the core (market, equilibrium, exact price) needs only numpy, scipy and
+threadpoolctl. A missing optional dependency raises :class:`MissingDependencyError`, one line
+naming the extra to install (see :mod:`prillm._optional`).
 """
 
-from prillm.equilibrium import (
-    DEFAULT_TOL,
-    Equilibrium,
-    EquilibriumError,
-    KKTCertificate,
-    kkt_certificate,
-    single_threaded_blas,
-    solve_equilibrium,
-)
-from prillm.market import (
-    TOKENS_PER_PRICE_UNIT,
-    GameCoefficients,
-    Market,
-    MarketError,
-    Preferences,
-    game_coefficients,
-)
-from prillm.pricing import PricingResult, optimal_price, vanishing_price
-from prillm.reference import equilibrium_reference
-from prillm.water_filling import water_filling
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+from prillm._optional import MissingDependencyError, lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_TOL",
-    "TOKENS_PER_PRICE_UNIT",
-    "Equilibrium",
-    "EquilibriumError",
-    "GameCoefficients",
-    "KKTCertificate",
-    "Market",
-    "MarketError",
-    "Preferences",
-    "PricingResult",
-    "equilibrium_reference",
-    "game_coefficients",
-    "kkt_certificate",
-    "optimal_price",
-    "single_threaded_blas",
-    "solve_equilibrium",
-    "vanishing_price",
-    "water_filling",
-]
+#: Public name -> the module that defines it (imported when the name is first used).
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_TOL": "prillm.equilibrium",
+    "Equilibrium": "prillm.equilibrium",
+    "EquilibriumError": "prillm.equilibrium",
+    "KKTCertificate": "prillm.equilibrium",
+    "kkt_certificate": "prillm.equilibrium",
+    "single_threaded_blas": "prillm.equilibrium",
+    "solve_equilibrium": "prillm.equilibrium",
+    "TOKENS_PER_PRICE_UNIT": "prillm.market",
+    "GameCoefficients": "prillm.market",
+    "Market": "prillm.market",
+    "MarketError": "prillm._validation",
+    "Preferences": "prillm.market",
+    "game_coefficients": "prillm.market",
+    "PricingResult": "prillm.pricing",
+    "optimal_price": "prillm.pricing",
+    "vanishing_price": "prillm.pricing",
+    "equilibrium_reference": "prillm.reference",
+    "water_filling": "prillm.water_filling",
+}
+
+__all__ = ["MissingDependencyError", *sorted(_EXPORTS)]
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+
+
+class _Facade(ModuleType):
+    """The package module: an export that shares its name with a submodule (``water_filling``)
+    stays the exported function when the import system binds the submodule to the package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
+import reprlib
 from collections.abc import Sequence
 
 import numpy as np
+
+__all__ = ["MarketError", "as_float_array", "check_ids", "check_number", "describe"]
 
 
 class MarketError(ValueError):
@@ -15,8 +19,112 @@ class MarketError(ValueError):
     """
 
 
-def _describe(value: float) -> str:
-    return repr(float(value))
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 40
+_SHORT.maxother = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 4
+_SHORT.maxlevel = 2
+
+#: Nesting beyond which an array-like input is refused without looking further (the model has
+#: at most two dimensions).
+_MAX_NESTING = 8
+
+
+def describe(value: object) -> str:
+    """A short description of a value for an error message (long values are abbreviated).
+
+    Examples
+    --------
+    >>> describe(10**400)
+    'an integer of 401 digits'
+    >>> describe("fast"), describe(True), describe([1, 2, 3, 4, 5, 6])
+    ("'fast'", 'True', '[1, 2, 3, 4, ...]')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    if isinstance(value, float):
+        return repr(value)
+    return _SHORT.repr(value)
+
+
+def _is_number(value: object) -> bool:
+    t = type(value)
+    if t is float or t is int:
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _index(idx: Sequence[int]) -> str:
+    return "" if not idx else "[" + ", ".join(str(k) for k in idx) + "]"
+
+
+def _first_non_number(value: object) -> tuple[tuple[int, ...], object] | None:
+    """Position and value of the first entry (row-major) that is not a real number, if any."""
+    stack: list[tuple[tuple[int, ...], object]] = [((), value)]
+    while stack:
+        idx, item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            if all(type(x) is float or type(x) is int for x in item):
+                continue
+            if len(idx) >= _MAX_NESTING:
+                return idx, item
+            stack.extend(((*idx, k), x) for k, x in reversed(list(enumerate(item))))
+        elif isinstance(item, np.ndarray):
+            if item.dtype.kind in "iuf":
+                continue
+            if item.dtype.kind != "O":
+                return idx, item.reshape(-1)[0] if item.size else item
+            stack.append((idx, item.tolist()))
+        elif not _is_number(item):
+            return idx, item
+    return None
+
+
+def _first_overflow(value: object) -> tuple[tuple[int, ...], object] | None:
+    """Position and value of the first integer too large for a float, if any."""
+    stack: list[tuple[tuple[int, ...], object]] = [((), value)]
+    while stack:
+        idx, item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(((*idx, k), x) for k, x in reversed(list(enumerate(item))))
+        elif isinstance(item, numbers.Integral):
+            try:
+                float(item)
+            except OverflowError:
+                return idx, item
+    return None
+
+
+def check_number(name: str, value: object) -> float:
+    """A JSON or Python number (never a string or a boolean) that is a finite float.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
+
+    Examples
+    --------
+    >>> check_number("price", 2)
+    2.0
+    >>> check_number("price", "2")
+    Traceback (most recent call last):
+    ...
+    prillm._validation.MarketError: price: expected a number, got '2'
+    """
+    if not _is_number(value):
+        raise MarketError(f"{name}: expected a number, got {describe(value)}")
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise MarketError(
+            f"{name}: too large for a floating-point number, got {describe(value)}"
+        ) from None
+    if not np.isfinite(out):
+        raise MarketError(f"{name}: must be finite, got {describe(out)}")
+    return out
 
 
 def as_float_array(
@@ -29,12 +137,16 @@ def as_float_array(
 ) -> np.ndarray:
     """Convert ``value`` to a read-only float64 array and check shape, finiteness and sign.
 
+    Every entry must be a real number: strings, booleans, ``None`` and other objects are refused
+    (``numpy`` would silently turn ``"1"`` or ``True`` into ``1.0``), and so are integers too
+    large for a float.
+
     Parameters
     ----------
     name
         Field name used in error messages.
     value
-        Anything ``numpy.asarray`` accepts.
+        A number, a (nested) list of numbers, or a numeric array.
     shape
         Required shape (after broadcasting a scalar); ``None`` accepts any shape.
     allow_negative, allow_zero
@@ -44,55 +156,87 @@ def as_float_array(
     ------
     MarketError
         If the value is not numeric, has the wrong shape, or contains NaN/inf or a forbidden sign.
+
+    Examples
+    --------
+    >>> as_float_array("latency", [0.5, 1]).tolist()
+    [0.5, 1.0]
+    >>> as_float_array("latency", [0.5, "1"])
+    Traceback (most recent call last):
+    ...
+    prillm._validation.MarketError: latency[1]: expected a number, got '1'
     """
     if isinstance(value, (str, bytes)):
-        raise MarketError(f"{name}: expected numbers, got the string {value!r}")
+        raise MarketError(f"{name}: expected numbers, got the string {describe(value)}")
+    if not isinstance(value, (list, tuple, np.ndarray)) and not _is_number(value):
+        try:  # other array-likes (a pandas Series, a memoryview, a 0-d numpy scalar)
+            value = np.asarray(value)
+        except Exception:  # anything numpy cannot read is "not numbers"
+            raise MarketError(f"{name}: expected numbers, got {describe(value)}") from None
+    bad = _first_non_number(value)
+    if bad is not None:
+        idx, item = bad
+        what = "numbers nested too deeply" if len(idx) >= _MAX_NESTING else "a number"
+        raise MarketError(f"{name}{_index(idx)}: expected {what}, got {describe(item)}")
     try:
         arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise MarketError(f"{name}: expected numbers, got {value!r}") from exc
+    except OverflowError:
+        idx, item = _first_overflow(value) or ((), value)
+        raise MarketError(
+            f"{name}{_index(idx)}: too large for a floating-point number, got {describe(item)}"
+        ) from None
+    except (TypeError, ValueError):
+        raise MarketError(
+            f"{name}: expected a regular array of numbers (rows of equal length), got "
+            f"{describe(value)}"
+        ) from None
     if shape is not None:
         if arr.ndim == 0 and len(shape) > 0:
             arr = np.full(shape, float(arr))
         if arr.shape != shape:
             raise MarketError(f"{name}: expected shape {shape}, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        idx = tuple(int(k) for k in np.argwhere(bad)[0])
-        raise MarketError(f"{name}{_index(idx)}: must be finite, got {_describe(arr[idx])}")
+    nonfinite = ~np.isfinite(arr)
+    if nonfinite.any():
+        idx = tuple(int(k) for k in np.argwhere(nonfinite)[0])
+        raise MarketError(f"{name}{_index(idx)}: must be finite, got {describe(arr[idx])}")
     if not allow_negative:
-        neg = arr < 0
-        if neg.any():
-            idx = tuple(int(k) for k in np.argwhere(neg)[0])
-            raise MarketError(f"{name}{_index(idx)}: must be >= 0, got {_describe(arr[idx])}")
-    if not allow_zero:
-        zero = arr <= 0 if not allow_negative else arr == 0
+        bad = arr < 0 if allow_zero else arr <= 0
+        if bad.any():
+            idx = tuple(int(k) for k in np.argwhere(bad)[0])
+            rule = ">= 0" if allow_zero else "> 0"
+            raise MarketError(f"{name}{_index(idx)}: must be {rule}, got {describe(arr[idx])}")
+    elif not allow_zero:
+        zero = arr == 0
         if zero.any():
             idx = tuple(int(k) for k in np.argwhere(zero)[0])
-            raise MarketError(f"{name}{_index(idx)}: must be > 0, got {_describe(arr[idx])}")
+            raise MarketError(f"{name}{_index(idx)}: must be non-zero, got {describe(arr[idx])}")
     arr.setflags(write=False)
     return arr
 
 
-def _index(idx: tuple[int, ...]) -> str:
-    return "" if not idx else "[" + ", ".join(str(k) for k in idx) + "]"
-
-
 def check_ids(name: str, ids: Sequence[object] | None, count: int, prefix: str) -> tuple[str, ...]:
-    """Return ``count`` unique string ids; generate ``prefix0..`` when ``ids`` is ``None``."""
+    """Return ``count`` unique string ids; generate ``prefix0..`` when ``ids`` is ``None``.
+
+    Raises
+    ------
+    MarketError
+        For a wrong count, an id that is not a non-empty string, or a duplicate.
+    """
     if ids is None:
         return tuple(f"{prefix}{k}" for k in range(count))
     if isinstance(ids, str):
-        raise MarketError(f"{name}: expected a list of ids, got the string {ids!r}")
+        raise MarketError(f"{name}: expected a list of ids, got the string {describe(ids)}")
     out = tuple(ids)
     if len(out) != count:
         raise MarketError(f"{name}: expected {count} ids, got {len(out)}")
     for k, ident in enumerate(out):
-        if not isinstance(ident, str) or not ident:
-            raise MarketError(f"{name}[{k}]: ids must be non-empty strings, got {ident!r}")
+        if not isinstance(ident, str) or not ident.strip():
+            raise MarketError(f"{name}[{k}]: ids must be non-empty strings, got {describe(ident)}")
     seen: dict[str, int] = {}
     for k, ident in enumerate(out):
         if ident in seen:
-            raise MarketError(f"{name}: duplicate id {ident!r} at positions {seen[ident]} and {k}")
+            raise MarketError(
+                f"{name}: duplicate id {describe(ident)} at positions {seen[ident]} and {k}"
+            )
         seen[ident] = k
     return out

@@ -24,7 +24,6 @@ The market file format (JSON, ``"format": "prillm-market"``, ``"version": 1``) i
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError, as_float_array, check_ids
+from prillm._validation import MarketError, as_float_array, check_ids, check_number, describe
 from prillm.io import atomic_write_json, read_json
 
 __all__ = [
@@ -80,7 +79,8 @@ class Preferences:
     b
         Perceived value of each provider (scalar broadcast to every provider, or one per provider).
     w_p
-        Weight of price; 1 by default, the normalisation of Section 4.
+        Weight of price (must be > 0: users prefer cheaper routes); 1 by default, the
+        normalisation of Section 4.
     provider_ids
         Optional provider ids that ``b`` refers to. When given, :meth:`values_for` aligns ``b`` to a
         market's providers by id (and rejects unknown or missing ids); otherwise by position.
@@ -99,7 +99,7 @@ class Preferences:
     provider_ids: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        w_p = float(as_float_array("w_p", self.w_p, ()))
+        w_p = float(as_float_array("w_p", self.w_p, (), allow_negative=False, allow_zero=False))
         w_q = float(as_float_array("w_q", self.w_q, (), allow_negative=False, allow_zero=False))
         w_d = float(as_float_array("w_d", self.w_d, ()))
         b = as_float_array("b", self.b)
@@ -194,27 +194,34 @@ class Preferences:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "preferences") -> Preferences:
         """Build preferences from :meth:`to_dict` output (``format``/``version`` optional)."""
         if not isinstance(data, Mapping):
-            raise MarketError(f"{where}: expected a JSON object, got {type(data).__name__}")
+            raise MarketError(f"{where}: expected a JSON object, got {_json_type(data)}")
+        sep = "." if where.endswith("preferences") else ": "
         _check_format(data, PREFERENCES_FORMAT, where)
+        _check_units(data, PREFERENCE_UNITS, where, sep)
         known = {"format", "version", "units", "w_p", "w_q", "w_d", "b"}
         extra = sorted(set(data) - known)
         if extra:
             raise MarketError(f"{where}: unknown field {extra[0]!r}")
-        b = data.get("b", 0.0)
-        ids = None
-        if isinstance(b, Mapping):
-            ids = list(b.keys())
-            b = list(b.values())
         try:
+            weights = {
+                key: check_number(key, data[key]) for key in ("w_p", "w_q", "w_d") if key in data
+            }
+            b = data.get("b", 0.0)
+            ids = None
+            if isinstance(b, Mapping):
+                ids = list(b.keys())
+                b = [check_number(f"b[{key!r}]", value) for key, value in b.items()]
+            elif not isinstance(b, list):
+                b = check_number("b", b)
             return cls(
-                w_q=data.get("w_q", 1.0),
-                w_d=data.get("w_d", 1.0),
+                w_q=weights.get("w_q", 1.0),
+                w_d=weights.get("w_d", 1.0),
                 b=b,
-                w_p=data.get("w_p", 1.0),
+                w_p=weights.get("w_p", 1.0),
                 provider_ids=ids,
             )
         except MarketError as exc:
-            raise MarketError(f"{where}.{exc}") from None
+            raise MarketError(f"{where}{sep}{exc}") from None
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write the preferences to ``path`` atomically (no half-written file on failure)."""
@@ -222,7 +229,7 @@ class Preferences:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> Preferences:
-        """Read preferences written by :meth:`to_json`."""
+        """Read preferences written by :meth:`to_json` (errors name the file and the field)."""
         return cls.from_dict(read_json(path), where=str(path))
 
 
@@ -443,9 +450,10 @@ class Market:
                                                   (optional)
             }
 
-        ``units`` may be present and is informational (the units are fixed; see the module
-        docstring). Unknown top-level or per-entry fields are rejected, so a typo does not pass
-        silently.
+        ``units`` may be present and is informational: the units are fixed (see the module
+        docstring), so a ``units`` entry that names another unit is rejected. Unknown top-level
+        or per-entry fields are rejected, so a typo does not pass silently. Every number must be
+        a JSON number (never a string or ``true``/``false``) that is finite as a float.
 
         Raises
         ------
@@ -453,8 +461,9 @@ class Market:
             With the field name (e.g. ``providers[2].capacity``) for any malformed entry.
         """
         if not isinstance(data, Mapping):
-            raise MarketError(f"{where}: expected a JSON object, got {type(data).__name__}")
+            raise MarketError(f"{where}: expected a JSON object, got {_json_type(data)}")
         _check_format(data, MARKET_FORMAT, where)
+        _check_units(data, UNITS, where, ": ")
         known = {
             "format",
             "version",
@@ -471,15 +480,22 @@ class Market:
         providers = _entries(data, "providers", where, {"id", "price", "capacity"})
         users = _entries(data, "users", where, {"id", "demand"})
         try:
+            price = [_number(p, "price", f"providers[{k}]", 0) for k, p in enumerate(providers)]
+            capacity = [
+                _number(p, "capacity", f"providers[{k}]", 1) for k, p in enumerate(providers)
+            ]
+            demand = [_number(u, "demand", f"users[{k}]", 0) for k, u in enumerate(users)]
+            provider_ids = [_ident(p, f"providers[{k}]") for k, p in enumerate(providers)]
+            user_ids = [_ident(u, f"users[{k}]") for k, u in enumerate(users)]
+            check_ids("providers", provider_ids, len(provider_ids), "p")
+            check_ids("users", user_ids, len(user_ids), "u")
             return cls(
-                demand=[_number(u, "demand", f"users[{k}]") for k, u in enumerate(users)],
-                price=[_number(p, "price", f"providers[{k}]") for k, p in enumerate(providers)],
-                capacity=[
-                    _number(p, "capacity", f"providers[{k}]") for k, p in enumerate(providers)
-                ],
+                demand=demand,
+                price=price,
+                capacity=capacity,
                 latency=data.get("latency", 0.0),
-                provider_ids=[_ident(p, f"providers[{k}]") for k, p in enumerate(providers)],
-                user_ids=[_ident(u, f"users[{k}]") for k, u in enumerate(users)],
+                provider_ids=provider_ids,
+                user_ids=user_ids,
                 observed_flows=data.get("observed_flows"),
             )
         except MarketError as exc:
@@ -535,15 +551,49 @@ def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
 
 
 # ---------------------------------------------------------------- helpers
+def _json_type(value: object) -> str:
+    """The JSON name of a parsed value's type (for error messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
 def _check_format(data: Mapping[str, Any], expected: str, where: str) -> None:
     fmt = data.get("format", expected)
     if fmt != expected:
-        raise MarketError(f"{where}: format: expected {expected!r}, got {fmt!r}")
+        raise MarketError(f"{where}: format: expected {expected!r}, got {describe(fmt)}")
     version = data.get("version", MARKET_FORMAT_VERSION)
-    if version != MARKET_FORMAT_VERSION:
+    if type(version) is not int or version != MARKET_FORMAT_VERSION:
         raise MarketError(
-            f"{where}: version: this prillm reads version {MARKET_FORMAT_VERSION}, got {version!r}"
+            f"{where}: version: this prillm reads version {MARKET_FORMAT_VERSION}, "
+            f"got {describe(version)}"
         )
+
+
+def _check_units(data: Mapping[str, Any], units: Mapping[str, str], where: str, sep: str) -> None:
+    """``units`` is informational, but it must not claim other units than prillm's."""
+    if "units" not in data:
+        return
+    given = data["units"]
+    if not isinstance(given, Mapping):
+        raise MarketError(f"{where}{sep}units: expected a JSON object, got {_json_type(given)}")
+    for key, value in given.items():
+        if key not in units:
+            raise MarketError(f"{where}{sep}units: unknown field {key!r}")
+        if value != units[key]:
+            raise MarketError(
+                f"{where}{sep}units.{key}: prillm's unit is {units[key]!r}, got {describe(value)}"
+            )
 
 
 def _entries(data: Mapping[str, Any], key: str, where: str, fields: set[str]) -> list[Mapping]:
@@ -551,10 +601,16 @@ def _entries(data: Mapping[str, Any], key: str, where: str, fields: set[str]) ->
         raise MarketError(f"{where}: missing field {key!r}")
     entries = data[key]
     if not isinstance(entries, list):
-        raise MarketError(f"{where}: {key}: expected a list, got {type(entries).__name__}")
+        raise MarketError(f"{where}: {key}: expected a list, got {_json_type(entries)}")
+    if not entries:
+        what = "provider" if key == "providers" else "user"
+        raise MarketError(f"{where}: {key}: the market needs at least one {what}")
     for k, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise MarketError(f"{where}: {key}[{k}]: expected an object, got {entry!r}")
+            raise MarketError(
+                f"{where}: {key}[{k}]: expected an object, got {_json_type(entry)} "
+                f"{describe(entry)}"
+            )
         extra = sorted(set(entry) - fields)
         if extra:
             raise MarketError(f"{where}: {key}[{k}]: unknown field {extra[0]!r}")
@@ -564,19 +620,19 @@ def _entries(data: Mapping[str, Any], key: str, where: str, fields: set[str]) ->
     return entries
 
 
-def _number(entry: Mapping[str, Any], key: str, where: str) -> float:
-    value = entry[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MarketError(f"{where}.{key}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise MarketError(f"{where}.{key}: must be finite, got {value!r}")
-    return float(value)
+def _number(entry: Mapping[str, Any], key: str, where: str, lower: int) -> float:
+    """A finite JSON number, >= 0 (``lower=0``) or > 0 (``lower=1``)."""
+    value = check_number(f"{where}.{key}", entry[key])
+    if value < 0 or (lower and value == 0):
+        rule = "> 0" if lower else ">= 0"
+        raise MarketError(f"{where}.{key}: must be {rule}, got {describe(value)}")
+    return value
 
 
 def _ident(entry: Mapping[str, Any], where: str) -> str:
     if "id" not in entry:
         raise MarketError(f"{where}: missing field 'id'")
     ident = entry["id"]
-    if not isinstance(ident, str) or not ident:
-        raise MarketError(f"{where}.id: ids must be non-empty strings, got {ident!r}")
+    if not isinstance(ident, str) or not ident.strip():
+        raise MarketError(f"{where}.id: ids must be non-empty strings, got {describe(ident)}")
     return ident

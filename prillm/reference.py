@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from prillm._optional import require
 from prillm.equilibrium import (
     DEFAULT_TOL,
     ActiveSetResult,
@@ -53,7 +54,7 @@ class ParametricReference:
     """
 
     def __init__(self, n_users: int, n_providers: int, solver: str = "CLARABEL") -> None:
-        import cvxpy as cp
+        cp = require("cvxpy", "the cvxpy reference (prillm.reference)")
 
         self.shape = (n_users, n_providers)
         self.solver = solver
@@ -99,7 +100,7 @@ class ParametricReference:
 
 def _model(shape: tuple[int, int], c: object, sk_col: object, sk_mat: object, d: object) -> tuple:
     """Eq. (13) in scaled units: ``sum c x + 1/2 sum_j k_j (F_j^2 + sum_i x_ij^2)``."""
-    import cvxpy as cp
+    cp = require("cvxpy", "the cvxpy reference (prillm.reference)")
 
     x = cp.Variable(shape, nonneg=True)
     objective = (

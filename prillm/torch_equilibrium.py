@@ -53,9 +53,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import torch
 
+from prillm._optional import optional_dependency
 from prillm.equilibrium import solve_active_set, solve_support
+
+with optional_dependency("the differentiable equilibrium (prillm.torch_equilibrium)"):
+    import torch
 
 __all__ = [
     "CvxpyLayerEquilibrium",
@@ -463,8 +466,9 @@ class CvxpyLayerEquilibrium:
     def __init__(
         self, n_users: int, n_providers: int, solver_args: dict[str, Any] | None = None
     ) -> None:
-        import cvxpy as cp
-        from cvxpylayers.torch import CvxpyLayer
+        with optional_dependency("the cvxpylayers reference (CvxpyLayerEquilibrium)"):
+            import cvxpy as cp
+            from cvxpylayers.torch import CvxpyLayer
 
         n, m = n_users, n_providers
         c = cp.Parameter((n, m))

@@ -69,7 +69,7 @@ def test_defaults_when_no_preferences(tmp_path: Path, capsys: pytest.CaptureFixt
         (
             '{"providers": [{"id": "a", "price": 1, "capacity": 0}], "users": [{"id": "u", '
             '"demand": 1}]}',
-            r"capacity[0]: must be > 0, got 0.0",
+            r"providers[0].capacity: must be > 0, got 0.0",
         ),
         (
             '{"providers": [{"id": "a", "price": 1, "capacity": 1}], "users": [{"id": "u", '

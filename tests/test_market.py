@@ -56,7 +56,7 @@ def test_default_ids_and_lookup() -> None:
         ({"price": [1.0, math.inf, 3.0]}, r"price\[1\]: must be finite, got inf"),
         ({"price": [1.0, -1.0, 3.0]}, r"price\[1\]: must be >= 0, got -1.0"),
         ({"capacity": [1.0, 0.0, 1.0]}, r"capacity\[1\]: must be > 0, got 0.0"),
-        ({"capacity": [1.0, -3.0, 1.0]}, r"capacity\[1\]: must be >= 0, got -3.0"),
+        ({"capacity": [1.0, -3.0, 1.0]}, r"capacity\[1\]: must be > 0, got -3.0"),
         ({"capacity": [1.0, 1.0]}, r"capacity: expected shape \(3,\), got shape \(2,\)"),
         ({"latency": [[0.1, 0.2], [0.3, 0.4]]}, r"latency: expected shape \(2, 3\)"),
         ({"latency": [0.1, 0.2]}, r"latency: expected shape \(2, 3\) or \(3,\)"),
@@ -79,7 +79,7 @@ def test_bad_market_fields_are_named(changes: dict[str, object], message: str) -
     ("kwargs", "message"),
     [
         ({"w_q": 0.0}, r"w_q: must be > 0, got 0.0"),
-        ({"w_q": -1.0}, r"w_q: must be >= 0, got -1.0"),
+        ({"w_q": -1.0}, r"w_q: must be > 0, got -1.0"),
         ({"w_d": math.nan}, r"w_d: must be finite, got nan"),
         ({"b": [[1.0]]}, r"b: expected a scalar or one value per provider"),
         ({"b": [1.0, 2.0], "provider_ids": ["a", "a"]}, r"provider_ids: duplicate id 'a'"),
@@ -170,11 +170,11 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("{not json", r"not valid JSON \(line 1, column 2"),
-        ("[1, 2]", r"expected a JSON object, got list"),
+        ("[1, 2]", r"expected a JSON object, got a list"),
         ('{"format": "other"}', r"format: expected 'prillm-market', got 'other'"),
         ('{"version": 9, "providers": [], "users": []}', r"version: this prillm reads version 1"),
         ('{"users": []}', r"missing field 'providers'"),
-        ('{"providers": {}, "users": []}', r"providers: expected a list, got dict"),
+        ('{"providers": {}, "users": []}', r"providers: expected a list, got an object"),
         (
             '{"providers": [{"id": "a", "price": 1}], "users": []}',
             r"providers\[0\]: missing field 'capacity'",
@@ -195,7 +195,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
         (
             '{"providers": [{"id": "a", "price": 1, "capacity": 1}],'
             ' "users": [{"id": "u", "demand": -5}]}',
-            r"demand\[0\]: must be >= 0, got -5.0",
+            r"users\[0\]\.demand: must be >= 0, got -5.0",
         ),
         (
             '{"providers": [{"id": "a", "price": 1, "capacity": 1}],'
@@ -221,7 +221,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_malformed_preferences(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text('{"w_q": -1}')
-    with pytest.raises(MarketError, match=r"w_q: must be >= 0, got -1.0"):
+    with pytest.raises(MarketError, match=r"w_q: must be > 0, got -1.0"):
         Preferences.from_json(path)
     path.write_text('{"w_q": 1, "typo": 2}')
     with pytest.raises(MarketError, match=r"unknown field 'typo'"):

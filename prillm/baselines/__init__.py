@@ -10,8 +10,19 @@
 Each returns a :class:`prillm.calibration.CalibrationResult` measured like the game's.
 """
 
-from prillm.baselines.noq import NOQ_W_Q, calibrate_noq
-from prillm.baselines.npm import calibrate_npm
-from prillm.baselines.xgboost_model import XGBoostFlowModel, fit_xgboost
+from __future__ import annotations
 
-__all__ = ["NOQ_W_Q", "XGBoostFlowModel", "calibrate_noq", "calibrate_npm", "fit_xgboost"]
+from prillm._optional import lazy_exports
+
+#: Public name -> the module that defines it (imported on first use, PEP 562).
+_EXPORTS: dict[str, str] = {
+    "NOQ_W_Q": "prillm.baselines.noq",
+    "calibrate_noq": "prillm.baselines.noq",
+    "calibrate_npm": "prillm.baselines.npm",
+    "XGBoostFlowModel": "prillm.baselines.xgboost_model",
+    "fit_xgboost": "prillm.baselines.xgboost_model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

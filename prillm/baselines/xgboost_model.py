@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._optional import require
 from prillm.calibration.metrics import fit_metrics
 from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationResult
@@ -64,7 +65,7 @@ class XGBoostFlowModel:
 
     def predict(self, panel: Panel) -> np.ndarray:
         """Predicted flows ``(T, n, m)``: clipped shares renormalised to each user's demand."""
-        import xgboost as xgb
+        xgb = require("xgboost", "the XGBoost baseline")
 
         share = np.asarray(self.booster.predict(xgb.DMatrix(features(panel))), dtype=float)
         share = share.reshape(panel.flows.shape)
@@ -92,7 +93,7 @@ def fit_xgboost(
         The fitted model and a :class:`~prillm.calibration.CalibrationResult` with
         ``prefs=None`` and the training curve (squared error of the shares) as ``loss_history``.
     """
-    import xgboost as xgb
+    xgb = require("xgboost", "the XGBoost baseline")
 
     start = time.perf_counter()
     demand = np.where(panel.demand > 0, panel.demand, 1.0)

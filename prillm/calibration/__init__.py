@@ -9,36 +9,33 @@
 - :mod:`prillm.baselines` — market simulators without hidden preferences (NPM, noQ, XGBoost).
 """
 
-from prillm.calibration.compare import ALL_METHODS, compare_methods, predictions, results_table
-from prillm.calibration.gradient import calibrate
-from prillm.calibration.lp_init import LPInitResult, initial_preferences, observable_marginal_costs
-from prillm.calibration.metrics import FitMetrics, fit_metrics, preference_errors
-from prillm.calibration.panel import PANEL_FORMAT, Panel, load_panel_file, synthetic_panel
-from prillm.calibration.result import (
-    CalibrationError,
-    CalibrationResult,
-    evaluate,
-    predict_flows,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ALL_METHODS",
-    "PANEL_FORMAT",
-    "CalibrationError",
-    "CalibrationResult",
-    "FitMetrics",
-    "LPInitResult",
-    "Panel",
-    "calibrate",
-    "compare_methods",
-    "evaluate",
-    "fit_metrics",
-    "initial_preferences",
-    "load_panel_file",
-    "observable_marginal_costs",
-    "predict_flows",
-    "predictions",
-    "preference_errors",
-    "results_table",
-    "synthetic_panel",
-]
+from prillm._optional import lazy_exports
+
+#: Public name -> the module that defines it (imported on first use, PEP 562).
+_EXPORTS: dict[str, str] = {
+    "ALL_METHODS": "prillm.calibration.compare",
+    "compare_methods": "prillm.calibration.compare",
+    "predictions": "prillm.calibration.compare",
+    "results_table": "prillm.calibration.compare",
+    "calibrate": "prillm.calibration.gradient",
+    "LPInitResult": "prillm.calibration.lp_init",
+    "initial_preferences": "prillm.calibration.lp_init",
+    "observable_marginal_costs": "prillm.calibration.lp_init",
+    "FitMetrics": "prillm.calibration.metrics",
+    "fit_metrics": "prillm.calibration.metrics",
+    "preference_errors": "prillm.calibration.metrics",
+    "PANEL_FORMAT": "prillm.calibration.panel",
+    "Panel": "prillm.calibration.panel",
+    "load_panel_file": "prillm.calibration.panel",
+    "synthetic_panel": "prillm.calibration.panel",
+    "CalibrationError": "prillm.calibration.result",
+    "CalibrationResult": "prillm.calibration.result",
+    "evaluate": "prillm.calibration.result",
+    "predict_flows": "prillm.calibration.result",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, feature="calibration")

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._optional import require
 from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationError
 from prillm.market import TOKENS_PER_PRICE_UNIT, Preferences
@@ -160,7 +161,8 @@ def _solve_scipy(
 def _solve_pyomo(
     mprime: np.ndarray, panel: Panel, slack: bool
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    import pyomo.environ as pyo
+    pyo = require("pyomo.environ", "Algorithm 1 through Pyomo (backend='pyomo')")
+    require("highspy", "Algorithm 1 through Pyomo (backend='pyomo')")
 
     t, i, j, used = _rows(panel)
     m = panel.shape[1]

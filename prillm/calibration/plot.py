@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._optional import require
 from prillm.calibration.metrics import fit_metrics
 
 __all__ = ["fit_figure", "plot_fit"]
@@ -45,7 +46,7 @@ def fit_figure(
     Uses :class:`matplotlib.figure.Figure` directly (no pyplot state), so it works without a
     display; save it with ``fig.savefig(path)``.
     """
-    from matplotlib.figure import Figure
+    Figure = require("matplotlib.figure", "plotting (prillm.calibration.plot)").Figure
 
     k = len(predictions)
     ncols = max(1, min(ncols, k))

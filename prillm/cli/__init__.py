@@ -7,9 +7,11 @@ Sub-commands::
     prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
 
-Errors in the input (a missing or malformed file, a bad value, an unknown provider) are reported
-as one line on standard error with exit status 2; a solver that cannot certify its answer exits
-with status 3. Neither prints a traceback.
+Errors in the input (a missing or malformed file, a bad value, an unknown provider, a bad option
+or output file) are reported as one line on standard error with exit status 2, before any work
+starts where they can be detected then; so is a missing optional dependency (the line names the
+extra to install). A solver that cannot certify its answer exits with status 3. None of them
+prints a traceback, and no output file is left half-written.
 
 The command line sits on top of the library and is never imported by it. Each sub-command is a
 module of this package (listed in :data:`SUBCOMMANDS`) with ``add_parser(subparsers)``, which
@@ -26,6 +28,7 @@ import sys
 from collections.abc import Sequence
 
 from prillm.cli._common import EXIT_INPUT, EXIT_SOLVER
+from prillm.cli._options import OneLineParser
 
 __all__ = ["EXIT_INPUT", "EXIT_SOLVER", "SUBCOMMANDS", "build_parser", "main"]
 
@@ -41,7 +44,7 @@ SUBCOMMANDS: tuple[str, ...] = (
 def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser of the ``prillm`` command (``modules``: the sub-commands to offer,
     default :data:`SUBCOMMANDS`)."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = OneLineParser(
         prog="prillm",
         description="Price an LLM service in a Stackelberg routing game (PriLLM).",
     )
@@ -52,23 +55,41 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None, *, modules: Sequence[str] | None = None) -> int:
-    """Entry point of the ``prillm`` command; returns the exit status."""
-    from prillm._validation import MarketError
+    """Entry point of the ``prillm`` command; returns the exit status.
 
+    Bad input, a bad option and a missing optional dependency give one line on standard error
+    and :data:`EXIT_INPUT`; an uncertified solve gives :data:`EXIT_SOLVER`.
+    """
     parser = build_parser(modules)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a one-line usage error (2)
+        return int(exc.code or 0)
+    from prillm._optional import missing_dependency
+    from prillm._validation import MarketError  # after parsing: --help imports no numpy
     try:
         return int(args.func(args))
     except MarketError as exc:
-        print(f"prillm: error: {exc}", file=sys.stderr)
+        _error(f"prillm: error: {exc}")
+        return EXIT_INPUT
+    except ImportError as exc:
+        missing = missing_dependency(exc, f"prillm {args.command}")
+        if missing is None:
+            raise
+        _error(str(missing))
         return EXIT_INPUT
     except OSError as exc:
-        print(f"prillm: error: {exc}", file=sys.stderr)
+        _error(f"prillm: error: {exc}")
         return EXIT_INPUT
     except RuntimeError as exc:
         from prillm.equilibrium import EquilibriumError
 
         if isinstance(exc, EquilibriumError):
-            print(f"prillm: solver error: {exc}", file=sys.stderr)
+            _error(f"prillm: solver error: {exc}")
             return EXIT_SOLVER
         raise
+
+
+def _error(message: str) -> None:
+    """One line on standard error, whatever the message contains."""
+    print(" ".join(message.split()), file=sys.stderr)

@@ -21,16 +21,29 @@ def load_market_and_prefs(
 
     Preferences come from ``--prefs`` if given, else from the market file's ``preferences``
     section, else the defaults (``w_p = w_q = w_d = 1``, ``b = 0``). The third value says which.
+    The file is read once; preferences that do not fit the market (``b`` for an unknown provider
+    or none for a known one) are refused here, naming the file.
     """
-    from prillm.market import Market, Preferences
+    from prillm.io import read_json
+    from prillm.market import Market, MarketError, Preferences
 
-    market = Market.from_json(market_path)
+    data = read_json(market_path)  # read once: the market and its preferences section
+    market = Market.from_dict(data, where=market_path)
     if prefs_path is not None:
-        return market, Preferences.from_json(prefs_path), f"from {prefs_path}"
-    embedded = Market.preferences_from_json(market_path)
-    if embedded is not None:
-        return market, embedded, "from the market file"
-    return market, Preferences(), "defaults (w_p = w_q = w_d = 1, b = 0)"
+        prefs, source, where = Preferences.from_json(prefs_path), f"from {prefs_path}", prefs_path
+    elif isinstance(data, dict) and "preferences" in data:
+        where = f"{market_path}: preferences"
+        prefs, source = (
+            Preferences.from_dict(data["preferences"], where=where),
+            "from the market file",
+        )
+    else:
+        return market, Preferences(), "defaults (w_p = w_q = w_d = 1, b = 0)"
+    try:
+        prefs.values_for(market)  # b must name exactly the market's providers
+    except MarketError as exc:
+        raise MarketError(f"{where}: {exc}") from None
+    return market, prefs, source
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

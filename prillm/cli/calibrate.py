@@ -3,26 +3,40 @@
 Usage::
 
     prillm calibrate PANEL --out prefs.json [--plot fit.png] [--method gradient]
-                     [--optimizer lbfgs|adam] [--steps N] [--test-fraction F] [--json]
+                     [--optimizer lbfgs|adam] [--steps N] [--lr LR] [--test-fraction F]
+                     [--seed S] [--json]
 
 ``PANEL`` is a panel file (see :mod:`prillm.calibration.panel`): a ``prillm-panel`` JSON file,
 a JSON list of market files (one per day, with ``observed_flows``), or a planted panel ``.npz``
 (``prillm.data``). The last ``--test-fraction`` of the days is held out for the reported R^2
 and MAE. The learned preferences are written atomically to ``--out`` (the ``prillm-preferences``
 format, usable as ``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted
-against observed flows on the held-out days.
+against observed flows on the held-out days (``.png``, ``.pdf``, ``.svg``, ...).
+
+Every option and both output paths are checked before the panel is read, and so are the optional
+dependencies the run needs (the ``torch`` extra; ``plot`` for ``--plot``). The preferences file
+and the figure are written together, atomically, only once the fit, the figure and the report
+have all been computed: a failure leaves no file behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-__all__ = ["METHODS", "add_parser", "run"]
+from prillm.cli._options import IMAGE_SUFFIXES, JSON_SUFFIXES, integer, number, seed
+
+__all__ = ["MAX_LR", "MAX_STEPS", "METHODS", "add_parser", "run"]
 
 METHODS = ("gradient", "fd", "a2c", "npm", "noq")
+#: Largest ``--steps`` (a run of this many steps already takes hours on a real panel).
+MAX_STEPS = 100_000
+#: Largest Adam step size ``--lr`` (the parameters are scaled to order one).
+MAX_LR = 10.0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,13 +48,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("panel", help="panel file: prillm-panel JSON, list of market files, or .npz")
     p.add_argument("--out", required=True, help="where to write the preferences (JSON)")
-    p.add_argument("--plot", metavar="PNG", help="save the fit on the held-out days here")
+    p.add_argument(
+        "--plot",
+        metavar="FIG",
+        help="save the fit on the held-out days here (" + ", ".join(IMAGE_SUFFIXES) + ")",
+    )
     p.add_argument("--method", choices=METHODS, default="gradient", help="learning method")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    p.add_argument("--steps", type=int, default=100, help="optimiser steps (default 100)")
-    p.add_argument("--lr", type=float, default=0.05, help="Adam step size")
     p.add_argument(
-        "--test-fraction", type=float, default=0.2, help="share of days held out (default 0.2)"
+        "--steps",
+        type=integer(1, MAX_STEPS),
+        default=100,
+        help=f"optimiser steps (default 100, at most {MAX_STEPS})",
+    )
+    p.add_argument(
+        "--lr",
+        type=number(0.0, MAX_LR, lo_open=True),
+        default=0.05,
+        help=f"Adam step size, in (0, {MAX_LR:g}] (default 0.05)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=number(0.0, 1.0, lo_open=True, hi_open=True),
+        default=0.2,
+        help="share of days held out, in (0, 1) (default 0.2)",
+    )
+    p.add_argument(
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of the a2c agent (default 0; other methods are deterministic)",
     )
     p.add_argument(
         "--demand",
@@ -57,22 +94,64 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sub-command; returns the exit status (errors are raised as MarketError)."""
-    from tqdm import tqdm
+    from prillm._optional import require_installed
+    from prillm.cli._options import check_outputs
+
+    # everything that can be checked before the work starts
+    check_outputs(
+        {"--out": (args.out, JSON_SUFFIXES), "--plot": (args.plot, IMAGE_SUFFIXES)},
+        inputs=[args.panel],
+    )
+    require_installed(["torch"], "prillm calibrate")
+    show_bar = not (args.quiet or args.json)
+    if show_bar:
+        require_installed(["tqdm"], "the progress bar of prillm calibrate (or use --quiet)")
+    if args.plot:
+        require_installed(["matplotlib"], "prillm calibrate --plot")
 
     from prillm.calibration.metrics import preference_errors
     from prillm.calibration.panel import load_panel_file
     from prillm.calibration.result import predict_flows
-    from prillm.market import MarketError
+    from prillm.io import atomic_write, dump_json
 
-    if args.steps < 1:
-        raise MarketError(f"--steps: expected a positive integer, got {args.steps}")
     panel = load_panel_file(args.panel, demand=args.demand)
     train, test = panel.split(args.test_fraction)
+    result = _fit_with_progress(args, train, test, show_bar)
+    assert result.prefs is not None
+
+    # every output is computed before anything is written
+    outputs: dict[str, str | bytes] = {args.out: dump_json(result.prefs.to_dict())}
+    if args.plot:
+        from prillm.calibration.plot import fit_figure
+
+        fig = fit_figure(
+            {f"{args.method} (held-out days)": predict_flows(test, result.prefs)}, test.flows
+        )
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=Path(args.plot).suffix.lower()[1:], dpi=120)
+        outputs[args.plot] = buffer.getvalue()
+    summary = result.to_dict()
+    summary.pop("loss_history")
+    summary["days"] = {"train": train.n_days, "test": test.n_days}
+    summary["out"] = args.out
+    if panel.truth is not None:
+        summary["recovery_error"] = preference_errors(result.prefs, panel.truth)
+    text = json.dumps(summary, indent=2) if args.json else _report(summary, result.prefs)
+    atomic_write(outputs)
+    print(text)
+    return 0
+
+
+def _fit_with_progress(args: argparse.Namespace, train: Any, test: Any, show_bar: bool) -> Any:
+    """The fit, with a progress bar on standard error unless ``show_bar`` is false."""
+    if not show_bar:
+        return _fit(args, train, test, None)
+    from tqdm import tqdm
+
     bar = tqdm(
         total=args.steps if args.method != "a2c" else None,
         desc=f"calibrate ({args.method})",
         unit="step",
-        disable=args.quiet or args.json,
         file=sys.stderr,
     )
 
@@ -81,29 +160,9 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{loss:.4g}")
 
     try:
-        result = _fit(args, train, test, progress)
+        return _fit(args, train, test, progress)
     finally:
         bar.close()
-    assert result.prefs is not None
-    result.prefs.to_json(args.out)
-    if args.plot:
-        from prillm.calibration.plot import fit_figure
-
-        fig = fit_figure(
-            {f"{args.method} (held-out days)": predict_flows(test, result.prefs)}, test.flows
-        )
-        fig.savefig(args.plot, dpi=120)
-    summary = result.to_dict()
-    summary.pop("loss_history")
-    summary["days"] = {"train": train.n_days, "test": test.n_days}
-    summary["out"] = args.out
-    if panel.truth is not None:
-        summary["recovery_error"] = preference_errors(result.prefs, panel.truth)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(_report(summary, result.prefs))
-    return 0
 
 
 def _fit(args: argparse.Namespace, train: Any, test: Any, progress: Any) -> Any:
@@ -121,7 +180,9 @@ def _fit(args: argparse.Namespace, train: Any, test: Any, progress: Any) -> Any:
         return calibrate_npm(train, progress=progress, **common)
     if args.method == "noq":
         return calibrate_noq(train, progress=progress, **common)
-    return calibrate_a2c(train, test=test, max_evaluations=40 * args.steps, progress=progress)
+    return calibrate_a2c(
+        train, test=test, max_evaluations=40 * args.steps, rng=args.seed, progress=progress
+    )
 
 
 def _report(summary: dict[str, Any], prefs: Any) -> str:

@@ -6,16 +6,20 @@
                  [--marginal-cost C] [--prefs PREFS.json] [--json]
 
 Input errors (unknown target, bad bounds, a method that refuses the market's size) exit with
-status 2 through the command's common error handling.
+status 2 through the command's common error handling. Price bounds and the marginal cost are
+finite numbers in ``[0, MAX_PRICE]`` USD per million tokens (``--p-max`` > 0), with
+``--p-min`` < ``--p-max``, all checked before the market file is read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prillm.cli._common import load_market_and_prefs
+from prillm.cli._options import MAX_PRICE, number
 
 if TYPE_CHECKING:
     from prillm.pricing import PricingResult
@@ -25,8 +29,6 @@ __all__ = ["add_parser", "format_result", "run"]
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``price`` on an ``argparse`` sub-parser collection."""
-    from prillm.pricing import METHODS
-
     p = subparsers.add_parser(
         "price",
         help="the profit-maximising price of one provider (Stackelberg pricing, Eq. 2)",
@@ -37,21 +39,50 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="exact",
-        choices=sorted(METHODS),
-        help="pricing method (default: exact, the certified global optimum)",
+        choices=_Methods(),
+        metavar="METHOD",
+        help="pricing method: %(choices)s (default: exact, the certified global optimum)",
     )
-    p.add_argument("--p-max", type=float, default=None, help="upper price bound, USD per 1M tokens")
-    p.add_argument("--p-min", type=float, default=0.0, help="lower price bound (default 0)")
+    price = f"USD per 1M tokens, at most {MAX_PRICE:g}"
+    p.add_argument(
+        "--p-max",
+        type=number(0.0, MAX_PRICE, lo_open=True, what="a price"),
+        default=None,
+        help=f"upper price bound, {price} (default: where the target loses its last user)",
+    )
+    p.add_argument(
+        "--p-min",
+        type=number(0.0, MAX_PRICE, what="a price"),
+        default=0.0,
+        help=f"lower price bound, {price} (default 0)",
+    )
     p.add_argument(
         "--marginal-cost",
-        type=float,
+        type=number(0.0, MAX_PRICE, what="a cost"),
         default=0.0,
-        help="the target's cost per 1M tokens (profit = (price - cost) x load)",
+        help=f"the target's cost, {price} (profit = (price - cost) x load; default 0)",
     )
     p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
     return p
+
+
+class _Methods:
+    """The pricing methods as argparse ``choices``, read from :data:`prillm.pricing.METHODS`
+    only when a ``--method`` is checked or the help is shown (building the parser of every
+    sub-command must not import the pricing package)."""
+
+    def _names(self) -> list[str]:
+        from prillm.pricing import METHODS
+
+        return sorted(METHODS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
 
 def format_result(res: PricingResult, prefs_source: str) -> str:
@@ -83,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     from prillm._validation import MarketError
     from prillm.pricing import optimal_price
 
+    if args.p_max is not None and args.p_min >= args.p_max:
+        raise MarketError(f"--p-min: must be below --p-max ({args.p_max:g}), got {args.p_min:g}")
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     try:
         res = optimal_price(

@@ -7,11 +7,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from prillm.cli._common import load_market_and_prefs, table
+from prillm.cli._options import number
 
 if TYPE_CHECKING:
     from prillm.equilibrium import Equilibrium
 
-__all__ = ["add_parser", "format_equilibrium", "run"]
+__all__ = ["TOL_MAX", "TOL_MIN", "add_parser", "format_equilibrium", "run"]
+
+#: ``--tol`` range: below about 1e-13 round-off alone exceeds the relative KKT residual of
+#: larger markets, so no answer could be certified; above 1e-2 "certified" would mean little.
+TOL_MIN, TOL_MAX = 1e-13, 1e-2
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -20,7 +25,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("market", help="market file (JSON, format 'prillm-market')")
     p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--tol", type=float, default=1e-9, help="KKT tolerance (relative)")
+    p.add_argument(
+        "--tol",
+        type=number(TOL_MIN, TOL_MAX),
+        default=1e-9,
+        help=f"KKT tolerance, relative (default 1e-9; from {TOL_MIN:g}, about the round-off "
+        f"floor, to {TOL_MAX:g})",
+    )
     p.set_defaults(func=run)
     return p
 

@@ -24,6 +24,7 @@ import importlib
 import time
 from typing import Any
 
+from prillm._optional import optional_dependency
 from prillm.market import Market, Preferences
 from prillm.pricing.problem import PricingProblem, make_problem, vanishing_price
 from prillm.pricing.result import PricingResult
@@ -101,10 +102,11 @@ def optimal_price(
     if method not in METHODS:
         raise ValueError(f"method: unknown pricing method {method!r}; choose from {list(METHODS)}")
     prob = make_problem(market, prefs, target, p_max, p_min, marginal_cost)
-    module = importlib.import_module(f"prillm.pricing.{METHODS[method]}")
-    t0 = time.perf_counter()
-    price, diag = module.solve(prob, **opts)
-    wall = time.perf_counter() - t0
+    with optional_dependency(f"the pricing method {method!r}"):
+        module = importlib.import_module(f"prillm.pricing.{METHODS[method]}")
+        t0 = time.perf_counter()
+        price, diag = module.solve(prob, **opts)
+        wall = time.perf_counter() - t0
     price = min(max(float(price), prob.p_min), prob.p_max)
     t1 = time.perf_counter()
     profit, eq = prob.evaluate(price)
