@@ -82,6 +82,25 @@ def _first_non_number(value: object) -> tuple[tuple[int, ...], object] | None:
     return None
 
 
+def _first_irregular(value: object) -> tuple[tuple[int, ...], object, int | None] | None:
+    """The first entry (level by level) whose nesting or length differs from its level's first
+    entry, with the length expected there (``None``: a number), if any."""
+    level: list[tuple[tuple[int, ...], object]] = [((), value)]
+    while level:
+        first = level[0][1]
+        is_row = isinstance(first, (list, tuple))
+        size = len(first) if is_row else None  # type: ignore[arg-type]
+        below: list[tuple[tuple[int, ...], object]] = []
+        for idx, item in level:
+            item_is_row = isinstance(item, (list, tuple))
+            if item_is_row != is_row or (is_row and len(item) != size):  # type: ignore[arg-type]
+                return idx, item, size
+            if is_row:
+                below.extend(((*idx, k), x) for k, x in enumerate(item))  # type: ignore[arg-type]
+        level = below
+    return None
+
+
 def _first_overflow(value: object) -> tuple[tuple[int, ...], object] | None:
     """Position and value of the first integer too large for a float, if any."""
     stack: list[tuple[tuple[int, ...], object]] = [((), value)]
@@ -186,9 +205,13 @@ def as_float_array(
             f"{name}{_index(idx)}: too large for a floating-point number, got {describe(item)}"
         ) from None
     except (TypeError, ValueError):
+        irregular = _first_irregular(value)
+        if irregular is None:  # pragma: no cover - numpy refused a regular array of numbers
+            raise MarketError(f"{name}: expected numbers, got {describe(value)}") from None
+        idx, item, size = irregular
+        what = "a number" if size is None else f"a row of {size} numbers"
         raise MarketError(
-            f"{name}: expected a regular array of numbers (rows of equal length), got "
-            f"{describe(value)}"
+            f"{name}{_index(idx)}: expected {what} (rows of equal length), got {describe(item)}"
         ) from None
     if shape is not None:
         if arr.ndim == 0 and len(shape) > 0:

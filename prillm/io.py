@@ -74,12 +74,13 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
     p = Path(path)
     try:
         with p.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
+            too_large = os.fstat(fh.fileno()).st_size > max_bytes
+            raw = b"" if too_large else fh.read(max_bytes + 1)  # + 1: a pipe has no size
     except FileNotFoundError:
         raise MarketError(f"{p}: no such file") from None
     except OSError as exc:
         raise MarketError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
-    if len(raw) > max_bytes:
+    if too_large or len(raw) > max_bytes:
         raise MarketError(f"{p}: file larger than {max_bytes} bytes; refusing to parse it")
     try:
         text = raw.decode("utf-8-sig")

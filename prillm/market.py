@@ -308,9 +308,11 @@ class Market:
         latency = as_float_array("latency", lat_arr, (n, m), allow_negative=False)
         flows = None
         if self.observed_flows is not None:
-            flows = as_float_array(
-                "observed_flows", self.observed_flows, (n, m), allow_negative=False
-            )
+            flows = as_float_array("observed_flows", self.observed_flows, allow_negative=False)
+            if flows.shape != (n, m):  # no broadcasting: one observed flow per route
+                raise MarketError(
+                    f"observed_flows: expected shape ({n}, {m}), got shape {flows.shape}"
+                )
         provider_ids = check_ids("provider_ids", self.provider_ids, m, "p")
         user_ids = check_ids("user_ids", self.user_ids, n, "u")
         object.__setattr__(self, "demand", demand)

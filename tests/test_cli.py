@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,68 @@ def test_console_script_runs(market_file: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_demo_write_keeps_the_mode_of_a_replaced_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for mode in (0o644, 0o600, 0o664):
+        path = tmp_path / f"demo-{mode:o}.json"
+        path.write_text("{}")
+        path.chmod(mode)
+        assert main(["demo", "--write", str(path)]) == 0
+        assert path.stat().st_mode & 0o777 == mode
+        assert Market.from_json(path) == demo_market()[0]
+    capsys.readouterr()
+
+
+def test_a_new_file_gets_the_mode_of_a_plain_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = os.umask(0o027)
+    try:
+        assert main(["demo", "--write", str(tmp_path / "new.json")]) == 0
+        with open(tmp_path / "plain.json", "w") as fh:
+            fh.write("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "plain.json"]
+    capsys.readouterr()
+
+
+def test_calibrate_writes_nothing_when_the_figure_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out`` is written only after the figure: a figure that fails leaves no file."""
+    import prillm.calibration.plot as plot
+    from prillm.calibration import synthetic_panel
+
+    panel = tmp_path / "panel.json"
+    synthetic_panel(3, 2, 6, Preferences(w_q=2.0, w_d=0.5, b=0.0), rng=1).to_json(panel)
+
+    class Broken:
+        def savefig(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("the figure cannot be rendered")
+
+    monkeypatch.setattr(plot, "fit_figure", lambda *a, **k: Broken())
+    out, png = tmp_path / "prefs.json", tmp_path / "fit.png"
+    argv = ["calibrate", str(panel), "--out", str(out), "--plot", str(png), "--steps", "2"]
+    with pytest.raises(RuntimeError, match="cannot be rendered"):
+        main([*argv, "--quiet"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["panel.json"]
+    monkeypatch.undo()
+    assert main([*argv, "--quiet"]) == 0  # the same run with a working figure writes both
+    assert Preferences.from_json(out).provider_ids == ("llm0", "llm1")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_every_image_suffix_is_one_matplotlib_writes() -> None:
+    from matplotlib.figure import Figure
+
+    from prillm.cli._options import IMAGE_SUFFIXES
+
+    supported = Figure().canvas.get_supported_filetypes()
+    assert {s[1:] for s in IMAGE_SUFFIXES} <= set(supported)

@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None, *, modules: Sequence[str] | None = N
         return int(exc.code or 0)
     from prillm._optional import missing_dependency
     from prillm._validation import MarketError  # after parsing: --help imports no numpy
+
     try:
         return int(args.func(args))
     except MarketError as exc:
@@ -92,4 +93,4 @@ def main(argv: Sequence[str] | None = None, *, modules: Sequence[str] | None = N
 
 def _error(message: str) -> None:
     """One line on standard error, whatever the message contains."""
-    print(" ".join(message.split()), file=sys.stderr)
+    print(message.replace("\r", " ").replace("\n", " "), file=sys.stderr)
