@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   set up the environment, execute every notebook (quick mode) and build the HTML book
-#   make test   set up the environment, lint, and run the test suite
+#   make test   set up the environment, lint, run the test suite, and check the light core in a
+#               fresh venv with no extra (scripts/check_core_install.py, ~30 s)
 # Both create .venv and install the project with all extras from the package registries, once
 # (again whenever pyproject.toml changes).
 
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book book-full demo test bench
+.PHONY: setup book book-full demo test bench check-core
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	$(BIN)/python scripts/check_core_install.py
+
+# a fresh venv with `pip install .` only (no extra): the light core works and names the extras
+check-core:
+	$(PYTHON) scripts/check_core_install.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_equilibrium.py
