@@ -50,6 +50,11 @@ CHECKS = """
 import contextlib, io, json, os, sys, tempfile
 import prillm
 report = {"heavy_after_import": sorted(m for m in sys.modules if m.partition(".")[0] in OPTIONAL)}
+import prillm.baselines, prillm.calibration, prillm.cli, prillm.data, prillm.experiments
+import prillm.pricing
+report["heavy_after_packages"] = sorted(
+    m for m in sys.modules if m.partition(".")[0] in OPTIONAL
+)
 from prillm import Market, MissingDependencyError, Preferences, optimal_price, solve_equilibrium
 market = Market(demand=[1e6, 2e6], price=[1.0, 2.0], capacity=[1e6, 1e6], provider_ids=["a", "b"])
 prefs = Preferences(w_q=1.0, w_d=0.0)
@@ -71,6 +76,7 @@ report["solve"] = cli("solve", path)
 report["price_cli"] = cli("price", path, "--target", "a")
 report["heavy_after_cli"] = sorted(m for m in sys.modules if m.partition(".")[0] in OPTIONAL)
 report["calibrate"] = cli("calibrate", path, "--out", os.path.join(folder, "p.json"))
+report["pmpec_cli"] = cli("price", path, "--target", "a", "--method", "pmpec")
 report["files"] = sorted(os.listdir(folder))
 
 def message(fn):
@@ -140,6 +146,7 @@ def program(prelude: str, *parts: str, checks: str = CHECKS) -> str:
 
 def check_light_core(report: dict) -> None:
     assert report["heavy_after_import"] == []
+    assert report["heavy_after_packages"] == []  # no package namespace imports an extra
     assert report["heavy_after_cli"] == []
     assert report["loads"][0] > 0 and abs(sum(report["loads"]) - 3e6) < 1e-3
     assert report["price"] > 0
@@ -153,6 +160,10 @@ def check_light_core(report: dict) -> None:
     assert found, err
     assert (found["module"], found["extra"]) == ("torch", "torch")
     assert report["files"] == ["market.json"]  # the refused calibration wrote nothing
+    status, err = report["pmpec_cli"]
+    found = LINE.match(err.strip())
+    assert status == 2 and err.count("\n") == 1 and found, err
+    assert (found["module"], found["extra"]) == ("pyomo", "mpec")
 
 
 def check_api_messages(api: dict) -> None:
