@@ -91,7 +91,7 @@ def main() -> int:
         report = json.loads(smoke.stdout.strip().splitlines()[-1])
         check(report["heavy"] == [], "import prillm imports no optional module")
         check(report["price"] > 0, "the exact price")
-        check("pip install \"prillm[reference]\"" in report["reference"], report["reference"])
+        check('pip install "prillm[reference]"' in report["reference"], report["reference"])
     else:
         print(smoke.stderr)
 
@@ -104,7 +104,7 @@ def main() -> int:
     price = run([prillm, "price", str(market), "--target", "budget-llm"])
     check(price.returncode == 0 and "global optimum" in price.stdout, "prillm price")
     calib = run([prillm, "calibrate", str(market), "--out", str(folder / "p.json")])
-    expected = 'needs the optional dependency \'torch\': pip install "prillm[torch]"'
+    expected = "needs the optional dependency 'torch': pip install \"prillm[torch]\""
     check(
         calib.returncode == 2 and calib.stderr.count("\n") == 1 and expected in calib.stderr,
         f"prillm calibrate refused in one line: {calib.stderr.strip()}",
