@@ -28,7 +28,8 @@
 # 2. **The 2026 app x model snapshot**: the top public apps of each model, one snapshot, so
 #    app x model flows but no variation over time.
 #
-# Every number below is computed by `prillm.experiments.real_data` when this page is built.
+# Every number below is computed by `prillm.experiments` (its `daily_volumes` and
+# `app_snapshot` modules) when this page is built.
 # Source of all data: OpenRouter (openrouter.ai/rankings), CC BY 4.0, as of the dates given.
 
 # %% tags=["parameters"]
@@ -42,13 +43,13 @@ from myst_nb import glue
 import prillm
 from prillm.data import load_performance
 from prillm.experiments import (
+    PRICE_WINDOW_DAYS,
     app_snapshot_panel,
     daily_volume_panel,
     fit_app_snapshot,
     fit_daily_volumes,
     w_q_profile,
 )
-from prillm.experiments.real_data import PRICE_WINDOW_DAYS
 
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
@@ -107,10 +108,11 @@ def show_table(rows, columns, formats):
 # %%
 daily = daily_volume_panel(15, train_fraction=0.75)
 models = daily.info["models"]
-panel = daily.panel
+panel = daily
+n_train = daily.info["n_train"]
 print(
     f"{panel.n_days} complete days {daily.dates[0]}..{daily.dates[-1]}: "
-    f"{daily.n_train} to fit, {panel.n_days - daily.n_train} held out; {len(models)} models"
+    f"{n_train} to fit, {panel.n_days - n_train} held out; {len(models)} models"
 )
 rows = [
     {
@@ -132,8 +134,8 @@ n_changed = len(changed)
 largest_move = float(np.ptp(panel.price, axis=0).max())
 share_covered = float(panel.demand.sum())
 glue("rd_days", panel.n_days, display=False)
-glue("rd_train_days", daily.n_train, display=False)
-glue("rd_test_days", panel.n_days - daily.n_train, display=False)
+glue("rd_train_days", n_train, display=False)
+glue("rd_test_days", panel.n_days - n_train, display=False)
 glue("rd_models", len(models), display=False)
 glue("rd_first_day", daily.dates[0], display=False)
 glue("rd_last_day", daily.dates[-1], display=False)
@@ -169,6 +171,8 @@ params = fit.parameters()
 print(f"{len(fit.loss_history) - 1} L-BFGS-B iterations")
 print(f"scaled loss (Eq. 6) {fit.loss_history[0]:.4f} -> {min(fit.loss_history):.4f}")
 print(f"learned w_q = {params['w_q']:.4g} (w_d held at {params['w_d']:g})")
+for finding in fit.identifiability:  # what the library reports it could not identify
+    print(f"not identified: {', '.join(finding['parameters'])} ({finding['reason']})")
 table_rows = []
 for name, by_split in fit.metrics.items():
     table_rows.append(
@@ -189,8 +193,7 @@ show_table(
     ["{}", "{:.4f}", "{:.4f}", "{:,.0f}"],
 )
 b_minus_p = {
-    mid: params["b"][mid] - float(panel.price[: daily.n_train, j].mean())
-    for j, mid in enumerate(models)
+    mid: params["b"][mid] - float(panel.price[:n_train, j].mean()) for j, mid in enumerate(models)
 }
 spread = max(b_minus_p.values()) - min(b_minus_p.values())
 m = fit.metrics
@@ -211,7 +214,7 @@ glue("rd_fit_gap", abs(m["fit"]["test"]["r2"] - m["mean shares"]["test"]["r2"]),
 # %%
 top = 6
 fig, axes = plt.subplots(2, 3, figsize=(10, 5), sharex=True)
-test_days = np.arange(daily.n_train, panel.n_days)
+test_days = np.arange(n_train, panel.n_days)
 for j, ax in enumerate(axes.ravel()[:top]):
     ax.plot(np.arange(panel.n_days), panel.flows[:, 0, j] / 1e9, color="black", lw=1, label="data")
     ax.plot(test_days, fit.predicted[:, j] / 1e9, marker="o", ms=3, label="game (calibrated)")
@@ -223,7 +226,7 @@ for j, ax in enumerate(axes.ravel()[:top]):
         label=f"game, last {window} days",
     )
     ax.plot(test_days, fit.baselines["yesterday's shares"][:, j] / 1e9, ls="--", label="yesterday")
-    ax.axvline(daily.n_train - 0.5, color="grey", lw=0.8)
+    ax.axvline(n_train - 0.5, color="grey", lw=0.8)
     ax.set_title(models[j], fontsize=8)
     ax.set_ylabel("B tokens / day", fontsize=8)
 axes[0, 0].legend(fontsize=7)
@@ -312,9 +315,9 @@ plt.show()
 
 # %%
 snap = app_snapshot_panel(15, min_models=3)
-sp = snap.panel
+sp = snap
 apps, snap_models = snap.info["apps"], snap.info["models"]
-listed = snap.info["listed"]
+listed = np.asarray(snap.info["listed"], dtype=bool)
 src = snap.info["price_source"]
 n_ledger = sum(s == "ledger" for s in src)
 n_perf_price = sum(s == "performance" for s in src)
@@ -337,7 +340,7 @@ price_rows = [
         "source": src[j],
         f"changes_{window_days}d": snap.info["price_changes"][j],
         **{
-            f"{k}_{window_days}d": v if np.isfinite(v) else None
+            f"{k}_{window_days}d": v
             for k, v in zip(("low", "high"), snap.info["price_range"][j], strict=True)
         },
     }

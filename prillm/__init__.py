@@ -14,6 +14,8 @@ Sub-packages: ``prillm.pricing`` (Problem 1), ``prillm.calibration`` and ``prill
 ``prillm.data`` (shipped data and the planted panel).
 """
 
+# Higher layers that join a registry of a lower one: imported when the registry is first read.
+from prillm.calibration.registry import join as _join_calibration_methods
 from prillm.equilibrium import (
     DEFAULT_TOL,
     Equilibrium,
@@ -34,6 +36,8 @@ from prillm.market import (
 from prillm.pricing import PricingResult, optimal_price, vanishing_price
 from prillm.reference import equilibrium_reference
 from prillm.water_filling import water_filling
+
+_join_calibration_methods("prillm.baselines")
 
 __version__ = "0.1.0"
 

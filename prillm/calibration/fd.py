@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from prillm.calibration.gradient import finish, run_optimiser
-from prillm.calibration.lp_init import INIT_DAYS, default_start
-from prillm.calibration.objective import CalibrationObjective
-from prillm.calibration.panel import Panel
-from prillm.calibration.params import FREE_NAMES, Parametrisation
+from prillm.calibration.fitting import check_number, finish, prepare, run_optimiser
+from prillm.calibration.lp_init import INIT_DAYS
+from prillm.calibration.params import FREE_NAMES
 from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
 from prillm.market import Preferences
 from prillm.torch_equilibrium import torch_threads
 
@@ -53,6 +52,7 @@ def calibrate_fd(
     lr: float = 0.05,
     h: float = 1e-5,
     progress: Callable[[int, float], None] | None = None,
+    check_identifiability: bool = True,
 ) -> CalibrationResult:
     """Eq. (6) by finite-difference gradients through the black-box equilibrium (FD).
 
@@ -65,14 +65,20 @@ def calibrate_fd(
         ``info["equilibrium_solves"]`` counts the daily equilibria computed.
     """
     start = time.perf_counter()
-    param = Parametrisation(panel.provider_ids, fit, fixed)
-    if init is None:
-        init = default_start(panel, init_days)[0]
-    objective = CalibrationObjective(panel, param)
+    check_number("h", h)
+    setup = prepare(
+        panel,
+        init=init,
+        init_days=init_days,
+        fit=fit,
+        fixed=fixed,
+        check_identifiability=check_identifiability,
+    )
+    param, objective = setup.param, setup.objective
     with torch_threads(1):
-        u_best, history, evals = run_optimiser(
+        run = run_optimiser(
             lambda u: central_gradient(objective.value, u, h),
-            param.encode(init),
+            param.encode(setup.init),
             optimizer=optimizer,
             steps=steps,
             lr=lr,
@@ -82,11 +88,13 @@ def calibrate_fd(
     wall = time.perf_counter() - start
     return finish(
         "fd",
-        param.decode(u_best),
-        panel,
+        setup,
+        run.u,
+        run.loss,
+        run.history,
         test,
-        history,
         wall,
-        evals,
+        run.evaluations,
+        run.status,
         equilibrium_solves=objective.evaluations * panel.n_days,
     )

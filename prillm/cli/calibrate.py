@@ -5,12 +5,14 @@ Usage::
     prillm calibrate PANEL --out prefs.json [--plot fit.png] [--method gradient]
                      [--optimizer lbfgs|adam] [--steps N] [--test-fraction F] [--json]
 
-``PANEL`` is a panel file (see :mod:`prillm.calibration.panel`): a ``prillm-panel`` JSON file,
-a JSON list of market files (one per day, with ``observed_flows``), or a planted panel ``.npz``
-(``prillm.data``). The last ``--test-fraction`` of the days is held out for the reported R^2
-and MAE. The learned preferences are written atomically to ``--out`` (the ``prillm-preferences``
-format, usable as ``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted
-against observed flows on the held-out days.
+``PANEL`` is a panel file (see :mod:`prillm.data.panel_file`): a ``prillm-panel`` JSON file
+(plain or ``.gz``, e.g. the shipped ``prillm/data/panel_seed0.json.gz``), a JSON list of market
+files (one per day, with ``observed_flows``), or a file of an earlier version. The last
+``--test-fraction`` of the days is held out for the reported R^2 and MAE. ``--method`` is a
+calibration method that learns preferences (:data:`prillm.calibration.METHODS`). The learned
+preferences are written atomically to ``--out`` (the ``prillm-preferences`` format, usable as
+``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted against observed flows
+on the held-out days. Parameters the panel does not identify are named in the report.
 """
 
 from __future__ import annotations
@@ -20,9 +22,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["METHODS", "add_parser", "run"]
-
-METHODS = ("gradient", "fd", "a2c", "npm", "noq")
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,10 +32,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="learn the users' preferences from observed flows (Algorithm 1 + Eq. 6)",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    p.add_argument("panel", help="panel file: prillm-panel JSON, list of market files, or .npz")
+    p.add_argument(
+        "panel", help="panel file: prillm-panel JSON (or .json.gz), list of market files"
+    )
     p.add_argument("--out", required=True, help="where to write the preferences (JSON)")
     p.add_argument("--plot", metavar="PNG", help="save the fit on the held-out days here")
-    p.add_argument("--method", choices=METHODS, default="gradient", help="learning method")
+    p.add_argument(
+        "--method",
+        default="gradient",
+        help="calibration method (gradient, fd, a2c, npm, noq; see prillm.calibration.METHODS)",
+    )
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
     p.add_argument("--steps", type=int, default=100, help="optimiser steps (default 100)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam step size")
@@ -57,16 +63,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sub-command; returns the exit status (errors are raised as MarketError)."""
+    import warnings
+
     from tqdm import tqdm
 
+    from prillm.calibration import METHODS, IdentifiabilityWarning
     from prillm.calibration.metrics import preference_errors
-    from prillm.calibration.panel import load_panel_file
     from prillm.calibration.result import predict_flows
+    from prillm.data import load_panel
     from prillm.market import MarketError
 
     if args.steps < 1:
         raise MarketError(f"--steps: expected a positive integer, got {args.steps}")
-    panel = load_panel_file(args.panel, demand=args.demand)
+    if args.method not in METHODS or not METHODS[args.method].learns:
+        learners = [name for name, m in METHODS.items() if m.learns]
+        raise MarketError(
+            f"--method: expected a method that learns preferences ({', '.join(learners)}), "
+            f"got {args.method!r}"
+        )
+    panel = load_panel(args.panel, demand=args.demand)
     train, test = panel.split(args.test_fraction)
     bar = tqdm(
         total=args.steps if args.method != "a2c" else None,
@@ -81,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{loss:.4g}")
 
     try:
-        result = _fit(args, train, test, progress)
+        with warnings.catch_warnings():  # reported below, in the summary
+            warnings.simplefilter("ignore", IdentifiabilityWarning)
+            result = _fit(args, train, test, progress)
     finally:
         bar.close()
     assert result.prefs is not None
@@ -97,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     summary.pop("loss_history")
     summary["days"] = {"train": train.n_days, "test": test.n_days}
     summary["out"] = args.out
+    summary["not_identified"] = list(result.not_identified)
     if panel.truth is not None:
         summary["recovery_error"] = preference_errors(result.prefs, panel.truth)
     if args.json:
@@ -107,21 +125,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace, train: Any, test: Any, progress: Any) -> Any:
-    from prillm.baselines import calibrate_noq, calibrate_npm
-    from prillm.calibration.a2c import calibrate_a2c
-    from prillm.calibration.fd import calibrate_fd
-    from prillm.calibration.gradient import calibrate
+    from prillm.calibration import run_method
 
-    common = {"test": test, "optimizer": args.optimizer, "steps": args.steps, "lr": args.lr}
-    if args.method == "gradient":
-        return calibrate(train, progress=progress, **common)
-    if args.method == "fd":
-        return calibrate_fd(train, progress=progress, **common)
-    if args.method == "npm":
-        return calibrate_npm(train, progress=progress, **common)
-    if args.method == "noq":
-        return calibrate_noq(train, progress=progress, **common)
-    return calibrate_a2c(train, test=test, max_evaluations=40 * args.steps, progress=progress)
+    if args.method == "a2c":
+        options = {"max_evaluations": 40 * args.steps}
+    else:
+        options = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr}
+    return run_method(args.method, train, test=test, progress=progress, **options)
 
 
 def _report(summary: dict[str, Any], prefs: Any) -> str:
@@ -142,6 +152,8 @@ def _report(summary: dict[str, Any], prefs: Any) -> str:
             f"  held-out: R^2 {summary['test']['r2']:.4f}, "
             f"MAE {summary['test']['mae'] / 1e6:.4g} M tokens"
         )
+    for finding in summary.get("identifiability", []):
+        lines.append(f"  not identified: {', '.join(finding['parameters'])} ({finding['reason']})")
     if "recovery_error" in summary:
         e = summary["recovery_error"]
         lines.append(
