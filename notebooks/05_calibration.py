@@ -37,6 +37,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
@@ -59,6 +60,7 @@ from prillm.data import RandomDesign, generate_planted_panel, load_panel
 from prillm.experiments import compare_calibration_methods, method_predictions, method_table
 from prillm.torch_equilibrium import torch_threads
 
+pd.set_option("display.precision", 4)
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
 # Quick mode: 40 days and small budgets for continuous integration; full mode: all 100 days.
@@ -66,22 +68,6 @@ n_days = 40 if quick else 100
 a2c_budget = 400 if quick else 2000
 synthetic_size = (7, 5, 20) if quick else (13, 8, 60)
 print(f"prillm {prillm.__version__}: {n_days} days, A2C budget {a2c_budget} evaluations")
-
-
-def show_table(rows, columns, formats):
-    """Print rows (dicts) as an aligned text table (presentation only)."""
-    cells = [
-        [
-            fmt.format(r[c]) if r.get(c) is not None else "-"
-            for c, fmt in zip(columns, formats, strict=True)
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 # %% [markdown]
@@ -456,10 +442,8 @@ display(figure3)
 
 # %%
 rows = method_table(results, truth)
-show_table(
-    rows,
-    ["method", "test_r2", "test_mae_M", "wall_time_s", "evaluations"],
-    ["{}", "{:.4f}", "{:.1f}", "{:.2f}", "{}"],
+display(
+    pd.DataFrame(rows, columns=["method", "test_r2", "test_mae_M", "wall_time_s", "evaluations"])
 )
 by_name = {r["method"]: r for r in rows}
 for name in ("xgboost", "npm", "noq"):
@@ -476,10 +460,10 @@ for name in ("xgboost", "npm", "noq"):
 # %%
 syn_results = compare_calibration_methods(syn_train, syn_test, a2c_evaluations=a2c_budget, seed=0)
 syn_rows = method_table(syn_results, syn.truth)
-show_table(
-    syn_rows,
-    ["method", "test_r2", "test_mae_M", "wall_time_s", "err_w_q", "err_w_d"],
-    ["{}", "{:.4f}", "{:.2f}", "{:.2f}", "{:.1%}", "{:.1%}"],
+display(
+    pd.DataFrame(
+        syn_rows, columns=["method", "test_r2", "test_mae_M", "wall_time_s", "err_w_q", "err_w_d"]
+    )
 )
 
 # %% [markdown]
@@ -493,10 +477,18 @@ show_table(
 # %%
 for label, table in (("coding market", rows), ("synthetic market", syn_rows)):
     print(label)
-    show_table(
-        [r for r in table if r["method"] in ("gradient", "fd", "a2c")],
-        ["method", "mse_reduction_M2", "train_mse_M2", "wall_time_s", "evaluations", "test_r2"],
-        ["{}", "{:.4g}", "{:.4g}", "{:.2f}", "{}", "{:.4f}"],
+    display(
+        pd.DataFrame(
+            [r for r in table if r["method"] in ("gradient", "fd", "a2c")],
+            columns=[
+                "method",
+                "mse_reduction_M2",
+                "train_mse_M2",
+                "wall_time_s",
+                "evaluations",
+                "test_r2",
+            ],
+        )
     )
     print()
 syn_by = {r["method"]: r for r in syn_rows}

@@ -38,6 +38,8 @@ quick = True
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 import prillm
@@ -51,6 +53,7 @@ from prillm.experiments import (
     w_q_profile,
 )
 
+pd.set_option("display.precision", 4)
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
 # Quick mode: fewer optimiser steps and a coarser w_q profile; the data are the same.
@@ -58,22 +61,6 @@ steps = 60 if quick else 200
 profile_values = np.logspace(-1, 4, 4 if quick else 11)
 window = 7
 print(f"prillm {prillm.__version__}: {steps} L-BFGS-B steps per fit")
-
-
-def show_table(rows, columns, formats):
-    """Print rows (dicts) as an aligned text table (presentation only)."""
-    cells = [
-        [
-            fmt.format(r[c]) if r.get(c) is not None else "-"
-            for c, fmt in zip(columns, formats, strict=True)
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 # %% [markdown]
@@ -124,11 +111,7 @@ rows = [
     }
     for j, mid in enumerate(models)
 ]
-show_table(
-    rows,
-    ["model", "mean_B_tokens_per_day", "price_first", "price_last", "changes"],
-    ["{}", "{:.2f}", "{:.3f}", "{:.3f}", "{}"],
-)
+display(pd.DataFrame(rows))
 changed = [j for j, mid in enumerate(models) if daily.info["price_changes"][mid] > 0]
 n_changed = len(changed)
 largest_move = float(np.ptp(panel.price, axis=0).max())
@@ -187,11 +170,7 @@ for name, by_split in fit.metrics.items():
             "test_mae_M": by_split["test"]["mae_M"],
         }
     )
-show_table(
-    table_rows,
-    ["forecast", "train_r2", "test_r2", "test_mae_M"],
-    ["{}", "{:.4f}", "{:.4f}", "{:,.0f}"],
-)
+display(pd.DataFrame(table_rows))
 b_minus_p = {
     mid: params["b"][mid] - float(panel.price[:n_train, j].mean()) for j, mid in enumerate(models)
 }
@@ -254,11 +233,7 @@ plt.show()
 
 # %%
 profile = w_q_profile(daily, profile_values, steps=steps)
-show_table(
-    profile,
-    ["w_q", "train_loss", "train_r2", "test_r2"],
-    ["{:.3g}", "{:.5f}", "{:.4f}", "{:.4f}"],
-)
+display(pd.DataFrame(profile, columns=["w_q", "train_loss", "train_r2", "test_r2"]))
 losses = np.array([r["train_loss"] for r in profile])
 glue("rd_profile_rel", float(losses.max() / losses.min() - 1), display=False)
 glue("rd_profile_lo", float(profile_values[0]), display=False)
@@ -346,7 +321,7 @@ price_rows = [
     }
     for j, mid in enumerate(snap_models)
 ]
-show_table(price_rows, list(price_rows[0]), ["{}", "{:.4g}", "{}", "{}", "{:.4g}", "{:.4g}"])
+display(pd.DataFrame(price_rows))
 ledger_free = [
     j for j, mid in enumerate(snap_models) if src[j] == "ledger" and mid.endswith(":free")
 ]
@@ -427,11 +402,7 @@ for name, by_cells in sfit.metrics.items():
             "mae_listed_M": by_cells["listed cells"]["mae_M"],
         }
     )
-show_table(
-    rows,
-    ["prediction", "r2_all", "mae_all_M", "r2_listed", "mae_listed_M"],
-    ["{}", "{:.4f}", "{:,.0f}", "{:.4f}", "{:,.0f}"],
-)
+display(pd.DataFrame(rows))
 sm = sfit.metrics
 mean_cell = float(sfit.observed[listed].mean()) / 1e6
 glue("rs_fit_r2", sm["fit"]["all cells"]["r2"], display=False)

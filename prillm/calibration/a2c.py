@@ -31,7 +31,6 @@ from torch import nn
 
 from prillm.calibration.fitting import check_number, finish, prepare
 from prillm.calibration.lp_init import INIT_DAYS
-from prillm.calibration.params import FREE_NAMES
 from prillm.calibration.result import CalibrationResult
 from prillm.data.panel import Panel
 from prillm.market import Preferences
@@ -105,14 +104,7 @@ def calibrate_a2c(
     check_number("entropy", entropy, strict=False)
     gen = np.random.default_rng(rng)
     seed = int(gen.integers(2**31 - 1))
-    setup = prepare(
-        panel,
-        init=init,
-        init_days=init_days,
-        fit=FREE_NAMES,
-        fixed=None,
-        check_identifiability=check_identifiability,
-    )
+    setup = prepare(panel, init=init, init_days=init_days, check=check_identifiability)
     param, objective = setup.param, setup.objective
     u0 = param.encode(setup.init)
     p = u0.size

@@ -26,7 +26,7 @@ from prillm.calibration.identifiability import data_findings, profile_finding, w
 from prillm.calibration.lp_init import default_start
 from prillm.calibration.metrics import fit_metrics
 from prillm.calibration.objective import CalibrationObjective
-from prillm.calibration.params import Parametrisation
+from prillm.calibration.params import FREE_NAMES, Parametrisation
 from prillm.calibration.result import CalibrationError, CalibrationResult, predict_flows
 from prillm.data.panel import Panel
 from prillm.equilibrium import EquilibriumError
@@ -95,9 +95,9 @@ def prepare(
     *,
     init: Preferences | None,
     init_days: int | None,
-    fit: Iterable[str],
-    fixed: Mapping[str, Any] | None,
-    check_identifiability: bool = True,
+    fit: Iterable[str] = FREE_NAMES,
+    fixed: Mapping[str, Any] | None = None,
+    check: bool = True,
 ) -> Setup:
     """Check the common options, build the parametrisation and the loss, find the start.
 
@@ -117,9 +117,9 @@ def prepare(
     init_time = 0.0
     if init is None:
         init, init_time = default_start(panel, init_days)
-    findings = data_findings(panel, param) if check_identifiability else []
+    findings = data_findings(panel, param) if check else []
     objective = CalibrationObjective(panel, param)
-    return Setup(panel, param, init, init_time, objective, findings, check_identifiability)
+    return Setup(panel, param, init, init_time, objective, findings, check)
 
 
 def run_optimiser(

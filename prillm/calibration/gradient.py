@@ -4,10 +4,13 @@
 ``w_p = w_q = w_d = 1`` and the minimal ``b``) unless given a start, and minimises the scaled loss
 of Eq. (6) (:class:`~prillm.calibration.objective.CalibrationObjective`) over
 ``u = (log w_q, log w_d, b)`` with Adam or L-BFGS-B, using the exact gradient of
-:mod:`prillm.torch_equilibrium`. ``w_p`` stays 1 (Section 4's normalisation). Optionally a
-derivative-free Powell search refines the result (the loss has kinks where a route enters or
-leaves the support, at which L-BFGS-B may stop). The lowest-loss point evaluated is returned with
-the raw loss curve, the fit on training and held-out days, and what the data cannot identify.
+:mod:`prillm.torch_equilibrium` — or, for the FD baseline (``gradient="fd"``, the registry's
+``"fd"``), central finite differences of the black-box equilibrium
+(:func:`~prillm.calibration.fd.central_gradient`). ``w_p`` stays 1 (Section 4's
+normalisation). Optionally a derivative-free Powell search refines the result (the loss has
+kinks where a route enters or leaves the support, at which L-BFGS-B may stop). The lowest-loss
+point evaluated is returned with the raw loss curve, the fit on training and held-out days, and
+what the data cannot identify.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.calibration.fitting import finish, prepare, run_optimiser
+from prillm.calibration.fd import central_gradient
+from prillm.calibration.fitting import check_number, finish, prepare, run_optimiser
 from prillm.calibration.lp_init import INIT_DAYS
 from prillm.calibration.params import FREE_NAMES
 from prillm.calibration.result import CalibrationResult
@@ -26,10 +30,12 @@ from prillm.data.panel import Panel
 from prillm.market import MarketError, Preferences
 from prillm.torch_equilibrium import torch_threads
 
-__all__ = ["REFINERS", "calibrate"]
+__all__ = ["GRADIENTS", "REFINERS", "calibrate"]
 
 #: Refinements :func:`calibrate` can run after the gradient steps.
 REFINERS = ("powell",)
+#: How :func:`calibrate` computes the gradient: exactly (Theorem 2) or by finite differences (FD).
+GRADIENTS = ("exact", "fd")
 
 
 def calibrate(
@@ -43,6 +49,8 @@ def calibrate(
     optimizer: str = "adam",
     steps: int = 200,
     lr: float = 0.05,
+    gradient: str = "exact",
+    h: float = 1e-5,
     refine: str | None = None,
     progress: Callable[[int, float], None] | None = None,
     check_identifiability: bool = True,
@@ -64,6 +72,11 @@ def calibrate(
         :class:`~prillm.calibration.params.Parametrisation`; unknown names are refused).
     optimizer, steps, lr
         See :func:`~prillm.calibration.fitting.run_optimiser`.
+    gradient, h
+        ``"exact"`` (default; one forward and one adjoint solve per day) or ``"fd"``: central
+        differences with step ``h`` in ``u`` (``2 p + 1`` loss evaluations, each an
+        equilibrium per day, for ``p`` parameters) — the FD baseline, reported as method
+        ``"fd"`` with ``info["equilibrium_solves"]``.
     refine
         ``None`` or ``"powell"``: from the gradient fit, Powell's derivative-free method on the
         same loss (within the same box), kept only if it lowers the loss.
@@ -105,13 +118,11 @@ def calibrate(
     start = time.perf_counter()
     if refine is not None and refine not in REFINERS:
         raise MarketError(f"refine: expected None or 'powell', got {refine!r}")
+    if gradient not in GRADIENTS:
+        raise MarketError(f"gradient: expected 'exact' or 'fd', got {gradient!r}")
+    check_number("h", h)
     setup = prepare(
-        panel,
-        init=init,
-        init_days=init_days,
-        fit=fit,
-        fixed=fixed,
-        check_identifiability=check_identifiability,
+        panel, init=init, init_days=init_days, fit=fit, fixed=fixed, check=check_identifiability
     )
     param, objective = setup.param, setup.objective
     u0 = param.encode(setup.init)
@@ -121,8 +132,13 @@ def calibrate(
             loss0 = objective.value(u0)
             u_best, loss_best, history, evals, status = u0, loss0, [loss0], 1, "nothing to learn"
         else:
+            grad_fn = (
+                objective.value_and_grad
+                if gradient == "exact"
+                else lambda u: central_gradient(objective.value, u, h)
+            )
             run = run_optimiser(
-                objective.value_and_grad,
+                grad_fn,
                 u0,
                 optimizer=optimizer,
                 steps=steps,
@@ -135,7 +151,10 @@ def calibrate(
         if refine == "powell" and param.size > 0:
             u_best, loss_best, extra = _powell(objective, param.bounds(), u_best, loss_best)
     wall = time.perf_counter() - start
-    return finish("gradient", setup, u_best, loss_best, history, test, wall, evals, status, **extra)
+    if gradient == "fd":
+        extra["equilibrium_solves"] = objective.evaluations * panel.n_days
+    method = "gradient" if gradient == "exact" else "fd"
+    return finish(method, setup, u_best, loss_best, history, test, wall, evals, status, **extra)
 
 
 def _powell(

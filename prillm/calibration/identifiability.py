@@ -213,8 +213,9 @@ def profile_finding(
     return {
         "parameters": scaled,
         "reason": f"the loss is flat along the scale ray: scaling {', '.join(scaled)} by "
-        f"{1 / factor:g} or {factor:g} (b adjusted) raises it by {pct:.3g} % only, less than "
-        f"noise of the fitted size hides on {cells} cells (N * relative rise < {CHI2_1_95:.2f})",
+        f"{1 / factor:g} or {factor:g} (b adjusted) changes it by {pct:+.3g} % at least, less "
+        f"than noise of the fitted size hides on {cells} cells (N * relative rise < "
+        f"{CHI2_1_95:.2f})",
     }
 
 

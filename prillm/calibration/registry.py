@@ -41,12 +41,16 @@ class CalibrationMethod:
     learns
         The preference parameters it learns (``()`` for a model without a game, which gives
         no preferences).
+    preset
+        ``(option, value)`` pairs the method always passes (``fd`` is ``gradient`` with
+        ``gradient="fd"``); not options of the method.
     """
 
     name: str
     target: str
     summary: str
     learns: tuple[str, ...] = ("w_q", "w_d", "b")
+    preset: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> Callable[..., Any]:
         """The method's function (imports its module)."""
@@ -56,10 +60,13 @@ class CalibrationMethod:
     def options(self) -> tuple[str, ...]:
         """The names of the method's options (keyword arguments other than the panels)."""
         params = inspect.signature(self.load()).parameters.values()
+        fixed = {k for k, _ in self.preset}
         return tuple(
             p.name
             for p in params
-            if p.name not in _DATA_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            if p.name not in _DATA_ARGS
+            and p.name not in fixed
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         )
 
 
@@ -157,7 +164,7 @@ def run_method(name: str, panel: Any, *, test: Any = None, **options: Any) -> An
             f"{unknown[0]}: unknown option of calibration method {name!r}; valid: "
             f"{', '.join(valid)}"
         )
-    return method.load()(panel, test=test, **options)
+    return method.load()(panel, test=test, **options, **dict(method.preset))
 
 
 for _method in (
@@ -168,8 +175,9 @@ for _method in (
     ),
     CalibrationMethod(
         "fd",
-        "prillm.calibration.fd:calibrate_fd",
+        "prillm.calibration.gradient:calibrate",
         "FD: the same optimiser with central finite-difference gradients",
+        preset=(("gradient", "fd"),),
     ),
     CalibrationMethod(
         "a2c",

@@ -66,7 +66,8 @@ class CalibrationResult:
     def not_identified(self) -> tuple[str, ...]:
         """The parameters some finding names, in the order ``w_q, w_d, b...``."""
         names = {p for f in self.identifiability for p in f["parameters"]}
-        return tuple(sorted(names, key=lambda p: (not p.startswith("w_"), p)))
+        order = {"w_q": 0, "w_d": 1}
+        return tuple(sorted(names, key=lambda p: (order.get(p, 2), p)))
 
     def predict(self, panel: Panel) -> np.ndarray:
         """Predicted flows ``(T, n, m)`` of the fitted simulator on ``panel``."""

@@ -32,7 +32,14 @@ import numpy as np
 from prillm._validation import MarketError, as_float_array, check_ids
 from prillm.market import Market, Preferences
 
-__all__ = ["DEMAND_RTOL", "FLOW_TOTALS", "Panel", "aligned_b", "latency_from_factors"]
+__all__ = [
+    "DEMAND_RTOL",
+    "FLOW_TOTALS",
+    "PANEL_FIELDS",
+    "Panel",
+    "aligned_b",
+    "latency_from_factors",
+]
 
 #: Largest relative gap ``|sum_j f_ij - D_i| / max(1, max_i D_i)`` allowed between a user's
 #: flows and its demand (each day), for the observed flows (``flow_totals="match"``) and always
@@ -331,7 +338,7 @@ class Panel:
     # ---------------------------------------------------------------- subsets
     def replace(self, **changes: Any) -> Panel:
         """A copy with some fields changed (validated again)."""
-        values = {k: getattr(self, k) for k in _FIELDS}
+        values = {k: getattr(self, k) for k in PANEL_FIELDS}
         values.update(changes)
         return Panel(**values)
 
@@ -508,7 +515,7 @@ class Panel:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Panel):
             return NotImplemented
-        for key in _FIELDS:
+        for key in PANEL_FIELDS:
             a, b = getattr(self, key), getattr(other, key)
             if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
                 if a is None or b is None or not np.array_equal(a, b):
@@ -523,7 +530,8 @@ class Panel:
     __hash__ = None  # type: ignore[assignment]
 
 
-_FIELDS = (
+#: The fields of :class:`Panel`, in order.
+PANEL_FIELDS = (
     "price",
     "capacity",
     "latency",
@@ -591,7 +599,7 @@ def _check_totals(
         t, i = (int(k) for k in np.argwhere(orphan)[0])
         raise MarketError(
             f"{name}[{t}, {i}]: user {user_ids[i]!r} has no demand on day {t} but flows "
-            f"totalling {total[t, i]!r}"
+            f"totalling {float(total[t, i])!r}"
         )
     if not strict:
         return
@@ -606,8 +614,8 @@ def _check_totals(
             else ""
         )
         raise MarketError(
-            f"{name}[{t}, {i}]: user {user_ids[i]!r} sends {total[t, i]!r} tokens in total on day "
-            f"{t} but its demand is {demand[t, i]!r} (relative gap {gap[t, i]:.2e} > "
+            f"{name}[{t}, {i}]: user {user_ids[i]!r} sends {float(total[t, i])!r} tokens in total "
+            f"on day {t} but its demand is {float(demand[t, i])!r} (relative gap {gap[t, i]:.2e} > "
             f"{DEMAND_RTOL:g}){hint}"
         )
 

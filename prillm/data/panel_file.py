@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from prillm._validation import MarketError
-from prillm.data.panel import Panel
+from prillm.data.panel import PANEL_FIELDS, Panel, latency_from_factors
 from prillm.io import atomic_write_bytes, read_json
 from prillm.market import Market, Preferences
 
@@ -71,25 +71,9 @@ UNITS = {
     "latency": "seconds",
     "flows": "tokens per period",
 }
-_OPTIONAL = (
-    "name",
-    "dates",
-    "flow_totals",
-    "exact_flows",
-    "truth",
-    "noise",
-    "segments",
-    "segment_users",
-    "user_categories",
-    "seed",
-    "info",
-)
-_KNOWN = {"format", "version", "units", "provider_ids", "user_ids", "demand", "price"} | {
-    "capacity",
-    "latency",
-    "flows",
-    *_OPTIONAL,
-}
+#: Every top-level field of the format: the panel's fields (latency factors are stored in
+#: ``latency``) and the header.
+_KNOWN = {"format", "version", "units", *PANEL_FIELDS} - {"latency_factors"}
 _DEMAND_MODES = ("check", "flows", "market")
 
 
@@ -244,8 +228,6 @@ def panel_from_dict(data: Mapping[str, Any], *, where: str = "panel") -> Panel:
         ):
             raise MarketError(f"{where}: latency: base, per_user and per_day do not fit together")
         fields["latency_factors"] = factors
-        from prillm.data.panel import latency_from_factors
-
         fields["latency"] = latency_from_factors(*factors)
     else:
         fields["latency"] = strict_array(lat, "latency", where, (0, 1, 2, 3))
