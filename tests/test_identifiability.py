@@ -122,3 +122,16 @@ def test_training_lowers_the_held_out_loss_on_a_tiny_planted_panel() -> None:
     before, after = scaled_loss(test, start), scaled_loss(test, res.prefs)
     assert after < 0.5 * before  # measured on days the fit never saw
     assert res.loss_history[-1] < 0.5 * res.loss_history[0]  # raw, last step against the start
+
+
+def test_a_loss_that_falls_along_the_ray_is_not_flat() -> None:
+    # far out on the ray (scale 3) the loss falls towards the truth: the scale matters there,
+    # even though no step along the ray raises the loss
+    from prillm.calibration import Parametrisation
+    from prillm.calibration.identifiability import profile_finding
+
+    panel = planted(8, noise=0.05)
+    far = scale_ray(panel, panel.truth, 3.0)
+    rows = scale_profile(panel, far, [1 / 2, 2.0])
+    assert rows[0]["relative"] < 1.0
+    assert profile_finding(panel, far, Parametrisation(panel.provider_ids)) is None

@@ -23,11 +23,11 @@ Only prices that move relative to each other over the days fix it. :func:`scale_
 :func:`data_findings` looks at the panel before a fit: prices constant over the days (one day,
 or no change), a latency constant per provider (then ``w_d`` is absorbed in ``b``), a provider
 no one uses on any day (then only an upper bound on its ``b_j`` is known). :func:`profile_finding`
-looks at the loss along the ray after a fit: if a factor 2 either way changes the loss by less
-than noise of the fitted size can hide — a likelihood-ratio argument for Gaussian errors: ``N``
-observed cells and a relative change ``delta`` of the sum of squares give the statistic
-``N * delta``, compared with 3.84 (chi-square, 1 degree of freedom, 5 %) — the scale is reported
-as not identified. :func:`prillm.calibration.calibrate` runs both, warns with an
+looks at the loss along the ray after a fit: if a factor 2 either way changes the loss (up or
+down) by less than noise of the fitted size can hide — a likelihood-ratio argument for Gaussian
+errors: ``N`` observed cells and a relative change ``delta`` of the sum of squares give the
+statistic ``N * delta``, compared with 3.84 (chi-square, 1 degree of freedom, 5 %) — the scale
+is reported as not identified. :func:`prillm.calibration.calibrate` runs both, warns with an
 :class:`IdentifiabilityWarning` naming the parameters, and records the findings in
 :attr:`CalibrationResult.identifiability`.
 """
@@ -203,18 +203,18 @@ def profile_finding(
     scaled = [k for k in _WEIGHTS if k in learned]
     rows = scale_profile(panel, prefs, (1.0 / factor, factor), scaled=scaled)
     base = scaled_loss(panel, prefs)
-    rise = min(r["loss"] for r in rows) - base
+    change = max(abs(r["loss"] - base) for r in rows)  # a fall counts: then the scale matters
     cells = int((panel.demand > 0).sum()) * panel.n_providers
-    if base > 0 and cells * rise / base >= CHI2_1_95:
+    if base > 0 and cells * change / base >= CHI2_1_95:
         return None
-    if base == 0 and rise > 0:
+    if base == 0 and change > 0:
         return None
-    pct = 100.0 * rise / base if base > 0 else 0.0
+    pct = 100.0 * change / base if base > 0 else 0.0
     return {
         "parameters": scaled,
         "reason": f"the loss is flat along the scale ray: scaling {', '.join(scaled)} by "
-        f"{1 / factor:g} or {factor:g} (b adjusted) changes it by {pct:+.3g} % at least, less "
-        f"than noise of the fitted size hides on {cells} cells (N * relative rise < "
+        f"{1 / factor:g} or {factor:g} (b adjusted) changes it by {pct:.3g} % at most, less "
+        f"than noise of the fitted size hides on {cells} cells (N * relative change < "
         f"{CHI2_1_95:.2f})",
     }
 
