@@ -277,7 +277,7 @@ panel = prillm_data.load_panel()
 t_days, n_apps, n_models = panel.shape
 print(f"{t_days} days x {n_apps} apps x {n_models} models, {panel.dates[0]}..{panel.dates[-1]}")
 print("noise:", panel.noise["formula"])
-truth = panel.true_preferences
+truth = panel.truth
 print(f"planted preferences: w_p={truth.w_p}, w_q={truth.w_q}, w_d={truth.w_d}")
 print("segments:", {name: len(ids) for name, ids in panel.segments.items()})
 ratio = panel.price / panel.list_price

@@ -30,9 +30,12 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 from prillm import Market, Preferences, solve_equilibrium
+from prillm.experiments import compare_pricing_methods, summarise_pricing
 from prillm.pricing import METHODS, optimal_price, vanishing_price
 from prillm.pricing.bf import n_branches
 
@@ -236,71 +239,29 @@ print(f"exact {tw.profit:.10f} USD, brute force {tw_bf.profit:.10f} USD")
 # %% [markdown]
 # ## A first comparison
 #
-# Random markets with binding congestion (capacities about half the fair share), target
-# provider 0. The brute force runs only where it can (here 3 x 3), and pMPEC and Smooth on a
-# tiny 2 x 3 market only in this quick mode; `benchmarks/bench_pricing.py` runs the larger
-# comparison. Ratios are profits in the true game over the exact optimum.
-
+# Random markets with binding congestion (capacities about half the fair share,
+# `prillm.synthetic.random_market`), target provider 0. The brute force runs only where it can
+# (here 3 x 3), and pMPEC and Smooth on a tiny 2 x 3 market only in this quick mode;
+# `benchmarks/bench_pricing.py` runs the larger comparison. Ratios are profits in the true game
+# over the exact optimum; the harness is `prillm.experiments.compare_pricing_methods`.
 
 # %%
-def bench_market(rng: np.random.Generator, n: int, m: int) -> tuple[Market, Preferences]:
-    """A random market with binding congestion (data for the comparison)."""
-    demand = rng.uniform(0.1, 1.0, n) * 1e8
-    price = rng.uniform(0.05, 15.0, m)
-    capacity = rng.uniform(0.3, 1.5, m) * 0.5 * demand.sum() / m
-    latency = rng.uniform(0.1, 3.0, (n, m))
-    prefs = Preferences(
-        w_q=float(rng.uniform(0.5, 5.0)), w_d=float(rng.uniform(0.0, 2.0)), b=rng.uniform(0, 10, m)
-    )
-    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
-
-
-def compare(sizes: list[tuple[int, int]], methods: list[str]) -> list[tuple]:
-    rows = []
-    for n, m in sizes:
-        results: dict[str, list[tuple[float, float]]] = {k: [] for k in methods}
-        breakpoints = []
-        for _ in range(n_markets):
-            mk, pr = bench_market(rng, n, m)
-            best = optimal_price(mk, pr, 0)
-            breakpoints.append(best.diagnostics["n_breakpoints"])
-            for method in methods:
-                res = (
-                    best
-                    if method == "exact"
-                    else optimal_price(mk, pr, 0, method=method, **options.get(method, {}))
-                )
-                results[method].append((res.wall_time, res.profit / best.profit))
-        for method in methods:
-            times = [t for t, _ in results[method]]
-            ratios = [r for _, r in results[method]]
-            rows.append(
-                (
-                    f"{n}x{m}",
-                    method,
-                    1e3 * float(np.median(times)),
-                    float(np.median(ratios)),
-                    float(np.min(ratios)),
-                    int(np.median(breakpoints)),
-                )
-            )
-    return rows
-
-
 fast = ["exact", "grid", "spiter", "odca", "spgce"]
-rows = compare([(3, 3)], [*fast, "bf", "scip"])
-rows += compare([(2, 3)], ["exact", "pmpec", "smooth"])
-rows += compare(compare_sizes, fast)
-print(f"{'size':>6} {'method':>7} {'time ms':>9} {'ratio med':>10} {'ratio min':>10} {'bps':>4}")
-for size, method, t, rmed, rmin, bps in rows:
-    print(f"{size:>6} {method:>7} {t:9.2f} {rmed:10.6f} {rmin:10.6f} {bps:4d}")
-by = {(r[0], r[1]): r for r in rows}
+runs = [([(3, 3)], [*fast, "bf", "scip"]), ([(2, 3)], ["exact", "pmpec", "smooth"])]
+records = []
+for sizes, methods in [*runs, (compare_sizes, fast)]:
+    records += compare_pricing_methods(
+        sizes, methods, n_markets=n_markets, rng=rng, options=options
+    )
+summary = summarise_pricing(records)
+display(pd.DataFrame(summary).set_index(["size", "method"]))
+by = {(r["size"], r["method"]): r for r in summary}
 last = f"{compare_sizes[-1][0]}x{compare_sizes[-1][1]}"
 glue("pm_last_size", last, display=False)
-glue("pm_speedup", by[(last, "grid")][2] / by[(last, "exact")][2], display=False)
-glue("pm_spiter_min", by[(last, "spiter")][4], display=False)
-glue("pm_odca_med", by[(last, "odca")][3], display=False)
-glue("pm_spgce_med", by[(last, "spgce")][3], display=False)
+glue("pm_speedup", by[(last, "grid")]["time_ms"] / by[(last, "exact")]["time_ms"], display=False)
+glue("pm_spiter_min", by[(last, "spiter")]["ratio_min"], display=False)
+glue("pm_odca_med", by[(last, "odca")]["ratio_median"], display=False)
+glue("pm_spgce_med", by[(last, "spgce")]["ratio_median"], display=False)
 
 # %% [markdown]
 # At {glue:text}`pm_last_size` the exact path is {glue:text}`pm_speedup:.0f` times faster than
@@ -371,7 +332,7 @@ per_branch = (time.perf_counter() - t0) / n_branches(3, 3)
 years = per_branch * n_branches(8, 8) / (3600 * 24 * 365)
 print(f"3x3: {n_branches(3, 3)} supports, {per_branch * 1e6:.0f} microseconds each")
 print(f"8x8: {n_branches(8, 8):.3e} supports, about {years:.1e} years of enumeration")
-print(f"the exact path at {last}: a median of {by[(last, 'exact')][5]} breakpoints")
+print(f"the exact path at {last}: a median of {by[(last, 'exact')]['breakpoints']} breakpoints")
 
 # %% [markdown]
 # ```{solution-end}

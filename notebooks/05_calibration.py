@@ -37,6 +37,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
@@ -44,24 +45,22 @@ import prillm
 from prillm import Preferences
 from prillm.calibration import (
     CalibrationError,
-    Panel,
     calibrate,
-    compare_methods,
     evaluate,
     initial_preferences,
-    predictions,
     preference_errors,
-    results_table,
-    synthetic_panel,
+    scale_profile,
 )
 from prillm.calibration.fd import central_gradient
 from prillm.calibration.lp_init import representative_days
 from prillm.calibration.objective import CalibrationObjective
 from prillm.calibration.params import Parametrisation
 from prillm.calibration.plot import fit_figure
-from prillm.data import generate_planted_panel, load_panel
+from prillm.data import RandomDesign, generate_planted_panel, load_panel
+from prillm.experiments import compare_calibration_methods, method_predictions, method_table
 from prillm.torch_equilibrium import torch_threads
 
+pd.set_option("display.precision", 4)
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
 # Quick mode: 40 days and small budgets for continuous integration; full mode: all 100 days.
@@ -69,22 +68,6 @@ n_days = 40 if quick else 100
 a2c_budget = 400 if quick else 2000
 synthetic_size = (7, 5, 20) if quick else (13, 8, 60)
 print(f"prillm {prillm.__version__}: {n_days} days, A2C budget {a2c_budget} evaluations")
-
-
-def show_table(rows, columns, formats):
-    """Print rows (dicts) as an aligned text table (presentation only)."""
-    cells = [
-        [
-            fmt.format(r[c]) if r.get(c) is not None else "-"
-            for c, fmt in zip(columns, formats, strict=True)
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 # %% [markdown]
@@ -102,11 +85,11 @@ def show_table(rows, columns, formats):
 
 # %%
 planted = load_panel().segment("Coding")
-panel = Panel.from_planted(planted).subset(range(n_days))
+panel = planted.subset(range(n_days))
 train, test = panel.split(0.2)
 truth = panel.truth
 ceiling = evaluate(test, truth)
-n_apps, n_models = panel.shape
+_, n_apps, n_models = panel.shape
 print(f"{n_apps} apps x {n_models} models, {train.n_days} training + {test.n_days} held-out days")
 print(f"noise: {planted.noise['kind']}, sigma {planted.noise['sigma']}")
 print(
@@ -350,24 +333,11 @@ list_move = float(np.ptp(lp_prices, axis=0).max())
 price_sigma = planted.info["parameters"]["price_sigma"]
 listed = generate_planted_panel(seed=planted.seed, price_sigma=0.0).segment("Coding")
 assert listed.provider_ids == planted.provider_ids
-listed_train = Panel.from_planted(listed).subset(range(train.n_days))
-listed_objective = CalibrationObjective(listed_train, param)
+listed_train = listed.subset(range(train.n_days))
 scales = np.linspace(0.5, 3.0, 11)
-
-
-def ray_loss(obj, days):
-    """Scaled loss (Eq. 6) along theta(s), relative to its value at the truth (s = 1)."""
-    p_bar = days.price.mean(axis=0)
-    b_true = np.asarray(truth.b)
-    values = []
-    for s in scales:
-        prefs_s = Preferences(w_q=s * truth.w_q, w_d=s * truth.w_d, b=s * b_true - (s - 1) * p_bar)
-        values.append(obj.value(param.encode(prefs_s)))
-    return np.array(values) / values[list(scales).index(1.0)]
-
-
-ray_list = ray_loss(listed_objective, listed_train)
-ray_eff = ray_loss(objective, train)
+# the scaled loss (Eq. 6) along theta(s), relative to its value at the truth (s = 1)
+ray_list = np.array([r["relative"] for r in scale_profile(listed_train, truth, scales)])
+ray_eff = np.array([r["relative"] for r in scale_profile(train, truth, scales)])
 print(
     f"list prices: {list_moves} of {n_models} models change price in the training window "
     f"(largest move {list_move:.3f} USD/M); loss spread along the ray "
@@ -405,13 +375,14 @@ plt.show()
 # {glue:text}`cal_ray_double:.0%` at twice it: the scale is pinned down, which is why the
 # weights were recovered above. A calibration meant for pricing needs days on which prices
 # move, and the more they move, the sharper the weights. The synthetic markets of
-# `prillm.calibration.synthetic_panel`, with other weights and about 20 % price moves a day,
-# give a second, independent check:
+# `prillm.data.RandomDesign`, with other weights and about 20 % price moves a day, give a
+# second, independent check:
 
 # %%
 n_syn, m_syn, t_syn = synthetic_size
 syn_truth = Preferences(w_q=2.5, w_d=0.6, b=np.linspace(0.0, 4.0, m_syn))
-syn = synthetic_panel(n_syn, m_syn, t_syn, syn_truth, noise=0.05, rng=0)
+syn_design = RandomDesign(n_syn, m_syn, syn_truth)
+syn = generate_planted_panel(seed=0, n_days=t_syn, design=syn_design, noise_sigma=0.05)
 syn_train, syn_test = syn.split(0.25)
 syn_fit = calibrate(syn_train, test=syn_test, optimizer="lbfgs", steps=100)
 syn_err = preference_errors(syn_fit.prefs, syn.truth)
@@ -451,9 +422,9 @@ glue("cal_syn_err_b", syn_err["b"], display=False)
 
 # %%
 t0 = time.perf_counter()
-results = compare_methods(train, test, a2c_evaluations=a2c_budget, seed=0)
+results = compare_calibration_methods(train, test, a2c_evaluations=a2c_budget, seed=0)
 print(f"all methods: {time.perf_counter() - t0:.1f} s")
-pred = predictions(results, test)
+pred = method_predictions(results, test)
 figure3 = fit_figure(
     {
         "PriLLM": pred["gradient"],
@@ -470,11 +441,9 @@ display(figure3)
 # Held-out fit of each simulator (log axes; entries where both flows are zero are not shown).
 
 # %%
-rows = results_table(results, truth)
-show_table(
-    rows,
-    ["method", "test_r2", "test_mae_M", "wall_time_s", "evaluations"],
-    ["{}", "{:.4f}", "{:.1f}", "{:.2f}", "{}"],
+rows = method_table(results, truth)
+display(
+    pd.DataFrame(rows, columns=["method", "test_r2", "test_mae_M", "wall_time_s", "evaluations"])
 )
 by_name = {r["method"]: r for r in rows}
 for name in ("xgboost", "npm", "noq"):
@@ -489,12 +458,12 @@ for name in ("xgboost", "npm", "noq"):
 # other weights, the same comparison separates the methods more clearly:
 
 # %%
-syn_results = compare_methods(syn_train, syn_test, a2c_evaluations=a2c_budget, seed=0)
-syn_rows = results_table(syn_results, syn.truth)
-show_table(
-    syn_rows,
-    ["method", "test_r2", "test_mae_M", "wall_time_s", "err_w_q", "err_w_d"],
-    ["{}", "{:.4f}", "{:.2f}", "{:.2f}", "{:.1%}", "{:.1%}"],
+syn_results = compare_calibration_methods(syn_train, syn_test, a2c_evaluations=a2c_budget, seed=0)
+syn_rows = method_table(syn_results, syn.truth)
+display(
+    pd.DataFrame(
+        syn_rows, columns=["method", "test_r2", "test_mae_M", "wall_time_s", "err_w_q", "err_w_d"]
+    )
 )
 
 # %% [markdown]
@@ -508,10 +477,18 @@ show_table(
 # %%
 for label, table in (("coding market", rows), ("synthetic market", syn_rows)):
     print(label)
-    show_table(
-        [r for r in table if r["method"] in ("gradient", "fd", "a2c")],
-        ["method", "mse_reduction_M2", "train_mse_M2", "wall_time_s", "evaluations", "test_r2"],
-        ["{}", "{:.4g}", "{:.4g}", "{:.2f}", "{}", "{:.4f}"],
+    display(
+        pd.DataFrame(
+            [r for r in table if r["method"] in ("gradient", "fd", "a2c")],
+            columns=[
+                "method",
+                "mse_reduction_M2",
+                "train_mse_M2",
+                "wall_time_s",
+                "evaluations",
+                "test_r2",
+            ],
+        )
     )
     print()
 syn_by = {r["method"]: r for r in syn_rows}

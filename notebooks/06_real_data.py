@@ -28,7 +28,8 @@
 # 2. **The 2026 app x model snapshot**: the top public apps of each model, one snapshot, so
 #    app x model flows but no variation over time.
 #
-# Every number below is computed by `prillm.experiments.real_data` when this page is built.
+# Every number below is computed by `prillm.experiments` (its `daily_volumes` and
+# `app_snapshot` modules) when this page is built.
 # Source of all data: OpenRouter (openrouter.ai/rankings), CC BY 4.0, as of the dates given.
 
 # %% tags=["parameters"]
@@ -37,19 +38,22 @@ quick = True
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 import prillm
 from prillm.data import load_performance
 from prillm.experiments import (
+    PRICE_WINDOW_DAYS,
     app_snapshot_panel,
     daily_volume_panel,
     fit_app_snapshot,
     fit_daily_volumes,
     w_q_profile,
 )
-from prillm.experiments.real_data import PRICE_WINDOW_DAYS
 
+pd.set_option("display.precision", 4)
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 
 # Quick mode: fewer optimiser steps and a coarser w_q profile; the data are the same.
@@ -57,22 +61,6 @@ steps = 60 if quick else 200
 profile_values = np.logspace(-1, 4, 4 if quick else 11)
 window = 7
 print(f"prillm {prillm.__version__}: {steps} L-BFGS-B steps per fit")
-
-
-def show_table(rows, columns, formats):
-    """Print rows (dicts) as an aligned text table (presentation only)."""
-    cells = [
-        [
-            fmt.format(r[c]) if r.get(c) is not None else "-"
-            for c, fmt in zip(columns, formats, strict=True)
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 # %% [markdown]
@@ -107,10 +95,11 @@ def show_table(rows, columns, formats):
 # %%
 daily = daily_volume_panel(15, train_fraction=0.75)
 models = daily.info["models"]
-panel = daily.panel
+panel = daily
+n_train = daily.info["n_train"]
 print(
     f"{panel.n_days} complete days {daily.dates[0]}..{daily.dates[-1]}: "
-    f"{daily.n_train} to fit, {panel.n_days - daily.n_train} held out; {len(models)} models"
+    f"{n_train} to fit, {panel.n_days - n_train} held out; {len(models)} models"
 )
 rows = [
     {
@@ -122,18 +111,14 @@ rows = [
     }
     for j, mid in enumerate(models)
 ]
-show_table(
-    rows,
-    ["model", "mean_B_tokens_per_day", "price_first", "price_last", "changes"],
-    ["{}", "{:.2f}", "{:.3f}", "{:.3f}", "{}"],
-)
+display(pd.DataFrame(rows))
 changed = [j for j, mid in enumerate(models) if daily.info["price_changes"][mid] > 0]
 n_changed = len(changed)
 largest_move = float(np.ptp(panel.price, axis=0).max())
 share_covered = float(panel.demand.sum())
 glue("rd_days", panel.n_days, display=False)
-glue("rd_train_days", daily.n_train, display=False)
-glue("rd_test_days", panel.n_days - daily.n_train, display=False)
+glue("rd_train_days", n_train, display=False)
+glue("rd_test_days", panel.n_days - n_train, display=False)
 glue("rd_models", len(models), display=False)
 glue("rd_first_day", daily.dates[0], display=False)
 glue("rd_last_day", daily.dates[-1], display=False)
@@ -169,6 +154,8 @@ params = fit.parameters()
 print(f"{len(fit.loss_history) - 1} L-BFGS-B iterations")
 print(f"scaled loss (Eq. 6) {fit.loss_history[0]:.4f} -> {min(fit.loss_history):.4f}")
 print(f"learned w_q = {params['w_q']:.4g} (w_d held at {params['w_d']:g})")
+for finding in fit.identifiability:  # what the library reports it could not identify
+    print(f"not identified: {', '.join(finding['parameters'])} ({finding['reason']})")
 table_rows = []
 for name, by_split in fit.metrics.items():
     table_rows.append(
@@ -183,14 +170,9 @@ for name, by_split in fit.metrics.items():
             "test_mae_M": by_split["test"]["mae_M"],
         }
     )
-show_table(
-    table_rows,
-    ["forecast", "train_r2", "test_r2", "test_mae_M"],
-    ["{}", "{:.4f}", "{:.4f}", "{:,.0f}"],
-)
+display(pd.DataFrame(table_rows))
 b_minus_p = {
-    mid: params["b"][mid] - float(panel.price[: daily.n_train, j].mean())
-    for j, mid in enumerate(models)
+    mid: params["b"][mid] - float(panel.price[:n_train, j].mean()) for j, mid in enumerate(models)
 }
 spread = max(b_minus_p.values()) - min(b_minus_p.values())
 m = fit.metrics
@@ -211,7 +193,7 @@ glue("rd_fit_gap", abs(m["fit"]["test"]["r2"] - m["mean shares"]["test"]["r2"]),
 # %%
 top = 6
 fig, axes = plt.subplots(2, 3, figsize=(10, 5), sharex=True)
-test_days = np.arange(daily.n_train, panel.n_days)
+test_days = np.arange(n_train, panel.n_days)
 for j, ax in enumerate(axes.ravel()[:top]):
     ax.plot(np.arange(panel.n_days), panel.flows[:, 0, j] / 1e9, color="black", lw=1, label="data")
     ax.plot(test_days, fit.predicted[:, j] / 1e9, marker="o", ms=3, label="game (calibrated)")
@@ -223,7 +205,7 @@ for j, ax in enumerate(axes.ravel()[:top]):
         label=f"game, last {window} days",
     )
     ax.plot(test_days, fit.baselines["yesterday's shares"][:, j] / 1e9, ls="--", label="yesterday")
-    ax.axvline(daily.n_train - 0.5, color="grey", lw=0.8)
+    ax.axvline(n_train - 0.5, color="grey", lw=0.8)
     ax.set_title(models[j], fontsize=8)
     ax.set_ylabel("B tokens / day", fontsize=8)
 axes[0, 0].legend(fontsize=7)
@@ -251,11 +233,7 @@ plt.show()
 
 # %%
 profile = w_q_profile(daily, profile_values, steps=steps)
-show_table(
-    profile,
-    ["w_q", "train_loss", "train_r2", "test_r2"],
-    ["{:.3g}", "{:.5f}", "{:.4f}", "{:.4f}"],
-)
+display(pd.DataFrame(profile, columns=["w_q", "train_loss", "train_r2", "test_r2"]))
 losses = np.array([r["train_loss"] for r in profile])
 glue("rd_profile_rel", float(losses.max() / losses.min() - 1), display=False)
 glue("rd_profile_lo", float(profile_values[0]), display=False)
@@ -312,9 +290,9 @@ plt.show()
 
 # %%
 snap = app_snapshot_panel(15, min_models=3)
-sp = snap.panel
+sp = snap
 apps, snap_models = snap.info["apps"], snap.info["models"]
-listed = snap.info["listed"]
+listed = np.asarray(snap.info["listed"], dtype=bool)
 src = snap.info["price_source"]
 n_ledger = sum(s == "ledger" for s in src)
 n_perf_price = sum(s == "performance" for s in src)
@@ -337,13 +315,13 @@ price_rows = [
         "source": src[j],
         f"changes_{window_days}d": snap.info["price_changes"][j],
         **{
-            f"{k}_{window_days}d": v if np.isfinite(v) else None
+            f"{k}_{window_days}d": v
             for k, v in zip(("low", "high"), snap.info["price_range"][j], strict=True)
         },
     }
     for j, mid in enumerate(snap_models)
 ]
-show_table(price_rows, list(price_rows[0]), ["{}", "{:.4g}", "{}", "{}", "{:.4g}", "{:.4g}"])
+display(pd.DataFrame(price_rows))
 ledger_free = [
     j for j, mid in enumerate(snap_models) if src[j] == "ledger" and mid.endswith(":free")
 ]
@@ -424,11 +402,7 @@ for name, by_cells in sfit.metrics.items():
             "mae_listed_M": by_cells["listed cells"]["mae_M"],
         }
     )
-show_table(
-    rows,
-    ["prediction", "r2_all", "mae_all_M", "r2_listed", "mae_listed_M"],
-    ["{}", "{:.4f}", "{:,.0f}", "{:.4f}", "{:,.0f}"],
-)
+display(pd.DataFrame(rows))
 sm = sfit.metrics
 mean_cell = float(sfit.observed[listed].mean()) / 1e6
 glue("rs_fit_r2", sm["fit"]["all cells"]["r2"], display=False)

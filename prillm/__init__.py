@@ -27,6 +27,11 @@ from typing import Any
 
 from prillm._optional import MissingDependencyError, lazy_exports
 
+# Higher layers that join a registry of a lower one: imported when the registry is first read.
+from prillm.calibration.registry import join as _join_calibration_methods
+
+_join_calibration_methods("prillm.baselines")
+
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it (imported when the name is first used).

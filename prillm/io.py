@@ -13,17 +13,27 @@ twice in one object.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import secrets
 import stat
+import zlib
 from collections.abc import Mapping
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from prillm._validation import MarketError
 
-__all__ = ["MAX_JSON_BYTES", "atomic_write", "atomic_write_json", "dump_json", "read_json"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "dump_json",
+    "read_json",
+]
 
 #: Largest JSON file :func:`read_json` reads by default (256 MiB: a market of a few million
 #: numbers; parsing takes several times the file's size in memory).
@@ -82,6 +92,14 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
         raise MarketError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
     if too_large or len(raw) > max_bytes:
         raise MarketError(f"{p}: file larger than {max_bytes} bytes; refusing to parse it")
+    if raw[:2] == b"\x1f\x8b":  # gzip-compressed (e.g. ``panel.json.gz``)
+        try:
+            with gzip.GzipFile(fileobj=BytesIO(raw)) as gz:
+                raw = gz.read(max_bytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MarketError(f"{p}: cannot read the file (corrupt gzip data: {exc})") from None
+        if len(raw) > max_bytes:
+            raise MarketError(f"{p}: file larger than {max_bytes} bytes; refusing to parse it")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -114,6 +132,11 @@ def dump_json(payload: Any) -> str:
 def atomic_write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
     """Write ``payload`` as indented JSON to ``path`` atomically (temporary file + rename)."""
     atomic_write({path: dump_json(payload)})
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write({path: data})
 
 
 def atomic_write(files: Mapping[str | os.PathLike[str], str | bytes]) -> None:

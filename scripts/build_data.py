@@ -7,7 +7,9 @@ Two steps:
    selected; no figure is changed, interpolated or invented. Skipped with a message when the
    folder is absent (the shipped tables stay as they are).
 2. ``panel``: generate the planted calibration panel from the shipped tables with a fixed seed
-   and write ``panel_seed0.npz``. Needs nothing but the package.
+   and write ``panel_seed0.json.gz`` (the panel file format of ``prillm.data.panel_file``,
+   compressed without a time stamp: the same code and tables give the same bytes). Needs
+   nothing but the package.
 
 Usage::
 
@@ -320,11 +322,10 @@ def build_facts(src: Path, out: Path) -> None:
 
 def build_panel(out: Path) -> dict[str, Any]:
     """Step 2: the planted calibration panel (default seed), from the shipped tables."""
-    from prillm.data.panel import save_panel
-    from prillm.data.planted import DEFAULT_PANEL_SEED, generate_planted_panel
+    from prillm.data import DEFAULT_PANEL_FILE, DEFAULT_PANEL_SEED, generate_planted_panel
 
     panel = generate_planted_panel(seed=DEFAULT_PANEL_SEED)
-    save_panel(panel, out / "panel_seed0.npz")
+    panel.to_json(out / DEFAULT_PANEL_FILE.name)
     return panel.summary()
 
 

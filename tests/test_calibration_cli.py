@@ -9,7 +9,8 @@ import pytest
 
 import prillm.cli
 from prillm import Preferences
-from prillm.calibration import preference_errors, synthetic_panel
+from prillm.calibration import preference_errors
+from prillm.data import RandomDesign, generate_planted_panel
 
 TRUTH = Preferences(w_q=2.0, w_d=0.5, b=[2.0, 0.0, 1.0, 3.0])
 
@@ -23,7 +24,8 @@ def main(monkeypatch):
 @pytest.fixture(scope="module")
 def panel_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("panel") / "panel.json"
-    synthetic_panel(6, 4, 12, TRUTH, noise=0.02, rng=3).to_json(path)
+    design = RandomDesign(6, 4, TRUTH)
+    generate_planted_panel(seed=3, n_days=12, design=design, noise_sigma=0.02).to_json(path)
     return path
 
 
@@ -61,3 +63,18 @@ def test_calibrate_reports_bad_input_in_one_line(main, tmp_path, capsys) -> None
     assert main(["calibrate", str(bad), "--out", str(tmp_path / "p.json")]) == 2
     assert "days" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
+    out = str(tmp_path / "p.json")
+    assert main(["calibrate", str(bad), "--out", out, "--method", "xgboost"]) == 2
+    assert "--method" in capsys.readouterr().err
+
+
+def test_calibrate_names_what_one_day_cannot_identify(main, tmp_path, capsys) -> None:
+    design = RandomDesign(4, 3, Preferences(w_q=2.0, w_d=0.5, b=[1.0, 0.0, 2.0]))
+    panel = generate_planted_panel(seed=1, n_days=3, design=design, noise_sigma=0.02)
+    # constant prices over the days: the scale of w_q, w_d is not identified
+    path = tmp_path / "flat.json"
+    panel.replace(price=panel.price[0]).to_json(path)
+    out = tmp_path / "prefs.json"
+    assert main(["calibrate", str(path), "--out", str(out), "--steps", "5", "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "not identified: w_q, w_d (no provider's price changes over the days" in report

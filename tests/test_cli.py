@@ -151,10 +151,11 @@ def test_calibrate_writes_nothing_when_the_figure_fails(
 ) -> None:
     """``--out`` is written only after the figure: a figure that fails leaves no file."""
     import prillm.calibration.plot as plot
-    from prillm.calibration import synthetic_panel
+    from prillm.data import RandomDesign, generate_planted_panel
 
     panel = tmp_path / "panel.json"
-    synthetic_panel(3, 2, 6, Preferences(w_q=2.0, w_d=0.5, b=0.0), rng=1).to_json(panel)
+    design = RandomDesign(3, 2, Preferences(w_q=2.0, w_d=0.5, b=0.0))
+    generate_planted_panel(seed=1, n_days=6, design=design).to_json(panel)
 
     class Broken:
         def savefig(self, *args: object, **kwargs: object) -> None:

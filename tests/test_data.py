@@ -12,7 +12,7 @@ import pytest
 
 from prillm import Market, MarketError, Preferences, kkt_certificate, solve_equilibrium
 from prillm.data import (
-    CalibrationPanel,
+    Panel,
     Table,
     augment_scenarios,
     generate_planted_panel,
@@ -24,7 +24,6 @@ from prillm.data import (
     noise_factors,
     price_on,
     read_table,
-    save_panel,
 )
 from prillm.data.openrouter import (
     APP_FLOWS_FILE,
@@ -45,7 +44,7 @@ LOADERS = {
 
 
 @pytest.fixture(scope="module")
-def panel() -> CalibrationPanel:
+def panel() -> Panel:
     return load_panel()
 
 
@@ -68,7 +67,7 @@ def test_tables_cite_source_and_are_compact(name: str) -> None:
 
 def test_total_shipped_size_is_compact() -> None:
     data_dir = MODELS_DAILY_FILE.parent
-    total = sum(p.stat().st_size for p in data_dir.iterdir() if p.suffix in (".csv", ".npz"))
+    total = sum(p.stat().st_size for p in data_dir.iterdir() if p.suffix in (".csv", ".gz"))
     assert total < 1_000_000
 
 
@@ -193,17 +192,17 @@ def test_malformed_structure(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ the planted panel
-def test_panel_shapes_units_and_consistency(panel: CalibrationPanel) -> None:
+def test_panel_shapes_units_and_consistency(panel: Panel) -> None:
     T, n, m = panel.shape
     assert (T, n, m) == (100, 20, 20) and len(panel.dates) == T
     assert panel.dates[0] == "2025-04-15" and panel.seed == 0
-    obs, exact = panel.observed_flows, panel.exact_flows
+    obs, exact = panel.flows, panel.exact_flows
     assert np.isfinite(obs).all() and np.isfinite(exact).all()
     assert (exact >= 0).all() and ((obs > 0) == (exact > 0)).all()
     np.testing.assert_allclose(exact.sum(axis=2), panel.demand, rtol=1e-12)
     q = panel.congestion
     assert q.min() >= 0 and 0.5 < np.median(q) < 1.2 and q.max() <= 2.0
-    prefs = panel.true_preferences
+    prefs = panel.truth
     assert prefs.w_p == 1.0 and prefs.w_q > 0 and prefs.provider_ids == panel.provider_ids
     assert set(panel.user_categories) == set(panel.user_ids)
     assert set(panel.segments) == {"Premium", "Economy", "Coding", "Translation"}
@@ -215,7 +214,7 @@ def test_panel_shapes_units_and_consistency(panel: CalibrationPanel) -> None:
         assert median_price[panel.provider_ids.index(pid)] < 1.0
 
 
-def test_list_prices_are_facts_and_effective_prices_generated(panel: CalibrationPanel) -> None:
+def test_list_prices_are_facts_and_effective_prices_generated(panel: Panel) -> None:
     history = load_price_history()
     list_price = panel.list_price
     assert list_price.shape == panel.price.shape
@@ -237,7 +236,7 @@ def test_list_prices_are_facts_and_effective_prices_generated(panel: Calibration
     assert (np.diff(panel.price, axis=0) != 0).all()
     assert (np.diff(list_price, axis=0) != 0).any(axis=0).sum() < panel.shape[2]
     # Split and segment panels read the list prices of their own days and providers.
-    late = panel.split(70)[1].segment("Coding")
+    late = panel.split(n_train=70)[1].segment("Coding")
     cols = [panel.provider_ids.index(p) for p in late.provider_ids]
     np.testing.assert_array_equal(late.list_price, list_price[70:, cols])
     np.testing.assert_array_equal(late.price, panel.price[70:, cols])
@@ -250,29 +249,27 @@ def test_without_price_variation_prices_are_the_list_prices() -> None:
     varied = generate_planted_panel(**kwargs)
     # The price factor is drawn last: every other generated quantity stays the same.
     np.testing.assert_array_equal(varied.demand, plain.demand)
-    assert varied.true_preferences == plain.true_preferences
+    assert varied.truth == plain.truth
     assert not np.array_equal(varied.price, plain.price)
 
 
-def test_panel_noise_is_the_stated_lognormal(panel: CalibrationPanel) -> None:
+def test_panel_noise_is_the_stated_lognormal(panel: Panel) -> None:
     support = panel.exact_flows > 0
-    ratio = panel.observed_flows[support] / panel.exact_flows[support]
+    ratio = panel.flows[support] / panel.exact_flows[support]
     sigma = panel.noise["sigma"]
     assert np.std(np.log(ratio)) == pytest.approx(sigma, rel=0.05)
     assert np.mean(ratio) == pytest.approx(1.0, abs=0.01)
     factors = noise_factors(panel.noise, panel.shape)
-    np.testing.assert_array_equal(panel.observed_flows, panel.exact_flows * factors)
+    np.testing.assert_array_equal(panel.flows, panel.exact_flows * factors)
     assert 0.9 < panel.noise_ceiling_r2() < 1.0
 
 
-def test_regenerating_reproduces_the_shipped_panel(panel: CalibrationPanel) -> None:
+def test_regenerating_reproduces_the_shipped_panel(panel: Panel) -> None:
     again = generate_planted_panel(seed=0)
     scale = float(panel.exact_flows.max())
     np.testing.assert_allclose(again.exact_flows, panel.exact_flows, rtol=1e-12, atol=1e-12 * scale)
-    np.testing.assert_allclose(
-        again.observed_flows, panel.observed_flows, rtol=1e-12, atol=1e-12 * scale
-    )
-    assert again.true_preferences == panel.true_preferences
+    np.testing.assert_allclose(again.flows, panel.flows, rtol=1e-12, atol=1e-12 * scale)
+    assert again.truth == panel.truth
     for a, b in zip(again.markets, panel.markets, strict=True):
         np.testing.assert_allclose(a.latency, b.latency, rtol=1e-12)
         np.testing.assert_array_equal(a.price, b.price)
@@ -280,12 +277,12 @@ def test_regenerating_reproduces_the_shipped_panel(panel: CalibrationPanel) -> N
     assert again.segments == panel.segments
     other = generate_planted_panel(seed=1, n_days=5)
     assert not np.allclose(other.exact_flows, panel.exact_flows[:5])
-    assert not np.array_equal(other.true_preferences.b, panel.true_preferences.b)
+    assert not np.array_equal(other.truth.b, panel.truth.b)
 
 
 @pytest.mark.parametrize("day", [0, 57])
-def test_exact_flows_are_certified_equilibria(panel: CalibrationPanel, day: int) -> None:
-    mkt, prefs = panel.markets[day], panel.true_preferences
+def test_exact_flows_are_certified_equilibria(panel: Panel, day: int) -> None:
+    mkt, prefs = panel.markets[day], panel.truth
     eq = solve_equilibrium(mkt, prefs)
     assert eq.certificate.certified
     scale = float(mkt.demand.max())
@@ -297,19 +294,22 @@ def test_exact_flows_are_certified_equilibria(panel: CalibrationPanel, day: int)
     assert not noisy.certified
 
 
-def test_split_is_chronological(panel: CalibrationPanel) -> None:
-    train, test = panel.split(70)
+def test_split_is_chronological(panel: Panel) -> None:
+    train, test = panel.split(n_train=70)
     assert train.n_days == 70 and test.n_days == 30
     assert train.dates[-1] < test.dates[0]
     np.testing.assert_array_equal(test.exact_flows, panel.exact_flows[70:])
     assert test.markets[0] == panel.markets[70]
     for bad in (0, 100, 2.5, True):
         with pytest.raises(MarketError, match="n_train"):
-            panel.split(bad)
+            panel.split(n_train=bad)
+    with pytest.raises(MarketError, match="not both"):
+        panel.split(0.2, n_train=10)
+    assert [p.n_days for p in panel.split(0.2)] == [80, 20]
 
 
 @pytest.mark.parametrize("name", ["Premium", "Economy", "Coding", "Translation"])
-def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel, name: str) -> None:
+def test_segments_are_exact_equilibria_of_their_markets(panel: Panel, name: str) -> None:
     seg = panel.segment(name)
     assert seg.provider_ids == panel.segments[name]
     assert set(seg.user_ids) <= set(panel.segment_users[name])
@@ -321,7 +321,7 @@ def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel,
         np.testing.assert_array_equal(seg.exact_flows, panel.exact_flows[:, rows][:, :, cols])
     for day in (0, seg.n_days - 1):
         mkt = seg.markets[day]
-        eq = solve_equilibrium(mkt, seg.true_preferences)
+        eq = solve_equilibrium(mkt, seg.truth)
         scale = float(mkt.demand.max())
         np.testing.assert_allclose(eq.flows, seg.exact_flows[day], rtol=1e-9, atol=1e-9 * scale)
     q = seg.congestion
@@ -330,59 +330,46 @@ def test_segments_are_exact_equilibria_of_their_markets(panel: CalibrationPanel,
         seg.segment(name)
 
 
-def test_split_then_segment_keeps_the_noise_of_each_day(panel: CalibrationPanel) -> None:
-    late = panel.split(70)[1]
+def test_split_then_segment_keeps_the_noise_of_each_day(panel: Panel) -> None:
+    late = panel.split(n_train=70)[1]
     np.testing.assert_array_equal(
-        late.observed_flows, late.exact_flows * noise_factors(late.noise, late.shape)
+        late.flows, late.exact_flows * noise_factors(late.noise, late.shape)
     )
     a = late.segment("Premium")
-    b = panel.segment("Premium").split(70)[1]
-    np.testing.assert_array_equal(a.observed_flows, b.observed_flows)
+    b = panel.segment("Premium").split(n_train=70)[1]
+    np.testing.assert_array_equal(a.flows, b.flows)
     np.testing.assert_array_equal(a.exact_flows, b.exact_flows)
 
 
-def test_unknown_segment(panel: CalibrationPanel) -> None:
+def test_unknown_segment(panel: Panel) -> None:
     with pytest.raises(MarketError, match="unknown segment 'Luxury'"):
         panel.segment("Luxury")
 
 
-def test_panel_file_round_trip_and_bad_files(panel: CalibrationPanel, tmp_path: Path) -> None:
-    small = panel.segment("Coding").split(5)[0]
-    path = tmp_path / "coding.npz"
-    save_panel(small, path)
-    back = load_panel(path)
-    np.testing.assert_array_equal(back.exact_flows, small.exact_flows)
-    np.testing.assert_array_equal(back.observed_flows, small.observed_flows)
-    assert back.markets == small.markets and back.name == "Coding"
-    assert back.true_preferences == small.true_preferences
+def test_panel_file_round_trip(panel: Panel, tmp_path: Path) -> None:
+    small = panel.segment("Coding").split(n_train=5)[0]
+    for name in ("coding.json", "coding.json.gz"):
+        path = tmp_path / name
+        small.to_json(path)
+        back = load_panel(path)
+        assert back == small  # every array, id, the truth and the provenance, exactly
+        assert back.markets == small.markets and back.name == "Coding"
+        np.testing.assert_array_equal(back.exact_flows, small.exact_flows)
     # Without latency factors the full latency array is stored instead.
-    plain = CalibrationPanel(
-        markets=small.markets,
-        exact_flows=small.exact_flows,
-        true_preferences=small.true_preferences,
-        dates=small.dates,
-        noise=small.noise,
-        segments=small.segments,
-        user_categories=small.user_categories,
-        seed=small.seed,
-    )
-    save_panel(plain, tmp_path / "plain.npz")
-    assert load_panel(tmp_path / "plain.npz").markets == small.markets
-    garbage = tmp_path / "garbage.npz"
-    garbage.write_bytes(b"not a zip file")
-    with pytest.raises(MarketError, match=r"garbage\.npz"):
-        load_panel(garbage)
-    with pytest.raises(MarketError, match="no such file"):
-        load_panel(tmp_path / "missing.npz")
-    np.savez(tmp_path / "partial.npz", meta=np.array("{}"))
-    with pytest.raises(MarketError, match="missing array 'demand'"):
-        load_panel(tmp_path / "partial.npz")
+    plain = small.replace(latency_factors=None)
+    plain.to_json(tmp_path / "plain.json")
+    assert load_panel(tmp_path / "plain.json") == plain
+    # The shipped file is what the writer writes: the same panel gives the same bytes.
+    from prillm.data import DEFAULT_PANEL_FILE
+
+    panel.to_json(tmp_path / DEFAULT_PANEL_FILE.name)
+    assert (tmp_path / DEFAULT_PANEL_FILE.name).read_bytes() == DEFAULT_PANEL_FILE.read_bytes()
 
 
 def test_generator_validates_arguments() -> None:
     small = generate_planted_panel(seed=3, n_days=2, n_providers=4, n_users=5, noise_sigma=0.0)
-    assert small.shape == (2, 5, 4)
-    np.testing.assert_array_equal(small.observed_flows, small.exact_flows)
+    assert small.shape == (2, 5, 4) and small.flow_totals == "match"
+    np.testing.assert_array_equal(small.flows, small.exact_flows)
     bad = [
         ({"n_users": 2}, "n_users"),
         ({"n_days": 0}, "n_days"),
@@ -397,6 +384,7 @@ def test_generator_validates_arguments() -> None:
         ({"n_providers": 60}, "n_providers"),
         ({"seed": -1}, "seed"),
         ({"tables": {"prices": load_price_history()}}, "tables"),
+        ({"n_userz": 3}, "n_userz: unknown option"),
     ]
     for kwargs, field in bad:
         with pytest.raises(MarketError, match=field):
@@ -432,7 +420,7 @@ def test_scenarios_perturb_rivals_within_bounds() -> None:
     # Rivals really move, independently.
     prices = np.array([sc.price for sc in out])
     assert (prices[:, rivals].std(axis=0) > 0).all()
-    assert solve_equilibrium(out[0], load_panel().true_preferences).certificate.certified
+    assert solve_equilibrium(out[0], load_panel().truth).certificate.certified
 
 
 def test_scenarios_are_seeded() -> None:
@@ -550,8 +538,8 @@ def test_builder_skips_facts_without_source(tmp_path: Path, capsys) -> None:
     assert "skipped" in capsys.readouterr().out
 
 
-def test_preferences_true_values_are_keyed_by_provider(panel: CalibrationPanel) -> None:
-    prefs = panel.true_preferences
+def test_preferences_true_values_are_keyed_by_provider(panel: Panel) -> None:
+    prefs = panel.truth
     assert isinstance(prefs, Preferences)
     values = dict(zip(prefs.provider_ids, prefs.b, strict=True))
     assert set(values) == set(panel.provider_ids)
@@ -559,41 +547,30 @@ def test_preferences_true_values_are_keyed_by_provider(panel: CalibrationPanel) 
 
 
 # ------------------------------------------------------------------ identifiability
-def _scale_ray_loss(panel, scales: tuple[float, ...]) -> np.ndarray:
-    """Scaled loss of Eq. (6) along theta(s) = (s w_q, s w_d, s b - (s - 1) mean_t p)."""
-    from prillm.calibration import Panel, predict_flows
-
-    pnl = Panel.from_planted(panel)
-    truth = pnl.truth
-    p_bar = pnl.price.mean(axis=0)
-    out = []
-    for s in scales:
-        prefs = truth.replace(w_q=s * truth.w_q, w_d=s * truth.w_d, b=s * truth.b - (s - 1) * p_bar)
-        out.append(((predict_flows(pnl, prefs) - pnl.flows) ** 2).sum() / (pnl.flows**2).sum())
-    return np.array(out)
-
-
-def test_price_variation_identifies_the_scale_of_the_weights(panel: CalibrationPanel) -> None:
+def test_price_variation_identifies_the_scale_of_the_weights(panel: Panel) -> None:
     # With list prices only, scaling every cost barely changes the flows (the weights are not
     # identified); with the effective prices the loss rises clearly away from the truth.
+    from prillm.calibration import scale_profile
+
     scales = (0.5, 1.0, 2.0)
-    coding = panel.split(40)[0].segment("Coding")
+    coding = panel.split(n_train=40)[0].segment("Coding")
     listed = generate_planted_panel(seed=0, n_days=40, price_sigma=0.0).segment("Coding")
-    flat = _scale_ray_loss(listed, scales)
-    curved = _scale_ray_loss(coding, scales)
+    flat = np.array([r["loss"] for r in scale_profile(listed, listed.truth, scales)])
+    curved = np.array([r["loss"] for r in scale_profile(coding, coding.truth, scales)])
     assert flat.max() / flat.min() - 1 < 0.01
     assert curved[1] == curved.min()
     assert min(curved[0], curved[2]) > 1.2 * curved[1]
 
 
-def test_calibration_recovers_the_planted_weights_on_the_coding_segment(
-    panel: CalibrationPanel,
-) -> None:
-    from prillm.calibration import Panel, calibrate, evaluate, preference_errors
+def test_calibration_recovers_the_planted_weights_on_the_coding_segment(panel: Panel) -> None:
+    from prillm.calibration import calibrate, evaluate, preference_errors
 
-    pnl = Panel.from_planted(panel.segment("Coding")).subset(range(40))
+    pnl = panel.segment("Coding").subset(range(40))
     train, test = pnl.split(0.2)
     fit = calibrate(train, test=test, optimizer="lbfgs", steps=100)
     err = preference_errors(fit.prefs, pnl.truth)
     assert err["w_q"] < 0.1 and err["w_d"] < 0.1 and err["b_rel"] < 0.05
     assert fit.test is not None and fit.test.r2 > evaluate(test, pnl.truth).r2 - 0.005
+    assert fit.identifiability == ()
+    # raw losses: the last step's loss is far below the start's
+    assert fit.loss_history[-1] < 0.5 * fit.loss_history[0]

@@ -192,8 +192,9 @@ def test_everything_optional_blocked() -> None:
     [
         (
             ["xgboost"],
-            "from prillm.calibration import synthetic_panel\n"
-            "panel = synthetic_panel(3, 2, 4, Preferences(w_q=1.0), rng=0)\n"
+            "from prillm.data import RandomDesign, generate_planted_panel\n"
+            "panel = generate_planted_panel(seed=0, n_days=4, "
+            "design=RandomDesign(3, 2, Preferences(w_q=1.0)))\n"
             "result = message(lambda: prillm.baselines.fit_xgboost(panel))",
             "xgboost",
             "baselines",
@@ -207,8 +208,10 @@ def test_everything_optional_blocked() -> None:
         ),
         (
             ["pyomo"],
-            "from prillm.calibration import initial_preferences, synthetic_panel\n"
-            "panel = synthetic_panel(3, 2, 4, Preferences(w_q=1.0), rng=0)\n"
+            "from prillm.calibration import initial_preferences\n"
+            "from prillm.data import RandomDesign, generate_planted_panel\n"
+            "panel = generate_planted_panel(seed=0, n_days=4, "
+            "design=RandomDesign(3, 2, Preferences(w_q=1.0)))\n"
             "result = message(lambda: initial_preferences(panel, backend='pyomo'))",
             "pyomo",
             "mpec",

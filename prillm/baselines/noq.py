@@ -11,12 +11,13 @@ tiny ``w_q``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from prillm.calibration.gradient import calibrate
 from prillm.calibration.lp_init import initial_preferences, representative_days
-from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
 
 __all__ = ["NOQ_W_Q", "calibrate_noq"]
 
@@ -40,7 +41,7 @@ def calibrate_noq(
     after a few evaluations, while Adam keeps stepping through its budget.
     """
     init = initial_preferences(representative_days(panel), backend="scipy", w_q=w_q).prefs
-    return calibrate(
+    res = calibrate(
         panel,
         test=test,
         init=init,
@@ -50,5 +51,5 @@ def calibrate_noq(
         steps=steps,
         lr=lr,
         progress=progress,
-        method="noq",
     )
+    return dataclasses.replace(res, method="noq")

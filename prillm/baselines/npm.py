@@ -7,11 +7,12 @@ exact-gradient method as PriLLM (:func:`prillm.calibration.calibrate`), from ``w
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from prillm.calibration.gradient import calibrate
-from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
 from prillm.market import Preferences
 
 __all__ = ["calibrate_npm"]
@@ -30,7 +31,7 @@ def calibrate_npm(
 
     Parameters are those of :func:`prillm.calibration.calibrate`.
     """
-    return calibrate(
+    res = calibrate(
         panel,
         test=test,
         init=Preferences(w_q=1.0, w_d=1.0, b=0.0),
@@ -40,5 +41,5 @@ def calibrate_npm(
         steps=steps,
         lr=lr,
         progress=progress,
-        method="npm",
     )
+    return dataclasses.replace(res, method="npm")

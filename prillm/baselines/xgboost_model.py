@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from prillm._optional import require
+from prillm.calibration.fitting import check_number
 from prillm.calibration.metrics import fit_metrics
-from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
 
 __all__ = ["XGBoostFlowModel", "features", "fit_xgboost"]
 
@@ -38,7 +39,7 @@ FEATURES = (
 
 def features(panel: Panel) -> np.ndarray:
     """Feature matrix ``(T * n * m, len(FEATURES))`` (rows in ``flows.ravel()`` order)."""
-    t_, n, m = panel.flows.shape
+    t_, n, m = panel.shape
     shape = (t_, n, m)
     price = np.broadcast_to(panel.price[:, None, :], shape)
     cols = {
@@ -84,17 +85,21 @@ def fit_xgboost(
     max_depth: int = 4,
     eta: float = 0.05,
     seed: int = 0,
-) -> tuple[XGBoostFlowModel, CalibrationResult]:
+) -> CalibrationResult:
     """Fit the XGBoost baseline on the training days and measure it like the game.
 
     Returns
     -------
-    model, result
-        The fitted model and a :class:`~prillm.calibration.CalibrationResult` with
-        ``prefs=None`` and the training curve (squared error of the shares) as ``loss_history``.
+    CalibrationResult
+        ``prefs=None``, the fitted :class:`XGBoostFlowModel` as ``model``, and the training
+        curve (squared error of the shares, per boosting round) as ``loss_history``.
     """
     xgb = require("xgboost", "the XGBoost baseline")
 
+    for name, value in (("rounds", rounds), ("max_depth", max_depth)):
+        check_number(name, value, integer=True, minimum=1, strict=False)
+    check_number("eta", eta)
+    check_number("seed", seed, integer=True, minimum=0, strict=False)
     start = time.perf_counter()
     demand = np.where(panel.demand > 0, panel.demand, 1.0)
     target = (panel.flows / demand[:, :, None]).ravel()
@@ -120,7 +125,13 @@ def fit_xgboost(
     train = fit_metrics(model.predict(panel), panel.flows)
     held = None if test is None else fit_metrics(model.predict(test), test.flows)
     history = [float(v) ** 2 for v in log["train"]["rmse"]]
-    result = CalibrationResult(
-        "xgboost", None, history, train, held, wall, {"rounds": rounds, "features": len(FEATURES)}
+    return CalibrationResult(
+        "xgboost",
+        None,
+        history,
+        train,
+        held,
+        wall,
+        {"rounds": rounds, "features": len(FEATURES)},
+        model=model,
     )
-    return model, result

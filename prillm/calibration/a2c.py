@@ -13,9 +13,11 @@ cited by the paper as A2C), the agent acts in a small environment:
   lock-step (the synchronous "A2C" variant), discounted returns, a learned value baseline
   (critic), an entropy bonus.
 
-It is a small, honest implementation: the returned preferences are the best point the agent
-ever evaluated, so it never reports better than what it actually found, and the number of loss
-evaluations is the budget it is compared on.
+The environment keeps the log-weights in the box of :mod:`~prillm.calibration.params` (a step
+that leaves it is projected back). It is a small, honest implementation: the returned preferences
+are the best point the agent ever evaluated, so it never reports better than what it actually
+found; the loss history is raw (the mean loss of each update's evaluations, not the best so far);
+and the number of loss evaluations is the budget it is compared on.
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from prillm.calibration.gradient import finish
-from prillm.calibration.lp_init import INIT_DAYS, default_start
-from prillm.calibration.objective import CalibrationObjective
-from prillm.calibration.panel import Panel
-from prillm.calibration.params import FREE_NAMES, Parametrisation
+from prillm.calibration.fitting import check_number, finish, prepare
+from prillm.calibration.lp_init import INIT_DAYS
 from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
 from prillm.market import Preferences
 from prillm.torch_equilibrium import torch_threads
 
@@ -65,6 +65,7 @@ def calibrate_a2c(
     hidden: int = 32,
     rng: np.random.Generator | int = 0,
     progress: Callable[[int, float], None] | None = None,
+    check_identifiability: bool = True,
 ) -> CalibrationResult:
     """Learn the preferences with an advantage actor-critic agent (the A2C baseline).
 
@@ -82,22 +83,30 @@ def calibrate_a2c(
     rng
         Seed or generator (network initialisation and action noise).
     progress
-        Callback ``(update, best loss)``.
+        Callback ``(update, mean loss of the update's evaluations)``.
+    check_identifiability
+        As for :func:`prillm.calibration.calibrate`.
 
     Returns
     -------
     CalibrationResult
-        ``loss_history`` is the best loss after each update; ``info`` has ``evaluations``,
-        ``updates`` and ``mean_episode_return``.
+        ``loss_history``: the loss at the start, then the mean loss of each update's
+        evaluations (raw); ``info`` has ``evaluations``, ``updates`` and
+        ``mean_episode_return``.
     """
     start = time.perf_counter()
+    check_number("max_evaluations", max_evaluations, integer=True, minimum=1, strict=False)
+    for name, value in (("horizon", horizon), ("n_envs", n_envs), ("hidden", hidden)):
+        check_number(name, value, integer=True, minimum=1, strict=False)
+    for name, value in (("lr", lr), ("max_step", max_step)):
+        check_number(name, value)
+    check_number("gamma", gamma, strict=False)
+    check_number("entropy", entropy, strict=False)
     gen = np.random.default_rng(rng)
     seed = int(gen.integers(2**31 - 1))
-    param = Parametrisation(panel.provider_ids, FREE_NAMES)
-    if init is None:
-        init = default_start(panel, init_days)[0]
-    objective = CalibrationObjective(panel, param)
-    u0 = param.encode(init)
+    setup = prepare(panel, init=init, init_days=init_days, check=check_identifiability)
+    param, objective = setup.param, setup.objective
+    u0 = param.encode(setup.init)
     p = u0.size
     loss0 = objective.value(u0)
     best = (loss0, u0.copy())
@@ -120,6 +129,7 @@ def calibrate_a2c(
             us = [u0.copy() for _ in range(n_envs)]
             losses = [loss0] * n_envs
             log_probs, values, rewards, entropies = [], [], [], []
+            update_losses: list[float] = []
             for _ in range(horizon):
                 s = torch.stack([state(u, lo) for u, lo in zip(us, losses, strict=True)])
                 mean = max_step * torch.tanh(actor(s))
@@ -132,8 +142,9 @@ def calibrate_a2c(
                 step = action.detach().numpy()
                 r = np.zeros(n_envs)
                 for e in range(n_envs):
-                    us[e] = us[e] + step[e]
+                    us[e] = param.project(us[e] + step[e])
                     losses[e] = objective.value(us[e])
+                    update_losses.append(losses[e])
                     evals += 1
                     r[e] = -losses[e] / loss0
                     if losses[e] < best[0]:
@@ -156,18 +167,20 @@ def calibrate_a2c(
             opt.step()
             updates += 1
             returns.append(float(g[0].mean()))
-            history.append(best[0])
+            history.append(float(np.mean(update_losses)))
             if progress is not None:
-                progress(updates, best[0])
+                progress(updates, history[-1])
     wall = time.perf_counter() - start
     return finish(
         "a2c",
-        param.decode(best[1]),
-        panel,
-        test,
+        setup,
+        best[1],
+        float(best[0]),
         history,
+        test,
         wall,
         evals,
+        f"{updates} updates (budget {max_evaluations} evaluations)",
         updates=updates,
         mean_episode_return=float(np.mean(returns)) if returns else float("nan"),
     )

@@ -1,28 +1,19 @@
-"""The FD baseline: the same optimiser, gradients by central finite differences.
+"""The FD baseline: the same optimiser as PriLLM's, gradients by central finite differences.
 
 The equilibrium is treated as a black box (the exact numpy solver): each gradient of the scaled
 loss of Eq. (6) costs ``2 p`` loss evaluations (``p`` = number of free parameters), each one an
 equilibrium per training day, against one forward and one adjoint solve per day for the exact
-gradient of :mod:`prillm.calibration.gradient`. The step is ``h`` in the free coordinates
-``(log w_q, log w_d, b)``.
+gradient. The step is ``h`` in the free coordinates ``(log w_q, log w_d, b)``. The method is
+:func:`prillm.calibration.calibrate` with ``gradient="fd"`` (the registry's ``"fd"``);
+:func:`calibrate_fd` spells it.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from prillm.calibration.gradient import finish, run_optimiser
-from prillm.calibration.lp_init import INIT_DAYS, default_start
-from prillm.calibration.objective import CalibrationObjective
-from prillm.calibration.panel import Panel
-from prillm.calibration.params import FREE_NAMES, Parametrisation
-from prillm.calibration.result import CalibrationResult
-from prillm.market import Preferences
-from prillm.torch_equilibrium import torch_threads
 
 __all__ = ["calibrate_fd", "central_gradient"]
 
@@ -40,53 +31,11 @@ def central_gradient(
     return value(u), grad
 
 
-def calibrate_fd(
-    panel: Panel,
-    *,
-    test: Panel | None = None,
-    init: Preferences | None = None,
-    init_days: int | None = INIT_DAYS,
-    fit: Iterable[str] = FREE_NAMES,
-    fixed: Mapping[str, Any] | None = None,
-    optimizer: str = "adam",
-    steps: int = 200,
-    lr: float = 0.05,
-    h: float = 1e-5,
-    progress: Callable[[int, float], None] | None = None,
-) -> CalibrationResult:
-    """Eq. (6) by finite-difference gradients through the black-box equilibrium (FD).
+def calibrate_fd(panel: Any, **options: Any) -> Any:
+    """Eq. (6) by finite-difference gradients: ``calibrate(panel, gradient="fd", **options)``.
 
-    Parameters are those of :func:`prillm.calibration.gradient.calibrate`, plus the step ``h``.
-    The start defaults to Algorithm 1, as for the gradient method.
-
-    Returns
-    -------
-    CalibrationResult
-        ``info["equilibrium_solves"]`` counts the daily equilibria computed.
+    The options are those of :func:`prillm.calibration.calibrate` (``h`` the step).
     """
-    start = time.perf_counter()
-    param = Parametrisation(panel.provider_ids, fit, fixed)
-    if init is None:
-        init = default_start(panel, init_days)[0]
-    objective = CalibrationObjective(panel, param)
-    with torch_threads(1):
-        u_best, history, evals = run_optimiser(
-            lambda u: central_gradient(objective.value, u, h),
-            param.encode(init),
-            optimizer=optimizer,
-            steps=steps,
-            lr=lr,
-            bounds=param.bounds(),
-            progress=progress,
-        )
-    wall = time.perf_counter() - start
-    return finish(
-        "fd",
-        param.decode(u_best),
-        panel,
-        test,
-        history,
-        wall,
-        evals,
-        equilibrium_solves=objective.evaluations * panel.n_days,
-    )
+    from prillm.calibration.gradient import calibrate
+
+    return calibrate(panel, gradient="fd", **options)

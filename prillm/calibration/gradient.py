@@ -3,140 +3,39 @@
 :func:`calibrate` starts from Algorithm 1 (:func:`~prillm.calibration.lp_init.initial_preferences`,
 ``w_p = w_q = w_d = 1`` and the minimal ``b``) unless given a start, and minimises the scaled loss
 of Eq. (6) (:class:`~prillm.calibration.objective.CalibrationObjective`) over
-``u = (log w_q, log w_d, b)`` with Adam or L-BFGS, using the exact gradient of
-:mod:`prillm.torch_equilibrium`. ``w_p`` stays 1 (Section 4's normalisation). The best point seen
-is returned with the loss curve and the fit on training and held-out days.
+``u = (log w_q, log w_d, b)`` with Adam or L-BFGS-B, using the exact gradient of
+:mod:`prillm.torch_equilibrium` — or, for the FD baseline (``gradient="fd"``, the registry's
+``"fd"``), central finite differences of the black-box equilibrium
+(:func:`~prillm.calibration.fd.central_gradient`). ``w_p`` stays 1 (Section 4's
+normalisation). Optionally a derivative-free Powell search refines the result (the loss has
+kinks where a route enters or leaves the support, at which L-BFGS-B may stop). The lowest-loss
+point evaluated is returned with the raw loss curve, the fit on training and held-out days, and
+what the data cannot identify.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
-from prillm.calibration.lp_init import INIT_DAYS, default_start
-from prillm.calibration.metrics import fit_metrics
-from prillm.calibration.objective import CalibrationObjective
-from prillm.calibration.panel import Panel
-from prillm.calibration.params import FREE_NAMES, Parametrisation
-from prillm.calibration.result import CalibrationError, CalibrationResult, predict_flows
-from prillm.equilibrium import EquilibriumError
-from prillm.market import Preferences
+from prillm.calibration.fd import central_gradient
+from prillm.calibration.fitting import check_number, finish, prepare, run_optimiser
+from prillm.calibration.lp_init import INIT_DAYS
+from prillm.calibration.params import FREE_NAMES
+from prillm.calibration.result import CalibrationResult
+from prillm.data.panel import Panel
+from prillm.market import MarketError, Preferences
 from prillm.torch_equilibrium import torch_threads
 
-__all__ = ["calibrate", "run_optimiser"]
+__all__ = ["GRADIENTS", "REFINERS", "calibrate"]
 
-GradFn = Callable[[np.ndarray], tuple[float, np.ndarray]]
-
-
-def run_optimiser(
-    fun: GradFn,
-    u0: np.ndarray,
-    *,
-    optimizer: str = "adam",
-    steps: int = 200,
-    lr: float = 0.05,
-    tol: float = 1e-10,
-    bounds: Sequence[tuple[float | None, float | None]] | None = None,
-    progress: Callable[[int, float], None] | None = None,
-) -> tuple[np.ndarray, list[float], int]:
-    """Minimise ``fun`` (returning loss and gradient) from ``u0``; keep the best point.
-
-    Parameters
-    ----------
-    fun
-        ``u -> (loss, gradient)``.
-    u0
-        Start.
-    optimizer
-        ``"adam"`` (torch Adam, ``steps`` steps of size ``lr``) or ``"lbfgs"``
-        (``scipy.optimize.minimize(method="L-BFGS-B")``, at most ``steps`` iterations, within
-        ``bounds``).
-    tol
-        Stop when the loss falls below ``tol``.
-    bounds
-        Box for each coordinate of ``u`` (L-BFGS-B only; Adam relies on the parametrisation's
-        clipping).
-    progress
-        Called with ``(step, best loss)`` after each step.
-
-    Returns
-    -------
-    u_best, history, evaluations
-        The best point, the best loss seen after each step (first entry: the start), and the
-        number of loss-and-gradient evaluations.
-
-    Notes
-    -----
-    An evaluation at which the equilibrium solver fails (an extreme point such as a vanishing
-    congestion weight) counts as an infinitely bad point with zero gradient: L-BFGS-B then
-    backtracks, and the best point seen is still returned.
-    """
-    if optimizer not in ("adam", "lbfgs"):
-        raise ValueError(f"optimizer: expected 'adam' or 'lbfgs', got {optimizer!r}")
-    u_start = np.asarray(u0, dtype=float).copy()
-    best: list[Any] = [np.inf, u_start.copy()]
-    history: list[float] = []
-    evals = 0
-
-    def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
-        nonlocal evals
-        evals += 1
-        try:
-            loss, grad = fun(u)
-        except EquilibriumError:
-            return float("inf"), np.zeros_like(u)
-        if loss < best[0]:
-            best[0], best[1] = loss, np.array(u, dtype=float)
-        return loss, grad
-
-    if optimizer == "adam":
-        u = torch.tensor(u_start, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([u], lr=lr)
-        for step in range(steps + 1):
-            loss, grad = evaluate(u.detach().numpy())
-            if step == 0:
-                _check_start(loss)
-                history.append(loss)
-            else:
-                history.append(best[0])
-                if progress is not None:
-                    progress(step, best[0])
-            if step == steps or best[0] < tol or not np.isfinite(loss):
-                break
-            u.grad = torch.as_tensor(grad, dtype=torch.float64)
-            opt.step()
-        return best[1], history, evals
-
-    history.append(evaluate(u_start)[0])
-    _check_start(history[0])
-    from scipy.optimize import minimize
-
-    def callback(intermediate_result: Any) -> None:
-        history.append(best[0])
-        if progress is not None:
-            progress(len(history) - 1, best[0])
-        if best[0] < tol:
-            raise StopIteration
-
-    minimize(
-        evaluate,
-        u_start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        callback=callback,
-        options={"maxiter": steps, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 20},
-    )
-    return best[1], history, evals
-
-
-def _check_start(loss: float) -> None:
-    if not np.isfinite(loss):
-        raise CalibrationError("the equilibrium cannot be computed at the starting point")
+#: Refinements :func:`calibrate` can run after the gradient steps.
+REFINERS = ("powell",)
+#: How :func:`calibrate` computes the gradient: exactly (Theorem 2) or by finite differences (FD).
+GRADIENTS = ("exact", "fd")
 
 
 def calibrate(
@@ -150,15 +49,18 @@ def calibrate(
     optimizer: str = "adam",
     steps: int = 200,
     lr: float = 0.05,
+    gradient: str = "exact",
+    h: float = 1e-5,
+    refine: str | None = None,
     progress: Callable[[int, float], None] | None = None,
-    method: str = "gradient",
+    check_identifiability: bool = True,
 ) -> CalibrationResult:
     """Learn :math:`\\theta = (w_q, w_d, b)` from observed days by Eq. (6) (PriLLM's method).
 
     Parameters
     ----------
     panel
-        Training days.
+        Training days (:class:`prillm.data.Panel`).
     test
         Held-out days for the reported R^2 / MAE (optional).
     init
@@ -167,18 +69,34 @@ def calibrate(
         (``None``: all of them), the paper's "representative days".
     fit, fixed
         Which parameters are learned and the values of the others (see
-        :class:`~prillm.calibration.params.Parametrisation`).
+        :class:`~prillm.calibration.params.Parametrisation`; unknown names are refused).
     optimizer, steps, lr
-        See :func:`run_optimiser`.
+        See :func:`~prillm.calibration.fitting.run_optimiser`.
+    gradient, h
+        ``"exact"`` (default; one forward and one adjoint solve per day) or ``"fd"``: central
+        differences with step ``h`` in ``u`` (``2 p + 1`` loss evaluations, each an
+        equilibrium per day, for ``p`` parameters) — the FD baseline, reported as method
+        ``"fd"`` with ``info["equilibrium_solves"]``.
+    refine
+        ``None`` or ``"powell"``: from the gradient fit, Powell's derivative-free method on the
+        same loss (within the same box), kept only if it lowers the loss.
     progress
-        Callback ``(step, loss)``.
-    method
-        Name recorded in the result.
+        Callback ``(step, loss at that step)``.
+    check_identifiability
+        Look for parameters the panel does not identify (warns, and records them in
+        :attr:`CalibrationResult.identifiability`); costs two loss evaluations.
 
     Returns
     -------
     CalibrationResult
-        ``info`` has ``initial_loss``, ``final_loss``, ``evaluations``, ``init_time``.
+        ``loss_history`` is the raw loss per step; ``info`` has ``initial_loss``,
+        ``final_loss`` (at the returned point), ``last_loss``, ``evaluations``, ``status``,
+        ``init_time`` and, with ``refine``, ``gradient_loss`` and ``refined_loss``.
+
+    Raises
+    ------
+    prillm.MarketError
+        For bad options (naming the option and the valid values).
 
     References
     ----------
@@ -189,27 +107,38 @@ def calibrate(
     Noise-free days of a planted game give its weights back:
 
     >>> from prillm import Preferences
-    >>> from prillm.calibration import synthetic_panel
+    >>> from prillm.data import RandomDesign, generate_planted_panel
     >>> truth = Preferences(w_q=2.0, w_d=0.5, b=[1.0, 0.0, 2.0])
-    >>> panel = synthetic_panel(4, 3, 8, truth, noise=0.0, rng=0)
+    >>> panel = generate_planted_panel(seed=0, n_days=8, design=RandomDesign(4, 3, truth),
+    ...                                noise_sigma=0.0)
     >>> res = calibrate(panel, optimizer="lbfgs", steps=100)
     >>> round(res.prefs.w_q, 2), round(res.prefs.w_d, 2), res.train.r2 > 0.999999
     (2.0, 0.5, True)
     """
     start = time.perf_counter()
-    param = Parametrisation(panel.provider_ids, fit, fixed)
-    init_time = 0.0
-    if init is None:
-        init, init_time = default_start(panel, init_days)
-    objective = CalibrationObjective(panel, param)
-    u0 = param.encode(init)
-    if param.size == 0:
-        loss0 = objective.value(u0)
-        u_best, history, evals = u0, [loss0], 1
-    else:
-        with torch_threads(1):
-            u_best, history, evals = run_optimiser(
-                objective.value_and_grad,
+    if refine is not None and refine not in REFINERS:
+        raise MarketError(f"refine: expected None or 'powell', got {refine!r}")
+    if gradient not in GRADIENTS:
+        raise MarketError(f"gradient: expected 'exact' or 'fd', got {gradient!r}")
+    check_number("h", h)
+    setup = prepare(
+        panel, init=init, init_days=init_days, fit=fit, fixed=fixed, check=check_identifiability
+    )
+    param, objective = setup.param, setup.objective
+    u0 = param.encode(setup.init)
+    extra: dict[str, Any] = {}
+    with torch_threads(1):
+        if param.size == 0:
+            loss0 = objective.value(u0)
+            u_best, loss_best, history, evals, status = u0, loss0, [loss0], 1, "nothing to learn"
+        else:
+            grad_fn = (
+                objective.value_and_grad
+                if gradient == "exact"
+                else lambda u: central_gradient(objective.value, u, h)
+            )
+            run = run_optimiser(
+                grad_fn,
                 u0,
                 optimizer=optimizer,
                 steps=steps,
@@ -217,28 +146,33 @@ def calibrate(
                 bounds=param.bounds(),
                 progress=progress,
             )
+            u_best, loss_best, history = run.u, run.loss, run.history
+            evals, status = run.evaluations, run.status
+        if refine == "powell" and param.size > 0:
+            u_best, loss_best, extra = _powell(objective, param.bounds(), u_best, loss_best)
     wall = time.perf_counter() - start
-    prefs = param.decode(u_best)
-    return finish(method, prefs, panel, test, history, wall, evals, init_time=init_time)
+    if gradient == "fd":
+        extra["equilibrium_solves"] = objective.evaluations * panel.n_days
+    method = "gradient" if gradient == "exact" else "fd"
+    return finish(method, setup, u_best, loss_best, history, test, wall, evals, status, **extra)
 
 
-def finish(
-    method: str,
-    prefs: Preferences,
-    panel: Panel,
-    test: Panel | None,
-    history: list[float],
-    wall: float,
-    evals: int,
-    **info: Any,
-) -> CalibrationResult:
-    """Evaluate learned preferences on the training and held-out days and pack the result."""
-    train = fit_metrics(predict_flows(panel, prefs), panel.flows)
-    held = None if test is None else fit_metrics(predict_flows(test, prefs), test.flows)
+def _powell(
+    objective: Any, bounds: list[tuple[float | None, float | None]], u: np.ndarray, loss: float
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Powell's method on the numpy loss from ``u``, kept only if it is lower."""
+    from scipy.optimize import minimize
+
+    res = minimize(
+        objective.value, u, method="Powell", bounds=bounds, options={"xtol": 1e-6, "ftol": 1e-10}
+    )
+    refined = float(res.fun)
     info = {
-        "initial_loss": history[0],
-        "final_loss": min(history),
-        "evaluations": evals,
-        **info,
+        "refine": "powell",
+        "gradient_loss": loss,
+        "refined_loss": refined,
+        "refine_evaluations": int(res.nfev),
     }
-    return CalibrationResult(method, prefs, list(history), train, held, wall, info)
+    if refined < loss:
+        return np.asarray(res.x, dtype=float), refined, info
+    return u, loss, info

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from prillm._optional import require
-from prillm.calibration.panel import Panel
 from prillm.calibration.result import CalibrationError
-from prillm.market import TOKENS_PER_PRICE_UNIT, Preferences
+from prillm.data.panel import Panel
+from prillm.market import TOKENS_PER_PRICE_UNIT, MarketError, Preferences
 
 __all__ = [
     "LPInitResult",
@@ -105,9 +105,9 @@ def _solve_scipy(
     from scipy.sparse import coo_matrix, hstack, vstack
 
     t, i, j, used = _rows(panel)
-    m = panel.shape[1]
+    m = panel.n_providers
     n_rows = t.size
-    users = np.unique(t * panel.shape[0] + i, return_inverse=True)[1]
+    users = np.unique(t * panel.n_users + i, return_inverse=True)[1]
     n_lam = int(users.max()) + 1
     r = np.arange(n_rows)
     # each condition: M' - b_j - lambda_u (== 0 if used, >= 0 otherwise)
@@ -165,7 +165,7 @@ def _solve_pyomo(
     require("highspy", "Algorithm 1 through Pyomo (backend='pyomo')")
 
     t, i, j, used = _rows(panel)
-    m = panel.shape[1]
+    m = panel.n_providers
     users = sorted({(int(a), int(c)) for a, c in zip(t, i, strict=True)})
     rows = list(range(t.size))
     model = pyo.ConcreteModel()
@@ -268,15 +268,21 @@ def initial_preferences(
     Algorithm 1 and Eq. (21-25) of the paper (Section 9.5).
     """
     if backend not in ("pyomo", "scipy"):
-        raise ValueError(f"backend: expected 'pyomo' or 'scipy', got {backend!r}")
+        raise MarketError(f"backend: expected 'pyomo' or 'scipy', got {backend!r}")
     start = time.perf_counter()
-    if not (w_q >= 0 and w_d >= 0):
-        raise ValueError(f"w_q, w_d: expected non-negative weights, got {w_q!r}, {w_d!r}")
+    for name, value in (("w_q", w_q), ("w_d", w_d)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise MarketError(f"{name}: expected a number, got {value!r}")
+    if not (np.isfinite(w_q) and w_q > 0 and np.isfinite(w_d) and w_d >= 0):
+        raise MarketError(f"w_q, w_d: expected w_q > 0 and w_d >= 0, got {w_q!r}, {w_d!r}")
     mprime = observable_marginal_costs(panel, w_q, w_d)
     solve = _solve_pyomo if backend == "pyomo" else _solve_scipy
-    b, violation, info = solve(mprime, panel, slack)
-    b = np.maximum(b, 0.0)
-    prefs = Preferences(w_q=max(w_q, 1e-300), w_d=w_d, b=b, provider_ids=panel.provider_ids)
+    b_raw, violation, info = solve(mprime, panel, slack)
+    # Eq. (25) asks b >= 0 and the LP has that bound: what the solver returns below 0 is
+    # round-off, recorded before it is cut off
+    info["b_min_raw"] = float(np.min(b_raw))
+    b = np.maximum(b_raw, 0.0)
+    prefs = Preferences(w_q=float(w_q), w_d=float(w_d), b=b, provider_ids=panel.provider_ids)
     n_rows = int(_rows(panel)[0].size)
     info["units"] = f"USD per {TOKENS_PER_PRICE_UNIT:.0e} tokens"
     return LPInitResult(prefs, violation, n_rows, backend, time.perf_counter() - start, info)
@@ -284,8 +290,8 @@ def initial_preferences(
 
 def representative_days(panel: Panel, k: int = INIT_DAYS) -> Panel:
     """``k`` days evenly spaced over the panel (all of them if it has at most ``k``)."""
-    if k < 1:
-        raise ValueError(f"k: expected a positive number of days, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MarketError(f"k: expected a positive number of days, got {k!r}")
     if panel.n_days <= k:
         return panel
     return panel.subset(np.unique(np.linspace(0, panel.n_days - 1, k).round().astype(int)))

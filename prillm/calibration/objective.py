@@ -17,12 +17,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from prillm.calibration.panel import Panel
 from prillm.calibration.params import Parametrisation
+from prillm.data.panel import Panel
 from prillm.equilibrium import solve_active_set
 from prillm.torch_equilibrium import EquilibriumLayer
 
-__all__ = ["CalibrationObjective"]
+__all__ = ["CalibrationObjective", "sse_of"]
 
 
 class CalibrationObjective:
@@ -39,16 +39,15 @@ class CalibrationObjective:
     def __init__(self, panel: Panel, param: Parametrisation) -> None:
         self.panel = panel
         self.param = param
+        # a Panel has some positive flow (it is validated on construction): the scale is > 0
         self.scale = float((panel.flows**2).sum())
-        if self.scale <= 0:
-            raise ValueError("flows: the panel has no observed flow to fit")
         f64 = torch.float64
         self._t = {
-            "price": torch.as_tensor(panel.price, dtype=f64),
-            "capacity": torch.as_tensor(panel.capacity, dtype=f64),
-            "latency": torch.as_tensor(panel.latency, dtype=f64),
-            "demand": torch.as_tensor(panel.demand, dtype=f64),
-            "flows": torch.as_tensor(panel.flows, dtype=f64),
+            "price": torch.tensor(panel.price, dtype=f64),
+            "capacity": torch.tensor(panel.capacity, dtype=f64),
+            "latency": torch.tensor(panel.latency, dtype=f64),
+            "demand": torch.tensor(panel.demand, dtype=f64),
+            "flows": torch.tensor(panel.flows, dtype=f64),
         }
         self.layer = EquilibriumLayer()
         self.evaluations = 0
@@ -75,12 +74,15 @@ class CalibrationObjective:
     def value(self, u: np.ndarray) -> float:
         """Loss by the exact numpy solver (no gradient): the black box of FD and A2C."""
         p = self.param.split(np.asarray(u, dtype=float))
-        pnl = self.panel
-        b = np.asarray(p["b"], dtype=float)
-        sse = 0.0
-        for k in range(pnl.n_days):
-            cost = pnl.price[k][None, :] + p["w_d"] * pnl.latency[k] - b[None, :]
-            flows = solve_active_set(cost, p["w_q"] / pnl.capacity[k], pnl.demand[k]).flows
-            sse += float(((flows - pnl.flows[k]) ** 2).sum())
         self.evaluations += 1
-        return sse / self.scale
+        return sse_of(self.panel, p["w_q"], p["w_d"], np.asarray(p["b"], dtype=float)) / self.scale
+
+
+def sse_of(panel: Panel, w_q: float, w_d: float, b: np.ndarray, w_p: float = 1.0) -> float:
+    """Eq. (6) unscaled: the squared distance of the exact equilibria (numpy) to the flows."""
+    sse = 0.0
+    for k in range(panel.n_days):
+        cost = w_p * panel.price[k][None, :] + w_d * panel.latency[k] - b[None, :]
+        flows = solve_active_set(cost, w_q / panel.capacity[k], panel.demand[k]).flows
+        sse += float(((flows - panel.flows[k]) ** 2).sum())
+    return sse

@@ -1,26 +1,32 @@
 """The unconstrained parameter vector that calibration methods search over.
 
 The preferences :math:`\\theta = (w_p = 1, w_q, w_d, b)` are mapped to a vector ``u`` of free
-reals: ``log w_q``, ``log w_d`` (so the weights stay positive, as Eq. 8 requires of ``w_q``;
-clipped to ``[1e-4, 1e4]``) and the ``b_j`` themselves. Any of them can be held fixed (the
-NPM and noQ simulators do).
+reals: ``log w_q``, ``log w_d`` (so the weights stay positive, as Eq. 8 requires of ``w_q``)
+and the ``b_j`` themselves. The log-weights live in the box ``[-LOG_WEIGHT_BOUND,
+LOG_WEIGHT_BOUND]`` (weights between 1e-4 and 1e4): L-BFGS-B keeps its iterates inside it and
+Adam is projected back onto it, so decoding never clips a point the optimiser produced, and a
+fit that ends on the box says so (:meth:`Parametrisation.at_bound`). Any parameter can be held
+fixed (the NPM and noQ simulators do); ``w_p`` is the normalisation, never a parameter.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from prillm.data.panel import aligned_b
 from prillm.market import MarketError, Preferences
 
-__all__ = ["FREE_NAMES", "Parametrisation"]
+__all__ = ["FREE_NAMES", "LOG_WEIGHT_BOUND", "Parametrisation"]
 
+#: The preference parameters a calibration can learn or fix.
 FREE_NAMES = ("w_q", "w_d", "b")
-#: ``log w`` is clipped to +-this (weights between 1e-4 and 1e4): a line search that tries a huge
-#: step then sees a finite, flat loss instead of a zero congestion slope or an overflow.
+#: ``log w`` stays within +-this (weights between 1e-4 and 1e4): a line search that tries a huge
+#: step then sees a finite loss instead of a zero congestion slope or an overflow.
 LOG_WEIGHT_BOUND = float(np.log(1e4))
 
 
@@ -32,9 +38,23 @@ class Parametrisation:
     provider_ids
         Providers, in the order of ``b``.
     fit
-        Which of ``"w_q"``, ``"w_d"``, ``"b"`` are learned.
+        Which of ``"w_q"``, ``"w_d"``, ``"b"`` are learned (each at most once).
     fixed
-        Values of the others (``w_q``/``w_d`` floats > 0, ``b`` a float or one per provider).
+        Values of the others (``w_q``/``w_d`` numbers > 0, ``b`` a number or one per provider);
+        a parameter neither learned nor given takes ``w_q = w_d = 1``, ``b = 0``.
+
+    Raises
+    ------
+    prillm.MarketError
+        For an unknown name in ``fit`` or ``fixed`` (the message lists the valid ones), a name
+        both learned and fixed, or a bad fixed value.
+
+    Examples
+    --------
+    >>> Parametrisation(["a"], fit=("w_d", "b"), fixed={"wq": 5})
+    Traceback (most recent call last):
+    ...
+    prillm._validation.MarketError: fixed: unknown parameter 'wq'; valid: w_q, w_d, b
     """
 
     def __init__(
@@ -44,19 +64,30 @@ class Parametrisation:
         fixed: Mapping[str, Any] | None = None,
     ) -> None:
         self.provider_ids = tuple(provider_ids)
+        if isinstance(fit, str):
+            raise MarketError(f"fit: expected a list of parameter names, got the string {fit!r}")
         self.fit = tuple(fit)
-        unknown = [f for f in self.fit if f not in FREE_NAMES]
-        if unknown:
-            raise MarketError(f"fit: unknown parameter {unknown[0]!r}; expected {FREE_NAMES}")
-        m = len(self.provider_ids)
+        for k in self.fit:
+            if k not in FREE_NAMES:
+                raise MarketError(f"fit: unknown parameter {k!r}; valid: {', '.join(FREE_NAMES)}")
+        if len(set(self.fit)) != len(self.fit):
+            raise MarketError(f"fit: a parameter is listed twice in {list(self.fit)}")
         fixed = dict(fixed or {})
+        for k in fixed:
+            if k not in FREE_NAMES:
+                raise MarketError(f"fixed: unknown parameter {k!r}; valid: {', '.join(FREE_NAMES)}")
+            if k in self.fit:
+                raise MarketError(
+                    f"fixed: {k!r} is also learned (in fit); leave it out of fit to fix it"
+                )
+        m = len(self.provider_ids)
         defaults = {"w_q": 1.0, "w_d": 1.0, "b": 0.0}
-        self.fixed = {k: fixed.get(k, defaults[k]) for k in FREE_NAMES if k not in self.fit}
-        for k in ("w_q", "w_d"):
-            if k in self.fixed and not float(self.fixed[k]) > 0:
-                raise MarketError(f"{k}: a fixed weight must be > 0, got {self.fixed[k]!r}")
-        if "b" in self.fixed:
-            self.fixed["b"] = np.broadcast_to(np.asarray(self.fixed["b"], float), (m,)).copy()
+        self.fixed: dict[str, Any] = {}
+        for k in FREE_NAMES:
+            if k in self.fit:
+                continue
+            value = fixed.get(k, defaults[k])
+            self.fixed[k] = _weight(k, value) if k != "b" else _b_value(value, m)
         self.sizes = {"w_q": 1, "w_d": 1, "b": m}
 
     @property
@@ -65,7 +96,7 @@ class Parametrisation:
         return sum(self.sizes[k] for k in self.fit)
 
     def bounds(self) -> list[tuple[float | None, float | None]]:
-        """Box for each coordinate of ``u``: the clipping range for log-weights, none for ``b``."""
+        """Box for each coordinate of ``u``: ``+-LOG_WEIGHT_BOUND`` for log-weights, none for b."""
         out: list[tuple[float | None, float | None]] = []
         for k in self.fit:
             if k == "b":
@@ -74,18 +105,52 @@ class Parametrisation:
                 out.append((-LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND))
         return out
 
+    def project(self, u: np.ndarray) -> np.ndarray:
+        """``u`` with its log-weights moved into the box (the projection step of Adam)."""
+        out = np.array(u, dtype=float)
+        pos = 0
+        for k in self.fit:
+            if k != "b":
+                out[pos] = min(max(out[pos], -LOG_WEIGHT_BOUND), LOG_WEIGHT_BOUND)
+            pos += self.sizes[k]
+        return out
+
+    def at_bound(self, u: np.ndarray, rtol: float = 1e-9) -> tuple[str, ...]:
+        """The learned weights whose log lies on (or outside) the box at ``u``."""
+        out = []
+        pos = 0
+        for k in self.fit:
+            if k != "b" and abs(float(u[pos])) >= LOG_WEIGHT_BOUND * (1 - rtol):
+                out.append(k)
+            pos += self.sizes[k]
+        return tuple(out)
+
     def encode(self, prefs: Preferences) -> np.ndarray:
-        """``u`` for given preferences (``b`` taken in ``provider_ids`` order)."""
+        """``u`` for given preferences (``b`` taken in ``provider_ids`` order).
+
+        Raises
+        ------
+        prillm.MarketError
+            If a learned weight lies outside ``[1e-4, 1e4]`` (the box of ``u``).
+        """
         parts = []
         for k in self.fit:
             if k == "b":
-                parts.append(_b_in_order(prefs, self.provider_ids))
+                parts.append(aligned_b(prefs, self.provider_ids))
             else:
-                parts.append(np.array([np.log(getattr(prefs, k))]))
+                value = float(getattr(prefs, k))
+                if not value > 0 or abs(math.log(value)) > LOG_WEIGHT_BOUND * (1 + 1e-12):
+                    raise MarketError(
+                        f"{k}: a learned weight must start in [1e-4, 1e4], got {value!r}"
+                    )
+                parts.append(np.array([math.log(value)]))
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def split(self, u: Any) -> dict[str, Any]:
-        """The named pieces of ``u`` (numpy or torch), fixed values filled in, weights > 0."""
+        """The named pieces of ``u`` (numpy or torch), fixed values filled in, weights ``exp``.
+
+        ``u`` is taken as it is: the optimisers keep it inside :meth:`bounds`.
+        """
         out: dict[str, Any] = {}
         pos = 0
         is_torch = isinstance(u, torch.Tensor)
@@ -95,9 +160,9 @@ class Parametrisation:
             if k == "b":
                 out[k] = piece
             elif is_torch:
-                out[k] = torch.exp(torch.clamp(piece[0], -LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND))
+                out[k] = torch.exp(piece[0])
             else:
-                out[k] = float(np.exp(np.clip(piece[0], -LOG_WEIGHT_BOUND, LOG_WEIGHT_BOUND)))
+                out[k] = float(np.exp(piece[0]))
         for k, v in self.fixed.items():
             if is_torch and k == "b":
                 out[k] = torch.as_tensor(v, dtype=u.dtype, device=u.device)
@@ -116,17 +181,22 @@ class Parametrisation:
         )
 
 
-def _b_in_order(prefs: Preferences, provider_ids: tuple[str, ...]) -> np.ndarray:
-    b = np.asarray(prefs.b, dtype=float)
-    m = len(provider_ids)
-    if b.ndim == 0:
-        return np.full(m, float(b))
-    if prefs.provider_ids is None:
-        if b.shape[0] != m:
-            raise MarketError(f"b: expected {m} values (one per provider), got {b.shape[0]}")
-        return b.copy()
-    lookup = dict(zip(prefs.provider_ids, b, strict=True))
-    missing = [p for p in provider_ids if p not in lookup]
-    if missing:
-        raise MarketError(f"b: no value for provider id {missing[0]!r}")
-    return np.array([lookup[p] for p in provider_ids])
+def _weight(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MarketError(f"fixed.{name}: expected a number, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise MarketError(f"fixed.{name}: a fixed weight must be finite and > 0, got {value!r}")
+    return v
+
+
+def _b_value(value: Any, m: int) -> np.ndarray:
+    if isinstance(value, bool):
+        raise MarketError(f"fixed.b: expected numbers, got {value!r}")
+    try:
+        arr = np.broadcast_to(np.asarray(value, dtype=float), (m,)).copy()
+    except (TypeError, ValueError):
+        raise MarketError(f"fixed.b: expected a number or {m} numbers, got {value!r}") from None
+    if not np.isfinite(arr).all():
+        raise MarketError(f"fixed.b: must be finite, got {value!r}")
+    return arr

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 
 from prillm.calibration.metrics import FitMetrics, fit_metrics
-from prillm.calibration.panel import Panel
-from prillm.calibration.params import _b_in_order
+from prillm.data.panel import Panel, aligned_b
 from prillm.equilibrium import solve_active_set
 from prillm.market import MarketError, Preferences
 
-__all__ = ["CalibrationError", "CalibrationResult", "evaluate", "predict_flows"]
+__all__ = ["CalibrationError", "CalibrationResult", "evaluate", "predict_flows", "scaled_loss"]
 
 
 class CalibrationError(MarketError):
@@ -32,15 +31,25 @@ class CalibrationResult:
     prefs
         Learned preferences (``None`` for a model without a game, e.g. XGBoost).
     loss_history
-        Training loss after each step (the scaled loss of Eq. 6, see
-        :func:`prillm.calibration.gradient.calibrate`), first entry at the initial point.
+        The training loss (scaled Eq. 6, see :mod:`prillm.calibration.objective`) *at each
+        step's point*, as measured there — first entry at the start. Not a best-so-far curve:
+        it may rise (Adam, A2C); the preferences returned are those of the lowest loss
+        evaluated, ``info["final_loss"]``.
     train, test
         Fit metrics on the training days and on the held-out days (``test`` is ``None`` when
         there were none).
     wall_time
         Seconds spent learning (excluding the evaluation).
     info
-        Method-specific details (iterations, evaluations, initial loss, ...).
+        Method-specific details: ``initial_loss``, ``final_loss`` (at the returned point),
+        ``last_loss`` (at the last step), ``evaluations``, ``status``, ``weights_at_bound``
+        (learned weights that ended on the box of :mod:`~prillm.calibration.params`), ...
+    identifiability
+        What the data could not tell: one record per finding, ``{"parameters": [...],
+        "reason": "..."}`` (see :mod:`prillm.calibration.identifiability`); empty when nothing
+        was found.
+    model
+        The fitted model of a method without a game (XGBoost), else ``None``.
     """
 
     method: str
@@ -50,9 +59,26 @@ class CalibrationResult:
     test: FitMetrics | None
     wall_time: float
     info: dict[str, Any] = field(default_factory=dict)
+    identifiability: tuple[dict[str, Any], ...] = ()
+    model: Any = None
+
+    @property
+    def not_identified(self) -> tuple[str, ...]:
+        """The parameters some finding names, in the order ``w_q, w_d, b...``."""
+        names = {p for f in self.identifiability for p in f["parameters"]}
+        order = {"w_q": 0, "w_d": 1}
+        return tuple(sorted(names, key=lambda p: (order.get(p, 2), p)))
+
+    def predict(self, panel: Panel) -> np.ndarray:
+        """Predicted flows ``(T, n, m)`` of the fitted simulator on ``panel``."""
+        if self.model is not None:
+            return np.asarray(self.model.predict(panel))
+        if self.prefs is None:
+            raise MarketError(f"{self.method}: the result has neither preferences nor a model")
+        return predict_flows(panel, self.prefs)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON summary."""
+        """Plain-JSON summary (the model itself is left out)."""
         return {
             "method": self.method,
             "preferences": None if self.prefs is None else self.prefs.to_dict(),
@@ -60,18 +86,29 @@ class CalibrationResult:
             "train": self.train.to_dict(),
             "test": None if self.test is None else self.test.to_dict(),
             "wall_time_s": self.wall_time,
-            "info": {k: v for k, v in self.info.items() if isinstance(v, (int, float, str, bool))},
+            "identifiability": [dict(f) for f in self.identifiability],
+            "info": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self.info.items()
+                if isinstance(v, (int, float, str, bool, tuple))
+            },
         }
 
 
 def predict_flows(panel: Panel, prefs: Preferences) -> np.ndarray:
     """Equilibrium flows ``(T, n, m)`` of every day of ``panel`` under ``prefs`` (exact)."""
-    b = _b_in_order(prefs, panel.provider_ids)
+    b = aligned_b(prefs, panel.provider_ids)
     out = np.zeros(panel.flows.shape)
     for t in range(panel.n_days):
         cost = prefs.w_p * panel.price[t][None, :] + prefs.w_d * panel.latency[t] - b[None, :]
         out[t] = solve_active_set(cost, prefs.w_q / panel.capacity[t], panel.demand[t]).flows
     return out
+
+
+def scaled_loss(panel: Panel, prefs: Preferences) -> float:
+    """The scaled loss of Eq. (6): ``sum_t ||F*(theta) - F_t||^2 / sum_t ||F_t||^2``."""
+    err = predict_flows(panel, prefs) - panel.flows
+    return float((err**2).sum() / (panel.flows**2).sum())
 
 
 def evaluate(panel: Panel, prefs: Preferences) -> FitMetrics:

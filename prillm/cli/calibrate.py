@@ -6,12 +6,15 @@ Usage::
                      [--optimizer lbfgs|adam] [--steps N] [--lr LR] [--test-fraction F]
                      [--seed S] [--json]
 
-``PANEL`` is a panel file (see :mod:`prillm.calibration.panel`): a ``prillm-panel`` JSON file,
-a JSON list of market files (one per day, with ``observed_flows``), or a planted panel ``.npz``
-(``prillm.data``). The last ``--test-fraction`` of the days is held out for the reported R^2
-and MAE. The learned preferences are written atomically to ``--out`` (the ``prillm-preferences``
-format, usable as ``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted
-against observed flows on the held-out days (``.png``, ``.pdf``, ``.svg``, ...).
+``PANEL`` is a panel file (see :mod:`prillm.data.panel_file`): a ``prillm-panel`` JSON file
+(plain or ``.gz``, e.g. the shipped ``prillm/data/panel_seed0.json.gz``), a JSON list of market
+files (one per day, with ``observed_flows``), or a file of an earlier version. The last
+``--test-fraction`` of the days is held out for the reported R^2 and MAE. ``--method`` is a
+calibration method that learns preferences (:data:`prillm.calibration.METHODS`). The learned
+preferences are written to ``--out`` (the ``prillm-preferences`` format, usable as
+``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted against observed flows
+on the held-out days (``.png``, ``.pdf``, ``.svg``, ...). Parameters the panel does not
+identify are named in the report.
 
 Every option and both output paths are checked before the panel is read, and so are the optional
 dependencies the run needs (the ``torch`` extra; ``plot`` for ``--plot``). The preferences file
@@ -30,9 +33,8 @@ from typing import Any
 
 from prillm.cli._options import IMAGE_SUFFIXES, JSON_SUFFIXES, integer, number, seed
 
-__all__ = ["MAX_LR", "MAX_STEPS", "METHODS", "add_parser", "run"]
+__all__ = ["MAX_LR", "MAX_STEPS", "add_parser", "run"]
 
-METHODS = ("gradient", "fd", "a2c", "npm", "noq")
 #: Largest ``--steps`` (a run of this many steps already takes hours on a real panel).
 MAX_STEPS = 100_000
 #: Largest Adam step size ``--lr`` (the parameters are scaled to order one).
@@ -46,14 +48,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="learn the users' preferences from observed flows (Algorithm 1 + Eq. 6)",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    p.add_argument("panel", help="panel file: prillm-panel JSON, list of market files, or .npz")
+    p.add_argument(
+        "panel", help="panel file: prillm-panel JSON (or .json.gz), list of market files"
+    )
     p.add_argument("--out", required=True, help="where to write the preferences (JSON)")
     p.add_argument(
         "--plot",
         metavar="FIG",
         help="save the fit on the held-out days here (" + ", ".join(IMAGE_SUFFIXES) + ")",
     )
-    p.add_argument("--method", choices=METHODS, default="gradient", help="learning method")
+    from prillm.calibration import METHODS
+
+    learners = [name for name, method in METHODS.items() if method.learns]
+    p.add_argument(
+        "--method",
+        choices=learners,
+        default="gradient",
+        help="calibration method that learns preferences (prillm.calibration.METHODS)",
+    )
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
     p.add_argument(
         "--steps",
@@ -110,11 +122,11 @@ def run(args: argparse.Namespace) -> int:
         require_installed(["matplotlib"], "prillm calibrate --plot")
 
     from prillm.calibration.metrics import preference_errors
-    from prillm.calibration.panel import load_panel_file
     from prillm.calibration.result import predict_flows
+    from prillm.data import load_panel
     from prillm.io import atomic_write, dump_json
 
-    panel = load_panel_file(args.panel, demand=args.demand)
+    panel = load_panel(args.panel, demand=args.demand)
     train, test = panel.split(args.test_fraction)
     result = _fit_with_progress(args, train, test, show_bar)
     assert result.prefs is not None
@@ -134,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     summary.pop("loss_history")
     summary["days"] = {"train": train.n_days, "test": test.n_days}
     summary["out"] = args.out
+    summary["not_identified"] = list(result.not_identified)
     if panel.truth is not None:
         summary["recovery_error"] = preference_errors(result.prefs, panel.truth)
     text = json.dumps(summary, indent=2) if args.json else _report(summary, result.prefs)
@@ -144,8 +157,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _fit_with_progress(args: argparse.Namespace, train: Any, test: Any, show_bar: bool) -> Any:
     """The fit, with a progress bar on standard error unless ``show_bar`` is false."""
+    import warnings
+
+    from prillm.calibration import IdentifiabilityWarning
+
     if not show_bar:
-        return _fit(args, train, test, None)
+        with warnings.catch_warnings():  # reported in the summary
+            warnings.simplefilter("ignore", IdentifiabilityWarning)
+            return _fit(args, train, test, None)
     from tqdm import tqdm
 
     bar = tqdm(
@@ -160,29 +179,21 @@ def _fit_with_progress(args: argparse.Namespace, train: Any, test: Any, show_bar
         bar.set_postfix(loss=f"{loss:.4g}")
 
     try:
-        return _fit(args, train, test, progress)
+        with warnings.catch_warnings():  # reported in the summary
+            warnings.simplefilter("ignore", IdentifiabilityWarning)
+            return _fit(args, train, test, progress)
     finally:
         bar.close()
 
 
 def _fit(args: argparse.Namespace, train: Any, test: Any, progress: Any) -> Any:
-    from prillm.baselines import calibrate_noq, calibrate_npm
-    from prillm.calibration.a2c import calibrate_a2c
-    from prillm.calibration.fd import calibrate_fd
-    from prillm.calibration.gradient import calibrate
+    from prillm.calibration import run_method
 
-    common = {"test": test, "optimizer": args.optimizer, "steps": args.steps, "lr": args.lr}
-    if args.method == "gradient":
-        return calibrate(train, progress=progress, **common)
-    if args.method == "fd":
-        return calibrate_fd(train, progress=progress, **common)
-    if args.method == "npm":
-        return calibrate_npm(train, progress=progress, **common)
-    if args.method == "noq":
-        return calibrate_noq(train, progress=progress, **common)
-    return calibrate_a2c(
-        train, test=test, max_evaluations=40 * args.steps, rng=args.seed, progress=progress
-    )
+    if args.method == "a2c":
+        options: dict[str, Any] = {"max_evaluations": 40 * args.steps, "rng": args.seed}
+    else:
+        options = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr}
+    return run_method(args.method, train, test=test, progress=progress, **options)
 
 
 def _report(summary: dict[str, Any], prefs: Any) -> str:
@@ -203,6 +214,8 @@ def _report(summary: dict[str, Any], prefs: Any) -> str:
             f"  held-out: R^2 {summary['test']['r2']:.4f}, "
             f"MAE {summary['test']['mae'] / 1e6:.4g} M tokens"
         )
+    for finding in summary.get("identifiability", []):
+        lines.append(f"  not identified: {', '.join(finding['parameters'])} ({finding['reason']})")
     if "recovery_error" in summary:
         e = summary["recovery_error"]
         lines.append(

@@ -1,7 +1,16 @@
-"""Experiments that run the library on data and return tidy results.
+"""Experiments that run the library on data and return tidy records (lists of dicts).
 
-- :mod:`~prillm.experiments.real_data` — calibrating the game on the shipped public OpenRouter
-  figures (daily model volumes of 2025, the 2026 app x model snapshot).
+One module per experiment; the book's chapters display what they return.
+
+- :mod:`~prillm.experiments.pricing_methods` — the pricing methods of Problem 1 on random
+  markets (chapter 4): :func:`compare_pricing_methods`, :func:`summarise_pricing`;
+- :mod:`~prillm.experiments.calibration_methods` — every calibration method on one split
+  (chapter 5, Figure 3 and Table 2): :func:`compare_calibration_methods`, :func:`method_table`,
+  :func:`method_predictions`;
+- :mod:`~prillm.experiments.daily_volumes` — the game calibrated on the 2025 daily model volumes
+  (chapter 6): :func:`daily_volume_panel`, :func:`fit_daily_volumes`, :func:`w_q_profile`, ...;
+- :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
+  (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
 """
 
 from __future__ import annotations
@@ -10,17 +19,24 @@ from prillm._optional import lazy_exports
 
 #: Public name -> the module that defines it (imported on first use, PEP 562).
 _EXPORTS: dict[str, str] = {
-    "BuiltPanel": "prillm.experiments.real_data",
-    "DailyFit": "prillm.experiments.real_data",
-    "SnapshotFit": "prillm.experiments.real_data",
-    "app_snapshot_panel": "prillm.experiments.real_data",
-    "daily_volume_panel": "prillm.experiments.real_data",
-    "fit_app_snapshot": "prillm.experiments.real_data",
-    "fit_daily_volumes": "prillm.experiments.real_data",
-    "metrics_summary": "prillm.experiments.real_data",
-    "naive_share_forecasts": "prillm.experiments.real_data",
-    "rolling_forecast": "prillm.experiments.real_data",
-    "w_q_profile": "prillm.experiments.real_data",
+    "PRICE_WINDOW_DAYS": "prillm.experiments.app_snapshot",
+    "SNAPSHOT_PRICE_DATE": "prillm.experiments.app_snapshot",
+    "SnapshotFit": "prillm.experiments.app_snapshot",
+    "app_snapshot_panel": "prillm.experiments.app_snapshot",
+    "fit_app_snapshot": "prillm.experiments.app_snapshot",
+    "ALL_METHODS": "prillm.experiments.calibration_methods",
+    "compare_calibration_methods": "prillm.experiments.calibration_methods",
+    "method_predictions": "prillm.experiments.calibration_methods",
+    "method_table": "prillm.experiments.calibration_methods",
+    "DailyFit": "prillm.experiments.daily_volumes",
+    "daily_volume_panel": "prillm.experiments.daily_volumes",
+    "fit_daily_volumes": "prillm.experiments.daily_volumes",
+    "naive_share_forecasts": "prillm.experiments.daily_volumes",
+    "rolling_forecast": "prillm.experiments.daily_volumes",
+    "w_q_profile": "prillm.experiments.daily_volumes",
+    "compare_pricing_methods": "prillm.experiments.pricing_methods",
+    "summarise_pricing": "prillm.experiments.pricing_methods",
+    "metrics_summary": "prillm.experiments.tables",
 }
 
 __all__ = sorted(_EXPORTS)

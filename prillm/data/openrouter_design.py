@@ -1,11 +1,12 @@
-"""Generate an OpenRouter-shaped calibration panel with planted preferences (known truth).
+"""The OpenRouter design of a planted panel: days built from public figures (the shipped panel).
 
 The paper's 2025 app x model flows were never released, and no public 2025 app x model flows
 exist. This module builds the next best thing for testing calibration: daily markets whose
 *inputs* come from public OpenRouter figures where they exist (list prices day by day, relative
 token volumes, app names and categories, throughput and latency where the model was measured) and
 whose *flows* are exact equilibria (Eq. 13) of a game with planted preferences, observed through
-stated noise. Everything generated is drawn from one seed; ``DATASHEET.md`` lists every choice.
+stated noise (:func:`prillm.data.generate_planted_panel`, whose default design this is). Everything
+generated is drawn from one seed; ``DATASHEET.md`` lists every choice.
 
 Construction (defaults in brackets)
 -----------------------------------
@@ -51,7 +52,7 @@ Planted preferences
     :math:`b_j = \\bar p_j + w_d L_j \\bar u + w_q q_j + \\epsilon_j`, ``eps ~ N(0, 0.1^2)``:
     the perceived value at which the real volumes would roughly clear (:math:`\\bar p_j` the median
     list price), plus a planted quirk.
-Flows
+Flows (the generator's part)
     Exact equilibrium of each day (``solve_equilibrium``, certified); observed flows =
     exact x ``exp(sigma z - sigma^2/2)`` [sigma 0.2], zeros stay zero, demand noise-free.
 Segments (Table 1 of the paper)
@@ -63,11 +64,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from prillm._validation import MarketError
+from prillm.data.generate import DesignDraw, _check_float, _check_int
 from prillm.data.openrouter import (
     SOURCE,
     load_app_flows,
@@ -76,58 +79,26 @@ from prillm.data.openrouter import (
     load_price_history,
     price_on,
 )
-from prillm.data.panel import CalibrationPanel, latency_from_factors, noise_factors
 from prillm.data.table import Table
-from prillm.equilibrium import solve_equilibrium
-from prillm.market import Market, Preferences
+from prillm.market import Preferences
 
-__all__ = ["DEFAULT_PANEL_SEED", "DEFAULT_START", "generate_planted_panel"]
+__all__ = ["OpenRouterDesign"]
 
-DEFAULT_PANEL_SEED = 0
-#: First panel day: the paper's app data starts 2025-04-13; 100 days from 04-15 end on 07-23,
-#: the paper's last day.
-DEFAULT_START = "2025-04-15"
 _CODING = {"cli-agent", "ide-extension", "programming-app"}
 _MIN_SEGMENT_SHARE = 0.02
+_TABLES = ("models_daily", "price_history", "app_flows", "performance")
 
 
-def generate_planted_panel(
-    seed: int = DEFAULT_PANEL_SEED,
-    n_days: int = 100,
-    *,
-    start: str = DEFAULT_START,
-    n_providers: int = 20,
-    n_users: int = 20,
-    w_q: float = 1.2,
-    w_d: float = 0.4,
-    noise_sigma: float = 0.2,
-    utilisation: float = 0.8,
-    demand_sigma: float = 0.15,
-    demand_phi: float = 0.8,
-    latency_jitter: float = 0.1,
-    user_latency_sigma: float = 0.25,
-    value_sigma: float = 0.1,
-    price_sigma: float = 0.2,
-    price_phi: float = 0.5,
-    tables: dict[str, Table] | None = None,
-) -> CalibrationPanel:
-    """Generate a calibration panel with planted preferences (see the module docstring).
+@dataclass(frozen=True)
+class OpenRouterDesign:
+    """OpenRouter-shaped days with planted preferences (see the module docstring).
 
     Parameters
     ----------
-    seed
-        Seeds every random draw (``numpy.random.SeedSequence(seed)``: one stream for the market,
-        one for the observation noise).
-    n_days
-        Number of consecutive days from ``start``.
-    start
-        First day (ISO date); every provider must be listed with a price on every day.
     n_providers, n_users
         Market size (``n_users >= 3``: coding, translation and other apps).
     w_q, w_d
         Planted congestion and latency weights of Eq. (1) (``w_p = 1``).
-    noise_sigma
-        Sigma of the multiplicative lognormal observation noise (0 gives observed = exact).
     utilisation
         ``q_0``, the planted utilisation of a model of typical throughput at its real volume.
     demand_sigma, demand_phi
@@ -143,183 +114,145 @@ def generate_planted_panel(
         The public tables to use (keys ``models_daily``, ``price_history``, ``app_flows``,
         ``performance``); default: the shipped ones.
 
-    Returns
-    -------
-    CalibrationPanel
-
     Raises
     ------
     prillm.MarketError
-        For invalid arguments, or too few eligible providers or apps in the tables.
-
-    References
-    ----------
-    Eq. (1) user cost, Eq. (13) equilibrium, Section 6 "Configurations" and Appendix 9.1
-    (capacity rule, app flows) of the paper.
+        For invalid parameters; on drawing, for too few eligible providers or apps.
 
     Examples
     --------
-    >>> panel = generate_planted_panel(seed=1, n_days=3, n_providers=5, n_users=6)
-    >>> panel.shape
-    (3, 6, 5)
+    >>> from prillm.data import generate_planted_panel
+    >>> design = OpenRouterDesign(n_providers=4, n_users=5, price_sigma=0.0)
+    >>> panel = generate_planted_panel(seed=3, n_days=2, design=design)
+    >>> bool((panel.price == panel.list_price).all())
+    True
     """
-    _check_int("seed", seed, 0)
-    _check_int("n_days", n_days, 1)
-    _check_int("n_providers", n_providers, 2)
-    _check_int("n_users", n_users, 3)
-    for name, value in (("w_q", w_q), ("utilisation", utilisation)):
-        _check_float(name, value, positive=True)
-    for name, value in (
-        ("w_d", w_d),
-        ("noise_sigma", noise_sigma),
-        ("demand_sigma", demand_sigma),
-        ("latency_jitter", latency_jitter),
-        ("user_latency_sigma", user_latency_sigma),
-        ("value_sigma", value_sigma),
-        ("price_sigma", price_sigma),
-    ):
-        _check_float(name, value, positive=False)
-    for name, value in (("demand_phi", demand_phi), ("price_phi", price_phi)):
-        _check_float(name, value, positive=False)
-        if not value < 1:
-            raise MarketError(f"{name}: must be in [0, 1), got {value!r}")
-    try:
-        first = _dt.date.fromisoformat(start)
-    except (TypeError, ValueError):
-        raise MarketError(f"start: expected a date YYYY-MM-DD, got {start!r}") from None
-    dates = tuple((first + _dt.timedelta(days=k)).isoformat() for k in range(n_days))
 
-    tabs = dict(tables or {})
-    unknown = sorted(set(tabs) - {"models_daily", "price_history", "app_flows", "performance"})
-    if unknown:
-        raise MarketError(f"tables: unknown table {unknown[0]!r}")
-    daily = tabs["models_daily"] if "models_daily" in tabs else load_models_daily()
-    history = tabs["price_history"] if "price_history" in tabs else load_price_history()
-    apps_t = tabs["app_flows"] if "app_flows" in tabs else load_app_flows()
-    perf = tabs["performance"] if "performance" in tabs else load_performance()
+    n_providers: int = 20
+    n_users: int = 20
+    w_q: float = 1.2
+    w_d: float = 0.4
+    utilisation: float = 0.8
+    demand_sigma: float = 0.15
+    demand_phi: float = 0.8
+    latency_jitter: float = 0.1
+    user_latency_sigma: float = 0.25
+    value_sigma: float = 0.1
+    price_sigma: float = 0.2
+    price_phi: float = 0.5
+    tables: dict[str, Table] | None = None
+    name = "openrouter"
 
-    world_ss, _ = np.random.SeedSequence(seed).spawn(2)
-    rng = np.random.default_rng(world_ss)
+    def __post_init__(self) -> None:
+        _check_int("n_providers", self.n_providers, 2)
+        _check_int("n_users", self.n_users, 3)
+        for key in ("w_q", "utilisation"):
+            _check_float(key, getattr(self, key), positive=True)
+        for key in (
+            "w_d",
+            "demand_sigma",
+            "latency_jitter",
+            "user_latency_sigma",
+            "value_sigma",
+            "price_sigma",
+        ):
+            _check_float(key, getattr(self, key), positive=False)
+        for key in ("demand_phi", "price_phi"):
+            value = getattr(self, key)
+            _check_float(key, value, positive=False)
+            if not value < 1:
+                raise MarketError(f"{key}: must be in [0, 1), got {value!r}")
+        unknown = sorted(set(self.tables or {}) - set(_TABLES))
+        if unknown:
+            raise MarketError(f"tables: unknown table {unknown[0]!r}; known: {', '.join(_TABLES)}")
 
-    # ---- providers: real volumes and daily list prices
-    provider_ids, volume, list_price = _providers(daily, history, dates, n_providers)
-    m = len(provider_ids)
-    throughput, base_latency, measured = _performance(perf, provider_ids, rng)
-    v_bar = float(np.exp(np.log(throughput).mean()))
-    q_target = np.clip(utilisation * v_bar / throughput, 0.3, 1.5)
-    capacity = volume / q_target
+    def parameters(self) -> dict[str, Any]:
+        """The design's parameters (JSON-able; the tables are recorded in ``info["facts"]``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tables"}
 
-    # ---- apps: real names and categories, generated demand
-    user_ids, categories, app_tokens = _apps(apps_t, n_users)
-    n = len(user_ids)
-    share = app_tokens ** (1.0 / 3.0)
-    share = share / share.sum()
-    weekday = _weekday_profile(daily, provider_ids)
-    ar = demand_sigma * _ar1(rng, demand_phi, (n_days, n))
-    wd = np.array([weekday[_dt.date.fromisoformat(d).weekday()] for d in dates])
-    demand = volume.sum() * share[None, :] * wd[:, None] * np.exp(ar)
+    def draw(self, rng: np.random.Generator, dates: tuple[str, ...]) -> DesignDraw:
+        """Draw the days (the module docstring's construction, in that order from ``rng``)."""
+        n_days = len(dates)
+        tabs = dict(self.tables or {})
+        daily = tabs["models_daily"] if "models_daily" in tabs else load_models_daily()
+        history = tabs["price_history"] if "price_history" in tabs else load_price_history()
+        apps_t = tabs["app_flows"] if "app_flows" in tabs else load_app_flows()
+        perf = tabs["performance"] if "performance" in tabs else load_performance()
 
-    # ---- latency: provider base x app factor x daily jitter (seconds)
-    user_factor = np.exp(user_latency_sigma * rng.standard_normal(n))
-    jitter = np.exp(latency_jitter * rng.standard_normal((n_days, m)))
-    latency = latency_from_factors(base_latency, user_factor, jitter)
+        # ---- providers: real volumes and daily list prices
+        provider_ids, volume, list_price = _providers(daily, history, dates, self.n_providers)
+        m = len(provider_ids)
+        throughput, base_latency, measured = _performance(perf, provider_ids, rng)
+        v_bar = float(np.exp(np.log(throughput).mean()))
+        q_target = np.clip(self.utilisation * v_bar / throughput, 0.3, 1.5)
+        capacity = volume / q_target
 
-    # ---- planted preferences
-    eps = value_sigma * rng.standard_normal(m)
-    p_bar = np.median(list_price, axis=0)
-    b = p_bar + w_d * base_latency * float(user_factor.mean()) + w_q * q_target + eps
-    prefs = Preferences(w_q=w_q, w_d=w_d, b=b, provider_ids=provider_ids)
+        # ---- apps: real names and categories, generated demand
+        user_ids, categories, app_tokens = _apps(apps_t, self.n_users)
+        n = len(user_ids)
+        share = app_tokens ** (1.0 / 3.0)
+        share = share / share.sum()
+        weekday = _weekday_profile(daily, provider_ids)
+        ar = self.demand_sigma * _ar1(rng, self.demand_phi, (n_days, n))
+        wd = np.array([weekday[_dt.date.fromisoformat(d).weekday()] for d in dates])
+        demand = volume.sum() * share[None, :] * wd[:, None] * np.exp(ar)
 
-    # ---- effective prices: list price x mean-one AR(1) lognormal factor (drawn last)
-    price_factor = np.exp(price_sigma * _ar1(rng, price_phi, (n_days, m)) - 0.5 * price_sigma**2)
-    price = list_price * price_factor
+        # ---- latency: provider base x app factor x daily jitter (seconds)
+        user_factor = np.exp(self.user_latency_sigma * rng.standard_normal(n))
+        jitter = np.exp(self.latency_jitter * rng.standard_normal((n_days, m)))
 
-    # ---- exact equilibria and noisy observations
-    noise = {
-        "kind": "lognormal-multiplicative",
-        "sigma": float(noise_sigma),
-        "mean_one": True,
-        "seed": int(seed),
-        "stream": "numpy.random.SeedSequence(seed).spawn(2)[1], standard_normal((T, n, m))",
-        "formula": "observed = exact * exp(sigma * z - sigma**2 / 2); zeros stay zero",
-        "demand": "noise-free (app totals reported exactly)",
-    }
-    factors = noise_factors(noise, (n_days, n, m))
-    exact = np.empty((n_days, n, m))
-    markets = []
-    prev = None
-    for t in range(n_days):
-        mkt = Market(
-            demand=demand[t],
-            price=price[t],
-            capacity=capacity,
-            latency=latency[t],
+        # ---- planted preferences
+        w_q, w_d = self.w_q, self.w_d
+        eps = self.value_sigma * rng.standard_normal(m)
+        p_bar = np.median(list_price, axis=0)
+        b = p_bar + w_d * base_latency * float(user_factor.mean()) + w_q * q_target + eps
+        prefs = Preferences(w_q=w_q, w_d=w_d, b=b, provider_ids=provider_ids)
+
+        # ---- effective prices: list price x mean-one AR(1) lognormal factor (drawn last)
+        sigma = self.price_sigma
+        price_factor = np.exp(sigma * _ar1(rng, self.price_phi, (n_days, m)) - 0.5 * sigma**2)
+        price = list_price * price_factor
+
+        def segments(exact: np.ndarray) -> tuple[dict, dict]:
+            return _segments(provider_ids, user_ids, categories, p_bar, exact)
+
+        info: dict[str, Any] = {
+            "facts": {
+                "source": f"Source: {SOURCE}, as of {daily.meta.get('as_of', '?')} (volumes), "
+                f"{history.meta.get('as_of', '?')} (price ledger), 2026-09 (app names), "
+                f"{perf.meta.get('as_of', '?')} (throughput, latency)",
+                "real_daily_tokens": dict(zip(provider_ids, volume.tolist(), strict=True)),
+                "throughput_tok_s": dict(zip(provider_ids, throughput.tolist(), strict=True)),
+                "base_latency_s": dict(zip(provider_ids, base_latency.tolist(), strict=True)),
+                "performance_measured": dict(zip(provider_ids, measured, strict=True)),
+                "app_snapshot_tokens": dict(zip(user_ids, app_tokens.tolist(), strict=True)),
+                "weekday_profile": [float(x) for x in weekday],
+                "list_price_usd_per_mtok": _by_provider(provider_ids, list_price),
+            },
+            "generated": {
+                "target_utilisation": dict(zip(provider_ids, q_target.tolist(), strict=True)),
+                "app_demand_share": dict(zip(user_ids, share.tolist(), strict=True)),
+                "app_latency_factor": dict(zip(user_ids, user_factor.tolist(), strict=True)),
+                "value_deviation": dict(zip(provider_ids, eps.tolist(), strict=True)),
+                "price_factor": _by_provider(provider_ids, price_factor),
+                "price_rule": "price = list_price * price_factor, factor = "
+                "exp(price_sigma * y - price_sigma**2 / 2), y a stationary N(0, 1) AR(1) per "
+                "provider with persistence price_phi",
+            },
+        }
+        return DesignDraw(
             provider_ids=provider_ids,
             user_ids=user_ids,
+            demand=demand,
+            price=price,
+            capacity=capacity,
+            truth=prefs,
+            latency_factors=(base_latency, user_factor, jitter),
+            user_categories=dict(zip(user_ids, categories, strict=True)),
+            segments=segments,
+            parameters=self.parameters(),
+            info=info,
         )
-        eq = solve_equilibrium(mkt, prefs, warm_start=prev)
-        prev = eq
-        exact[t] = eq.flows
-        markets.append(mkt.replace(observed_flows=eq.flows * factors[t]))
-
-    # ---- segments (Table 1 of the paper)
-    segments, segment_users = _segments(provider_ids, user_ids, categories, p_bar, exact)
-    info: dict[str, Any] = {
-        "generator": "prillm.data.generate_planted_panel",
-        "parameters": {
-            "seed": seed,
-            "n_days": n_days,
-            "start": start,
-            "n_providers": n_providers,
-            "n_users": n_users,
-            "w_q": w_q,
-            "w_d": w_d,
-            "noise_sigma": noise_sigma,
-            "utilisation": utilisation,
-            "demand_sigma": demand_sigma,
-            "demand_phi": demand_phi,
-            "latency_jitter": latency_jitter,
-            "user_latency_sigma": user_latency_sigma,
-            "value_sigma": value_sigma,
-            "price_sigma": price_sigma,
-            "price_phi": price_phi,
-        },
-        "facts": {
-            "source": f"Source: {SOURCE}, as of {daily.meta.get('as_of', '?')} (volumes), "
-            f"{history.meta.get('as_of', '?')} (price ledger), 2026-09 (app names), "
-            f"{perf.meta.get('as_of', '?')} (throughput, latency)",
-            "real_daily_tokens": dict(zip(provider_ids, volume.tolist(), strict=True)),
-            "throughput_tok_s": dict(zip(provider_ids, throughput.tolist(), strict=True)),
-            "base_latency_s": dict(zip(provider_ids, base_latency.tolist(), strict=True)),
-            "performance_measured": dict(zip(provider_ids, measured, strict=True)),
-            "app_snapshot_tokens": dict(zip(user_ids, app_tokens.tolist(), strict=True)),
-            "weekday_profile": [float(x) for x in weekday],
-            "list_price_usd_per_mtok": _by_provider(provider_ids, list_price),
-        },
-        "generated": {
-            "target_utilisation": dict(zip(provider_ids, q_target.tolist(), strict=True)),
-            "app_demand_share": dict(zip(user_ids, share.tolist(), strict=True)),
-            "app_latency_factor": dict(zip(user_ids, user_factor.tolist(), strict=True)),
-            "value_deviation": dict(zip(provider_ids, eps.tolist(), strict=True)),
-            "price_factor": _by_provider(provider_ids, price_factor),
-            "price_rule": "price = list_price * price_factor, factor = "
-            "exp(price_sigma * y - price_sigma**2 / 2), y a stationary N(0, 1) AR(1) per provider "
-            "with persistence price_phi",
-        },
-    }
-    return CalibrationPanel(
-        markets=markets,
-        exact_flows=exact,
-        true_preferences=prefs,
-        dates=dates,
-        noise=noise,
-        segments=segments,
-        user_categories=dict(zip(user_ids, categories, strict=True)),
-        seed=int(seed),
-        segment_users=segment_users,
-        info=info,
-        latency_factors=(base_latency, user_factor, jitter),
-    )
 
 
 # ---------------------------------------------------------------------- pieces
@@ -336,21 +269,6 @@ def _ar1(rng: np.random.Generator, phi: float, shape: tuple[int, int]) -> np.nda
 def _by_provider(provider_ids: tuple[str, ...], values: np.ndarray) -> dict[str, list[float]]:
     """Columns of a ``(T, m)`` array keyed by provider id (JSON-able)."""
     return {pid: values[:, j].tolist() for j, pid in enumerate(provider_ids)}
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise MarketError(f"{name}: expected an integer, got {value!r}")
-    if value < minimum:
-        raise MarketError(f"{name}: must be >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: object, *, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise MarketError(f"{name}: expected a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise MarketError(f"{name}: must be {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 def _providers(

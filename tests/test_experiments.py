@@ -1,0 +1,56 @@
+"""The experiment harnesses return tidy records computed honestly (pricing methods)."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+
+from prillm import MarketError, optimal_price
+from prillm.experiments import compare_pricing_methods, summarise_pricing
+from prillm.synthetic import random_market
+
+
+def test_pricing_records_are_measured_in_the_true_game() -> None:
+    methods = ["exact", "grid", "odca"]
+    rows = compare_pricing_methods(
+        [(3, 3), (4, 2)], methods, n_markets=2, rng=5, options={"grid": {"n_points": 300}}
+    )
+    assert len(rows) == 2 * 2 * len(methods)
+    assert {r["size"] for r in rows} == {"3x3", "4x2"}
+    # the same markets, drawn again in the same order, give the same exact optimum
+    rng = np.random.default_rng(5)
+    for size in ((3, 3), (4, 2)):
+        for k in range(2):
+            market, prefs = random_market(rng, *size)
+            best = optimal_price(market, prefs, 0)
+            mine = [r for r in rows if r["size"] == f"{size[0]}x{size[1]}" and r["market"] == k]
+            exact = next(r for r in mine if r["method"] == "exact")
+            assert exact["profit"] == pytest.approx(best.profit, rel=1e-12)
+            assert exact["ratio"] == 1.0
+            for r in mine:  # no method beats the certified optimum in the true game
+                assert r["ratio"] <= 1 + 1e-9
+
+
+def test_pricing_summary_is_the_median_of_the_records() -> None:
+    rows = compare_pricing_methods([(3, 2)], ["exact", "spgce"], n_markets=3, rng=1)
+    summary = {r["method"]: r for r in summarise_pricing(rows)}
+    spgce = [r for r in rows if r["method"] == "spgce"]
+    assert summary["spgce"]["ratio_median"] == statistics.median(r["ratio"] for r in spgce)
+    assert summary["spgce"]["ratio_min"] == min(r["ratio"] for r in spgce)
+    assert summary["spgce"]["markets"] == 3 and summary["exact"]["ratio_min"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"methods": ["exakt"]}, "unknown pricing method 'exakt'"),
+        ({"options": {"gird": {}}}, "unknown pricing method 'gird'"),
+        ({"sizes": [(0, 2)]}, "sizes"),
+    ],
+)
+def test_pricing_harness_refuses_bad_arguments(kwargs, field) -> None:
+    args = {"sizes": [(2, 2)], "methods": ["exact"], **kwargs}
+    with pytest.raises(MarketError, match=field):
+        compare_pricing_methods(args.pop("sizes"), args.pop("methods"), n_markets=1, **args)
