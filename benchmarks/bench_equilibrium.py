@@ -50,7 +50,7 @@ def per_provider_reference(market: prillm.Market, prefs: prillm.Preferences) -> 
     """Eq. (13) written term by term, one congestion term per provider (Eq. 5), with Clarabel."""
     import cvxpy as cp
 
-    from prillm.reference import _package_reference
+    from prillm.reference import package_reference
 
     gc = prillm.game_coefficients(market, prefs)
     n, m = market.shape
@@ -65,7 +65,7 @@ def per_provider_reference(market: prillm.Market, prefs: prillm.Preferences) -> 
     cp.Problem(cp.Minimize(objective), [con]).solve(solver="CLARABEL")
     flows = np.asarray(f.value) * d_scale
     lam = -np.asarray(con.dual_value) * c_scale
-    return _package_reference(market, prefs, gc.cost, gc.slope, flows, lam, 1e-9, "cvxpy-loop")
+    return package_reference(market, prefs, gc.cost, gc.slope, flows, lam, 1e-9, "cvxpy-loop")
 
 
 def bench_size(n: int, m: int, n_markets: int, repeats: int, seed: int) -> dict[str, dict]:

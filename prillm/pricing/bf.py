@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.pricing.affine import affine_support
-from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
+from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
 __all__ = ["n_branches", "solve"]
 
@@ -89,7 +90,7 @@ def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float
     p_ref = prob.p_min
     best_p, best_v, best_s = prob.p_min, -math.inf, None
     feasible = 0
-    with blas_single_thread():
+    with limit_threads():
         for combo in itertools.product(range(len(rows)), repeat=n):
             support = np.array([rows[k] for k in combo])
             aff = affine_support(prob, support, p_ref)

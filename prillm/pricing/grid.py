@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing.problem import PricingProblem, blas_single_thread
+from prillm._threads import limit_threads
+from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
 
@@ -27,7 +28,7 @@ def profit_curve(prob: PricingProblem, prices: np.ndarray) -> np.ndarray:
     """Profit (USD) at each price, exact equilibria warm-started along the (sorted) prices."""
     out = np.empty(len(prices))
     support = None
-    with blas_single_thread():
+    with limit_threads():
         for k, p in enumerate(prices):
             load, raw = prob.load_at(float(p), support)
             support = None if raw is None else raw.support
@@ -69,7 +70,7 @@ def solve(
     def f(p: float) -> float:
         return float(prob.profit_scaled(p, prob.load_at(p)[0]))
 
-    with blas_single_thread():
+    with limit_threads():
         if refine_iter > 0 and hi > lo:
             a, b = lo, hi
             c = b - _INV_PHI * (b - a)

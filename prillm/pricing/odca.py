@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing.problem import PricingProblem, blas_single_thread
+from prillm._threads import limit_threads
+from prillm.pricing.problem import PricingProblem
 from prillm.water_filling import water_filling
 
 __all__ = ["solve"]
@@ -56,7 +57,7 @@ def solve(
     price, model_v = p0, 0.0
     if prob.demand.size == 0:
         return p0, {"model_profit": 0.0, "rounds": 0}
-    with blas_single_thread():
+    with limit_threads():
         for _ in range(rounds):
             raw = prob.solve(p0)
             others = raw.loads[None, :] - raw.flows

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.market import Market
 from prillm.pricing import exact
-from prillm.pricing.problem import PricingProblem, blas_single_thread, make_problem
+from prillm.pricing.problem import PricingProblem, make_problem
 
 __all__ = ["aggregate_market", "solve"]
 
@@ -54,7 +55,7 @@ def solve(prob: PricingProblem) -> tuple[float, dict[str, Any]]:
     """
     agg = aggregate_market(prob.market)
     sub = make_problem(agg, prob.prefs, prob.s, prob.p_max, prob.p_min, prob.marginal_cost)
-    with blas_single_thread():
+    with limit_threads():
         path = exact.price_path(sub)
     price, value = path["best"]
     return float(price), {

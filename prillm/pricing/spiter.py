@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.pricing.affine import affine_support
-from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
+from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
 __all__ = ["solve"]
 
@@ -62,7 +63,7 @@ def solve(
     segments = []
     solves = 0
     s = prob.s
-    with blas_single_thread():
+    with limit_threads():
         for a, b in itertools.pairwise(edges):
             a, b = float(a), float(b)
             p = 0.5 * (a + b)
