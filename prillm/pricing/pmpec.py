@@ -52,7 +52,9 @@ def solve(
     Returns
     -------
     price, diagnostics
-        ``stages`` (bound, status, termination, price per stage), ``success``, ``solver``.
+        ``stages`` (bound, status, termination, price per stage), ``success``, ``solver`` and
+        ``status`` (``"converged"`` when the smallest bound was solved, else
+        ``"not_converged"``).
     """
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
@@ -61,7 +63,13 @@ def solve(
         raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
+        return p0, {
+            "stages": [],
+            "success": True,
+            "solver": "none (no demand)",
+            "status": "converged",
+            "reason": "no user has demand: the profit is zero at every price",
+        }
     first = start_point(prob, p0)
     start = first
     stages: list[dict[str, Any]] = []
@@ -103,9 +111,24 @@ def solve(
                 break
         if not ok:
             break
+    success = bool(solved) and solved[-1] == bounds[-1]
+    last = stages[-1] if stages else {"termination": "no stage run"}
+    if success:
+        reason = (
+            f"ripopt reached a local optimum at every bound of the homotopy down to "
+            f"{bounds[-1]:.0e}; a local method from the start price {p0:.6g}: not certified"
+        )
+    else:
+        reached = f"down to {solved[-1]:.0e}" if solved else "at no bound"
+        reason = (
+            f"the homotopy stopped {reached} (last stage: {last.get('termination')}); the price "
+            "is the last one solved, or the start price"
+        )
     return price, {
         "stages": stages,
-        "success": bool(solved) and solved[-1] == bounds[-1],
+        "success": success,
+        "status": "converged" if success else "not_converged",
+        "reason": reason,
         "smallest_bound_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (mpec.simple_nonlinear)",
         "start_price": p0,

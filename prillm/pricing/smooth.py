@@ -50,8 +50,8 @@ def solve(
     Returns
     -------
     price, diagnostics
-        ``stages`` (eps, status, termination, price), ``success`` (the last ``eps`` solved) and
-        ``smallest_eps_solved``.
+        ``stages`` (eps, status, termination, price), ``success`` (the last ``eps`` solved),
+        ``smallest_eps_solved`` and ``status`` (``"converged"`` or ``"not_converged"``).
     """
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
@@ -60,7 +60,13 @@ def solve(
         raise ValueError(f"smooth: eps must be > 0, got {eps}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
+        return p0, {
+            "stages": [],
+            "success": True,
+            "solver": "none (no demand)",
+            "status": "converged",
+            "reason": "no user has demand: the profit is zero at every price",
+        }
     start = start_point(prob, p0)
     model = build_model(prob, complementarity="fischer-burmeister", start=start, eps=eps[0])
     solver = pyo.SolverFactory("ripopt")
@@ -92,9 +98,24 @@ def solve(
         else:
             stages.append(stage)
             break
+    success = bool(solved) and solved[-1] == eps[-1]
+    last = stages[-1] if stages else {"termination": "no stage run"}
+    if success:
+        reason = (
+            f"ripopt reached a local optimum at every eps down to {eps[-1]:.0e} (a relaxation "
+            f"of order eps^2 remains); a local method from the start price {p0:.6g}: not certified"
+        )
+    else:
+        reached = f"down to {solved[-1]:.0e}" if solved else "at no eps"
+        reason = (
+            f"the smoothing homotopy stopped {reached} (last stage: {last.get('termination')}); "
+            "the price is the last one solved, or the start price"
+        )
     return price, {
         "stages": stages,
-        "success": bool(solved) and solved[-1] == eps[-1],
+        "success": success,
+        "status": "converged" if success else "not_converged",
+        "reason": reason,
         "smallest_eps_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (smoothed Fischer-Burmeister)",
         "start_price": p0,
