@@ -152,7 +152,7 @@ def test_default_p_max_is_the_vanishing_price(rng: np.random.Generator) -> None:
 def test_result_is_within_bounds_and_re_evaluates(method: str) -> None:
     market, prefs = random_market(np.random.default_rng(3), 3, 3)
     res = optimal_price(market, prefs, "p1", method=method, p_min=0.5, p_max=9.0)
-    assert 0.5 <= res.price <= 9.0
+    assert 0.5 <= res.diagnostics["raw_price"] <= 9.0 and not res.diagnostics["clamped"]
     assert res.profit == _profit_at(market, prefs, 1, res.price)
     assert res.equilibrium.certificate.certified
     assert res.wall_time > 0 and res.method == method and res.target == "p1"

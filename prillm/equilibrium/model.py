@@ -86,12 +86,12 @@ def best_responses(
     return br, intercept
 
 
-def _flows_for(market: Market, flows: np.ndarray) -> np.ndarray:
+def _flows_for(market: Market, flows: np.ndarray, name: str = "flows") -> np.ndarray:
     f = np.asarray(flows, dtype=float)
     if f.shape != market.shape:
-        raise MarketError(f"flows: expected shape {market.shape}, got shape {f.shape}")
+        raise MarketError(f"{name}: expected shape {market.shape}, got shape {f.shape}")
     if not np.isfinite(f).all():
-        raise MarketError("flows: must be finite")
+        raise MarketError(f"{name}: must be finite")
     return f
 
 
@@ -253,7 +253,7 @@ def best_response_dynamics(
     if start is None:
         flows = np.repeat(demand[:, None] / m, m, axis=1)
     else:
-        flows = _flows_for(market, start).copy()
+        flows = _flows_for(market, start, "start").copy()
         if (flows < 0).any():
             raise MarketError("start: flows must be >= 0")
     history = [flows.copy()]
