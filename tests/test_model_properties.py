@@ -22,7 +22,7 @@ from prillm.equilibrium import (
     solve_support,
     user_costs,
 )
-from prillm.equilibrium.kkt import kkt_matrix
+from prillm.equilibrium.kkt import kkt_matrix, pair_matrix
 
 from .markets import markets
 
@@ -214,6 +214,7 @@ def test_both_reduced_systems_and_several_right_hand_sides_agree(
         lam_p, loads_p, f_p = providers.solve_costs(costs[k], demands[k])
         np.testing.assert_allclose(lam_u, lam_p, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(f_u, f_p, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(loads_u, loads_p, rtol=1e-9, atol=1e-9)
         # the KKT equations of the support: demands met, loads are the flows' sums, and
         # stationarity c + (F + f) / K = lambda on every used route
         np.testing.assert_allclose(f_u.sum(axis=1), demands[k], atol=1e-9)
@@ -231,8 +232,6 @@ def test_both_reduced_systems_and_several_right_hand_sides_agree(
 
 @given(seeds, st.sampled_from([(70, 20), (20, 70), (90, 90)]), st.floats(0.01, 0.08))
 def test_pair_assembly_equals_the_dense_product(seed: int, shape: tuple, p: float) -> None:
-    from prillm.equilibrium.kkt import _pair_matrix  # noqa: PLC2701 (same package's tests)
-
     rng = np.random.default_rng(seed)
     n, m = shape
     s = _support(rng, n, m, p)
@@ -241,7 +240,7 @@ def test_pair_assembly_equals_the_dense_product(seed: int, shape: tuple, p: floa
     nj, rowk = a.sum(axis=0), a @ capa
     for users in (True, False):
         dense = kkt_matrix(a, capa, nj, rowk, users)
-        pairs = _pair_matrix(s, capa, nj, rowk, users)
+        pairs = pair_matrix(s, capa, nj, rowk, users)
         np.testing.assert_allclose(pairs, dense, rtol=1e-12, atol=1e-12)
 
 

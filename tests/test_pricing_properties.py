@@ -1,4 +1,4 @@
-"""Properties of Problem 1 (Eq. 2): the exact path, statuses, and prices checked before any bound."""
+"""Properties of Problem 1 (Eq. 2): the exact path, statuses, prices checked before any bound."""
 
 from __future__ import annotations
 

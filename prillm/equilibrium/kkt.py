@@ -77,10 +77,10 @@ __all__ = [
     "SupportKKT",
     "factor",
     "kkt_matrix",
+    "pair_matrix",
     "problem_scales",
     "solve_factored",
     "solve_support",
-    "spd_solve",
     "support_flows",
     "support_rhs",
     "use_users_system",
@@ -152,7 +152,7 @@ def kkt_matrix(
     if support is not None and count is not None and size >= _PAIRS_MIN_SIZE:
         pairs = float(nj @ nj) if users else count * count / n
         if pairs * _PAIR_COST < n * m * size:
-            return _pair_matrix(support, capa, nj, rowk, users)
+            return pair_matrix(support, capa, nj, rowk, users)
     if users:
         mat = np.multiply(a, -capa / (1.0 + nj)) @ a.T
         mat.reshape(-1)[:: n + 1] += rowk
@@ -169,7 +169,7 @@ _PAIRS_MIN_SIZE = 64
 _PAIR_COST = 200.0
 
 
-def _pair_matrix(
+def pair_matrix(
     support: np.ndarray, capa: np.ndarray, nj: np.ndarray, rowk: np.ndarray, users: bool
 ) -> np.ndarray:
     """:func:`kkt_matrix` from the pairs of routes of a sparse support (``np.bincount``)."""
@@ -211,15 +211,6 @@ def factor(mat: np.ndarray, overwrite: bool = False) -> np.ndarray:
     if info != 0:
         raise LinAlgError(f"the fixed-support KKT matrix is not positive definite (info={info})")
     return chol
-
-
-def spd_solve(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``mat @ x = rhs`` for a symmetric positive-definite ``mat`` (left untouched)."""
-    chol = factor(mat)
-    x, info = dpotrs(chol, rhs, lower=1)
-    if info != 0:
-        raise LinAlgError(f"Cholesky solve failed (info={info})")
-    return x
 
 
 def solve_factored(
