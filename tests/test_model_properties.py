@@ -22,7 +22,7 @@ from prillm.equilibrium import (
     solve_support,
     user_costs,
 )
-from prillm.equilibrium.kkt import kkt_matrix, pair_matrix
+from prillm.equilibrium.kkt import kkt_matrix, pair_matrix, system_weights
 
 from .markets import markets
 
@@ -239,8 +239,9 @@ def test_pair_assembly_equals_the_dense_product(seed: int, shape: tuple, p: floa
     a = s.astype(float)
     nj, rowk = a.sum(axis=0), a @ capa
     for users in (True, False):
-        dense = kkt_matrix(a, capa, nj, rowk, users)
-        pairs = pair_matrix(s, capa, nj, rowk, users)
+        weight, diag = system_weights(capa, nj, rowk, users)
+        dense = kkt_matrix(a, weight, diag, users)
+        pairs = pair_matrix(s, weight, diag, users)
         np.testing.assert_allclose(pairs, dense, rtol=1e-12, atol=1e-12)
 
 

@@ -38,12 +38,14 @@ from scipy.linalg import LinAlgError
 from prillm._threads import blas_limited
 from prillm.equilibrium.certificate import EquilibriumError
 from prillm.equilibrium.kkt import (
+    SupportKKT,
     factor,
     kkt_matrix,
     problem_scales,
     solve_factored,
     solve_support,
     support_flows,
+    system_weights,
     use_users_system,
 )
 from prillm.water_filling import water_filling
@@ -230,8 +232,9 @@ def _pdas(
         rowk = a @ capa
         row = ac @ capa
         row += d
-        chol = factor(kkt_matrix(a, capa, nj, rowk, users, s, count), overwrite=True)
-        lam, loads = solve_factored(chol, a, capa, nj, rowk, users, row, ones @ ac)
+        weight, diag = system_weights(capa, nj, rowk, users)
+        chol = factor(kkt_matrix(a, weight, diag, users, s, count), overwrite=True)
+        lam, loads = solve_factored(chol, a, weight, users, row, ones @ ac)
         # the gap: -x / K on the support, the reduced cost off it
         np.add(ct, loads * inv_capa, out=gap)
         gap -= lam[:, None]
@@ -244,7 +247,7 @@ def _pdas(
         total = int(np.count_nonzero(new))
         if kept == count and total == count:  # nothing dropped, nothing added
             x = support_flows(a, ct, capa, lam, loads)
-            x, lam, loads = _refine(chol, a, capa, nj, rowk, users, d, x, lam, loads)
+            x, lam, loads = _refine(chol, a, capa, weight, users, d, x, lam, loads)
             return x, lam, loads, s, it, False
         s, new = new, s
         count = total
@@ -273,8 +276,7 @@ def _refine(
     chol: np.ndarray,
     a: np.ndarray,
     capa: np.ndarray,
-    nj: np.ndarray,
-    rowk: np.ndarray,
+    weight: np.ndarray,
     users: bool,
     d: np.ndarray,
     x: np.ndarray,
@@ -290,7 +292,7 @@ def _refine(
     """
     resid = d - x.sum(axis=1)
     if float(np.abs(resid).max()) > 1e-13 * float(d.max()):
-        dlam, dloads = solve_factored(chol, a, capa, nj, rowk, users, resid, np.zeros(a.shape[1]))
+        dlam, dloads = solve_factored(chol, a, weight, users, resid, np.zeros(a.shape[1]))
         dx = np.multiply.outer(dlam, capa)
         dx -= dloads
         dx *= a
@@ -336,11 +338,9 @@ def _primal_active_set(
         eps = _EPS * max(1.0, float(np.abs(lam).max()))
         add = ~w & (mu < -eps)
         if not add.any():
-            a = w.astype(float)
-            nj, rowk = a.sum(axis=0), a @ capa
-            users = use_users_system(a.shape, system)
-            chol = factor(kkt_matrix(a, capa, nj, rowk, users), overwrite=True)
-            xs, lam, loads = _refine(chol, a, capa, nj, rowk, users, d, xs, lam, loads)
+            kkt = SupportKKT(capa, w, system)
+            chol, a, weight, users = kkt.chol, kkt.a, kkt.weight, kkt.users
+            xs, lam, loads = _refine(chol, a, capa, weight, users, d, xs, lam, loads)
             return xs, lam, loads, w, it
         if single:
             k = np.unravel_index(np.argmin(np.where(add, mu, np.inf)), mu.shape)

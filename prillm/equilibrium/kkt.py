@@ -83,6 +83,7 @@ __all__ = [
     "solve_support",
     "support_flows",
     "support_rhs",
+    "system_weights",
     "use_users_system",
 ]
 
@@ -129,36 +130,47 @@ def use_users_system(shape: tuple[int, int], system: str = "auto") -> bool:
     return shape[0] <= shape[1]
 
 
+def system_weights(
+    capa: np.ndarray, nj: np.ndarray, rowk: np.ndarray, users: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weights and diagonal of the reduced system of a support.
+
+    Users' system: ``weight = w = K / (1 + n)`` (one per provider), ``diag = kappa``;
+    providers' system: ``weight = 1 / kappa`` (one per user), ``diag = (1 + n) / K``. The
+    matrix is ``diag(diag) - A diag(w) A^T`` or ``diag(diag) - A^T diag(1 / kappa) A``.
+    """
+    if users:
+        return capa / (1.0 + nj), rowk
+    return 1.0 / rowk, (1.0 + nj) / capa
+
+
 def kkt_matrix(
     a: np.ndarray,
-    capa: np.ndarray,
-    nj: np.ndarray,
-    rowk: np.ndarray,
+    weight: np.ndarray,
+    diag: np.ndarray,
     users: bool,
     support: np.ndarray | None = None,
     count: int | None = None,
 ) -> np.ndarray:
     """The reduced matrix ``M`` (users) or ``P`` (providers) of the support ``a`` (0/1 floats).
 
-    ``nj = 1^T a`` and ``rowk = a K`` are the support's column counts and row capacities.
-    With the boolean ``support`` and its number of routes ``count``, a sparse support is
-    assembled from the pairs of routes that share a user (providers' system) or a provider
-    (users' system) when that is cheaper than the dense product (about ``n m size`` flops);
-    both give the same matrix up to round-off. Returns a fresh C-ordered array (the caller may
-    factorise it in place).
+    ``weight`` and ``diag`` come from :func:`system_weights`. With the boolean ``support`` and
+    its number of routes ``count``, a sparse support is assembled from the pairs of routes
+    that share a user (providers' system) or a provider (users' system) when that is cheaper
+    than the dense product (about ``n m size`` flops); both give the same matrix up to
+    round-off. Returns a fresh C-ordered array (the caller may factorise it in place).
     """
     n, m = a.shape
     size = n if users else m
     if support is not None and count is not None and size >= _PAIRS_MIN_SIZE:
-        pairs = float(nj @ nj) if users else count * count / n
+        pairs = count * count / (m if users else n)  # at least this many (Cauchy-Schwarz)
         if pairs * _PAIR_COST < n * m * size:
-            return pair_matrix(support, capa, nj, rowk, users)
+            return pair_matrix(support, weight, diag, users)
     if users:
-        mat = np.multiply(a, -capa / (1.0 + nj)) @ a.T
-        mat.reshape(-1)[:: n + 1] += rowk
+        mat = np.multiply(a, -weight) @ a.T
     else:
-        mat = np.multiply(a.T, -1.0 / rowk) @ a
-        mat.reshape(-1)[:: m + 1] += (1.0 + nj) / capa
+        mat = np.multiply(a.T, -weight) @ a
+    mat.reshape(-1)[:: size + 1] += diag
     return mat
 
 
@@ -170,21 +182,17 @@ _PAIR_COST = 200.0
 
 
 def pair_matrix(
-    support: np.ndarray, capa: np.ndarray, nj: np.ndarray, rowk: np.ndarray, users: bool
+    support: np.ndarray, weight: np.ndarray, diag: np.ndarray, users: bool
 ) -> np.ndarray:
     """:func:`kkt_matrix` from the pairs of routes of a sparse support (``np.bincount``)."""
     n, m = support.shape
     if users:  # pairs of users sharing a provider; group the routes by provider
-        cols, rows = np.divmod(np.flatnonzero(support.T), n)
-        group, other, size = cols, rows, n
-        weight = -capa / (1.0 + nj)
-        diag = rowk
+        group, other = np.divmod(np.flatnonzero(support.T), n)
+        size, groups = n, m
     else:  # pairs of providers sharing a user
-        rows, cols = np.divmod(np.flatnonzero(support), m)
-        group, other, size = rows, cols, m
-        weight = -1.0 / rowk
-        diag = (1.0 + nj) / capa
-    per = np.bincount(group, minlength=n if not users else m)
+        group, other = np.divmod(np.flatnonzero(support), m)
+        size, groups = m, n
+    per = np.bincount(group, minlength=groups)
     start = np.cumsum(per)
     start -= per
     rep = per[group]  # each route is paired with every route of its group
@@ -194,7 +202,7 @@ def pair_matrix(
     partner = other[np.repeat(start[group], rep) + offset]
     flat = np.repeat(other * size, rep)
     flat += partner
-    mat = np.bincount(flat, np.repeat(weight[group], rep), size * size).reshape(size, size)
+    mat = np.bincount(flat, np.repeat(-weight[group], rep), size * size).reshape(size, size)
     mat.reshape(-1)[:: size + 1] += diag
     return mat
 
@@ -216,28 +224,26 @@ def factor(mat: np.ndarray, overwrite: bool = False) -> np.ndarray:
 def solve_factored(
     chol: np.ndarray,
     a: np.ndarray,
-    capa: np.ndarray,
-    nj: np.ndarray,
-    rowk: np.ndarray,
+    weight: np.ndarray,
     users: bool,
     row: np.ndarray,
     col: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers and loads for the terms ``row = r`` (n[, k]) and ``col = q`` (m[, k]).
 
-    ``chol`` is the factor of :func:`kkt_matrix` for the same support. Several right-hand sides
-    are solved at once when ``row`` and ``col`` have a second axis.
+    ``chol`` is the factor of :func:`kkt_matrix` for the same support and ``weight`` its
+    :func:`system_weights`. Several right-hand sides are solved at once when ``row`` and
+    ``col`` have a second axis.
     """
+    w = weight if row.ndim == 1 else weight[:, None]
     if users:
-        w = capa / (1.0 + nj)
-        if row.ndim == 2:
-            w = w[:, None]
         lam, _ = dpotrs(chol, row - a @ (w * col), lower=1)
         loads = w * (a.T @ lam - col)
     else:
-        kap = rowk if row.ndim == 1 else rowk[:, None]
-        loads, _ = dpotrs(chol, a.T @ (row / kap) - col, lower=1)
-        lam = (row + a @ loads) / kap
+        loads, _ = dpotrs(chol, a.T @ (row * w) - col, lower=1)
+        lam = a @ loads
+        lam += row
+        lam *= w
     return lam, loads
 
 
@@ -284,7 +290,7 @@ class SupportKKT:
     ([[0.625, 0.375]], 1.25)
     """
 
-    __slots__ = ("a", "capa", "chol", "nj", "rowk", "users")
+    __slots__ = ("a", "capa", "chol", "nj", "rowk", "users", "weight")
 
     def __init__(
         self,
@@ -298,16 +304,15 @@ class SupportKKT:
         self.nj = self.a.sum(axis=0)
         self.rowk = self.a @ capa
         self.users = use_users_system(self.a.shape, system)
+        self.weight, diag = system_weights(capa, self.nj, self.rowk, self.users)
         if matrix is None:
-            self.chol = factor(kkt_matrix(self.a, capa, self.nj, self.rowk, self.users), True)
+            self.chol = factor(kkt_matrix(self.a, self.weight, diag, self.users), True)
         else:
             self.chol = factor(matrix)
 
     def solve(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Multipliers and loads for the terms ``(r, q)`` (see :func:`solve_factored`)."""
-        return solve_factored(
-            self.chol, self.a, self.capa, self.nj, self.rowk, self.users, row, col
-        )
+        return solve_factored(self.chol, self.a, self.weight, self.users, row, col)
 
     def solve_costs(
         self, cost: np.ndarray, demand: np.ndarray | float
@@ -419,7 +424,7 @@ class KKTMatrix:
             if a is None or nj is None or rowk is None:
                 a = support.astype(float)
                 nj, rowk = a.sum(axis=0), a @ self.capa
-            return kkt_matrix(a, self.capa, nj, rowk, self.users)
+            return kkt_matrix(a, *system_weights(self.capa, nj, rowk, self.users), self.users)
         old = self.support
         if old is None or self.updates >= self.refresh:
             return self._reset(support)
@@ -469,7 +474,8 @@ class KKTMatrix:
 
     def _reset(self, support: np.ndarray) -> np.ndarray:
         a = support.astype(float)
-        self.mat = kkt_matrix(a, self.capa, a.sum(axis=0), a @ self.capa, self.users)
+        weights = system_weights(self.capa, a.sum(axis=0), a @ self.capa, self.users)
+        self.mat = kkt_matrix(a, *weights, self.users)
         self.support = support.copy()
         self.updates = 0
         return self.mat

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from prillm.equilibrium import KKTMatrix
-from prillm.equilibrium.kkt import factor, kkt_matrix, solve_factored, use_users_system
+from prillm.equilibrium.kkt import (
+    factor,
+    kkt_matrix,
+    solve_factored,
+    system_weights,
+    use_users_system,
+)
 from prillm.pricing.problem import PricingProblem
 
 __all__ = ["AffineSupport", "affine_support"]
@@ -72,8 +78,9 @@ def affine_support(
     nj = a.sum(axis=0)
     rowk = a @ capa
     users = use_users_system((n, m)) if system is None else system.users
+    weight, diag = system_weights(capa, nj, rowk, users)
     if system is None:
-        chol = factor(kkt_matrix(a, capa, nj, rowk, users), overwrite=True)
+        chol = factor(kkt_matrix(a, weight, diag, users), overwrite=True)
     else:
         chol = factor(system.matrix(support, None, a, nj, rowk), overwrite=system.disposable)
     ac = a * cost
@@ -84,7 +91,7 @@ def affine_support(
     col = np.zeros((m, 2))  # column terms q
     col[:, 0] = ac.sum(axis=0)
     col[s, 1] = prob.dcol * nj[s]
-    lam2, loads2 = solve_factored(chol, a, capa, nj, rowk, users, row, col)
+    lam2, loads2 = solve_factored(chol, a, weight, users, row, col)
     # Full-size results are built in place: every (n, m) temporary costs an allocation, and
     # at a few hundred kB each allocation can page-fault (glibc returns freed memory to the OS).
     inv = 1.0 / capa

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from prillm.equilibrium import KKTMatrix
-from prillm.equilibrium.kkt import factor, solve_factored
+from prillm.equilibrium.kkt import factor, solve_factored, system_weights
 from prillm.pricing.affine import AffineSupport
 from prillm.pricing.problem import PricingProblem
 
@@ -134,7 +134,8 @@ class PathSystem:
         rowc += (p * capa[s]) * a_s
         np.add(self.demand, rowc, out=row[:, 0])
         np.multiply(a_s, capa[s], out=row[:, 1])
-        lam2, loads2 = solve_factored(chol, af, capa, nj, rowk, kkt.users, row, col)
+        weight, _ = system_weights(capa, nj, rowk, kkt.users)
+        lam2, loads2 = solve_factored(chol, af, weight, kkt.users, row, col)
         # primal residuals of the flows x_ij = a_ij (K_j (lam_i - c_ij) - F_j), value and slope:
         # rows sum_j x_ij - D_i, columns F_j - sum_i x_ij (zero in exact arithmetic)
         rows = lam2 * rowk[:, None]
