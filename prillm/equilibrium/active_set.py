@@ -54,6 +54,9 @@ __all__ = ["ActiveSetResult", "first_support", "solve_active_set"]
 
 #: A reduced cost counts as negative below ``-_EPS * max(1, max |lambda|)`` (scaled units).
 _EPS = 1e-13
+#: The same bound in the primal-dual iteration: in scaled units every multiplier of an
+#: equilibrium lies in ``[-1, 3]`` (see ``problem_scales``), so ``3 _EPS`` bounds it there.
+_EPS_GAP = 3 * _EPS
 #: Supports are remembered (to detect a cycle) from this iteration on.
 _CYCLE_WATCH = 4
 
@@ -166,7 +169,9 @@ def solve_active_set(
     --------
     >>> res = solve_active_set(np.array([[0.0, 1.0]]), np.array([1.0, 1.0]), np.array([1.0]))
     >>> res.flows.tolist(), res.support.tolist()
-    [[1.0, 0.0]], [[True, False]]
+    ([[0.75, 0.25]], [[True, True]])
+    >>> solve_active_set(np.array([[0.0, 3.0]]), np.array([1.0, 1.0]), np.array([1.0])).flows
+    array([[1., 0.]])
     """
     n, m = cost.shape
     active = demand > 0
@@ -238,10 +243,9 @@ def _pdas(
         # the gap: -x / K on the support, the reduced cost off it
         np.add(ct, loads * inv_capa, out=gap)
         gap -= lam[:, None]
-        eps = _EPS * max(1.0, float(np.abs(lam).max()))
         np.less_equal(gap, 0.0, out=keep)  # used routes whose flow is not negative ...
         keep &= s
-        np.less(gap, -eps, out=new)  # ... and the unused routes that are cheaper
+        np.less(gap, -_EPS_GAP, out=new)  # ... and the unused routes that are cheaper
         new |= keep
         kept = int(np.count_nonzero(keep))
         total = int(np.count_nonzero(new))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prillm.equilibrium.model import best_responses, marginal_costs, split_cost
+from prillm.equilibrium.model import best_responses, split_cost
 from prillm.market import Market, Preferences, game_coefficients
 
 __all__ = [
@@ -135,27 +135,30 @@ def certify_arrays(
 ) -> tuple[KKTCertificate, np.ndarray, np.ndarray]:
     """The certificate on raw arrays, with the marginal costs ``g`` and loads it was built from."""
     loads = flows.sum(axis=0)
-    g = marginal_costs(cost, slope, flows)
+    congestion = flows + loads
+    congestion *= slope
+    g = congestion + cost  # the marginal costs of Eq. (12)
     mu = g - lam[:, None]
-    d_scale = float(demand.max()) if demand.size and demand.max() > 0 else 1.0
+    d_max = float(demand.max()) if demand.size else 0.0
+    d_scale = d_max if d_max > 0 else 1.0
     c_scale = max(
-        float(np.abs(cost).max()),
-        float((g - cost).max()),
+        float(np.abs(cost).max()) if cost.size else 0.0,
+        float(congestion.max()) if cost.size else 0.0,
         float(np.abs(lam).max()) if lam.size else 0.0,
     )
     c_scale = c_scale if c_scale > 0 else 1.0
     primal = (
         max(float(np.abs(flows.sum(axis=1) - demand).max()), -min(float(flows.min()), 0.0))
         / d_scale
+        if flows.size
+        else 0.0
     )
-    stationarity = float(np.abs(mu[support]).max()) / c_scale if support.any() else 0.0
-    off = ~support
-    if off.any():
-        mu_off = mu[off]
-        dual = -min(float(mu_off.min()), 0.0) / c_scale
-        comp = float((np.abs(flows[off]) * np.maximum(mu_off, 0.0)).max()) / (c_scale * d_scale)
-    else:
-        dual = comp = 0.0
+    # masks by np.where (one pass each) rather than boolean indexing
+    stationarity = float(np.abs(np.where(support, mu, 0.0)).max()) / c_scale if mu.size else 0.0
+    dual = -min(float(np.where(support, np.inf, mu).min()), 0.0) / c_scale if mu.size else 0.0
+    spill = np.abs(flows)
+    spill *= np.maximum(mu, 0.0)
+    comp = float(np.where(support, 0.0, spill).max()) / (c_scale * d_scale) if mu.size else 0.0
     gap = None
     if nash:
         # Definition 1 directly: user i's best response to the others' loads, by water-filling.

@@ -357,7 +357,7 @@ def solve_support(
     --------
     >>> lam, loads, flows = solve_support(
     ...     np.zeros((2, 2)), np.ones(2), np.array([1.0, 1.0]), np.ones((2, 2), bool))
-    >>> flows.tolist(), loads.tolist()
+    >>> flows.round(12).tolist(), loads.round(12).tolist()
     ([[0.5, 0.5], [0.5, 0.5]], [1.0, 1.0])
     """
     del work

@@ -54,9 +54,17 @@ def split_cost(intercept: np.ndarray, slope: np.ndarray, x: np.ndarray) -> np.nd
     return (x * (intercept + slope * x)).sum(axis=-1)
 
 
-def user_cost_arrays(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> np.ndarray:
-    """Each user's cost of Eq. (1), ``sum_j f_ij (c_ij + k_j F_j)`` (cost units x flow units)."""
-    return split_cost(cost + slope * (flows.sum(axis=0) - flows), slope, flows)
+def user_cost_arrays(
+    cost: np.ndarray, slope: np.ndarray, flows: np.ndarray, marginal: np.ndarray | None = None
+) -> np.ndarray:
+    """Each user's cost of Eq. (1), ``sum_j f_ij (c_ij + k_j F_j)`` (cost units x flow units).
+
+    ``marginal``, the marginal costs ``g = c + k (F + f)`` of the same flows when at hand,
+    saves recomputing the others' loads: the cost is then ``sum_j f_ij (g_ij - k_j f_ij)``.
+    """
+    if marginal is None:
+        return split_cost(cost + slope * (flows.sum(axis=0) - flows), slope, flows)
+    return split_cost(marginal - 2.0 * slope * flows, slope, flows)
 
 
 def potential_arrays(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> float:

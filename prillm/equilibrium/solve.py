@@ -253,7 +253,7 @@ def package_equilibrium(
             "could not certify the equilibrium: relative KKT residual "
             f"{cert.max_residual:.3e} (Nash gap {gap}) exceeds tol={tol:.1e}"
         )
-    user_costs = user_cost_arrays(cost, slope, flows) / TOKENS_PER_PRICE_UNIT
+    user_costs = user_cost_arrays(cost, slope, flows, g) / TOKENS_PER_PRICE_UNIT
     congestion = loads / market.capacity
     for arr in (flows, lam, loads, g, user_costs, support, congestion):
         arr.setflags(write=False)
