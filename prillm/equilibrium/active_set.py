@@ -111,20 +111,23 @@ def first_support(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) -> np.
     total = float(demand.sum())
     share = demand / total
     loads, _ = water_filling(share @ cost, slope * (1.0 + 1.0 / n), total)
-    inter = np.multiply.outer(1.0 - share, slope * loads)
+    inter = np.multiply((1.0 - share)[:, None], slope * loads)
     inter += cost
     half = 0.5 * capa  # 1 / (2 k_j)
     # a level above the water: all of the demand on one provider
-    level = np.multiply.outer(demand, 2.0 * slope)
-    level += inter
-    lam = level.min(axis=1)
+    work = np.multiply(demand[:, None], 2.0 * slope)
+    work += inter
+    lam = work.min(axis=1)
+    below = np.empty(inter.shape, bool)
     for _ in range(2):
-        np.subtract(lam[:, None], inter, out=level)
-        np.maximum(level, 0.0, out=level)
-        excess = level @ half
-        excess -= demand
-        np.sign(level, out=level)
-        lam -= excess / (level @ half)
+        # the level of the routes below the current one: (D + sum a / 2k) / sum 1 / 2k
+        np.less(inter, lam[:, None], out=below)
+        np.copyto(work, below)
+        weight = work @ half
+        work *= inter
+        lam = work @ half
+        lam += demand
+        lam /= weight
     return inter < lam[:, None]
 
 

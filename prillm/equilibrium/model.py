@@ -64,7 +64,10 @@ def user_cost_arrays(
     """
     if marginal is None:
         return split_cost(cost + slope * (flows.sum(axis=0) - flows), slope, flows)
-    return split_cost(marginal - 2.0 * slope * flows, slope, flows)
+    own = slope * flows
+    np.subtract(marginal, own, out=own)  # c + k F
+    own *= flows
+    return own @ np.ones(flows.shape[1])
 
 
 def potential_arrays(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> float:
