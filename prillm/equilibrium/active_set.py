@@ -48,7 +48,6 @@ from prillm.equilibrium.kkt import (
     system_weights,
     use_users_system,
 )
-from prillm.water_filling import water_filling
 
 __all__ = ["ActiveSetResult", "first_support", "solve_active_set"]
 
@@ -83,6 +82,30 @@ class ActiveSetResult:
     fallback: bool
 
 
+def _population_loads(cost: np.ndarray, inv_curv: np.ndarray, total: float) -> np.ndarray:
+    """Water-filling for one row (the population): sort once, then walk the sorted prefix.
+
+    The same level as :func:`prillm.water_filling` (the consistent prefix found from the
+    cheapest provider up), in a plain loop that stops at the first provider above the level:
+    for the handful of providers a population uses that costs far fewer numpy calls.
+    """
+    order = np.argsort(cost)
+    a_s = cost[order].tolist()
+    w_s = inv_curv[order].tolist()
+    num, den = total, 0.0
+    level = a_s[0]
+    for a_j, w_j in zip(a_s, w_s, strict=True):
+        if a_j > level and den > 0.0:
+            break
+        num += a_j * w_j
+        den += w_j
+        level = num / den
+    x = level - cost
+    np.maximum(x, 0.0, out=x)
+    x *= inv_curv
+    return x
+
+
 def first_support(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """A guess of the equilibrium's support from one population and one water level per user.
 
@@ -110,7 +133,7 @@ def first_support(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) -> np.
     slope = 1.0 / capa
     total = float(demand.sum())
     share = demand / total
-    loads, _ = water_filling(share @ cost, slope * (1.0 + 1.0 / n), total)
+    loads = _population_loads(share @ cost, capa / (1.0 + 1.0 / n), total)
     inter = np.multiply((1.0 - share)[:, None], slope * loads)
     inter += cost
     half = 0.5 * capa  # 1 / (2 k_j)
