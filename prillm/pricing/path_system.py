@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from prillm.equilibrium import KKTMatrix
-from prillm.equilibrium.kkt import factor, solve_factored, system_weights
+from prillm.equilibrium.kkt import factor, kkt_matrix, solve_factored, system_weights
 from prillm.pricing.affine import AffineSupport
 from prillm.pricing.problem import PricingProblem
 
@@ -117,40 +117,45 @@ class PathSystem:
         prob = self.prob
         n, m = self.shape
         s, dcol, capa = prob.s, prob.dcol, self.capa
-        af, ac = self.af, self.ac
-        changed = np.concatenate(self._changed) if self._changed else EMPTY
-        self._changed.clear()
-        nj = self._ones @ af  # users of each provider
-        rowk = af @ capa  # kappa_i
+        af, ac, ones = self.af, self.ac, self._ones
         kkt = self.kkt
-        chol = factor(kkt.matrix(self.support, changed, af, nj, rowk), overwrite=kkt.disposable)
-        a_s = af[:, s] * dcol  # d(a c)/dp, column s only
+        users = kkt.users
+        nj = ones @ af  # users of each provider
+        rowk = af @ capa  # kappa_i
+        weight, diag = system_weights(capa, nj, rowk, users)
+        if kkt.disposable:  # small markets: a fresh matrix, factorised in place
+            self._changed.clear()
+            chol = factor(kkt_matrix(af, weight, diag, users), overwrite=True)
+        else:  # the matrix updated at the positions that changed
+            changed = np.concatenate(self._changed) if self._changed else EMPTY
+            self._changed.clear()
+            chol = factor(kkt.matrix(self.support, changed))
+        ns = float(nj[s])
         col = np.zeros((m, 2))  # column terms q of the value and of the slope
-        col[:, 0] = self._ones @ ac
-        col[s, 0] += dcol * p * nj[s]
-        col[s, 1] = dcol * nj[s]
-        row = np.empty((n, 2))  # row terms r
-        rowc = ac @ capa
-        rowc += (p * capa[s]) * a_s
-        np.add(self.demand, rowc, out=row[:, 0])
-        np.multiply(a_s, capa[s], out=row[:, 1])
-        weight, _ = system_weights(capa, nj, rowk, kkt.users)
-        lam2, loads2 = solve_factored(chol, af, weight, kkt.users, row, col)
-        # primal residuals of the flows x_ij = a_ij (K_j (lam_i - c_ij) - F_j), value and slope:
-        # rows sum_j x_ij - D_i, columns F_j - sum_i x_ij (zero in exact arithmetic)
-        rows = lam2 * rowk[:, None]
-        rows -= af @ loads2
-        rows -= row
-        cols = loads2 * (1.0 + nj)[:, None]
-        cols -= capa[:, None] * (af.T @ lam2 - col)
-        self.residual = np.concatenate((rows[:, 0], cols[:, 0]))
-        self.dresidual = np.concatenate((rows[:, 1], cols[:, 1]))
-        self.lam, self.dlam = lam2[:, 0].copy(), lam2[:, 1].copy()
-        self.loads, self.dloads = loads2[:, 0].copy(), loads2[:, 1].copy()
-        self.u = self.loads / capa
-        self.u[s] += dcol * p
-        self.du = self.dloads / capa
-        self.du[s] += dcol
+        col[:, 0] = ones @ ac
+        col[s, 0] += dcol * p * ns
+        col[s, 1] = dcol * ns
+        row = np.empty((n, 2))  # row terms r: D + (a c(p)) K, and their slope
+        slope_s = np.multiply(af[:, s], dcol * capa[s], out=row[:, 1])
+        value = np.add(ac @ capa, self.demand, out=row[:, 0])
+        value += p * slope_s
+        lam2, loads2 = solve_factored(chol, af, weight, users, row, col)
+        # the primal residual, value and slope, of the equations the recovery does not satisfy
+        # by construction: the demands sum_j x_ij = D_i in the users' system (where the loads
+        # are computed from the multipliers), the loads F_j = sum_i x_ij in the providers'
+        if users:
+            res = lam2 * rowk[:, None]
+            res -= af @ loads2
+            res -= row
+        else:
+            res = loads2 * (1.0 + nj)[:, None]
+            res -= capa[:, None] * (af.T @ lam2 - col)
+        self.residual, self.dresidual = res.T
+        self.lam, self.dlam = lam2.T.copy()
+        self.loads, self.dloads = loads_t = loads2.T.copy()
+        self.u, self.du = u_t = loads_t / capa
+        u_t[0, s] += dcol * p
+        u_t[1, s] += dcol
         self.tol_g = ZERO_SLOPE * max(
             float(np.abs(self.du).max()), float(np.abs(self.dlam).max()), abs(dcol)
         )
