@@ -47,18 +47,7 @@ def random_market(
     >>> market.shape
     (3, 2)
     """
-    demand = rng.uniform(0.1, 1.0, n) * demand_scale
-    demand[rng.random(n) < zero_demand] = 0.0
-    total = max(float(demand.sum()), demand_scale)
-    price = rng.uniform(0.05, 15.0, m)
-    capacity = rng.uniform(0.3, 1.5, m) * tightness * total / m
-    latency = rng.uniform(0.1, 3.0, (n, m))
-    prefs = Preferences(
-        w_q=float(rng.uniform(0.5, 5.0)),
-        w_d=float(rng.uniform(0.0, 2.0)),
-        b=rng.uniform(0.0, 10.0, m),
-    )
-    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
+    return _draw(rng, n, m, demand_scale, zero_demand, (0.3, 1.5, tightness), 5.0)
 
 
 def sparse_market(
@@ -73,18 +62,8 @@ def sparse_market(
     equilibrium about 90 % of the routes are unused at 20 x 20 and 97 % at 200 x 100 (medians
     over seeds; a few draws are denser).
 
-    Parameters
-    ----------
-    rng
-        The random generator (the only source of randomness).
-    n, m
-        Number of users and providers.
-    demand_scale
-        Demands are uniform in ``[0.1, 1] * demand_scale`` tokens.
-
-    Returns
-    -------
-    market, prefs
+    ``rng``, ``n``, ``m`` and ``demand_scale`` are as in :func:`random_market`, whose other
+    draws this shares.
 
     Examples
     --------
@@ -93,17 +72,35 @@ def sparse_market(
     >>> bool((~solve_equilibrium(market, prefs).support).mean() > 0.8)
     True
     """
+    return _draw(rng, n, m, demand_scale, None, (0.5, 3.0, 1.0), 2.0)
+
+
+def _draw(
+    rng: np.random.Generator,
+    n: int,
+    m: int,
+    demand_scale: float,
+    zero_demand: float | None,
+    capacity: tuple[float, float, float],
+    w_q_max: float,
+) -> tuple[Market, Preferences]:
+    """The draws of :func:`random_market` and :func:`sparse_market`, in this order.
+
+    Capacities are ``U[lo, hi] * factor`` fair shares, ``capacity = (lo, hi, factor)``.
+    """
     demand = rng.uniform(0.1, 1.0, n) * demand_scale
-    total = float(demand.sum())
+    if zero_demand is not None:
+        demand[rng.random(n) < zero_demand] = 0.0
+    total = float(demand.sum()) if zero_demand is None else max(float(demand.sum()), demand_scale)
     price = rng.uniform(0.05, 15.0, m)
-    capacity = rng.uniform(0.5, 3.0, m) * total / m
+    cap = rng.uniform(capacity[0], capacity[1], m) * capacity[2] * total / m
     latency = rng.uniform(0.1, 3.0, (n, m))
     prefs = Preferences(
-        w_q=float(rng.uniform(0.5, 2.0)),
+        w_q=float(rng.uniform(0.5, w_q_max)),
         w_d=float(rng.uniform(0.0, 2.0)),
         b=rng.uniform(0.0, 10.0, m),
     )
-    return Market(demand=demand, price=price, capacity=capacity, latency=latency), prefs
+    return Market(demand=demand, price=price, capacity=cap, latency=latency), prefs
 
 
 def plausible_market(rng: np.random.Generator, n: int, m: int) -> tuple[Market, Preferences]:

@@ -158,12 +158,8 @@ def potential(market: Market, prefs: Preferences | None, flows: np.ndarray) -> f
     Returns
     -------
     float
-        ``(sum_ij c_ij f_ij + sum_j k_j / 2 (F_j^2 + sum_i f_ij^2)) / 1e6``.
-
-    Raises
-    ------
-    prillm.MarketError
-        If ``flows`` has the wrong shape or is not finite.
+        ``(sum_ij c_ij f_ij + sum_j k_j / 2 (F_j^2 + sum_i f_ij^2)) / 1e6``; raises as
+        :func:`user_costs` does.
 
     References
     ----------

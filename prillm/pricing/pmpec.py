@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing import _mpec
 from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
@@ -63,14 +63,8 @@ def solve(
         raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {
-            "stages": [],
-            "success": True,
-            "solver": "none (no demand)",
-            "status": "converged",
-            "reason": "no user has demand: the profit is zero at every price",
-        }
-    first = start_point(prob, p0)
+        return p0, _mpec.no_demand(p0)
+    first = _mpec.start_point(prob, p0)
     start = first
     stages: list[dict[str, Any]] = []
     price, solved = p0, []
@@ -86,7 +80,7 @@ def solve(
             if left <= 0:
                 stages.append({"bound": bound, "status": "skipped", "termination": "time limit"})
                 break
-            model = build_model(prob, complementarity="mpec", start=init)
+            model = _mpec.build_model(prob, complementarity="mpec", start=init)
             pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=bound)
             try:
                 res = solver.solve(
@@ -97,12 +91,12 @@ def solve(
                     {"bound": bound, "start": origin, "status": "error", "termination": repr(exc)}
                 )
                 continue
-            status, term = termination(res)
+            status, term = _mpec.termination(res)
             ok = term in ("optimal", "locallyOptimal")
             stage = {"bound": bound, "start": origin, "status": status, "termination": term}
             if ok:
-                load_quietly(model, res)
-                start = values(model, prob)
+                _mpec.load_quietly(model, res)
+                start = _mpec.values(model, prob)
                 price = start["p"]
                 solved.append(bound)
                 stage["price"] = price
@@ -111,24 +105,9 @@ def solve(
                 break
         if not ok:
             break
-    success = bool(solved) and solved[-1] == bounds[-1]
-    last = stages[-1] if stages else {"termination": "no stage run"}
-    if success:
-        reason = (
-            f"ripopt reached a local optimum at every bound of the homotopy down to "
-            f"{bounds[-1]:.0e}; a local method from the start price {p0:.6g}: not certified"
-        )
-    else:
-        reached = f"down to {solved[-1]:.0e}" if solved else "at no bound"
-        reason = (
-            f"the homotopy stopped {reached} (last stage: {last.get('termination')}); the price "
-            "is the last one solved, or the start price"
-        )
     return price, {
         "stages": stages,
-        "success": success,
-        "status": "converged" if success else "not_converged",
-        "reason": reason,
+        **_mpec.homotopy_outcome(stages, solved, bounds, "bound"),
         "smallest_bound_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (mpec.simple_nonlinear)",
         "start_price": p0,

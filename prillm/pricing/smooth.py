@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing import _mpec
 from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
@@ -60,15 +60,9 @@ def solve(
         raise ValueError(f"smooth: eps must be > 0, got {eps}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {
-            "stages": [],
-            "success": True,
-            "solver": "none (no demand)",
-            "status": "converged",
-            "reason": "no user has demand: the profit is zero at every price",
-        }
-    start = start_point(prob, p0)
-    model = build_model(prob, complementarity="fischer-burmeister", start=start, eps=eps[0])
+        return p0, _mpec.no_demand(p0)
+    start = _mpec.start_point(prob, p0)
+    model = _mpec.build_model(prob, complementarity="fischer-burmeister", start=start, eps=eps[0])
     solver = pyo.SolverFactory("ripopt")
     stages: list[dict[str, Any]] = []
     solved: list[float] = []
@@ -87,35 +81,20 @@ def solve(
         except Exception as exc:  # the solver binary failed: report it
             stages.append({"eps": e, "status": "error", "termination": repr(exc)})
             break
-        status, term = termination(res)
+        status, term = _mpec.termination(res)
         stage = {"eps": e, "status": status, "termination": term}
         if term in ("optimal", "locallyOptimal"):
-            load_quietly(model, res)
-            price = values(model, prob)["p"]
+            _mpec.load_quietly(model, res)
+            price = _mpec.values(model, prob)["p"]
             solved.append(e)
             stage["price"] = price
             stages.append(stage)
         else:
             stages.append(stage)
             break
-    success = bool(solved) and solved[-1] == eps[-1]
-    last = stages[-1] if stages else {"termination": "no stage run"}
-    if success:
-        reason = (
-            f"ripopt reached a local optimum at every eps down to {eps[-1]:.0e} (a relaxation "
-            f"of order eps^2 remains); a local method from the start price {p0:.6g}: not certified"
-        )
-    else:
-        reached = f"down to {solved[-1]:.0e}" if solved else "at no eps"
-        reason = (
-            f"the smoothing homotopy stopped {reached} (last stage: {last.get('termination')}); "
-            "the price is the last one solved, or the start price"
-        )
     return price, {
         "stages": stages,
-        "success": success,
-        "status": "converged" if success else "not_converged",
-        "reason": reason,
+        **_mpec.homotopy_outcome(stages, solved, eps, "eps"),
         "smallest_eps_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (smoothed Fischer-Burmeister)",
         "start_price": p0,
