@@ -97,6 +97,9 @@ def kkt_certificate(
 ) -> KKTCertificate:
     """Measure how well ``(flows, multipliers)`` satisfy the KKT conditions (Eq. 14-17).
 
+    The measure of an equilibrium is independent of the solver that produced it: any flows and
+    multipliers can be judged (an interior-point method's, a hand-made profile).
+
     Parameters
     ----------
     market, prefs

@@ -46,7 +46,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem; the grid spans ``[p_min, p_max]``.
     n_points
         Grid size (>= 2).
     refine_iter

@@ -40,7 +40,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem, whose scaled arrays become the Pyomo model.
     bounds
         The ``mpec_bound`` homotopy (decreasing, > 0).
     time_limit

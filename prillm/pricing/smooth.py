@@ -39,13 +39,14 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem, whose scaled arrays become the smoothed model.
     eps
         Smoothing parameters, solved in order (each > 0).
     time_limit
-        Wall-clock cap (s) for all solves together.
+        Wall-clock cap (s) for the whole homotopy.
     start_price
-        Starting price (default: the market's price, clipped to the bounds).
+        The price of the exact equilibrium the first solve starts from (default: the
+        market's price, clipped to the bounds).
 
     Returns
     -------

@@ -44,7 +44,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem; its price range is split into the segments.
     n_segments
         Number of ordered price segments (>= 1).
     max_iter
