@@ -40,7 +40,7 @@ from prillm import (
     solve_equilibrium,
     water_filling,
 )
-from prillm.equilibrium import solve_support
+from prillm.equilibrium import best_response_dynamics, potential, solve_support, user_costs
 from prillm.synthetic import plausible_market
 
 plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
@@ -84,26 +84,20 @@ print("shares at equilibrium:   ", np.round(eq.shares, 3))
 # The congestion $Q_j$ includes the user's own flow, so the cost is quadratic in $\boldsymbol f_i$
 # and depends on the others' flows $\mathcal F_{-i}$ through the loads $F_j$. With
 # $c_{ij} = w_p p_j + w_d d_{ij} - b_j$ and $k_j = w_q/\alpha_j$ (`game_coefficients`), the cost
-# reads $\sum_j f_{ij}\,(c_{ij} + k_j F_j)$. Below, Eq. {eq}`ug-cost` is evaluated directly and
-# compared with the user costs the solver reports (which it converts to USD by dividing by
-# $10^6$ tokens).
-
+# reads $\sum_j f_{ij}\,(c_{ij} + k_j F_j)$. Below, Eq. {eq}`ug-cost` is evaluated at the
+# equilibrium flows by `prillm.equilibrium.user_costs` (any flow profile, in USD: prices are per
+# $10^6$ tokens) and compared with what the equilibrium's multipliers say: on a used route
+# $c_{ij} + k_j F_j = \lambda_i - k_j f_{ij}$ (the KKT conditions, Eq. {eq}`ug-kkt` below), so
+# $\mathcal C_i = \lambda_i D_i - \sum_j k_j f_{ij}^2$.
 
 # %%
-def user_cost(flows: np.ndarray, i: int) -> float:
-    """Eq. (1) for user i, in USD per million tokens x tokens."""
-    w_p, w_q, w_d, b = prefs.values_for(market)
-    q = flows.sum(axis=0) / market.capacity
-    per_token = w_p * market.price + w_q * q + w_d * market.latency[i] - b
-    return float(flows[i] @ per_token)
-
-
-direct = np.array([user_cost(eq.flows, i) for i in range(n_users)]) / 1e6
-print("Eq. (1) by hand (USD):", np.round(direct, 2))
-print("Equilibrium.user_costs:", np.round(eq.user_costs, 2))
+direct = user_costs(market, prefs, eq.flows)
+via_multipliers = (eq.multipliers * market.demand - (gc.slope * eq.flows**2).sum(axis=1)) / 1e6
+print("Eq. (1) from the flows (USD):       ", np.round(direct, 2))
+print("lambda_i D_i - sum_j k_j f_ij^2 (USD):", np.round(via_multipliers, 2))
 glue(
     "ug_cost_rel_diff",
-    float(np.max(np.abs(direct - eq.user_costs) / np.abs(direct))),
+    float(np.max(np.abs(direct - via_multipliers) / np.abs(direct))),
     display=False,
 )
 
@@ -132,11 +126,11 @@ deviation_costs = []
 for split in samples:
     trial = np.array(eq.flows)
     trial[i0] = split
-    deviation_costs.append(user_cost(trial, i0))
+    deviation_costs.append(user_costs(market, prefs, trial)[i0])
 deviation_costs = np.array(deviation_costs)
-at_eq = user_cost(np.array(eq.flows), i0)
-print(f"user {i0}: cost at equilibrium {at_eq / 1e6:.2f} USD")
-print(f"cheapest of {len(samples)} random deviations: {deviation_costs.min() / 1e6:.2f} USD")
+at_eq = user_costs(market, prefs, eq.flows)[i0]
+print(f"user {i0}: cost at equilibrium {at_eq:.2f} USD")
+print(f"cheapest of {len(samples)} random deviations: {deviation_costs.min():.2f} USD")
 print("deviations that are cheaper:", int(np.sum(deviation_costs < at_eq)))
 glue("ug_n_deviations", len(samples), display=False)
 
@@ -167,21 +161,13 @@ glue("ug_n_deviations", len(samples), display=False)
 # $$ (ug-gradient)
 #
 # We check Eq. {eq}`ug-gradient` numerically at a random feasible profile (not an equilibrium):
-# central differences of $\Phi$ and of each $\mathcal C_i$ against the closed form. Both functions
-# are quadratic, so central differences are exact up to round-off.
-
+# central differences of $\Phi$ (`prillm.equilibrium.potential`, in USD) and of each
+# $\mathcal C_i$ against the closed form. Both functions are quadratic, so central differences
+# are exact up to round-off.
 
 # %%
-def potential(flows: np.ndarray) -> float:
-    """Eq. (4)-(5): the exact potential, in USD per million tokens x tokens."""
-    loads = flows.sum(axis=0)
-    return float(
-        np.sum(gc.cost * flows) + 0.5 * np.sum(gc.slope * (loads**2 + (flows**2).sum(axis=0)))
-    )
-
-
 profile = rng.dirichlet(np.ones(n_providers), size=n_users) * market.demand[:, None]
-closed_form = gc.cost + gc.slope * (profile.sum(axis=0) + profile)
+closed_form = (gc.cost + gc.slope * (profile.sum(axis=0) + profile)) / 1e6  # USD per token
 step = 1e-4 * float(market.demand.min())
 grad_phi = np.zeros_like(profile)
 grad_cost = np.zeros_like(profile)
@@ -189,8 +175,9 @@ for i in range(n_users):
     for j in range(n_providers):
         e = np.zeros_like(profile)
         e[i, j] = step
-        grad_phi[i, j] = (potential(profile + e) - potential(profile - e)) / (2 * step)
-        grad_cost[i, j] = (user_cost(profile + e, i) - user_cost(profile - e, i)) / (2 * step)
+        d_phi = potential(market, prefs, profile + e) - potential(market, prefs, profile - e)
+        d_cost = user_costs(market, prefs, profile + e) - user_costs(market, prefs, profile - e)
+        grad_phi[i, j], grad_cost[i, j] = d_phi / (2 * step), d_cost[i] / (2 * step)
 scale = np.abs(closed_form).max()
 err_phi = float(np.abs(grad_phi - closed_form).max() / scale)
 err_cost = float(np.abs(grad_cost - closed_form).max() / scale)
@@ -213,9 +200,9 @@ for _ in range(n_moves):
     i = int(rng.integers(n_users))
     moved = np.array(profile)
     moved[i] = rng.dirichlet(np.ones(n_providers)) * market.demand[i]
-    d_phi = potential(moved) - potential(profile)
-    d_cost = user_cost(moved, i) - user_cost(profile, i)
-    gaps.append(abs(d_phi - d_cost) / max(abs(d_cost), 1.0))
+    d_phi = potential(market, prefs, moved) - potential(market, prefs, profile)
+    d_cost = user_costs(market, prefs, moved)[i] - user_costs(market, prefs, profile)[i]
+    gaps.append(abs(d_phi - d_cost) / max(abs(d_cost), 1e-6))
 glue("ug_potential_gap", float(max(gaps)), display=False)
 glue("ug_n_moves", n_moves, display=False)
 
@@ -388,30 +375,21 @@ print(f"{n_starts} random starting supports: max |f - f*| / max D = {spread:.1e}
 print(f"active-set iterations: cold start {eq.iterations}, random starts {min(iters)}-{max(iters)}")
 glue("ug_warm_spread", float(spread), display=False)
 
+# %% [markdown]
+# `prillm.equilibrium.best_response_dynamics` plays the rounds: in each, every user in turn
+# water-fills against the others' current loads (its marginal cost on $j$ is
+# $c_{ij} + k_j F_{-i,j} + 2 k_j f_{ij}$, Eq. 12), and it records the profiles and their
+# potential.
 
 # %%
-def best_response_dynamics(flows: np.ndarray, sweeps: int) -> tuple[list[float], np.ndarray]:
-    """Users take turns at their exact best response; returns Phi per sweep and the flows."""
-    flows = np.array(flows)
-    history = [potential(flows)]
-    for _ in range(sweeps):
-        for i in range(n_users):
-            others = flows.sum(axis=0) - flows[i]
-            # user i's marginal cost on j is c_ij + k_j * others_j + 2 k_j f_ij (Eq. 12)
-            flows[i], _ = water_filling(
-                gc.cost[i] + gc.slope * others, 2 * gc.slope, market.demand[i]
-            )
-        history.append(potential(flows))
-    return history, flows
-
-
-phi_star = potential(np.array(eq.flows))
+phi_star = potential(market, prefs, eq.flows)
 sweeps = 30 if quick else 60
 fig, ax = plt.subplots()
 final_gaps = []
 for _ in range(min(n_starts, 8)):
     start = rng.dirichlet(np.ones(n_providers), size=n_users) * market.demand[:, None]
-    history, final = best_response_dynamics(start, sweeps)
+    trajectory = best_response_dynamics(market, prefs, start, rounds=sweeps)
+    history, final = trajectory.potential, trajectory.final
     final_gaps.append(float(np.abs(final - eq.flows).max() / market.demand.max()))
     gap = np.maximum(np.array(history) - phi_star, 1e-300) / abs(phi_star)
     ax.semilogy(gap, color="C0", alpha=0.7)

@@ -24,17 +24,17 @@ from prillm.equilibrium import (
     ActiveSetResult,
     Equilibrium,
     EquilibriumError,
-    _package,
+    package_equilibrium,
+    problem_scales,
 )
 from prillm.market import Market, Preferences, game_coefficients
 
-__all__ = ["ParametricReference", "equilibrium_reference", "solve_reference_arrays"]
-
-
-def _scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tuple[float, float]:
-    d_scale = float(demand.max()) if demand.max() > 0 else 1.0
-    c_scale = max(float(np.abs(cost).max()), float(slope.max() * demand.sum()), 1e-300)
-    return d_scale, c_scale
+__all__ = [
+    "ParametricReference",
+    "equilibrium_reference",
+    "package_reference",
+    "solve_reference_arrays",
+]
 
 
 class ParametricReference:
@@ -70,7 +70,7 @@ class ParametricReference:
         self, cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, **solver_options: object
     ) -> tuple[np.ndarray, np.ndarray]:
         """Solve for raw arrays; returns ``(flows, multipliers)`` in the caller's units."""
-        d_scale, c_scale = _scales(cost, slope, demand)
+        d_scale, c_scale = problem_scales(cost, slope, demand)
         sk = np.sqrt(slope * d_scale / c_scale)
         self._c.value = cost / c_scale
         self._sk_col.value = sk
@@ -93,7 +93,7 @@ class ParametricReference:
             raise ValueError(f"market shape {market.shape} != model shape {self.shape}")
         gc = game_coefficients(market, prefs)
         flows, lam = self.solve_arrays(gc.cost, gc.slope, gc.demand, **solver_options)
-        return _package_reference(
+        return package_reference(
             market, prefs, gc.cost, gc.slope, flows, lam, tol, f"cvxpy-{self.solver}"
         )
 
@@ -139,7 +139,7 @@ def solve_reference_arrays(
     **solver_options: object,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-off cvxpy solve of Eq. (13) from raw arrays (problem built with constants)."""
-    d_scale, c_scale = _scales(cost, slope, demand)
+    d_scale, c_scale = problem_scales(cost, slope, demand)
     sk = np.sqrt(slope * d_scale / c_scale)
     problem, x, con = _model(
         cost.shape, cost / c_scale, sk, np.tile(sk, (cost.shape[0], 1)), demand / d_scale
@@ -147,7 +147,7 @@ def solve_reference_arrays(
     return _run(problem, x, con, solver, d_scale, c_scale, solver_options)
 
 
-def _package_reference(
+def package_reference(
     market: Market,
     prefs: Preferences,
     cost: np.ndarray,
@@ -157,8 +157,13 @@ def _package_reference(
     tol: float,
     method: str,
 ) -> Equilibrium:
+    """An approximate solver's ``(flows, multipliers)`` as an :class:`Equilibrium`.
+
+    The certificate (with the Nash gap) is computed and reported, not enforced; the support is
+    every route with positive flow.
+    """
     raw = ActiveSetResult(flows, lam, flows.sum(axis=0), flows > 0, 0, False)
-    return _package(
+    return package_equilibrium(
         market, prefs, cost, slope, raw, tol, method=method, nash=True, require_certified=False
     )
 
@@ -206,4 +211,4 @@ def equilibrium_reference(
     prefs = Preferences() if prefs is None else prefs
     gc = game_coefficients(market, prefs)
     flows, lam = solve_reference_arrays(gc.cost, gc.slope, gc.demand, solver, **solver_options)
-    return _package_reference(market, prefs, gc.cost, gc.slope, flows, lam, tol, f"cvxpy-{solver}")
+    return package_reference(market, prefs, gc.cost, gc.slope, flows, lam, tol, f"cvxpy-{solver}")

@@ -47,25 +47,41 @@ def water_filling(
     >>> x.tolist(), float(lam)
     ([2.0, 1.0], 2.0)
     """
-    a = np.atleast_2d(np.asarray(intercept, dtype=float))
-    h = np.broadcast_to(np.asarray(curvature, dtype=float), a.shape)
-    d = np.broadcast_to(np.asarray(demand, dtype=float), a.shape[:1])
-    order = np.argsort(a, axis=1, kind="stable")
-    a_s = np.take_along_axis(a, order, axis=1)
-    inv_h = 1.0 / np.take_along_axis(h, order, axis=1)
-    cum_inv = np.cumsum(inv_h, axis=1)
-    levels = (d[:, None] + np.cumsum(a_s * inv_h, axis=1)) / cum_inv
-    # prefix r is consistent when its last intercept lies below its level; the valid prefixes form
-    # an initial run, and the largest one is the answer.
+    a = np.asarray(intercept, dtype=float)
+    vector = a.ndim == 1
+    if vector:
+        a = a.reshape(1, -1)
+    n, m = a.shape
+    inv = 1.0 / np.asarray(curvature, dtype=float)
+    d = np.asarray(demand, dtype=float)
+    col = d.reshape(-1, 1) if d.ndim else d
+    # sort each row by its intercepts; gather through flat positions (take_along_axis costs more)
+    order = a.argsort(axis=1)
+    flat = order + np.arange(0, n * m, m).reshape(-1, 1) if n > 1 else order
+    a_s = a.reshape(-1)[flat]
+    if inv.ndim == 2:
+        inv_s = inv.reshape(-1)[flat]
+    elif inv.ndim == 1 and inv.shape[0] == m:
+        inv_s = inv[order]
+    else:
+        inv_s = np.broadcast_to(inv, a.shape).reshape(-1)[flat]
+    cum_inv = inv_s.cumsum(axis=1)
+    levels = np.multiply(a_s, inv_s, out=inv_s).cumsum(axis=1)
+    levels += col
+    levels /= cum_inv
+    # prefix r is consistent when its last intercept lies below its level; the consistent
+    # prefixes form an initial run (in exact arithmetic), and the last one is the answer
     valid = a_s <= levels
     valid[:, 0] = True  # the cheapest provider alone is always consistent (round-off aside)
-    last = a.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
-    level = levels[np.arange(a.shape[0]), last]
-    x = np.maximum(level[:, None] - a, 0.0) / h
+    last = (m - 1) - valid[:, ::-1].argmax(axis=1)
+    level = levels.reshape(-1)[np.arange(0, n * m, m) + last] if n > 1 else levels[0, last]
+    x = np.subtract(level.reshape(-1, 1), a)
+    np.maximum(x, 0.0, out=x)
+    x *= inv
     idle = d <= 0
     if idle.any():
-        x[idle] = 0.0
-        level[idle] = a_s[idle, 0]
-    if np.ndim(intercept) == 1:
+        x[np.broadcast_to(idle, (n,))] = 0.0
+        level = np.where(idle, a_s[:, 0], level)
+    if vector:
         return x[0], level[0]
     return x, level

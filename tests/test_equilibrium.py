@@ -19,7 +19,7 @@ from prillm import (
     solve_equilibrium,
     water_filling,
 )
-from prillm.equilibrium import solve_active_set
+from prillm.equilibrium import potential, solve_active_set
 
 from .markets import markets, random_market
 
@@ -221,16 +221,10 @@ def test_monotone_fallback_gives_the_same_answer(case: tuple[Market, Preferences
 def test_potential_is_minimal_against_random_feasible_points(rng: np.random.Generator) -> None:
     market, prefs = random_market(rng, 6, 5)
     eq = solve_equilibrium_checked(market, prefs)
-    gc = game_coefficients(market, prefs)
-
-    def phi(f: np.ndarray) -> float:  # Eq. (4)-(5)
-        loads = f.sum(axis=0)
-        return float((gc.cost * f).sum() + (gc.slope / 2 * (loads**2 + (f**2).sum(axis=0))).sum())
-
-    best = phi(eq.flows)
+    best = potential(market, prefs, eq.flows)
     for _ in range(200):
         w = rng.dirichlet(np.ones(market.n_providers), size=market.n_users)
-        assert phi(w * market.demand[:, None]) >= best
+        assert potential(market, prefs, w * market.demand[:, None]) >= best
 
 
 def test_larger_market_with_many_zero_flows(rng: np.random.Generator) -> None:

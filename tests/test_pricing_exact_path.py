@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from prillm import solve_equilibrium
+from prillm.equilibrium import KKTMatrix
 from prillm.pricing import exact
-from prillm.pricing.affine import SupportMatrix, affine_support
+from prillm.pricing.affine import affine_support
+from prillm.pricing.path_system import PathSystem
 from prillm.pricing.problem import make_problem
 
 from .markets import random_market
@@ -31,7 +33,7 @@ def test_support_matrix_updates_by_position_match_a_fresh_build(n: int, m: int) 
     rng = np.random.default_rng(10 * n + m)
     market, prefs = random_market(rng, n, m)
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
-    system = SupportMatrix(prob, refresh=1000, min_size=0)
+    system = KKTMatrix(prob.capa, prob.shape, refresh=1000, min_size=0)
     support = np.ones((n, m), bool)
     system.matrix(support)
     for step in range(40):
@@ -39,7 +41,7 @@ def test_support_matrix_updates_by_position_match_a_fresh_build(n: int, m: int) 
         # the listed positions may be a superset of the changes (and include unchanged ones)
         extra = rng.choice(n * m, size=2, replace=False)
         updated = system.matrix(new, np.concatenate((idx, extra))).copy()
-        fresh = SupportMatrix(prob).matrix(new)
+        fresh = KKTMatrix(prob.capa, prob.shape).matrix(new)
         assert np.allclose(updated, fresh, rtol=1e-12, atol=1e-12 * np.abs(fresh).max())
         support = new
     assert system.updates > 0  # the updates, not rebuilds, were compared
@@ -52,7 +54,7 @@ def test_support_system_equals_affine_support(n: int, m: int) -> None:
     prob = make_problem(market, prefs, 1, None, 0.0, 0.0)
     support = rng.random((n, m)) < 0.6
     support[np.arange(n), rng.integers(m, size=n)] = True
-    system = exact._SupportSystem(prob, np.ones((n, m), bool))
+    system = PathSystem(prob, np.ones((n, m), bool))
     for _ in range(5):
         new, _ = _flip(rng, support, 3)
         changed = np.flatnonzero((new != system.support).reshape(-1))
@@ -77,7 +79,7 @@ def test_near_set_path_is_the_full_path(
     prob = make_problem(market, prefs, target, None, 0.0, 0.0)
     near = exact.price_path(prob)
     assert near["near_set_pieces"] > 0
-    monkeypatch.setattr(exact, "_NEAR_MIN_SIZE", n * m + 1)
+    monkeypatch.setattr(exact, "NEAR_MIN_SIZE", n * m + 1)
     full = exact.price_path(prob)
     assert full["near_set_pieces"] == 0
     # the near set runs the same arithmetic on the same routes: the paths agree bit for bit

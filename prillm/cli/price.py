@@ -98,6 +98,7 @@ def format_result(res: PricingResult, prefs_source: str) -> str:
         f"  load           {res.load:.6g} tokens ({share:.2%} of demand)",
         f"  profit         {res.profit:.6g} USD   (marginal cost {res.marginal_cost:.6g})",
         f"  time           {res.wall_time * 1e3:.3g} ms",
+        f"  status         {res.status}: {res.reason}",
     ]
     if "n_breakpoints" in d:
         lines.append(

@@ -22,7 +22,15 @@ import numpy as np
 
 from prillm.pricing.problem import PricingProblem
 
-__all__ = ["build_model", "load_quietly", "start_point", "termination", "values"]
+__all__ = [
+    "build_model",
+    "homotopy_outcome",
+    "load_quietly",
+    "no_demand",
+    "start_point",
+    "termination",
+    "values",
+]
 
 
 def start_point(prob: PricingProblem, price: float) -> dict[str, Any]:
@@ -164,3 +172,42 @@ def load_quietly(model: Any, results: Any) -> None:
         model.solutions.load_from(results)
     finally:
         logger.setLevel(level)
+
+
+def no_demand(p0: float) -> dict[str, Any]:
+    """The diagnostics of a market without demand (nothing to solve)."""
+    return {
+        "stages": [],
+        "success": True,
+        "solver": "none (no demand)",
+        "status": "converged",
+        "reason": "no user has demand: the profit is zero at every price",
+    }
+
+
+def homotopy_outcome(
+    stages: list[dict[str, Any]], solved: list[float], schedule: tuple[float, ...], name: str
+) -> dict[str, Any]:
+    """``success``, ``status`` and ``reason`` of an NLP homotopy over ``schedule`` (``name``).
+
+    Converged only when the last value of the schedule was solved to a local optimum; a local
+    method is never certified.
+    """
+    success = bool(solved) and solved[-1] == schedule[-1]
+    if success:
+        reason = (
+            f"ripopt reached a local optimum at every {name} down to {schedule[-1]:.0e}; "
+            "a local method from its start price: not certified"
+        )
+    else:
+        last = stages[-1]["termination"] if stages else "no stage run"
+        reached = f"down to {solved[-1]:.0e}" if solved else f"at no {name}"
+        reason = (
+            f"the homotopy stopped {reached} (last stage: {last}); the price is the last one "
+            "solved, or the start price"
+        )
+    return {
+        "success": success,
+        "status": "converged" if success else "not_converged",
+        "reason": reason,
+    }

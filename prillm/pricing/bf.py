@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.pricing.affine import affine_support
-from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
+from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
 __all__ = ["n_branches", "solve"]
 
@@ -64,7 +65,8 @@ def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float
     -------
     price, diagnostics
         ``branches`` (enumerated), ``feasible_branches`` (with a non-empty price interval),
-        ``best_support`` (as ``(user, provider)`` id pairs) and ``path_profit``.
+        ``best_support`` (as ``(user, provider)`` id pairs), ``path_profit`` and ``status``
+        (``"global_optimum"``: every branch was enumerated).
 
     Raises
     ------
@@ -80,7 +82,13 @@ def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float
         )
     if n == 0:
         price, value = maximise_quadratic_piece(prob, prob.p_min, prob.p_max, 0.0, 0.0)
-        return price, {"branches": 1, "feasible_branches": 1, "path_profit": value}
+        return price, {
+            "branches": 1,
+            "feasible_branches": 1,
+            "path_profit": value,
+            "status": "global_optimum",
+            "reason": "no user has demand: the profit is zero at every price",
+        }
     rows = [
         np.array(bits, dtype=bool)
         for bits in itertools.product([False, True], repeat=m)
@@ -89,7 +97,7 @@ def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float
     p_ref = prob.p_min
     best_p, best_v, best_s = prob.p_min, -math.inf, None
     feasible = 0
-    with blas_single_thread():
+    with limit_threads():
         for combo in itertools.product(range(len(rows)), repeat=n):
             support = np.array([rows[k] for k in combo])
             aff = affine_support(prob, support, p_ref)
@@ -114,9 +122,20 @@ def solve(prob: PricingProblem, max_branches: int = MAX_BRANCHES) -> tuple[float
         if best_s is not None
         else []
     )
+    if best_s is None:
+        status = "not_certified"
+        reason = f"none of the {total} KKT branches was feasible at any admissible price"
+    else:
+        status = "global_optimum"
+        reason = (
+            f"every one of the {total} KKT branches enumerated ({feasible} feasible on some "
+            "price interval); the best quadratic piece over all of them"
+        )
     return float(best_p), {
         "branches": total,
         "feasible_branches": feasible,
         "best_support": pairs,
         "path_profit": best_v,
+        "status": status,
+        "reason": reason,
     }

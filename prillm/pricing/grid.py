@@ -16,18 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing.problem import PricingProblem, blas_single_thread
+from prillm._threads import limit_threads
+from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+#: The refinement has converged when its bracket is this narrow (relative to ``max(1, p_max)``).
+_BRACKET_TOL = 1e-8
 
 
 def profit_curve(prob: PricingProblem, prices: np.ndarray) -> np.ndarray:
     """Profit (USD) at each price, exact equilibria warm-started along the (sorted) prices."""
     out = np.empty(len(prices))
     support = None
-    with blas_single_thread():
+    with limit_threads():
         for k, p in enumerate(prices):
             load, raw = prob.load_at(float(p), support)
             support = None if raw is None else raw.support
@@ -43,7 +46,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem; the grid spans ``[p_min, p_max]``.
     n_points
         Grid size (>= 2).
     refine_iter
@@ -53,7 +56,10 @@ def solve(
     -------
     price, diagnostics
         ``n_points``, ``grid_best_price``, ``grid_best_profit``, ``refine_iterations``,
-        ``equilibria`` (solves used) and ``path_profit`` (profit at the returned price).
+        ``equilibria`` (solves used), ``path_profit`` (profit at the returned price),
+        ``bracket`` (the final golden-section bracket) and ``status``: ``"converged"`` when the
+        bracket is below ``1e-8 max(1, p_max)`` (never a global optimum: a narrow peak between
+        grid points can be missed).
     """
     if n_points < 2:
         raise ValueError(f"grid: n_points must be >= 2, got {n_points}")
@@ -65,11 +71,12 @@ def solve(
     lo = float(prices[max(k - 1, 0)])
     hi = float(prices[min(k + 1, n_points - 1)])
     solves = n_points
+    width = hi - lo  # the bracket the answer is known to lie in (around the best grid point)
 
     def f(p: float) -> float:
         return float(prob.profit_scaled(p, prob.load_at(p)[0]))
 
-    with blas_single_thread():
+    with limit_threads():
         if refine_iter > 0 and hi > lo:
             a, b = lo, hi
             c = b - _INV_PHI * (b - a)
@@ -89,8 +96,17 @@ def solve(
                 for p, v in ((c, fc), (d, fd)):
                     if v > best_v:
                         best_p, best_v = p, v
+            width = b - a
+    converged = width <= _BRACKET_TOL * max(1.0, prob.p_max)
+    reason = (
+        f"{n_points}-point grid, then golden section to a bracket of {width:.2e} around the best "
+        "grid point; not certified: a peak narrower than the grid spacing can be missed"
+    )
     return best_p, {
         "n_points": n_points,
+        "status": "converged" if converged else "not_converged",
+        "reason": reason if converged else reason + f" (bracket above {_BRACKET_TOL:.0e})",
+        "bracket": width,
         "grid_best_price": grid_p,
         "grid_best_profit": grid_v,
         "refine_iterations": refine_iter,

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm.pricing.problem import PricingProblem, blas_single_thread
+from prillm._threads import limit_threads
+from prillm.pricing.problem import PricingProblem
 from prillm.water_filling import water_filling
 
 __all__ = ["solve"]
@@ -47,16 +48,38 @@ def solve(
 ) -> tuple[float, dict[str, Any]]:
     """Decoupled-users pricing (see the module docstring).
 
+    Parameters
+    ----------
+    prob
+        The problem.
+    n_points, refine_iter
+        Grid size and golden-section iterations for the model's profit.
+    rounds
+        How many times the users' view is frozen anew at the latest price (>= 1).
+
     Returns
     -------
     price, diagnostics
-        ``model_profit`` (the model's own profit at the price), ``rounds``.
+        ``model_profit`` (the model's own profit at the price), ``rounds``, ``frozen_at``
+        (the price of the last freeze), ``bracket`` and ``status``: ``"converged"`` when the
+        model's maximiser is bracketed to ``1e-8 max(1, p_max)`` and, with several rounds, the
+        last two rounds agree that closely (the model ignores the users' interaction: never a
+        certified optimum of the true game).
     """
+    if n_points < 2 or rounds < 1:
+        raise ValueError(f"odca: n_points >= 2 and rounds >= 1 needed, got {n_points}, {rounds}")
     p0 = prob.start_price()
     price, model_v = p0, 0.0
     if prob.demand.size == 0:
-        return p0, {"model_profit": 0.0, "rounds": 0}
-    with blas_single_thread():
+        return p0, {
+            "model_profit": 0.0,
+            "rounds": 0,
+            "status": "converged",
+            "reason": "no user has demand: the profit is zero at every price",
+        }
+    tol = 1e-8 * max(1.0, prob.p_max)
+    width = moved = math.inf
+    with limit_threads():
         for _ in range(rounds):
             raw = prob.solve(p0)
             others = raw.loads[None, :] - raw.flows
@@ -76,5 +99,23 @@ def solve(
                 for p, v in ((c, fc), (d, fd)):
                     if v > model_v:
                         price, model_v = float(p), float(v)
+            width = b - a
+            moved = abs(price - p0)
+            frozen = p0
             p0 = price
-    return price, {"model_profit": model_v, "rounds": rounds, "frozen_at": p0}
+    converged = width <= tol and (rounds == 1 or moved <= tol)
+    reason = (
+        f"the decoupled-users model's profit maximised to a bracket of {width:.2e} "
+        f"({rounds} freeze{'s' if rounds > 1 else ''}); the model ignores how the users' "
+        "responses move each other's congestion, so the price is not certified in the true game"
+    )
+    if not converged:
+        reason += f" (not converged: bracket or last move above {tol:.1e})"
+    return price, {
+        "model_profit": model_v,
+        "rounds": rounds,
+        "frozen_at": frozen,
+        "bracket": width,
+        "status": "converged" if converged else "not_converged",
+        "reason": reason,
+    }

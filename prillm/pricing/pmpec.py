@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing import _mpec
 from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
@@ -40,7 +40,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem, whose scaled arrays become the Pyomo model.
     bounds
         The ``mpec_bound`` homotopy (decreasing, > 0).
     time_limit
@@ -52,7 +52,9 @@ def solve(
     Returns
     -------
     price, diagnostics
-        ``stages`` (bound, status, termination, price per stage), ``success``, ``solver``.
+        ``stages`` (bound, status, termination, price per stage), ``success``, ``solver`` and
+        ``status`` (``"converged"`` when the smallest bound was solved, else
+        ``"not_converged"``).
     """
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
@@ -61,8 +63,8 @@ def solve(
         raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
-    first = start_point(prob, p0)
+        return p0, _mpec.no_demand(p0)
+    first = _mpec.start_point(prob, p0)
     start = first
     stages: list[dict[str, Any]] = []
     price, solved = p0, []
@@ -78,7 +80,7 @@ def solve(
             if left <= 0:
                 stages.append({"bound": bound, "status": "skipped", "termination": "time limit"})
                 break
-            model = build_model(prob, complementarity="mpec", start=init)
+            model = _mpec.build_model(prob, complementarity="mpec", start=init)
             pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=bound)
             try:
                 res = solver.solve(
@@ -89,12 +91,12 @@ def solve(
                     {"bound": bound, "start": origin, "status": "error", "termination": repr(exc)}
                 )
                 continue
-            status, term = termination(res)
+            status, term = _mpec.termination(res)
             ok = term in ("optimal", "locallyOptimal")
             stage = {"bound": bound, "start": origin, "status": status, "termination": term}
             if ok:
-                load_quietly(model, res)
-                start = values(model, prob)
+                _mpec.load_quietly(model, res)
+                start = _mpec.values(model, prob)
                 price = start["p"]
                 solved.append(bound)
                 stage["price"] = price
@@ -105,7 +107,7 @@ def solve(
             break
     return price, {
         "stages": stages,
-        "success": bool(solved) and solved[-1] == bounds[-1],
+        **_mpec.homotopy_outcome(stages, solved, bounds, "bound"),
         "smallest_bound_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (mpec.simple_nonlinear)",
         "start_price": p0,

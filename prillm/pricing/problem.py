@@ -15,24 +15,20 @@ The target's column of the fixed cost is affine in its price:
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from prillm._validation import MarketError
-from prillm.equilibrium import Equilibrium, solve_active_set, solve_equilibrium
+from prillm.equilibrium import Equilibrium, problem_scales, solve_active_set, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 
 __all__ = [
     "PricingProblem",
-    "blas_single_thread",
     "default_p_max",
     "make_problem",
     "maximise_quadratic_piece",
-    "timed",
     "vanishing_price",
 ]
 
@@ -95,12 +91,6 @@ class PricingProblem:
         c = self.cost0.copy()
         c[:, self.s] += self.dcol * price
         return c
-
-    def dcost(self) -> np.ndarray:
-        """Derivative of the scaled fixed costs with respect to the target's price."""
-        dc = np.zeros_like(self.cost0)
-        dc[:, self.s] = self.dcol
-        return dc
 
     def profit_scaled(self, price: float | np.ndarray, load: float | np.ndarray) -> Any:
         """Profit in USD from a price and a *scaled* target load."""
@@ -187,9 +177,9 @@ def make_problem(
     cost0 = np.array(gc.cost[active], dtype=float)
     cost0[:, s] -= w_p * market.price[s]
     d = gc.demand[active]
-    d_scale = float(d.max()) if d.size else 1.0
-    span = np.abs(cost0).max() + abs(w_p) * max(p_max_v, p_min) if d.size else 1.0
-    c_scale = max(float(span), float(gc.slope.max() * gc.demand.sum()), 1e-300)
+    # costs over the whole price range bound the cost scale (only column s moves)
+    span = float(np.abs(cost0).max()) + abs(w_p) * max(p_max_v, p_min) if d.size else 1.0
+    d_scale, c_scale = problem_scales(cost0, gc.slope, gc.demand, span)
     return PricingProblem(
         market=market,
         prefs=prefs,
@@ -256,19 +246,6 @@ def default_p_max(market: Market, prefs: Preferences, s: int, p_min: float) -> f
     return max(10.0 * float(market.price.max()), 1.0, 2.0 * p_min + 1.0)
 
 
-_controller: Any = None
-
-
-def blas_single_thread() -> Any:
-    """Context manager limiting BLAS to one thread (tiny dense solves run faster that way)."""
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
 def maximise_quadratic_piece(
     prob: PricingProblem, lo: float, hi: float, load_lo: float, dload: float
 ) -> tuple[float, float]:
@@ -288,10 +265,3 @@ def maximise_quadratic_piece(
         if v > best_v:
             best_p, best_v = p, v
     return best_p, float(best_v)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """Run ``fn`` and return its value and the elapsed wall time (s)."""
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0

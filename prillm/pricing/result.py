@@ -10,7 +10,18 @@ import numpy as np
 
 from prillm.equilibrium import Equilibrium
 
-__all__ = ["PricingResult"]
+__all__ = ["STATUSES", "PricingResult"]
+
+#: The statuses a pricing method can report, best first.
+#:
+#: ``global_optimum``  proven: the exact path with its certificate, the brute force, or SCIP
+#:                     with a proof of optimality;
+#: ``converged``       a local or heuristic method that reports convergence (no proof that the
+#:                     price is globally optimal, or even optimal in the true game);
+#: ``not_converged``   the method stopped without converging (time limit, solver failure, a
+#:                     price outside the bounds), the price is its best effort;
+#: ``not_certified``   the exact path (or enumeration) ran but could not certify a piece.
+STATUSES = ("global_optimum", "converged", "not_converged", "not_certified")
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,9 +43,15 @@ class PricingResult:
     method
         The method's name.
     diagnostics
-        Method-specific facts: breakpoints, iterations, solver status, certificates.
+        Method-specific facts: breakpoints, iterations, solver status, certificates; always
+        ``raw_price`` (the price the method returned, before any bound was applied) and
+        ``clamped`` (whether it lay outside ``[p_min, p_max]``).
     target, p_min, p_max, marginal_cost
         The problem that was solved.
+    status
+        One of :data:`STATUSES`: ``"global_optimum"`` only when proven.
+    reason
+        Why the method reports that status, in words (the proof, or what stopped it).
     """
 
     price: float
@@ -47,6 +64,13 @@ class PricingResult:
     p_min: float = 0.0
     p_max: float = 0.0
     marginal_cost: float = 0.0
+    status: str = "not_converged"
+    reason: str = ""
+
+    @property
+    def success(self) -> bool:
+        """Whether the method reached what it promises: a proven optimum or convergence."""
+        return self.status in ("global_optimum", "converged")
 
     @property
     def load(self) -> float:
@@ -66,6 +90,8 @@ class PricingResult:
             "p_max": self.p_max,
             "marginal_cost": self.marginal_cost,
             "wall_time_s": self.wall_time,
+            "status": self.status,
+            "reason": self.reason,
             "diagnostics": _jsonable(self.diagnostics),
         }
 

@@ -71,7 +71,8 @@ def solve(
     Returns
     -------
     price, diagnostics
-        ``status``, ``termination``, ``gap`` and ``success`` (``True`` only for a proven optimum).
+        ``solver_status``, ``termination``, ``gap``, ``success`` and ``status``
+        (``"global_optimum"`` only for a proven optimum, else ``"not_converged"``).
 
     Raises
     ------
@@ -88,7 +89,13 @@ def solve(
         )
     p0 = prob.start_price()
     if n == 0:
-        return p0, {"status": "ok", "termination": "no demand", "success": True}
+        return p0, {
+            "solver_status": "ok",
+            "termination": "no demand",
+            "success": True,
+            "status": "global_optimum",
+            "reason": "no user has demand: the profit is zero at every price",
+        }
     s, d, capa, cost0 = prob.s, prob.demand, prob.capa, prob.cost0
     lam_lo, lam_hi = _lam_bounds(prob)
     model = pyscipopt.Model()
@@ -121,16 +128,26 @@ def solve(
     with _quiet_fds():
         model.optimize()
     term = str(model.getStatus())
-    status = "ok" if term in ("optimal", "gaplimit") else "warning"
+    proven = term in ("optimal", "gaplimit")
     price = p0
     if model.getNSols() > 0:
         price = float(model.getVal(p))
     else:
+        proven = False
         term = f"{term} (no solution)"
+    if proven:
+        reason = (
+            f"SCIP proved optimality ({term}) up to a relative gap of {gap:.0e} and a "
+            f"feasibility tolerance of {feastol:.0e} on the complementarity"
+        )
+    else:
+        reason = f"SCIP stopped without a proof ({term}); the price is its best incumbent"
     return price, {
-        "status": status,
+        "solver_status": "ok" if proven else "warning",
         "termination": term,
-        "success": term in ("optimal", "gaplimit"),
+        "success": proven,
+        "status": "global_optimum" if proven else "not_converged",
+        "reason": reason,
         "solver": "SCIP via pyscipopt (f_ij * mu_ij <= 0, spatial branch and bound)",
         "gap": gap,
         "feastol": feastol,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prillm.pricing._mpec import build_model, load_quietly, start_point, termination, values
+from prillm.pricing import _mpec
 from prillm.pricing.problem import PricingProblem
 
 __all__ = ["solve"]
@@ -39,19 +39,20 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem, whose scaled arrays become the smoothed model.
     eps
         Smoothing parameters, solved in order (each > 0).
     time_limit
-        Wall-clock cap (s) for all solves together.
+        Wall-clock cap (s) for the whole homotopy.
     start_price
-        Starting price (default: the market's price, clipped to the bounds).
+        The price of the exact equilibrium the first solve starts from (default: the
+        market's price, clipped to the bounds).
 
     Returns
     -------
     price, diagnostics
-        ``stages`` (eps, status, termination, price), ``success`` (the last ``eps`` solved) and
-        ``smallest_eps_solved``.
+        ``stages`` (eps, status, termination, price), ``success`` (the last ``eps`` solved),
+        ``smallest_eps_solved`` and ``status`` (``"converged"`` or ``"not_converged"``).
     """
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
@@ -60,9 +61,9 @@ def solve(
         raise ValueError(f"smooth: eps must be > 0, got {eps}")
     p0 = prob.start_price(start_price)
     if prob.demand.size == 0:
-        return p0, {"stages": [], "success": True, "solver": "none (no demand)"}
-    start = start_point(prob, p0)
-    model = build_model(prob, complementarity="fischer-burmeister", start=start, eps=eps[0])
+        return p0, _mpec.no_demand(p0)
+    start = _mpec.start_point(prob, p0)
+    model = _mpec.build_model(prob, complementarity="fischer-burmeister", start=start, eps=eps[0])
     solver = pyo.SolverFactory("ripopt")
     stages: list[dict[str, Any]] = []
     solved: list[float] = []
@@ -81,11 +82,11 @@ def solve(
         except Exception as exc:  # the solver binary failed: report it
             stages.append({"eps": e, "status": "error", "termination": repr(exc)})
             break
-        status, term = termination(res)
+        status, term = _mpec.termination(res)
         stage = {"eps": e, "status": status, "termination": term}
         if term in ("optimal", "locallyOptimal"):
-            load_quietly(model, res)
-            price = values(model, prob)["p"]
+            _mpec.load_quietly(model, res)
+            price = _mpec.values(model, prob)["p"]
             solved.append(e)
             stage["price"] = price
             stages.append(stage)
@@ -94,7 +95,7 @@ def solve(
             break
     return price, {
         "stages": stages,
-        "success": bool(solved) and solved[-1] == eps[-1],
+        **_mpec.homotopy_outcome(stages, solved, eps, "eps"),
         "smallest_eps_solved": solved[-1] if solved else None,
         "solver": "ripopt via pyomo (smoothed Fischer-Burmeister)",
         "start_price": p0,

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.market import Market
 from prillm.pricing import exact
-from prillm.pricing.problem import PricingProblem, blas_single_thread, make_problem
+from prillm.pricing.problem import PricingProblem, make_problem
 
 __all__ = ["aggregate_market", "solve"]
 
@@ -50,14 +51,22 @@ def solve(prob: PricingProblem) -> tuple[float, dict[str, Any]]:
     Returns
     -------
     price, diagnostics
-        ``model_profit`` (the surrogate's optimum, USD) and ``model_breakpoints``.
+        ``model_profit`` (the surrogate's optimum, USD), ``model_breakpoints`` and ``status``
+        ``"converged"`` (the surrogate is solved exactly; the true game is not).
     """
     agg = aggregate_market(prob.market)
     sub = make_problem(agg, prob.prefs, prob.s, prob.p_max, prob.p_min, prob.marginal_cost)
-    with blas_single_thread():
+    with limit_threads():
         path = exact.price_path(sub)
     price, value = path["best"]
     return float(price), {
         "model_profit": value,
         "model_breakpoints": len(path["breakpoints"]),
+        "model_kkt_max_violation": path["kkt_max_violation"],
+        "status": "converged",
+        "reason": (
+            "exact optimum of the one-population surrogate (its price path, "
+            f"{len(path['pieces'])} pieces); the true game's users are heterogeneous and "
+            "interact, so the price is not certified there"
+        ),
     }

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.pricing.affine import affine_support
-from prillm.pricing.problem import PricingProblem, blas_single_thread, maximise_quadratic_piece
+from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
 __all__ = ["solve"]
 
@@ -43,7 +44,7 @@ def solve(
     Parameters
     ----------
     prob
-        The problem.
+        The problem; its price range is split into the segments.
     n_segments
         Number of ordered price segments (>= 1).
     max_iter
@@ -53,16 +54,18 @@ def solve(
     -------
     price, diagnostics
         ``segments`` (per segment: bounds, final price, profit, iterations, converged),
-        ``equilibria`` (exact solves used) and ``path_profit``.
+        ``equilibria`` (exact solves used), ``path_profit`` and ``status`` (``"converged"``
+        when the best segment reached its fixed point).
     """
     if n_segments < 1:
         raise ValueError(f"spiter: n_segments must be >= 1, got {n_segments}")
     edges = np.linspace(prob.p_min, prob.p_max, n_segments + 1)
     best_p, best_v = prob.p_min, -np.inf
-    segments = []
+    segments: list[dict[str, Any]] = []
+    best_seg: dict[str, Any] = {"converged": False, "iterations": 0}
     solves = 0
     s = prob.s
-    with blas_single_thread():
+    with limit_threads():
         for a, b in itertools.pairwise(edges):
             a, b = float(a), float(b)
             p = 0.5 * (a + b)
@@ -96,10 +99,26 @@ def solve(
                 }
             )
             if seg_v > best_v:
-                best_p, best_v = seg_p, seg_v
+                best_p, best_v, best_seg = seg_p, seg_v, segments[-1]
+    done = sum(seg["converged"] for seg in segments)
+    if best_seg["converged"]:
+        status = "converged"
+        reason = (
+            f"the best of {n_segments} segments reached a fixed point of its quadratic model "
+            f"after {best_seg['iterations']} iterations ({done} of {n_segments} segments "
+            "converged); a local method: not certified"
+        )
+    else:
+        status = "not_converged"
+        reason = (
+            f"the best segment did not reach a fixed point in max_iter={max_iter} iterations "
+            f"({done} of {n_segments} segments converged)"
+        )
     return best_p, {
         "n_segments": n_segments,
         "segments": segments,
         "equilibria": solves,
         "path_profit": best_v,
+        "status": status,
+        "reason": reason,
     }

@@ -1,0 +1,274 @@
+"""The public solver: :func:`solve_equilibrium` and the :class:`Equilibrium` it returns.
+
+The equilibrium is the unique minimiser of the strictly convex potential (Eq. 4-5, 9-11)
+
+.. math::
+
+    \\Phi(f) = \\sum_{ij} c_{ij} f_{ij}
+             + \\sum_j \\frac{k_j}{2}\\Big(F_j^2 + \\sum_i f_{ij}^2\\Big),
+    \\qquad \\sum_j f_{ij} = D_i,\\; f_{ij} \\ge 0,
+
+with :math:`c_{ij} = w_p p_j + w_d d_{ij} - b_j`, :math:`k_j = w_q/\\alpha_j` and
+:math:`F_j = \\sum_i f_{ij}`. Its KKT conditions (Eq. 14-17) read: on the support of user
+:math:`i`, :math:`c_{ij} + k_j(F_j + f_{ij}) = \\lambda_i`; off it,
+:math:`c_{ij} + k_j F_j \\ge \\lambda_i` (Wardrop's first principle).
+
+:func:`solve_equilibrium` validates the inputs, runs the active-set solver
+(:mod:`prillm.equilibrium.active_set`, on the kernel of :mod:`prillm.equilibrium.kkt`) and
+returns the result only with its KKT certificate (:mod:`prillm.equilibrium.certificate`) below
+the tolerance; otherwise it raises :class:`EquilibriumError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from prillm._validation import MarketError
+from prillm.equilibrium.active_set import ActiveSetResult, solve_active_set
+from prillm.equilibrium.certificate import (
+    DEFAULT_TOL,
+    EquilibriumError,
+    KKTCertificate,
+    certify_arrays,
+)
+from prillm.equilibrium.model import user_cost_arrays
+from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
+
+__all__ = ["Equilibrium", "package_equilibrium", "solve_equilibrium"]
+
+
+@dataclass(frozen=True, eq=False)
+class Equilibrium:
+    """A certified user-side Nash equilibrium.
+
+    Attributes
+    ----------
+    market, prefs
+        The game that was solved.
+    flows
+        ``f_ij``, tokens per period, shape ``(n, m)``; exactly zero off the support.
+    multipliers
+        ``lambda_i``: user ``i``'s common marginal cost on its used routes (USD per million
+        tokens). For a user with zero demand, the marginal cost of its first token.
+    loads
+        ``F_j = sum_i f_ij``, tokens per period.
+    congestion
+        ``Q_j = F_j / alpha_j``.
+    marginal_costs
+        ``g_ij = c_ij + k_j (F_j + f_ij)`` (Eq. 12), USD per million tokens.
+    user_costs
+        Each user's cost of Eq. (1), converted to USD (divided by ``1e6`` tokens).
+    support
+        Boolean ``(n, m)``: the routes each user uses.
+    certificate
+        The :class:`KKTCertificate`.
+    iterations
+        Active-set iterations (linear solves) used.
+    method
+        Which solver produced it.
+    """
+
+    market: Market
+    prefs: Preferences
+    flows: np.ndarray
+    multipliers: np.ndarray
+    loads: np.ndarray
+    congestion: np.ndarray
+    marginal_costs: np.ndarray
+    user_costs: np.ndarray
+    support: np.ndarray
+    certificate: KKTCertificate
+    iterations: int = 0
+    method: str = "exact"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def revenue(self, provider: str | int) -> float:
+        """Revenue ``p_j F_j / 1e6`` of a provider at this equilibrium, in USD (Eq. 2)."""
+        j = self.market.provider_index(provider)
+        return float(self.market.price[j] * self.loads[j] / TOKENS_PER_PRICE_UNIT)
+
+    @property
+    def shares(self) -> np.ndarray:
+        """Each provider's share of the total demand."""
+        total = float(self.market.demand.sum())
+        return self.loads / total if total > 0 else np.zeros_like(self.loads)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON representation (flows keyed by user and provider ids)."""
+        mkt = self.market
+        return {
+            "method": self.method,
+            "iterations": self.iterations,
+            "certificate": self.certificate.to_dict(),
+            "providers": [
+                {
+                    "id": pid,
+                    "price": float(mkt.price[j]),
+                    "load": float(self.loads[j]),
+                    "share": float(self.shares[j]),
+                    "congestion": float(self.congestion[j]),
+                    "revenue_usd": self.revenue(j),
+                }
+                for j, pid in enumerate(mkt.provider_ids)
+            ],
+            "users": [
+                {
+                    "id": uid,
+                    "demand": float(mkt.demand[i]),
+                    "multiplier": float(self.multipliers[i]),
+                    "cost_usd": float(self.user_costs[i]),
+                    "flows": {
+                        pid: float(self.flows[i, j])
+                        for j, pid in enumerate(mkt.provider_ids)
+                        if self.flows[i, j] > 0
+                    },
+                }
+                for i, uid in enumerate(mkt.user_ids)
+            ],
+        }
+
+
+# ------------------------------------------------------------------ public API
+def solve_equilibrium(
+    market: Market,
+    prefs: Preferences | None = None,
+    *,
+    warm_start: Equilibrium | np.ndarray | None = None,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = 100,
+    system: str = "auto",
+    check_nash: bool = False,
+) -> Equilibrium:
+    """The unique user-side Nash equilibrium of a market (Theorem 1, Eq. 13), exact.
+
+    Parameters
+    ----------
+    market
+        The market.
+    prefs
+        The users' preferences; default ``Preferences()`` (``w_p = w_q = w_d = 1``, ``b = 0``).
+    warm_start
+        A previous :class:`Equilibrium`, a flow matrix (its positive entries give the starting
+        support) or a boolean support matrix, shape ``(n, m)``. It changes the work done, never
+        the answer.
+    tol
+        Largest relative KKT residual accepted (see :class:`KKTCertificate`).
+    max_iter
+        Primal-dual active-set iterations before the monotone fallback takes over (0: use the
+        monotone primal active-set method alone).
+    system
+        ``"auto"``, ``"users"`` or ``"providers"``: which linear system to factorise.
+    check_nash
+        Also verify Definition 1 directly: compute every user's exact best response to the
+        others' flows (water-filling) and require the cost gap to be within ``tol``. Independent
+        of the multipliers; costs a sort per user.
+
+    Returns
+    -------
+    Equilibrium
+        Flows, multipliers, loads, user costs and the KKT certificate.
+
+    Raises
+    ------
+    EquilibriumError
+        If the result cannot be certified to ``tol``: the solver never returns an uncertified
+        equilibrium.
+    prillm.MarketError
+        If the preferences do not fit the market, or the warm start has the wrong shape.
+
+    References
+    ----------
+    Eq. (1) costs, Eq. (4-5) potential, Eq. (12) marginal costs, Eq. (13) the program,
+    Eq. (14-17) KKT conditions of the paper.
+
+    Examples
+    --------
+    >>> from prillm import Market, Preferences, solve_equilibrium
+    >>> mkt = Market(demand=[1e6], price=[1.0, 1.0], capacity=[1e6, 1e6])
+    >>> eq = solve_equilibrium(mkt, Preferences(w_q=1.0, w_d=0.0))
+    >>> eq.flows.round(3).tolist()
+    [[500000.0, 500000.0]]
+    >>> eq.certificate.certified
+    True
+    """
+    if prefs is None:
+        prefs = Preferences()
+    if system not in ("auto", "users", "providers"):
+        raise ValueError(f"system: expected 'auto', 'users' or 'providers', got {system!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"max_iter: expected an integer >= 0, got {max_iter!r}")
+    gc = game_coefficients(market, prefs)
+    support = None
+    if warm_start is not None:
+        start = (
+            warm_start.support if isinstance(warm_start, Equilibrium) else np.asarray(warm_start)
+        )
+        if start.shape != market.shape:
+            raise MarketError(f"warm_start: expected shape {market.shape}, got shape {start.shape}")
+        support = start if start.dtype == bool else start > 0
+    raw = solve_active_set(gc.cost, gc.slope, gc.demand, support, max_iter=max_iter, system=system)
+    return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+
+
+def package_equilibrium(
+    market: Market,
+    prefs: Preferences,
+    cost: np.ndarray,
+    slope: np.ndarray,
+    raw: ActiveSetResult,
+    tol: float,
+    *,
+    method: str = "exact",
+    nash: bool = False,
+    require_certified: bool = True,
+) -> Equilibrium:
+    """Wrap raw solver output into an :class:`Equilibrium` with its certificate.
+
+    Parameters
+    ----------
+    market, prefs
+        The game that was solved.
+    cost, slope
+        Its coefficients (:func:`prillm.game_coefficients`).
+    raw
+        The solver's output (flows, multipliers, support in the market's units).
+    tol
+        Tolerance of the certificate.
+    method
+        The name stored in :attr:`Equilibrium.method`.
+    nash
+        Also compute the Nash gap.
+    require_certified
+        Raise :class:`EquilibriumError` when the certificate fails (an approximate solver,
+        e.g. the cvxpy reference, passes ``False`` and reports its residuals instead).
+    """
+    flows, lam, support = raw.flows, raw.multipliers, raw.support
+    cert, g, loads = certify_arrays(cost, slope, market.demand, flows, lam, support, tol, nash)
+    if require_certified and not cert.certified:
+        gap = "not computed" if cert.nash_gap is None else f"{cert.nash_gap:.3e}"
+        raise EquilibriumError(
+            "could not certify the equilibrium: relative KKT residual "
+            f"{cert.max_residual:.3e} (Nash gap {gap}) exceeds tol={tol:.1e}"
+        )
+    user_costs = user_cost_arrays(cost, slope, flows, g) / TOKENS_PER_PRICE_UNIT
+    congestion = loads / market.capacity
+    for arr in (flows, lam, loads, g, user_costs, support, congestion):
+        arr.setflags(write=False)
+    return Equilibrium(
+        market=market,
+        prefs=prefs,
+        flows=flows,
+        multipliers=lam,
+        loads=loads,
+        congestion=congestion,
+        marginal_costs=g,
+        user_costs=user_costs,
+        support=support,
+        certificate=cert,
+        iterations=raw.iterations,
+        method=method,
+        info={"fallback": raw.fallback},
+    )
