@@ -230,11 +230,17 @@ def _solve_batch(
         a = a.clone()
         a[..., idx] = s_fb.movedim(0, -1)
         sysm = SupportSystem(a, capa, system)  # the factor the backward pass needs
-        resid[idx] = torch.as_tensor(
-            [float(np.abs(o[0].sum(axis=1) - dd).max()) for o, dd in zip(out, d_np, strict=True)],
-            dtype=resid.dtype,
-            device=resid.device,
-        ) / d_scale[idx]
+        resid[idx] = (
+            torch.as_tensor(
+                [
+                    float(np.abs(o[0].sum(axis=1) - dd).max())
+                    for o, dd in zip(out, d_np, strict=True)
+                ],
+                dtype=resid.dtype,
+                device=resid.device,
+            )
+            / d_scale[idx]
+        )
     return flows, sysm, a, d_scale, c_scale, iters, fallback, resid
 
 

@@ -84,10 +84,14 @@ def workspace(n: int, m: int, batch: int, like: torch.Tensor) -> dict[str, torch
     (on Linux every multi-megabyte allocation is new pages to fault in). The results of a
     system built on a workspace live in it until the next one is built there.
     """
-    full = {key: torch.empty((n, m, batch), dtype=like.dtype, device=like.device)
-            for key in ("ak", "left", "tmp", "flows")}
-    rows = {key: torch.empty((n, batch), dtype=like.dtype, device=like.device)
-            for key in ("rowk", "inv_rowk", "rowk_tmp", "base", "lam")}
+    full = {
+        key: torch.empty((n, m, batch), dtype=like.dtype, device=like.device)
+        for key in ("ak", "left", "tmp", "flows")
+    }
+    rows = {
+        key: torch.empty((n, batch), dtype=like.dtype, device=like.device)
+        for key in ("rowk", "inv_rowk", "rowk_tmp", "base", "lam")
+    }
     cols = {"col_tmp": torch.empty((m, batch), dtype=like.dtype, device=like.device)}
     return {**full, **rows, **cols}
 
@@ -139,7 +143,7 @@ class SupportSystem:
         system: str = "auto",
         work: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        n, m, batch = support.shape
+        n, m, _ = support.shape
         if system not in ("auto", "users", "providers"):
             raise ValueError(f"system: expected 'auto', 'users' or 'providers', got {system!r}")
         a = support
