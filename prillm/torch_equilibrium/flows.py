@@ -144,22 +144,21 @@ class _MarketEquilibrium(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, warm: np.ndarray | None, box: list[np.ndarray], *inputs: torch.Tensor
     ) -> torch.Tensor:
-        arrays = [t.detach().numpy() for t in inputs]
+        # copies: the backward pass must see the inputs as they were, whatever happens to them
+        arrays = [t.detach().numpy().copy() for t in inputs]
+        _check_arrays(arrays)
         co = _numpy_coefficients(arrays)
         if warm is not None and warm.shape != co["cost"].shape:
             warm = None
         supports, flows = find_supports(co["cost"], co["slope"], co["demand"], warm)
         box.append(supports)
-        ctx.save_for_backward(*inputs)
-        ctx.state = (co, flows, supports)
+        ctx.state = (arrays, co, flows, supports)
         return torch.from_numpy(flows)
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        co, flows, supports = ctx.state
-        price, capacity, latency, demand, w_q, w_d, b, w_p = (
-            t.detach().numpy() for t in ctx.saved_tensors
-        )
+        arrays, co, flows, supports = ctx.state
+        price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         g_cost, g_slope, g_dem = numpy_adjoint(
             co["cost"], co["slope"], co["demand"], flows, supports, grad_flows.numpy()
         )
@@ -203,7 +202,6 @@ def _solve(
     if linalg not in ("auto", "numpy", "torch"):
         raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
     if _fused(ts, linalg):
-        _check_fused(ts)
         box: list[np.ndarray] = []
         flows = _MarketEquilibrium.apply(warm, box, *ts)
         return flows, box[0]
@@ -216,15 +214,14 @@ def _solve(
     return flows, supports
 
 
-def _check_fused(ts: list[torch.Tensor]) -> None:
-    """The checks :func:`equilibrium_from_coefficients` makes, on the fused path's inputs."""
-    capacity, demand, w_q = ts[1], ts[3], ts[4]
-    for name, t in zip(_NAMES, ts, strict=True):
-        if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+def _check_arrays(arrays: list[np.ndarray]) -> None:
+    """The checks of :func:`equilibrium_from_coefficients`, on the eight inputs (numpy, fast)."""
+    for name, x in zip(_NAMES, arrays, strict=True):
+        if not np.isfinite(x).all():
             raise ValueError(f"{name}: contains NaN or infinite values")
-    if bool((w_q.detach() <= 0).any()) or bool((capacity.detach() <= 0).any()):
+    if not ((arrays[4] > 0).all() and (arrays[1] > 0).all()):
         raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
-    if bool((demand.detach() < 0).any()):
+    if (arrays[3] < 0).any():
         raise ValueError("demand: must be >= 0")
 
 
