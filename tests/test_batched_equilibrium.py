@@ -15,8 +15,8 @@ from prillm.torch_equilibrium import (
     SupportSystem,
     batched_equilibrium,
     equilibrium_from_coefficients,
+    numpy_engine,
 )
-from prillm.torch_equilibrium import batched as batched_module
 
 from .markets import markets, random_market
 
@@ -281,13 +281,13 @@ def test_engine_failure_on_an_unsettled_market_raises(monkeypatch: pytest.Monkey
         [random_market(rng, 6, 4, tightness=5.0) for _ in range(2)]
     )
 
-    def broken(c: np.ndarray, k: np.ndarray, d: np.ndarray) -> ActiveSetResult:
+    def broken(c: np.ndarray, k: np.ndarray, d: np.ndarray, warm: object) -> ActiveSetResult:
         n, m = c.shape
         return ActiveSetResult(
             np.zeros((n, m)), np.zeros(n), np.zeros(m), np.ones((n, m), bool), 1, True
         )
 
-    monkeypatch.setattr(batched_module, "solve_active_set", broken)
+    monkeypatch.setattr(numpy_engine, "solve_active_set", broken)
     with pytest.raises(EquilibriumError, match="residual"):
         batched_equilibrium(cost, slope, dem, max_iter=1)
 

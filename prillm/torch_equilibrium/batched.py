@@ -31,8 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from prillm.equilibrium import EquilibriumError, solve_active_set
-from prillm.torch_equilibrium.kernel import SupportSystem, scales, workspace
+from prillm.equilibrium import EquilibriumError
+from prillm.torch_equilibrium.kernel import (
+    SupportSystem,
+    adjoint,
+    check_coefficients,
+    scales,
+    workspace,
+)
+from prillm.torch_equilibrium.numpy_engine import find_supports
 
 __all__ = ["BatchedInfo", "batched_equilibrium"]
 
@@ -171,24 +178,20 @@ def _refine(sysm: SupportSystem, d: torch.Tensor, lam: Any, loads: Any, x: Any) 
     return lam, loads, x
 
 
-def _numpy_solve(
+def _engine_solve(
     cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, tol: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """One market by the numpy engine: flows and the support (zero-demand rows filled)."""
-    res = solve_active_set(cost, slope, demand)
-    d_scale = float(demand.max()) if demand.max() > 0 else 1.0
-    resid = float(np.abs(res.flows.sum(axis=1) - demand).max()) / d_scale
-    if not np.isfinite(res.flows).all() or resid > tol or res.flows.min() < 0:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Markets ``(b, n, m)`` by the numpy engine: flows, supports and demand residuals, checked."""
+    supports, flows = find_supports(cost, slope, demand, None)
+    d_max = demand.max(axis=1)
+    resid = np.abs(flows.sum(axis=2) - demand).max(axis=1) / np.where(d_max > 0, d_max, 1.0)
+    worst = float(resid.max())
+    if not np.isfinite(flows).all() or worst > tol or flows.min() < 0:
         raise EquilibriumError(
-            f"batched equilibrium: the numpy engine left a demand residual of {resid:.3e} "
+            f"batched equilibrium: the numpy engine left a demand residual of {worst:.3e} "
             f"(tol={tol:.1e}) on a market the batched iteration could not settle"
         )
-    s = res.support.copy()
-    empty = ~s.any(axis=1)
-    if empty.any():
-        marginal = cost[empty] + slope[None, :] * res.loads[None, :]
-        s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
-    return res.flows, s
+    return flows, supports, resid
 
 
 def _solve_batch(
@@ -219,28 +222,19 @@ def _solve_batch(
     flows = x * d_scale
     if bool(fallback.any()):
         idx = torch.nonzero(fallback).flatten()
-        c_np, k_np, d_np = (
+        arrays = (
             t.index_select(-1, idx).movedim(-1, 0).cpu().double().numpy()
             for t in (cost, slope, demand)
         )
-        out = [_numpy_solve(c_np[t], k_np[t], d_np[t], tol) for t in range(len(idx))]
-        f_fb = torch.as_tensor(np.stack([o[0] for o in out]), dtype=cost.dtype, device=cost.device)
-        s_fb = torch.as_tensor(np.stack([o[1] for o in out]), dtype=cost.dtype, device=cost.device)
+        f_fb, s_fb, r_fb = (
+            torch.as_tensor(x, dtype=cost.dtype, device=cost.device)
+            for x in _engine_solve(*arrays, tol)
+        )
         flows[..., idx] = f_fb.movedim(0, -1)
         a = a.clone()
         a[..., idx] = s_fb.movedim(0, -1)
         sysm = SupportSystem(a, capa, system)  # the factor the backward pass needs
-        resid[idx] = (
-            torch.as_tensor(
-                [
-                    float(np.abs(o[0].sum(axis=1) - dd).max())
-                    for o, dd in zip(out, d_np, strict=True)
-                ],
-                dtype=resid.dtype,
-                device=resid.device,
-            )
-            / d_scale[idx]
-        )
+        resid[idx] = r_fb
     return flows, sysm, a, d_scale, c_scale, iters, fallback, resid
 
 
@@ -272,25 +266,8 @@ class _BatchedEquilibrium(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        flows, a, d_scale, c_scale = ctx.saved_tensors
-        v = grad_flows.permute(1, 2, 0) * a
-        v_scale = v.abs().amax(dim=(0, 1)).clamp_min(torch.finfo(v.dtype).tiny)
-        zero = torch.zeros_like(flows[:, 0])
-        lam_v, _, x_v = ctx.sysm.solve(v / v_scale, zero)
-        # K = capa * d_scale / c_scale: the flow map scales with K, the multiplier map does not
-        grad_cost = x_v * (v_scale * d_scale / c_scale)
-        grad_demand = lam_v * v_scale
-        grad_slope = (grad_cost * (flows + flows.sum(dim=0))).sum(dim=0)
-        return (
-            grad_cost.permute(2, 0, 1),
-            grad_slope.T,
-            grad_demand.T,
-            None,
-            None,
-            None,
-            None,
-            None,
-        )
+        grads = adjoint(ctx.sysm, grad_flows, *ctx.saved_tensors)
+        return (*grads, None, None, None, None, None)
 
 
 def batched_equilibrium(
@@ -385,25 +362,3 @@ def batched_equilibrium(
     if return_info:
         return flows, box[0]
     return flows
-
-
-def check_coefficients(cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor) -> None:
-    """Raise ``ValueError`` naming the field unless ``cost, slope, demand`` form a valid batch."""
-    if cost.dim() != 3 or slope.dim() != 2 or demand.dim() != 2:
-        raise ValueError(
-            "cost, slope, demand: expected shapes (B, n, m), (B, m), (B, n); got "
-            f"{tuple(cost.shape)}, {tuple(slope.shape)}, {tuple(demand.shape)}"
-        )
-    batch, n, m = cost.shape
-    if tuple(slope.shape) != (batch, m) or tuple(demand.shape) != (batch, n):
-        raise ValueError(
-            f"slope, demand: expected shapes {(batch, m)} and {(batch, n)}, got "
-            f"{tuple(slope.shape)} and {tuple(demand.shape)}"
-        )
-    for name, t in (("cost", cost), ("slope", slope), ("demand", demand)):
-        if t.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(t.detach()))).all()):
-            raise ValueError(f"{name}: contains NaN or infinite values")
-    if bool((slope.detach() <= 0).any()):
-        raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
-    if bool((demand.detach() < 0).any()):
-        raise ValueError("demand: must be >= 0")

@@ -22,87 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from prillm.equilibrium import solve_active_set, solve_support
-from prillm.torch_equilibrium.batched import check_coefficients
-from prillm.torch_equilibrium.kernel import SupportSystem, scales
+from prillm.torch_equilibrium.kernel import SupportSystem, adjoint, check_coefficients, scales
+from prillm.torch_equilibrium.numpy_engine import find_supports, numpy_adjoint
 
 __all__ = ["equilibrium_from_coefficients"]
-
-
-def numpy_scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tuple[float, float]:
-    """Flow and cost scales of one market, the rule of :func:`prillm.equilibrium.solve_active_set`.
-
-    Flows are scaled by ``max D`` (1 without demand), costs by ``max(max |c|, max k * sum D)``.
-    """
-    d_max = float(demand.max()) if demand.size else 0.0
-    d_scale = d_max if d_max > 0 else 1.0
-    c_scale = max(float(np.abs(cost).max()), float(slope.max() * demand.sum()), 1e-300)
-    return d_scale, c_scale
-
-
-def find_supports(
-    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, warm: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact equilibria by the numpy engine, one market at a time: supports and flows.
-
-    A user without demand gets the route of its cheapest first token as support (so that the
-    gradient in its demand is the right derivative).
-    """
-    batch, n, m = cost.shape
-    out = np.zeros((batch, n, m), bool)
-    flows = np.zeros((batch, n, m))
-    for t in range(batch):
-        res = solve_active_set(cost[t], slope[t], demand[t], None if warm is None else warm[t])
-        s = res.support.copy()
-        empty = ~s.any(axis=1)
-        if empty.any():
-            marginal = cost[t][empty] + slope[t][None, :] * res.loads[None, :]
-            s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
-        out[t] = s
-        flows[t] = res.flows
-    return out, flows
-
-
-def numpy_adjoint(
-    cost: np.ndarray,
-    slope: np.ndarray,
-    demand: np.ndarray,
-    flows: np.ndarray,
-    support: np.ndarray,
-    grad_flows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` by one adjoint solve per market.
-
-    On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = grad_flows`` and
-    zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)``
-    (Theorem 2, Eq. 19-20); see :mod:`prillm.torch_equilibrium`.
-
-    Parameters
-    ----------
-    cost, slope, demand, flows, support, grad_flows
-        ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ``(B, n, m)``, bool ``(B, n, m)``, ``(B, n, m)``.
-
-    Returns
-    -------
-    grad_cost, grad_slope, grad_demand
-    """
-    v_all = grad_flows * support
-    grad_cost = np.zeros_like(cost)
-    grad_demand = np.zeros_like(demand)
-    zero = np.zeros(cost.shape[1])
-    for t in range(cost.shape[0]):
-        v = v_all[t]
-        v_scale = float(np.abs(v).max())
-        if v_scale == 0.0:
-            continue
-        d_scale, c_scale = numpy_scales(cost[t], slope[t], demand[t])
-        capa = c_scale / (slope[t] * d_scale)
-        lam_v, _, x_v = solve_support(v / v_scale, capa, zero, support[t])
-        grad_cost[t] = x_v * (v_scale * d_scale / c_scale)
-        grad_demand[t] = lam_v * v_scale
-    loads = flows.sum(axis=1)
-    grad_slope = (grad_cost * (flows + loads[:, None, :])).sum(axis=1)
-    return grad_cost, grad_slope, grad_demand
 
 
 class _NumpyAdjointEquilibrium(torch.autograd.Function):
@@ -150,15 +73,7 @@ class _FixedSupportEquilibrium(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        flows, a, d_scale, c_scale = ctx.saved_tensors
-        v = grad_flows.permute(1, 2, 0) * a
-        v_scale = v.abs().amax(dim=(0, 1)).clamp_min(torch.finfo(v.dtype).tiny)
-        lam_v, _, x_v = ctx.sysm.solve(v / v_scale, torch.zeros_like(flows[:, 0]))
-        # K = capa * d_scale / c_scale: the flow map scales with K, the multiplier map does not
-        grad_cost = x_v * (v_scale * d_scale / c_scale)
-        grad_demand = lam_v * v_scale
-        grad_slope = (grad_cost * (flows + flows.sum(dim=0))).sum(dim=0)
-        return grad_cost.permute(2, 0, 1), grad_slope.T, grad_demand.T, None
+        return (*adjoint(ctx.sysm, grad_flows, *ctx.saved_tensors), None)
 
 
 def equilibrium_from_coefficients(

@@ -42,7 +42,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["UNROLLED_MAX", "SupportSystem", "scales", "workspace"]
+__all__ = [
+    "UNROLLED_MAX",
+    "SupportSystem",
+    "adjoint",
+    "check_coefficients",
+    "scales",
+    "workspace",
+]
 
 #: Largest system factorised by the unrolled Cholesky (entry-wise over the batch).
 UNROLLED_MAX = 6
@@ -94,6 +101,46 @@ def workspace(n: int, m: int, batch: int, like: torch.Tensor) -> dict[str, torch
     }
     cols = {"col_tmp": torch.empty((m, batch), dtype=like.dtype, device=like.device)}
     return {**full, **rows, **cols}
+
+
+def adjoint(
+    sysm: SupportSystem,
+    grad_flows: torch.Tensor,
+    flows: torch.Tensor,
+    support: torch.Tensor,
+    d_scale: torch.Tensor,
+    c_scale: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backward pass of Theorem 2 (Eq. 19-20): one adjoint solve with the forward factor.
+
+    On the fixed supports, ``dL/dc`` is the flow of the same games with costs
+    ``v = dL/df`` and zero demand, ``dL/dD`` their multipliers and
+    ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` (see :mod:`prillm.torch_equilibrium`).
+
+    Parameters
+    ----------
+    sysm
+        The factorised system of the (scaled) forward pass.
+    grad_flows
+        ``dL/df``, batch-first ``(B, n, m)``.
+    flows, support
+        Batch-last ``(n, m, B)`` flows (tokens) and 0/1 supports of the forward pass.
+    d_scale, c_scale
+        ``(B,)`` scales the forward pass used (:func:`scales`).
+
+    Returns
+    -------
+    grad_cost, grad_slope, grad_demand
+        Batch-first ``(B, n, m)``, ``(B, m)``, ``(B, n)`` (views of batch-last tensors).
+    """
+    v = grad_flows.permute(1, 2, 0) * support
+    v_scale = v.abs().amax(dim=(0, 1)).clamp_min(torch.finfo(v.dtype).tiny)
+    lam_v, _, x_v = sysm.solve(v / v_scale, torch.zeros_like(flows[:, 0]))
+    # K = capa * d_scale / c_scale: the flow map scales with K, the multiplier map does not
+    grad_cost = x_v * (v_scale * d_scale / c_scale)
+    grad_demand = lam_v * v_scale
+    grad_slope = (grad_cost * (flows + flows.sum(dim=0))).sum(dim=0)
+    return grad_cost.permute(2, 0, 1), grad_slope.T, grad_demand.T
 
 
 class _Buffers:
@@ -283,3 +330,25 @@ class SupportSystem:
         if masked:
             flows *= a
         return lam, loads, flows
+
+
+def check_coefficients(cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming the field unless ``cost, slope, demand`` form a valid batch."""
+    if cost.dim() != 3 or slope.dim() != 2 or demand.dim() != 2:
+        raise ValueError(
+            "cost, slope, demand: expected shapes (B, n, m), (B, m), (B, n); got "
+            f"{tuple(cost.shape)}, {tuple(slope.shape)}, {tuple(demand.shape)}"
+        )
+    batch, n, m = cost.shape
+    if tuple(slope.shape) != (batch, m) or tuple(demand.shape) != (batch, n):
+        raise ValueError(
+            f"slope, demand: expected shapes {(batch, m)} and {(batch, n)}, got "
+            f"{tuple(slope.shape)} and {tuple(demand.shape)}"
+        )
+    for name, t in (("cost", cost), ("slope", slope), ("demand", demand)):
+        if t.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(t.detach()))).all()):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+    if bool((slope.detach() <= 0).any()):
+        raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
+    if bool((demand.detach() < 0).any()):
+        raise ValueError("demand: must be >= 0")
