@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prillm import Market, Preferences, solve_equilibrium
 from prillm.torch_equilibrium import (
@@ -12,7 +14,12 @@ from prillm.torch_equilibrium import (
     EquilibriumLayer,
     equilibrium_flows,
     equilibrium_from_coefficients,
+    market_coefficients,
+    torch_threads,
 )
+
+from .markets import markets
+from .test_batched_equilibrium import coefficient_batch, margin_ok, variants
 
 F64 = torch.float64
 
@@ -215,3 +222,105 @@ def test_agrees_with_cvxpylayers() -> None:
     for k in grads[0]:
         err = np.abs(grads[0][k] - grads[1][k]).max() / np.abs(grads[0][k]).max()
         assert err < 1e-4, f"{k}: exact and cvxpylayers gradients differ by {err:.1e}"
+
+
+# ------------------------------------------------------------ fused CPU path and properties
+BROADCASTS = {
+    "batched": {},
+    "shared latency per provider": {"latency": lambda mk: mk["latency"][0, 0]},
+    "scalar b": {"b": lambda mk: 1.5},
+    "batched w_q": {"w_q": lambda mk: np.array([1.0, 2.0, 4.0])},
+    "batched w_p": {"w_p": lambda mk: np.array([1.0, 0.5, 2.0])},
+    "shared market, batched b": {
+        "price": lambda mk: mk["price"][0],
+        "b": lambda mk: np.stack([mk["b"][0], mk["b"][1], mk["b"][0] + 1]),
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(BROADCASTS))
+def test_fused_path_equals_the_torch_path_for_every_input(case: str) -> None:
+    rng = np.random.default_rng(11)
+    markets_ = [random_market(rng, 5, 4) for _ in range(3)]
+    mk = {k: np.stack([np.asarray(m[k]) for m in markets_]) for k in markets_[0]}
+    mk["w_q"], mk["w_d"], mk["w_p"] = 2.0, 0.7, 1.0
+    for key, fn in BROADCASTS[case].items():
+        mk[key] = fn(mk)
+    weights = torch.tensor(rng.normal(size=(3, 5, 4)))
+    results = []
+    for linalg in ("auto", "torch"):
+        args = {k: torch.tensor(v, dtype=F64, requires_grad=True) for k, v in mk.items()}
+        flows = equilibrium_flows(**args, linalg=linalg)
+        (flows * weights).sum().backward()
+        results.append((flows.detach(), {k: args[k].grad for k in args}))
+    (f_a, g_a), (f_t, g_t) = results
+    assert f_a.shape == f_t.shape == (3, 5, 4)
+    assert float((f_a - f_t).abs().max()) <= 1e-9 * mk["demand"].max()
+    for key in g_a:
+        assert g_a[key].shape == g_t[key].shape, key
+        # a scalar b shifts every cost alike and moves no flow: its gradient is round-off, so
+        # errors are measured against the price gradient there
+        ref = g_t["price"] if case == "scalar b" and key == "b" else g_t[key]
+        err = float((g_a[key] - g_t[key]).abs().max() / ref.abs().max())
+        assert err <= 1e-9, f"{key}: fused and torch gradients differ by {err:.1e}"
+
+
+def test_market_coefficients_are_those_of_the_fused_path() -> None:
+    rng = np.random.default_rng(12)
+    mk = random_market(rng, 4, 3)
+    cost, slope, dem = market_coefficients(**mk)
+    flows = equilibrium_from_coefficients(cost, slope, dem)
+    np.testing.assert_allclose(flows[0].numpy(), equilibrium_flows(**mk).numpy(), rtol=0, atol=1e-6)
+
+
+@given(
+    markets(max_users=4, max_providers=3, extreme=False),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["numpy", "torch"]),
+)
+def test_gradcheck_single_market_path_on_drawn_markets(
+    case: tuple[Market, Preferences], seed: int, linalg: str
+) -> None:
+    market, prefs = case
+    cost, slope, dem = coefficient_batch(variants(market, prefs, np.random.default_rng(seed))[:2])
+    d_scale = dem.amax(dim=1, keepdim=True).clamp_min(1e-300)
+    c_scale = torch.maximum(cost.abs().amax(dim=(1, 2)), slope.amax(dim=1) * dem.sum(dim=1))
+    c_scale = c_scale.clamp_min(1e-300)
+    cost, slope, dem = (
+        cost / c_scale[:, None, None],
+        slope * d_scale / c_scale[:, None],
+        dem / d_scale,
+    )
+    if not margin_ok(cost, slope, dem, 1e-3):
+        return  # at a support change the map has a kink that finite differences straddle
+    inputs = tuple(x.clone().requires_grad_(True) for x in (cost, slope, dem))
+    assert torch.autograd.gradcheck(
+        lambda c, k, d: equilibrium_from_coefficients(c, k, d, linalg=linalg), inputs
+    )
+
+
+def test_torch_threads_restores_and_checks() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+        with torch_threads(1):  # re-entrant
+            assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n:"):
+        with torch_threads(0):
+            pass
+
+
+def test_fused_path_reports_bad_input() -> None:
+    rng = np.random.default_rng(13)
+    mk = random_market(rng, 3, 2)
+    with pytest.raises(ValueError, match="slope"):
+        equilibrium_flows(**{**mk, "capacity": -mk["capacity"], "w_q": -2.0})
+    bad = mk["latency"].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="latency: contains NaN"):
+        equilibrium_flows(**{**mk, "latency": bad})
+    with pytest.raises(ValueError, match="demand"):
+        equilibrium_flows(**{**mk, "demand": -mk["demand"]})
+    with pytest.raises(ValueError, match="linalg"):
+        equilibrium_flows(**mk, linalg="cuda")

@@ -1,0 +1,147 @@
+"""The differentiable equilibrium from the game coefficients ``c, k, D`` of Eq. (4-5).
+
+:func:`equilibrium_from_coefficients` finds each market's support with the exact numpy engine
+(:func:`prillm.equilibrium.solve_active_set`, one market at a time) and differentiates on it:
+
+* ``linalg="numpy"`` (the CPU default): the engine's flows forward, and one adjoint solve per
+  market with the engine's own fixed-support kernel (:func:`prillm.equilibrium.solve_support`)
+  backward. For markets of a few hundred routes the per-operation overhead of torch would cost
+  more than the arithmetic.
+* ``linalg="torch"``: the flows recomputed on the supports by the torch kernel
+  (:class:`~prillm.torch_equilibrium.kernel.SupportSystem`, on the inputs' device), and the
+  adjoint solved with the same factor: the GPU path.
+
+For many small markets, :func:`~prillm.torch_equilibrium.batched.batched_equilibrium` also finds
+the supports in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from prillm.torch_equilibrium.kernel import SupportSystem, adjoint, check_coefficients, scales
+from prillm.torch_equilibrium.numpy_engine import find_supports, numpy_adjoint
+
+__all__ = ["equilibrium_from_coefficients"]
+
+
+class _NumpyAdjointEquilibrium(torch.autograd.Function):
+    """CPU path: the exact solver's flows forward; backward by :func:`numpy_adjoint`."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        cost: torch.Tensor,
+        slope: torch.Tensor,
+        demand: torch.Tensor,
+        flows: np.ndarray,
+        support: np.ndarray,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(cost, slope, demand)
+        ctx.arrays = (flows, support)
+        return torch.from_numpy(flows.copy())
+
+    @staticmethod
+    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        coefficients = (t.detach().numpy() for t in ctx.saved_tensors)
+        grads = numpy_adjoint(*coefficients, *ctx.arrays, grad_flows.detach().numpy())
+        return (*(torch.from_numpy(g) for g in grads), None, None)
+
+
+class _FixedSupportEquilibrium(torch.autograd.Function):
+    """Flows of a batch of equilibria on given supports by the torch kernel; adjoint backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, a: torch.Tensor
+    ) -> torch.Tensor:
+        c = cost.detach().permute(1, 2, 0)
+        k = slope.detach().T
+        dm = demand.detach().T
+        d_scale, c_scale = scales(c, k, dm)
+        capa = c_scale / (k * d_scale)
+        a_last = a.permute(1, 2, 0).contiguous()
+        sysm = SupportSystem(a_last, capa)
+        _, _, x = sysm.solve(c / c_scale, dm / d_scale)
+        flows = x * d_scale
+        ctx.sysm = sysm
+        ctx.save_for_backward(flows, a_last, d_scale, c_scale)
+        return flows.permute(2, 0, 1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        return (*adjoint(ctx.sysm, grad_flows, *ctx.saved_tensors), None)
+
+
+def equilibrium_from_coefficients(
+    cost: torch.Tensor,
+    slope: torch.Tensor,
+    demand: torch.Tensor,
+    *,
+    warm_start: np.ndarray | None = None,
+    return_support: bool = False,
+    linalg: str = "auto",
+) -> torch.Tensor | tuple[torch.Tensor, np.ndarray]:
+    """Differentiable equilibrium flows from the game coefficients of Eq. (4-5).
+
+    Parameters
+    ----------
+    cost
+        ``c_ij = w_p p_j + w_d d_ij - b_j``, shape ``(B, n, m)``.
+    slope
+        ``k_j = w_q / alpha_j > 0``, shape ``(B, m)``.
+    demand
+        ``D_i >= 0``, shape ``(B, n)``.
+    warm_start
+        Optional boolean supports ``(B, n, m)`` to start the exact solver from (changes the work,
+        never the answer).
+    return_support
+        Also return the supports found (numpy, boolean ``(B, n, m)``).
+    linalg
+        Where the fixed-support algebra runs: ``"numpy"`` (the exact solver's flows forward,
+        :func:`prillm.equilibrium.solve_support` for the adjoint; float64 CPU tensors only),
+        ``"torch"`` (one batched factorisation in torch, forward and backward, on the inputs'
+        device: the GPU path), or ``"auto"`` (numpy for float64 CPU tensors, torch otherwise).
+
+    Returns
+    -------
+    torch.Tensor
+        Flows ``(B, n, m)`` on the device and in the dtype of ``cost``, differentiable with
+        respect to all three inputs (Eq. 19-20).
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, ``slope <= 0``, negative demand, non-finite values or a bad option.
+
+    Examples
+    --------
+    >>> c = torch.tensor([[[1.0, 1.2]]], dtype=torch.float64, requires_grad=True)
+    >>> k = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    >>> f = equilibrium_from_coefficients(c, k, torch.ones(1, 1, dtype=torch.float64))
+    >>> [round(x, 6) for x in f.detach()[0, 0].tolist()]
+    [0.55, 0.45]
+
+    References
+    ----------
+    Eq. (4-5) the potential, Eq. (14-17) KKT, Theorem 2 and Eq. (19-20) the gradient.
+    """
+    check_coefficients(cost, slope, demand)
+    if linalg not in ("auto", "numpy", "torch"):
+        raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
+    cpu64 = all(t.device.type == "cpu" and t.dtype == torch.float64 for t in (cost, slope, demand))
+    if linalg == "numpy" and not cpu64:
+        raise ValueError("linalg='numpy' needs float64 CPU tensors")
+    c_np, k_np, d_np = (t.detach().cpu().double().numpy() for t in (cost, slope, demand))
+    supports, flows_np = find_supports(c_np, k_np, d_np, warm_start)
+    if linalg == "numpy" or (linalg == "auto" and cpu64):
+        flows = _NumpyAdjointEquilibrium.apply(cost, slope, demand, flows_np, supports)
+    else:
+        a = torch.as_tensor(supports, dtype=cost.dtype, device=cost.device)
+        flows = _FixedSupportEquilibrium.apply(cost, slope, demand, a)
+    if return_support:
+        return flows, supports
+    return flows

@@ -1,0 +1,324 @@
+"""Equilibrium flows from market data and preferences, differentiable in every input.
+
+:func:`equilibrium_flows` takes prices, capacities, latencies, demands and the preferences
+``w_q, w_d, b, w_p`` of Eq. (1). On float64 CPU tensors (the default) it is one autograd node:
+the game coefficients ``c_ij = w_p p_j + w_d d_ij - b_j`` and ``k_j = w_q / alpha_j`` are formed
+in numpy, the exact engine solves each market, and the backward pass is one adjoint solve per
+market followed by the chain rule through ``c`` and ``k`` written out by hand. A dozen small
+torch operations and their autograd bookkeeping would cost more than the equilibrium itself at
+20 x 20. On other devices or dtypes (or with ``linalg="torch"``) the coefficients are formed by
+torch operations and :func:`~prillm.torch_equilibrium.coefficients.equilibrium_from_coefficients`
+differentiates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from prillm.torch_equilibrium.coefficients import (
+    equilibrium_from_coefficients,
+    find_supports,
+    numpy_adjoint,
+)
+
+__all__ = ["EquilibriumLayer", "equilibrium_flows", "market_coefficients"]
+
+_NAMES = ("price", "capacity", "latency", "demand", "w_q", "w_d", "b", "w_p")
+
+
+def _as_tensor(x: Any, like: torch.Tensor | None) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    dtype = torch.float64 if like is None else like.dtype
+    device = None if like is None else like.device
+    return torch.as_tensor(np.asarray(x, dtype=float), dtype=dtype, device=device)
+
+
+def _inputs(args: tuple[Any, ...]) -> list[torch.Tensor]:
+    """The eight inputs as tensors (array-likes take the dtype and device of the first tensor)."""
+    like = next((x for x in args if isinstance(x, torch.Tensor)), None)
+    out = [_as_tensor(x, like) for x in args]
+    price, _, _, demand = out[:4]
+    if demand.dim() == 0 or price.dim() == 0:
+        raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
+    return out
+
+
+def _is_batched(ts: list[torch.Tensor]) -> bool:
+    price, capacity, latency, demand, w_q, w_d, b, w_p = ts
+    return any(
+        t.dim() > k for t, k in ((price, 1), (capacity, 1), (latency, 2), (demand, 1), (b, 1))
+    ) or any(t.dim() > 0 for t in (w_q, w_d, w_p))
+
+
+def market_coefficients(
+    price: Any,
+    capacity: Any,
+    latency: Any,
+    demand: Any,
+    w_q: Any,
+    w_d: Any,
+    b: Any,
+    w_p: Any = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The game coefficients of Eq. (4-5) as differentiable torch tensors, flattened to a batch.
+
+    ``c_ij = w_p p_j + w_d d_ij - b_j``, ``k_j = w_q / alpha_j`` and ``D``, with the broadcasting
+    rules of :func:`equilibrium_flows`.
+
+    Returns
+    -------
+    cost, slope, demand
+        ``(B, n, m)``, ``(B, m)``, ``(B, n)`` (``B = 1`` for an unbatched market).
+
+    Examples
+    --------
+    >>> c, k, d = market_coefficients([1.0, 2.0], [10.0, 20.0], 0.5, [3.0], 2.0, 1.0, 0.0)
+    >>> c.tolist(), k.tolist(), d.tolist()
+    ([[[1.5, 2.5]]], [[0.2, 0.1]], [[3.0]])
+    """
+    ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
+    return _torch_coefficients(ts)
+
+
+def _torch_coefficients(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    price, capacity, latency, demand, w_q, w_d, b, w_p = ts
+    n, m = demand.shape[-1], price.shape[-1]
+    if latency.dim() <= 1:
+        latency = latency.expand(n, m)
+    if b.dim() == 0:
+        b = b.expand(m)
+    cost = (
+        w_p[..., None, None] * price[..., None, :]
+        + w_d[..., None, None] * latency
+        - b[..., None, :]
+    )
+    slope = w_q[..., None] / capacity
+    batch_shape = torch.broadcast_shapes(cost.shape[:-2], slope.shape[:-1], demand.shape[:-1])
+    cost = cost.expand(*batch_shape, n, m).reshape(-1, n, m)
+    slope = slope.expand(*batch_shape, m).reshape(-1, m)
+    demand = demand.expand(*batch_shape, n).reshape(-1, n)
+    return cost, slope, demand
+
+
+# ----------------------------------------------------------------- fused CPU path
+def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to the shape of the input it was broadcast from."""
+    lead = x.ndim - len(shape)
+    if lead > 0:
+        x = x.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and x.shape[i] != 1)
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x.reshape(shape)
+
+
+def _numpy_coefficients(arrays: list[np.ndarray]) -> dict[str, Any]:
+    price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
+    n, m = demand.shape[-1], price.shape[-1]
+    lat = np.broadcast_to(latency, (n, m)) if latency.ndim <= 1 else latency
+    b_m = np.broadcast_to(b, (m,)) if b.ndim == 0 else b
+    wp_e, wd_e, wq_e = w_p[..., None, None], w_d[..., None, None], w_q[..., None]
+    p_e, b_e = price[..., None, :], b_m[..., None, :]
+    cost = wp_e * p_e + wd_e * lat - b_e
+    slope = wq_e / capacity
+    batch = np.broadcast_shapes(cost.shape[:-2], slope.shape[:-1], demand.shape[:-1])
+    size = int(np.prod(batch)) if batch else 1
+    return {
+        "cost": np.broadcast_to(cost, (*batch, n, m)).reshape(size, n, m),
+        "slope": np.broadcast_to(slope, (*batch, m)).reshape(size, m),
+        "demand": np.broadcast_to(demand, (*batch, n)).reshape(size, n),
+        "batch": batch,
+        "lat": lat,
+        "b_m": b_m,
+    }
+
+
+class _MarketEquilibrium(torch.autograd.Function):
+    """Flows from the eight market inputs in one node (numpy forward, hand-written backward)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, warm: np.ndarray | None, box: list[np.ndarray], *inputs: torch.Tensor
+    ) -> torch.Tensor:
+        # copies: the backward pass must see the inputs as they were, whatever happens to them
+        arrays = [t.detach().numpy().copy() for t in inputs]
+        _check_arrays(arrays)
+        co = _numpy_coefficients(arrays)
+        if warm is not None and warm.shape != co["cost"].shape:
+            warm = None
+        supports, flows = find_supports(co["cost"], co["slope"], co["demand"], warm)
+        box.append(supports)
+        ctx.state = (arrays, co, flows, supports)
+        return torch.from_numpy(flows)
+
+    @staticmethod
+    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        arrays, co, flows, supports = ctx.state
+        price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
+        g_cost, g_slope, g_dem = numpy_adjoint(
+            co["cost"], co["slope"], co["demand"], flows, supports, grad_flows.numpy()
+        )
+        batch, (n, m) = co["batch"], flows.shape[1:]
+        gc = g_cost.reshape(*batch, n, m)
+        gk = g_slope.reshape(*batch, m)
+        need = ctx.needs_input_grad[2:]
+        wp_e, wd_e, wq_e = w_p[..., None, None], w_d[..., None, None], w_q[..., None]
+        p_e, b_e = price[..., None, :], co["b_m"][..., None, :]
+        out: list[np.ndarray | None] = [None] * 8
+        if need[0]:  # price
+            out[0] = _sum_to(wp_e * gc, p_e.shape)[..., 0, :]
+        if need[1]:  # capacity
+            out[1] = _sum_to(-gk * wq_e / capacity**2, capacity.shape)
+        if need[2]:  # latency
+            out[2] = _sum_to(wd_e * gc, latency.shape)
+        if need[3]:  # demand
+            out[3] = _sum_to(g_dem.reshape(*batch, n), demand.shape)
+        if need[4]:  # w_q
+            out[4] = _sum_to(gk / capacity, wq_e.shape)[..., 0]
+        if need[5]:  # w_d
+            out[5] = _sum_to(gc * co["lat"], wd_e.shape)[..., 0, 0]
+        if need[6]:  # b
+            out[6] = _sum_to(_sum_to(-gc, b_e.shape)[..., 0, :], b.shape)
+        if need[7]:  # w_p
+            out[7] = _sum_to(gc * p_e, wp_e.shape)[..., 0, 0]
+        grads = tuple(None if g is None else torch.from_numpy(np.ascontiguousarray(g)) for g in out)
+        return (None, None, *grads)
+
+
+def _fused(ts: list[torch.Tensor], linalg: str) -> bool:
+    if linalg == "torch":
+        return False
+    return all(t.dtype == torch.float64 and t.device.type == "cpu" for t in ts)
+
+
+def _solve(
+    ts: list[torch.Tensor], warm: np.ndarray | None, linalg: str
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Flows ``(B, n, m)`` and the supports found, by the fused path when it applies."""
+    if linalg not in ("auto", "numpy", "torch"):
+        raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
+    if _fused(ts, linalg):
+        box: list[np.ndarray] = []
+        flows = _MarketEquilibrium.apply(warm, box, *ts)
+        return flows, box[0]
+    cost, slope, dem = _torch_coefficients(ts)
+    if warm is not None and warm.shape != tuple(cost.shape):
+        warm = None
+    flows, supports = equilibrium_from_coefficients(
+        cost, slope, dem, warm_start=warm, return_support=True, linalg=linalg
+    )
+    return flows, supports
+
+
+def _check_arrays(arrays: list[np.ndarray]) -> None:
+    """The checks of :func:`equilibrium_from_coefficients`, on the eight inputs (numpy, fast)."""
+    for name, x in zip(_NAMES, arrays, strict=True):
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name}: contains NaN or infinite values")
+    if not ((arrays[4] > 0).all() and (arrays[1] > 0).all()):
+        raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
+    if (arrays[3] < 0).any():
+        raise ValueError("demand: must be >= 0")
+
+
+def equilibrium_flows(
+    price: Any,
+    capacity: Any,
+    latency: Any,
+    demand: Any,
+    w_q: Any,
+    w_d: Any,
+    b: Any,
+    w_p: Any = 1.0,
+    *,
+    warm_start: np.ndarray | None = None,
+    linalg: str = "auto",
+) -> torch.Tensor:
+    """Equilibrium flows of a batch of markets, differentiable in every input (Theorem 2).
+
+    All arguments are tensors (or array-likes, converted to float64) that broadcast with a
+    leading batch dimension: ``price (B, m)``, ``capacity (B, m)``, ``latency (B, n, m)`` (or
+    ``(m,)``/scalar, the same for every user), ``demand (B, n)``, ``w_q``/``w_d``/``w_p`` scalars
+    or ``(B,)``, ``b (m,)`` or ``(B, m)``. Any of them may drop the batch dimension (it is then
+    shared). Units are those of :mod:`prillm.market`.
+
+    Parameters
+    ----------
+    price, capacity, latency, demand
+        The market data :math:`p_j, \\alpha_j, d_{ij}, D_i`.
+    w_q, w_d, b, w_p
+        The preferences :math:`\\theta` of Eq. (1); ``w_q > 0``.
+    warm_start
+        Optional boolean supports ``(B, n, m)`` for the exact solver.
+    linalg
+        ``"auto"``, ``"numpy"`` or ``"torch"``: see
+        :func:`~prillm.torch_equilibrium.coefficients.equilibrium_from_coefficients`. With
+        ``"auto"`` and float64 CPU tensors, the whole map is one autograd node.
+
+    Returns
+    -------
+    torch.Tensor
+        Flows ``(B, n, m)`` (``(n, m)`` if no input has a batch dimension).
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, ``w_q <= 0`` or a capacity ``<= 0``, negative demand, NaN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> p = torch.tensor([1.0, 1.2], dtype=torch.float64, requires_grad=True)
+    >>> f = equilibrium_flows(p, [1e6, 1e6], 0.0, [1e6], w_q=1.0, w_d=0.0, b=0.0)
+    >>> f.shape
+    torch.Size([1, 2])
+    >>> f.sum(dim=1).backward()  # demand is conserved: no price moves the total
+    >>> abs(float(p.grad.abs().max())) < 1e-6
+    True
+
+    References
+    ----------
+    Eq. (1), (4-5) the game; Eq. (14-17) KKT; Eq. (19-20) implicit differentiation.
+    """
+    ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
+    flows, _ = _solve(ts, warm_start, linalg)
+    return flows if _is_batched(ts) else flows[0]
+
+
+class EquilibriumLayer:
+    """:func:`equilibrium_flows` with warm starts: remembers the last supports it found.
+
+    Calibration solves the same batch of markets again and again with slowly changing
+    preferences; starting the exact solver from the previous supports saves most of its
+    iterations.
+
+    Examples
+    --------
+    >>> layer = EquilibriumLayer()
+    >>> f = layer([1.0, 1.2], [1e6, 1e6], 0.0, [1e6], w_q=1.0, w_d=0.0, b=0.0)
+    >>> layer.supports.shape
+    (1, 1, 2)
+    """
+
+    def __init__(self) -> None:
+        self.supports: np.ndarray | None = None
+
+    def __call__(
+        self,
+        price: Any,
+        capacity: Any,
+        latency: Any,
+        demand: Any,
+        w_q: Any,
+        w_d: Any,
+        b: Any,
+        w_p: Any = 1.0,
+    ) -> torch.Tensor:
+        """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
+        ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
+        flows, self.supports = _solve(ts, self.supports, "auto")  # a stale shape is ignored
+        return flows
