@@ -1,308 +1,40 @@
-"""The pricing game among providers: its players, their exact best responses, the Nash gap.
+"""One player's exact best response in the pricing game, along its own price.
 
-Several providers (the *players*) set their prices at once; the users answer any price profile
-``p`` with their unique equilibrium (Theorem 1, Eq. 13) and player ``j`` earns
-
-.. math::
-
-    \\pi_j(p) = (p_j - c_j)\\, F_j^*(p) / 10^6 \\quad \\text{USD},
-
-with ``c_j`` its marginal cost per million tokens. Given the others' prices, ``pi_j`` as a
-function of ``p_j`` alone is exactly Problem 1 (Eq. 2) with ``j`` as the target, so a player's
-best response is the exact price path of :mod:`prillm.pricing.exact`: a certified global
-optimum over the player's price range.
-
-This module holds what every solver of the game shares: :class:`PricingGame` (validated players,
-costs and bounds), :func:`best_response` (one player's exact best response, as used inside the
-iterations) and :func:`nash_certificate` (every player's best-response gain at a profile,
-evaluated in the true game: the epsilon of an epsilon-Nash equilibrium).
-
-Price ranges
-------------
-Player ``j`` chooses ``p_j`` in ``[lo_j, hi_j]``. Without an upper bound, the range is
-``[lo_j, inf)``, of which only ``[lo_j, v_j(p_{-j})]`` matters: above the price ``v_j`` at which
-``j`` loses its last user (:func:`~prillm.pricing.problem.vanishing_price`, which depends on
-the others' prices) its load and profit are zero. A provider that can never lose its users (the
-only provider, or ``w_p <= 0``) has an unbounded profit and needs an explicit upper bound.
+Given the others' prices, a player's profit ``(p_j - c_j) F_j(p) / 1e6`` as a function of its own
+price is Problem 1 (Eq. 2) with the player as the target: continuous and piecewise quadratic,
+concave on each piece of the equilibrium's price path (the load is affine and non-increasing
+there), but not quasi-concave in general. :func:`best_response` follows the path
+(:func:`prillm.pricing.exact.price_path`) over the part of the range where a better price can
+lie and returns the certified global optimum, the local maxima it saw and whether the best
+response jumps across a valley of the profit.
 
 References
 ----------
-Eq. (2) Problem 1 (one target); Eq. (12)-(17) the user-side equilibrium.
+Eq. (2) Problem 1; Eq. (12)-(17) the user-side equilibrium and its KKT conditions.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError
-from prillm.equilibrium import Equilibrium, solve_equilibrium
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
+from prillm.market import TOKENS_PER_PRICE_UNIT
 from prillm.pricing.exact import price_path
+from prillm.pricing.game import PricingGame
+from prillm.pricing.game import relative_gain as _relative
 from prillm.pricing.problem import make_problem, vanishing_price
 
-__all__ = [
-    "BestResponse",
-    "NashCertificate",
-    "PricingGame",
-    "best_response",
-    "make_game",
-    "nash_certificate",
-    "piece_profit",
-    "profit_peaks",
-]
+__all__ = ["MOVE_TOL", "BestResponse", "best_response", "piece_profit", "profit_peaks"]
 
 #: A player moves only when its best response beats its current profit by more than this
 #: fraction of the larger of the two (ties and round-off keep the current price).
 MOVE_TOL = 1e-12
 
 
-@dataclass(frozen=True, eq=False)
-class PricingGame:
-    """The pricing game: which providers set prices, at what cost, within which bounds.
-
-    Attributes
-    ----------
-    market, prefs
-        The market (non-players keep its prices) and the users' preferences.
-    players
-        Positions of the providers that set their prices, in the order they move.
-    marginal_costs
-        ``c_j`` of each player, USD per million tokens (aligned with ``players``).
-    lower, upper
-        Price bounds of each player; ``upper[k] = inf`` means no bound (the price range ends
-        where the player loses its last user, see the module notes).
-    """
-
-    market: Market
-    prefs: Preferences
-    players: tuple[int, ...]
-    marginal_costs: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-
-    @property
-    def player_ids(self) -> tuple[str, ...]:
-        """The players' provider ids."""
-        return tuple(self.market.provider_ids[j] for j in self.players)
-
-    @property
-    def n_players(self) -> int:
-        """Number of players."""
-        return len(self.players)
-
-    def at(self, prices: np.ndarray) -> Market:
-        """The market in which the players charge ``prices`` (one per player)."""
-        full = np.array(self.market.price, dtype=float)
-        full[list(self.players)] = prices
-        return self.market.replace(price=full)
-
-    def clip(self, prices: Any) -> np.ndarray:
-        """``prices`` (one per player) clipped to each player's bounds."""
-        return np.minimum(np.maximum(np.asarray(prices, dtype=float), self.lower), self.upper)
-
-    def start_prices(self) -> np.ndarray:
-        """The players' market (list) prices, clipped to their bounds."""
-        return self.clip(self.market.price[list(self.players)])
-
-    def profits(self, eq: Equilibrium) -> np.ndarray:
-        """Each player's profit (USD) at an equilibrium of this game's market."""
-        j = list(self.players)
-        price = eq.market.price[j]
-        return (price - self.marginal_costs) * eq.loads[j] / TOKENS_PER_PRICE_UNIT
-
-    def player_index(self, provider: str | int) -> int:
-        """Position in :attr:`players` of a provider id (or market position).
-
-        Raises
-        ------
-        prillm.MarketError
-            For an unknown provider, or one that is not a player.
-        """
-        j = self.market.provider_index(provider)
-        if j not in self.players:
-            raise MarketError(
-                f"player: {self.market.provider_ids[j]!r} is not a player; players: "
-                + ", ".join(repr(p) for p in self.player_ids)
-            )
-        return self.players.index(j)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or value is None:
-        raise MarketError(f"{name}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MarketError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise MarketError(f"{name}: must be finite, got {value!r}")
-    return v
-
-
-def _players(market: Market, players: Any) -> tuple[int, ...]:
-    if players is None:
-        return tuple(range(market.n_providers))
-    if isinstance(players, (str, int, np.integer)):
-        players = [players]
-    if not isinstance(players, Sequence) and not isinstance(players, np.ndarray):
-        raise MarketError(f"players: expected a list of provider ids, got {players!r}")
-    out: list[int] = []
-    for p in players:
-        if isinstance(p, str) and p not in market.provider_index_map:
-            raise MarketError(
-                f"players: unknown provider id {p!r}; known ids: "
-                + ", ".join(repr(q) for q in market.provider_ids[:10])
-                + (" ..." if market.n_providers > 10 else "")
-            )
-        if not isinstance(p, (str, int, np.integer)) or isinstance(p, bool):
-            raise MarketError(f"players: expected provider ids, got {p!r}")
-        try:
-            j = market.provider_index(p)
-        except MarketError as exc:
-            raise MarketError(f"players: {exc}") from None
-        if j in out:
-            raise MarketError(f"players: {market.provider_ids[j]!r} is listed twice")
-        out.append(j)
-    if not out:
-        raise MarketError("players: at least one player is needed, got none")
-    return tuple(out)
-
-
-def _per_player(
-    name: str, market: Market, players: tuple[int, ...], value: Any
-) -> dict[int, Any] | list[Any]:
-    """A mapping keyed by player ids (as positions in ``players``) or a per-player sequence."""
-    if isinstance(value, Mapping):
-        out: dict[int, Any] = {}
-        for key, v in value.items():
-            if not isinstance(key, str) or key not in market.provider_index_map:
-                raise MarketError(f"{name}: unknown provider id {key!r}")
-            j = market.provider_index_map[key]
-            if j not in players:
-                raise MarketError(f"{name}: {key!r} is not a player")
-            out[players.index(j)] = v
-        return out
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
-        raise MarketError(f"{name}: expected a mapping from player ids, got {value!r}")
-    values = list(value)
-    if len(values) != len(players):
-        raise MarketError(
-            f"{name}: expected {len(players)} values (one per player), got {len(values)}"
-        )
-    return values
-
-
-def make_game(
-    market: Market,
-    prefs: Preferences | None = None,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
-) -> PricingGame:
-    """Validate the pricing game's inputs.
-
-    Parameters
-    ----------
-    market, prefs
-        The market and the users' preferences (``None``: the defaults).
-    players
-        Provider ids (or positions) that set their prices, in the order they move; default all.
-    marginal_costs
-        A mapping from player id to ``c_j`` (USD per million tokens; missing players: 0), or one
-        value per player; default 0.
-    p_bounds
-        ``(lo, hi)`` for every player, or a mapping from player id to ``(lo, hi)``; ``hi`` may
-        be ``None`` (no upper bound). Default ``(0, None)``.
-
-    Returns
-    -------
-    PricingGame
-
-    Raises
-    ------
-    prillm.MarketError
-        For an unknown or duplicate player, a cost that is negative or not a finite number,
-        bounds that are not numbers, a negative lower bound, an upper bound not above the lower
-        one (the bounds exclude every price), or a player with no upper bound whose profit is
-        unbounded (it can never lose its users: the only provider, or ``w_p <= 0``).
-
-    Examples
-    --------
-    >>> from prillm.synthetic import demo_market
-    >>> market, prefs = demo_market()
-    >>> game = make_game(market, prefs, ["budget-llm", "mid-llm"], {"budget-llm": 0.1})
-    >>> game.player_ids, game.marginal_costs.tolist()
-    (('budget-llm', 'mid-llm'), [0.1, 0.0])
-    """
-    if not isinstance(market, Market):
-        raise MarketError(f"market: expected a prillm.Market, got {type(market).__name__}")
-    prefs = Preferences() if prefs is None else prefs
-    if not isinstance(prefs, Preferences):
-        raise MarketError(f"prefs: expected prillm.Preferences, got {type(prefs).__name__}")
-    w_p = float(prefs.values_for(market)[0])
-    idx = _players(market, players)
-    k = len(idx)
-    ids = [market.provider_ids[j] for j in idx]
-    costs = np.zeros(k)
-    if marginal_costs is not None:
-        given = _per_player("marginal_costs", market, idx, marginal_costs)
-        items = given.items() if isinstance(given, dict) else enumerate(given)
-        for pos, v in items:
-            c = _number(f"marginal_costs[{ids[pos]!r}]", v)
-            if c < 0:
-                raise MarketError(f"marginal_costs[{ids[pos]!r}]: must be >= 0, got {v!r}")
-            costs[pos] = c
-    lower = np.zeros(k)
-    upper = np.full(k, math.inf)
-    if p_bounds is not None:
-        if isinstance(p_bounds, Mapping):
-            given_b = _per_player("p_bounds", market, idx, p_bounds)
-            assert isinstance(given_b, dict)
-            pairs = list(given_b.items())
-        else:
-            pairs = [(pos, p_bounds) for pos in range(k)]
-        for pos, pair in pairs:
-            where = f"p_bounds[{ids[pos]!r}]"
-            if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-                raise MarketError(f"{where}: expected a pair (lo, hi), got {pair!r}")
-            if len(pair) != 2:
-                raise MarketError(f"{where}: expected a pair (lo, hi), got {pair!r}")
-            lo = _number(f"{where}[0] (lower bound)", pair[0])
-            if lo < 0:
-                raise MarketError(f"{where}: the lower bound must be >= 0, got {pair[0]!r}")
-            lower[pos] = lo
-            if pair[1] is not None:
-                hi = _number(f"{where}[1] (upper bound)", pair[1])
-                if hi <= lo:
-                    raise MarketError(
-                        f"{where}: the upper bound {pair[1]!r} is not above the lower bound "
-                        f"{pair[0]!r}: the bounds exclude every price"
-                    )
-                upper[pos] = hi
-    if market.n_providers == 1 or w_p <= 0:
-        for pos in np.flatnonzero(~np.isfinite(upper)):
-            raise MarketError(
-                f"p_bounds[{ids[pos]!r}]: an upper bound is needed: this player never loses its "
-                + (
-                    "users (it is the only provider)"
-                    if market.n_providers == 1
-                    else f"users (w_p = {w_p!r} <= 0)"
-                )
-                + ", so its profit grows without bound"
-            )
-    costs.setflags(write=False)
-    lower.setflags(write=False)
-    upper.setflags(write=False)
-    return PricingGame(market, prefs, idx, costs, lower, upper)
-
-
-# ---------------------------------------------------------------------------- best response
 @dataclass(frozen=True)
 class BestResponse:
     """One player's exact best response to the others' prices (inside an iteration).
@@ -352,14 +84,9 @@ class BestResponse:
         return self.relative_gain > MOVE_TOL
 
 
-def _relative(gain: float, a: float, b: float) -> float:
-    scale = max(abs(a), abs(b))
-    if scale == 0.0:
-        return 0.0 if gain <= 0 else math.inf
-    return gain / scale
-
-
-def piece_profit(pieces: Sequence[tuple[float, float, float, float]], price: float, cost: float):
+def piece_profit(
+    pieces: Sequence[tuple[float, float, float, float]], price: float, cost: float
+) -> float:
     """Profit (USD) at ``price`` from the pieces of a price path (``(p0, p1, load0, dload)``).
 
     Beyond the last piece (above the price at which the load vanishes) the load is zero.
@@ -526,130 +253,3 @@ def best_response(
         profit_peaks(pieces, cost),
         hill,
     )
-
-
-# ---------------------------------------------------------------------------- certificate
-@dataclass(frozen=True, eq=False)
-class NashCertificate:
-    """How far a price profile is from a Nash equilibrium: each player's best-response gain.
-
-    Every profit is evaluated in the true game: the profits at the profile from one certified
-    user-side equilibrium (:func:`prillm.solve_equilibrium`), each best response (the
-    certified global optimum of the player's profit given the others' prices, by the exact price
-    path, :func:`best_response`) at its own certified equilibrium. The profile is an
-    ``epsilon``-Nash equilibrium for ``epsilon = max_abs`` (USD): no player can gain more than
-    that by changing its price alone.
-
-    Attributes
-    ----------
-    players
-        The players' ids.
-    prices, profits
-        The profile and each player's profit there (USD).
-    best_prices, best_profits
-        Each player's best response to the others and its profit (USD).
-    """
-
-    players: tuple[str, ...]
-    prices: np.ndarray
-    profits: np.ndarray
-    best_prices: np.ndarray
-    best_profits: np.ndarray
-
-    @property
-    def gains(self) -> np.ndarray:
-        """``best_profits - profits`` (USD; negative only by round-off)."""
-        return self.best_profits - self.profits
-
-    @property
-    def epsilon(self) -> np.ndarray:
-        """Each player's epsilon, ``max(gain, 0)`` (USD)."""
-        return np.maximum(self.gains, 0.0)
-
-    @property
-    def relative(self) -> np.ndarray:
-        """Each player's epsilon over the larger magnitude of its two profits (0 if both 0)."""
-        return np.array(
-            [
-                _relative(float(e), float(a), float(b))
-                for e, a, b in zip(self.epsilon, self.best_profits, self.profits, strict=True)
-            ]
-        )
-
-    @property
-    def max_abs(self) -> float:
-        """The epsilon of the epsilon-Nash equilibrium (USD)."""
-        return float(self.epsilon.max())
-
-    @property
-    def max_relative(self) -> float:
-        """The largest relative epsilon over the players."""
-        return float(self.relative.max())
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON representation, one entry per player."""
-        return {
-            "epsilon_abs_usd": self.max_abs,
-            "epsilon_relative": self.max_relative,
-            "players": [
-                {
-                    "id": pid,
-                    "price": float(self.prices[k]),
-                    "profit_usd": float(self.profits[k]),
-                    "best_response_price": float(self.best_prices[k]),
-                    "best_response_profit_usd": float(self.best_profits[k]),
-                    "epsilon_abs_usd": float(self.epsilon[k]),
-                    "epsilon_relative": float(self.relative[k]),
-                }
-                for k, pid in enumerate(self.players)
-            ],
-        }
-
-
-def nash_certificate(
-    game: PricingGame, prices: Any, eq: Equilibrium | None = None
-) -> tuple[NashCertificate, Equilibrium]:
-    """Every player's exact best-response gain at a price profile (the epsilon of epsilon-Nash).
-
-    Each player's best response is :func:`best_response` (the certified global optimum of its
-    profit given the others' prices, by the exact price path); its profit and the profits at the
-    profile are then evaluated in the true game (:func:`prillm.solve_equilibrium`).
-
-    Parameters
-    ----------
-    game
-        The game.
-    prices
-        One price per player (clipped to the bounds).
-    eq
-        The certified user-side equilibrium at ``prices`` if already known.
-
-    Returns
-    -------
-    certificate, equilibrium
-        The :class:`NashCertificate` and the user-side equilibrium at ``prices``.
-
-    Examples
-    --------
-    >>> from prillm.synthetic import demo_market
-    >>> market, prefs = demo_market()
-    >>> game = make_game(market, prefs)
-    >>> cert, _ = nash_certificate(game, game.start_prices())
-    >>> bool(cert.max_relative > 0.1)   # the list prices are far from an equilibrium
-    True
-    """
-    prices = game.clip(np.array(prices, dtype=float))
-    market = game.at(prices)
-    if eq is None:
-        eq = solve_equilibrium(market, game.prefs)
-    profits = game.profits(eq)
-    best_p = prices.copy()
-    best_v = profits.copy()
-    for k, j in enumerate(game.players):
-        br = best_response(game, prices, k)
-        if br.price != prices[k]:
-            there = solve_equilibrium(market.with_price(j, br.price), game.prefs, warm_start=eq)
-            best_p[k] = br.price
-            best_v[k] = (br.price - game.marginal_costs[k]) * there.loads[j] / TOKENS_PER_PRICE_UNIT
-    cert = NashCertificate(game.player_ids, prices, profits, best_p, best_v)
-    return cert, eq

@@ -46,8 +46,8 @@ import numpy as np
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
-from prillm.pricing.best_response import PricingGame, make_game
 from prillm.pricing.exact import price_path
+from prillm.pricing.game import PricingGame, make_game
 from prillm.pricing.problem import blas_single_thread, make_problem, vanishing_price
 
 __all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]

@@ -8,7 +8,7 @@ the users answering every price profile with their unique equilibrium (Eq. 13).
 :func:`price_equilibrium` runs best-response dynamics: each player in turn (Gauss-Seidel) or
 all at once (Jacobi) moves to its exact best response (:func:`~prillm.pricing.best_response.
 best_response`, the certified global optimum of its profit along its own price), optionally
-damped. Every answer carries a :class:`~prillm.pricing.best_response.NashCertificate`: each
+damped. Every answer carries a :class:`~prillm.pricing.nash.NashCertificate`: each
 player's best-response gain at the returned prices, evaluated in the true game, i.e. the
 epsilon of an epsilon-Nash equilibrium. The status is
 
@@ -27,8 +27,9 @@ best responses can jump from one local maximum to another. A cycle's :class:`Cyc
 whether its best responses jump between local maxima of the movers' profits (``"jump"``, or
 ``"edgeworth"`` when every jump goes up after undercutting steps) or not (``"smooth"``).
 
-:func:`respond_to` answers "if this provider moves to this price, what do the others do?": the
-mover's price is held fixed and the others play the game among themselves.
+:func:`prillm.pricing.respond.respond_to` answers "if this provider moves to this price, what do
+the others do?": the mover's price is held fixed and the others play the game among themselves.
+Joint-profit maximisation (collusion) is in :mod:`prillm.pricing.collusion`.
 
 References
 ----------
@@ -49,61 +50,16 @@ import numpy as np
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
-from prillm.pricing.best_response import (
-    BestResponse,
-    NashCertificate,
-    PricingGame,
-    best_response,
-    make_game,
-    nash_certificate,
-)
+from prillm.pricing.best_response import BestResponse, best_response
+from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
+from prillm.pricing.game import PricingGame, make_game
+from prillm.pricing.nash import NashCertificate, nash_certificate
 from prillm.pricing.problem import blas_single_thread
 
-__all__ = ["METHODS", "Cycle", "PriceEquilibrium", "Response", "price_equilibrium", "respond_to"]
+__all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
 
 #: Best-response schemes.
 METHODS = ("gauss-seidel", "jacobi")
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """A periodic orbit of the best-response dynamics.
-
-    Attributes
-    ----------
-    period
-        Rounds per period.
-    first_round
-        The round whose prices the dynamics returned to.
-    prices
-        The players' prices at the start of each round of one period, ``(period, players)``.
-    kind
-        ``"jump"``: some player's best response jumps between local maxima of its profit (its
-        best-response map is discontinuous there) and the others' answers follow;
-        ``"edgeworth"``: the textbook Edgeworth cycle, the jumps all go *up* and the jumping
-        players come down by undercutting steps on one hill; ``"smooth"``: no best response
-        leaves the local maximum its player was climbing (unstable, not discontinuous,
-        responses).
-    jumps
-        The orbit's best-response steps that jump to another local maximum (see ``steps`` in
-        :class:`PriceEquilibrium`).
-    """
-
-    period: int
-    first_round: int
-    prices: np.ndarray
-    kind: str
-    jumps: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON representation."""
-        return {
-            "period": self.period,
-            "first_round": self.first_round,
-            "kind": self.kind,
-            "prices": self.prices.tolist(),
-            "jumps": [dict(s) for s in self.jumps],
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,7 +221,7 @@ def _start(game: PricingGame, start: Any) -> np.ndarray:
         prices = game.start_prices()
         for key, v in start.items():
             k = game.player_index(key)
-            prices[k] = _price(f"start[{ids[k]!r}]", v)
+            prices[k] = check_price(f"start[{ids[k]!r}]", v)
         return game.clip(prices)
     if isinstance(start, (str, bytes)) or not isinstance(start, (Sequence, np.ndarray)):
         raise MarketError(f"start: expected one price per player or a mapping, got {start!r}")
@@ -274,10 +230,11 @@ def _start(game: PricingGame, start: Any) -> np.ndarray:
         raise MarketError(
             f"start: expected {game.n_players} prices (one per player), got {len(values)}"
         )
-    return game.clip([_price(f"start[{ids[k]!r}]", v) for k, v in enumerate(values)])
+    return game.clip([check_price(f"start[{ids[k]!r}]", v) for k, v in enumerate(values)])
 
 
-def _price(name: str, value: Any) -> float:
+def check_price(name: str, value: Any) -> float:
+    """``value`` as a price: a finite number >= 0 (``MarketError`` naming ``name`` otherwise)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise MarketError(f"{name}: expected a price, got {value!r}")
     v = float(value)
@@ -298,27 +255,6 @@ def _record(game: PricingGame, rnd: int, br: BestResponse, new: float, jump: boo
         "pieces": br.pieces,
         "jump": jump,
     }
-
-
-def _find_cycle(history: list[np.ndarray], cycle_tol: float) -> int | None:
-    """The earlier round whose prices the last round returned to, if any."""
-    last = history[-1]
-    scale = max(float(np.abs(np.array(history)).max()), 1e-300)
-    for r in range(len(history) - 2, -1, -1):
-        if float(np.abs(history[r] - last).max()) <= cycle_tol * scale:
-            return r
-    return None
-
-
-def _classify(steps: list[dict[str, Any]], first_round: int) -> tuple[str, tuple[dict, ...]]:
-    orbit = [s for s in steps if s["round"] > first_round]
-    jumps = tuple(s for s in orbit if s["jump"])
-    if not jumps:
-        return "smooth", ()
-    jumpers = {s["player"] for s in jumps}
-    up_only = all(s["to"] > s["from"] for s in jumps)
-    undercuts = any(s["player"] in jumpers and s["to"] < s["from"] and not s["jump"] for s in orbit)
-    return ("edgeworth" if up_only and undercuts else "jump"), jumps
 
 
 def price_equilibrium(
@@ -432,7 +368,7 @@ def price_equilibrium(
                 if cert.max_relative <= tol:
                     status = "converged"
                     break
-            back = _find_cycle(history, cycle_tol)
+            back = find_cycle(history, cycle_tol)
             if back is not None:
                 period = len(history) - 1 - back
                 cert, eq = nash_certificate(game, prices)
@@ -446,7 +382,7 @@ def price_equilibrium(
                         f"the largest price) in round {rnd}, short of an equilibrium"
                     )
                 else:
-                    kind, jumps = _classify(steps, back)
+                    kind, jumps = classify_cycle(steps, back)
                     orbit = np.array(history[back:-1])
                     cycle = Cycle(period, back, orbit, kind, jumps)
                     status = "cycle"
@@ -490,140 +426,3 @@ def price_equilibrium(
         tol=float(tol),
         wall_time=time.perf_counter() - t0,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class Response:
-    """How the other players answer one provider's price move (:func:`respond_to`).
-
-    Attributes
-    ----------
-    mover, price, marginal_cost
-        The provider that moves, its new price and its cost per million tokens.
-    before
-        The mover's profit at the market's prices (USD).
-    unanswered
-        The mover's profit at its new price if nobody answered (USD).
-    answered
-        The mover's profit once the others have answered (USD).
-    others
-        The game among the others, the mover's price held fixed (:class:`PriceEquilibrium`).
-    """
-
-    mover: str
-    price: float
-    marginal_cost: float
-    before: float
-    unanswered: float
-    answered: float
-    others: PriceEquilibrium
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON representation."""
-        return {
-            "mover": self.mover,
-            "price": self.price,
-            "marginal_cost": self.marginal_cost,
-            "mover_profit_usd": {
-                "before": self.before,
-                "unanswered": self.unanswered,
-                "answered": self.answered,
-            },
-            "others": self.others.to_dict(),
-        }
-
-
-def respond_to(
-    market: Market,
-    prefs: Preferences | None,
-    mover: str | int,
-    price: float,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
-    **options: Any,
-) -> Response:
-    """If ``mover`` moves to ``price``, what do the other players do?
-
-    The mover's price is held fixed; the other players (``players`` without the mover,
-    default every other provider) best-respond in turn until they reach their own price
-    equilibrium (:func:`price_equilibrium`, whose ``options`` apply), starting from the
-    market's prices.
-
-    Parameters
-    ----------
-    market, prefs
-        The market and the users' preferences.
-    mover, price
-        The provider that moves and its new price (USD per million tokens).
-    players, marginal_costs, p_bounds
-        As in :func:`price_equilibrium`; the mover's cost and bounds may be given with them.
-    **options
-        Passed to :func:`price_equilibrium` (``method``, ``damping``, ``max_rounds``, ...).
-
-    Returns
-    -------
-    Response
-
-    Raises
-    ------
-    prillm.MarketError
-        For an unknown mover, a price that is negative, not finite or outside the mover's
-        bounds, no other player, or any error of :func:`price_equilibrium`.
-
-    Examples
-    --------
-    >>> from prillm.synthetic import demo_market
-    >>> market, prefs = demo_market()
-    >>> r = respond_to(market, prefs, "budget-llm", 0.2)
-    >>> r.others.status, r.others.player_ids
-    ('converged', ('premium-llm', 'mid-llm'))
-    """
-    from prillm.equilibrium import solve_equilibrium
-
-    try:
-        j = market.provider_index(mover)
-    except MarketError as exc:
-        raise MarketError(f"mover: {exc}") from None
-    mover_id = market.provider_ids[j]
-    names = list(make_game(market, prefs, players, p_bounds=None).player_ids)
-    if mover_id not in names:
-        names = [mover_id, *names]
-    full = make_game(market, prefs, names, marginal_costs, p_bounds)
-    km = full.player_index(mover_id)
-    p = _price(f"price of {mover_id!r}", price)
-    lo, hi = float(full.lower[km]), float(full.upper[km])
-    if not lo <= p <= hi:
-        raise MarketError(
-            f"price of {mover_id!r}: {price!r} is outside its bounds [{lo:g}, {hi:g}]"
-        )
-    others = [k for k in range(full.n_players) if k != km]
-    if not others:
-        raise MarketError(f"players: no player other than the mover {mover_id!r} to respond")
-    cost = float(full.marginal_costs[km])
-    moved = market.with_price(j, p)
-    res = price_equilibrium(
-        moved,
-        full.prefs,
-        [full.player_ids[k] for k in others],
-        [float(full.marginal_costs[k]) for k in others],
-        {full.player_ids[k]: (float(full.lower[k]), _hi(full.upper[k])) for k in others},
-        **options,
-    )
-    before = solve_equilibrium(market, full.prefs).loads[j]
-    unanswered = solve_equilibrium(moved, full.prefs).loads[j]
-    answered = res.equilibrium.loads[j]
-    scale = TOKENS_PER_PRICE_UNIT
-    return Response(
-        mover=mover_id,
-        price=p,
-        marginal_cost=cost,
-        before=float((market.price[j] - cost) * before / scale),
-        unanswered=float((p - cost) * unanswered / scale),
-        answered=float((p - cost) * answered / scale),
-        others=res,
-    )
-
-
-def _hi(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
