@@ -28,7 +28,15 @@ from prillm.pricing.game import PricingGame
 from prillm.pricing.game import relative_gain as _relative
 from prillm.pricing.problem import make_problem, vanishing_price
 
-__all__ = ["MOVE_TOL", "BestResponse", "best_response", "piece_profit", "profit_peaks"]
+__all__ = [
+    "MOVE_TOL",
+    "BestResponse",
+    "best_response",
+    "peak_rank",
+    "piece_profit",
+    "profit_peaks",
+    "switches_hill",
+]
 
 #: A player moves only when its best response beats its current profit by more than this
 #: fraction of the larger of the two (ties and round-off keep the current price).
@@ -49,14 +57,17 @@ class BestResponse:
     current_price, current_profit
         The player's price in the profile and its profit there (from the same path).
     pieces
-        Pieces of the path followed (``0`` when no price can beat the current one).
+        The pieces ``(p0, p1, load0, dload)`` of the price path that were followed (empty
+        when no price can beat the current one).
     peaks
-        Local maxima ``(price, profit)`` of the player's profit as a function of its own price,
-        on the part of the range that was followed (more than one: the profit is not
-        quasi-concave there).
+        Local maxima ``(price, profit)`` of the player's profit as a function of its own price
+        over its whole range (more than one: the profit is not quasi-concave there); computed
+        only when the whole range was followed (``prune=False``), else empty.
     same_hill
         Whether the profit rises monotonically from the current price to the best response;
-        ``False`` means the best response *jumps* to another local maximum, across a valley.
+        ``False``: the best response lies beyond a valley of the profit.
+    cost
+        The player's marginal cost (the profit is ``(p - cost) F(p) / 1e6``).
     """
 
     player: int
@@ -64,9 +75,20 @@ class BestResponse:
     profit: float
     current_price: float
     current_profit: float
-    pieces: int
+    pieces: tuple[tuple[float, float, float, float], ...]
     peaks: tuple[tuple[float, float], ...]
     same_hill: bool = True
+    cost: float = 0.0
+
+    @property
+    def n_pieces(self) -> int:
+        """Number of pieces of the price path followed."""
+        return len(self.pieces)
+
+    def climbs(self, a: float, b: float) -> bool:
+        """Whether the profit rises monotonically from price ``a`` to price ``b`` (no valley
+        between them); both must lie in the part of the range that was followed."""
+        return _same_hill(self.pieces, self.cost, a, b) if self.pieces else True
 
     @property
     def gain(self) -> float:
@@ -203,8 +225,8 @@ def best_response(
     Returns
     -------
     BestResponse
-        ``pieces`` counts the pieces followed; ``peaks`` holds the local maxima on the part of
-        the range that was followed (which contains the current price and the best response).
+        ``pieces`` holds the pieces followed (which cover the current price and the best
+        response); ``peaks`` the local maxima when ``prune=False``.
     """
     market = game.at(prices)
     j = game.players[k]
@@ -214,11 +236,11 @@ def best_response(
     if not math.isfinite(hi):
         hi = vanishing_price(market, game.prefs, j)
         if hi <= lo:  # no load at any admissible price: the profit is 0 everywhere
-            return BestResponse(k, cur, 0.0, cur, 0.0, 0, (), True)
+            return BestResponse(k, cur, 0.0, cur, 0.0, (), (), True, cost)
     prob = make_problem(market, game.prefs, j, hi, lo, cost)
     scale = prob.d_scale / TOKENS_PER_PRICE_UNIT
     if prob.demand.size == 0:
-        return BestResponse(k, cur, 0.0, cur, 0.0, 0, (), True)
+        return BestResponse(k, cur, 0.0, cur, 0.0, (), (), True, cost)
     pi_cur = (cur - cost) * prob.load_at(cur)[0] * scale if cur < hi else 0.0
     f_lo = prob.load_at(lo)[0] * scale if prune else 0.0
     p0, p1 = lo, hi
@@ -226,7 +248,7 @@ def best_response(
         if pi_cur > 0 and f_lo > 0:
             p0 = max(lo, cost + pi_cur / f_lo)
         if p0 >= hi:  # no price beats the current one
-            return BestResponse(k, cur, pi_cur, cur, pi_cur, 0, (), True)
+            return BestResponse(k, cur, pi_cur, cur, pi_cur, (), (), True, cost)
         p1 = cost + 1.6 * (cur - cost) if cur > max(p0, cost) else hi
         p1 = hi if not p0 < p1 < hi else p1
     path = price_path(replace(prob, p_min=p0, p_max=p1))
@@ -249,7 +271,31 @@ def best_response(
         float(best_v),
         cur,
         float(pi_cur),
-        len(pieces),
-        profit_peaks(pieces, cost),
+        tuple(pieces),
+        () if prune else profit_peaks(pieces, cost),
         hill,
+        cost,
     )
+
+
+def peak_rank(peaks: Sequence[tuple[float, float]], price: float) -> int:
+    """Position (in increasing price) of the local maximum nearest to ``price``."""
+    return int(np.argmin([abs(p - price) for p, _ in peaks])) if peaks else 0
+
+
+def switches_hill(before: BestResponse, after: BestResponse) -> bool:
+    """Whether the best response jumped to another local maximum between two profiles.
+
+    ``before`` and ``after`` are the same player's best responses (``prune=False``) at two
+    profiles that differ in the others' prices. With the same number (two or more) of local
+    maxima at both, the response jumps when its rank among them (lowest price first) changes;
+    when local maxima appeared or vanished, when the profit at ``after`` dips between the two
+    responses (a valley separates them).
+    """
+    if not after.peaks or after.price == before.price:
+        return False
+    if len(before.peaks) == len(after.peaks) >= 2:
+        return peak_rank(before.peaks, before.price) != peak_rank(after.peaks, after.price)
+    if len(before.peaks) == len(after.peaks) == 1:
+        return False
+    return not after.climbs(before.price, after.price)

@@ -86,9 +86,7 @@ class PriceEquilibrium:
     steps
         One record per best response: ``round``, ``player`` (id), ``from`` (price before),
         ``best`` (the best response), ``to`` (the new price, after damping), ``gain`` (USD),
-        ``relative_gain``, ``pieces`` (pieces of the price path followed), ``jump`` (whether
-        the best response lies on another local maximum than the one the player was climbing:
-        the profit dips between the two prices).
+        ``relative_gain``, ``pieces`` (pieces of the price path followed).
     n_best_responses
         Exact best responses computed, the certificate's included.
     cycle
@@ -243,7 +241,7 @@ def check_price(name: str, value: Any) -> float:
     return v
 
 
-def _record(game: PricingGame, rnd: int, br: BestResponse, new: float, jump: bool) -> dict:
+def _record(game: PricingGame, rnd: int, br: BestResponse, new: float) -> dict[str, Any]:
     return {
         "round": rnd,
         "player": game.player_ids[br.player],
@@ -252,8 +250,7 @@ def _record(game: PricingGame, rnd: int, br: BestResponse, new: float, jump: boo
         "to": new,
         "gain": br.gain,
         "relative_gain": br.relative_gain,
-        "pieces": br.pieces,
-        "jump": jump,
+        "pieces": br.n_pieces,
     }
 
 
@@ -346,7 +343,7 @@ def price_equilibrium(
                 for k in range(game.n_players):
                     br = best_response(game, prices, k)
                     new = prices[k] + damping * (br.price - prices[k]) if br.moves else prices[k]
-                    steps.append(_record(game, rnd, br, float(new), br.moves and not br.same_hill))
+                    steps.append(_record(game, rnd, br, float(new)))
                     prices[k] = new
                     worst = max(worst, br.relative_gain)
                 n_br += game.n_players
@@ -357,7 +354,7 @@ def price_equilibrium(
                 for br in brs:
                     k = br.player
                     new = prices[k] + damping * (br.price - prices[k]) if br.moves else prices[k]
-                    steps.append(_record(game, rnd, br, float(new), br.moves and not br.same_hill))
+                    steps.append(_record(game, rnd, br, float(new)))
                     new_prices[k] = new
                     worst = max(worst, br.relative_gain)
                 prices = new_prices
@@ -382,7 +379,7 @@ def price_equilibrium(
                         f"the largest price) in round {rnd}, short of an equilibrium"
                     )
                 else:
-                    kind, jumps = classify_cycle(steps, back)
+                    kind, jumps = classify_cycle(game, np.array(history), back, method)
                     orbit = np.array(history[back:-1])
                     cycle = Cycle(period, back, orbit, kind, jumps)
                     status = "cycle"

@@ -4,9 +4,10 @@ Best responses in the pricing game need not settle: a player whose profit has tw
 (a low price that serves many users and a high one that serves a loyal few) switches between
 them as the others' prices cross the point where the two peaks tie, and its best-response map
 is discontinuous there. The others' answers follow, and the dynamics can return to a profile
-they visited. :func:`find_cycle` detects the return; :func:`classify_cycle` says whether the
-orbit's best responses jump across a valley of the mover's profit (``"jump"``, or the textbook
-``"edgeworth"`` cycle when every jump goes up after undercutting steps) or not (``"smooth"``).
+they visited. :func:`find_cycle` detects the return; :func:`classify_cycle` says whether some
+player's best response jumps from one local maximum of its profit to another within the orbit
+(``"jump"``, or the textbook ``"edgeworth"`` cycle when every jump goes up and the jumpers come
+down continuously) or not (``"smooth"``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cycle", "classify_cycle", "find_cycle"]
+from prillm.pricing.best_response import best_response, switches_hill
+from prillm.pricing.game import PricingGame
+from prillm.pricing.problem import blas_single_thread
+
+__all__ = ["Cycle", "classify_cycle", "find_cycle", "seen_profile"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,8 @@ class Cycle:
         leaves the local maximum its player was climbing (unstable, not discontinuous,
         responses).
     jumps
-        The orbit's best-response steps that jump to another local maximum (see ``steps`` in
-        :class:`PriceEquilibrium`).
+        One record per jump in the orbit: ``round``, ``player``, ``from`` and ``to`` (its best
+        responses at the round before and at this one).
     """
 
     period: int
@@ -73,16 +78,51 @@ def find_cycle(history: list[np.ndarray], cycle_tol: float) -> int | None:
     return None
 
 
+def seen_profile(history: np.ndarray, rnd: int, k: int, method: str) -> np.ndarray:
+    """The prices player ``k`` answered in round ``rnd`` (1-based): in Gauss-Seidel, the
+    players before it have already moved in that round; in Jacobi, nobody has."""
+    prices = np.array(history[rnd - 1], dtype=float)
+    if method == "gauss-seidel":
+        prices[:k] = history[rnd][:k]
+    return prices
+
+
 def classify_cycle(
-    steps: list[dict[str, Any]], first_round: int
+    game: PricingGame, history: np.ndarray, first_round: int, method: str
 ) -> tuple[str, tuple[dict[str, Any], ...]]:
-    """The kind of an orbit (see :class:`Cycle`) from the best-response steps after
-    ``first_round``, and the steps that jump."""
-    orbit = [s for s in steps if s["round"] > first_round]
-    jumps = tuple(s for s in orbit if s["jump"])
+    """The kind of the orbit from round ``first_round`` to the end of ``history``, and its jumps.
+
+    Each player's best response at every round of the orbit is recomputed over its whole range
+    (:func:`~prillm.pricing.best_response.best_response` with ``prune=False``), with its local
+    maxima; a jump is a round at which the response lies on another local maximum than the
+    round before (:func:`~prillm.pricing.best_response.switches_hill`), the orbit read
+    cyclically.
+
+    Returns
+    -------
+    kind, jumps
+        ``"smooth"``, ``"jump"`` or ``"edgeworth"`` (see :class:`Cycle`), and one record per
+        jump: ``round``, ``player``, ``from`` and ``to`` (the best responses before and after).
+    """
+    rounds = list(range(first_round + 1, len(history)))
+    jumps: list[dict[str, Any]] = []
+    falls: set[str] = set()
+    with blas_single_thread():
+        for k, pid in enumerate(game.player_ids):
+            brs = [
+                best_response(game, seen_profile(history, r, k, method), k, prune=False)
+                for r in rounds
+            ]
+            for t, r in enumerate(rounds):
+                before, after = brs[t - 1], brs[t]  # cyclic: the orbit's last round before
+                if switches_hill(before, after):
+                    jumps.append(
+                        {"round": r, "player": pid, "from": before.price, "to": after.price}
+                    )
+                elif after.price < before.price:
+                    falls.add(pid)
     if not jumps:
         return "smooth", ()
-    jumpers = {s["player"] for s in jumps}
-    up_only = all(s["to"] > s["from"] for s in jumps)
-    undercuts = any(s["player"] in jumpers and s["to"] < s["from"] and not s["jump"] for s in orbit)
-    return ("edgeworth" if up_only and undercuts else "jump"), jumps
+    jumpers = {j["player"] for j in jumps}
+    up_only = all(j["to"] > j["from"] for j in jumps)
+    return ("edgeworth" if up_only and jumpers <= falls else "jump"), tuple(jumps)
