@@ -32,7 +32,8 @@
 # It needs the user-side equilibrium ({doc}`02_user_game`), the piecewise-quadratic profit of
 # {doc}`03_stackelberg_pricing` and the exact price path of {doc}`04_pricing_methods`: with it,
 # each provider's best response is a certified global optimum, computed in milliseconds, which
-# is what makes the game computable.
+# is what makes the game computable. The page is executed in quick mode (fewer random markets
+# in the survey, coarser best-response maps and grids); `make book-full` builds it at full size.
 
 # %% tags=["parameters", "remove-cell"]
 quick = True
@@ -425,13 +426,14 @@ glue(
 # best response in the orbit jumps from one local maximum of the mover's profit to another.
 # ```
 #
-# Of {glue:text}`pc_survey_n` random markets, {glue:text}`pc_survey_conv` converged and
-# {glue:text}`pc_survey_cycle` cycled under Gauss-Seidel; Jacobi steps and damping change the
-# period of the cycles, not whether they happen: when a best-response map jumps over the other,
-# no step size creates the missing crossing. Every cycle seen involves a jump between local
-# maxima; on the OpenRouter-like markets, whose perceived values grow with the price, the count
-# of cycles is {glue:text}`pc_survey_plaus`. Cycles are not a corner case of the model: a
-# pricing tool for several providers has to detect them, and `prillm` does.
+# Of {glue:text}`pc_survey_n` random markets (this build's size; full mode surveys more),
+# {glue:text}`pc_survey_conv` converged and {glue:text}`pc_survey_cycle` cycled under
+# Gauss-Seidel. Jacobi steps and damping change the period of the cycles, not whether they
+# happen: when a best-response map jumps over the other, no step size creates the missing
+# crossing. Every cycle seen involves a jump between local maxima; on the OpenRouter-like
+# markets, whose perceived values grow with the price, the count of cycles is
+# {glue:text}`pc_survey_plaus`. Cycles are not a corner case of the model: a pricing tool for
+# several providers has to detect them, and `prillm` does.
 #
 # ## One leader, competition, collusion
 #
@@ -704,9 +706,10 @@ plt.close(fig)
 # response each) multiplies the distance to the fixed point by $1/4$. Solving
 # $p_s = (p_r + a_s)/2$, $p_r = (p_s + a_r)/2$ with $a_s = (e_r - e_s + 2 k_r D)/w_p$ and
 # $a_r = (e_s - e_r + 2 k_s D)/w_p$ gives $p_s = (2 a_s + a_r)/3$ and $p_r = (2 a_r + a_s)/3$,
-# valid while both providers keep a positive share there. (The dynamics stop when the profit
-# gains are within `tol`; a profit is flat at its maximum, so prices are accurate to about the
-# square root of `tol`, here `1e-13`.)
+# valid while both providers keep a positive share there. The dynamics agree to about
+# $10^{-6}$ relative: a profit is flat at its maximum, so a player stops moving once its gain is
+# below $10^{-12}$ of its profit (`prillm.pricing.best_response.MOVE_TOL`), which leaves its
+# price within about the square root of that of the exact best response.
 
 # %%
 from prillm import Market, Preferences
@@ -726,6 +729,7 @@ a_r = e_s - e_r + 2 * k_s * 2e9
 closed = np.array([2 * a_s + a_r, 2 * a_r + a_s]) / 3
 game_one = price_equilibrium(one, one_prefs, tol=1e-13)
 print("closed form", closed.round(6), " price_equilibrium", game_one.prices.round(6))
+print("relative difference", np.abs(game_one.prices / closed - 1).max())
 errors = np.abs(game_one.history - game_one.prices).max(axis=1)[:5]
 print("error per round", errors.round(6), " ratios", (errors[1:] / errors[:-1]).round(3))
 
