@@ -6,6 +6,7 @@ Sub-commands::
     prillm demo                                                a worked example on a built-in market
     prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
+    prillm compete MARKET.json [--players a,b] [--json]        the price equilibrium among providers
 
 Errors in the input (a missing or malformed file, a bad value, an unknown provider, a bad option
 or output file) are reported as one line on standard error with exit status 2, before any work
@@ -38,6 +39,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "prillm.cli.demo",
     "prillm.cli.price",
     "prillm.cli.calibrate",
+    "prillm.cli.compete",
 )
 
 

@@ -1,0 +1,290 @@
+"""Collusion: the prices that maximise the players' joint profit, by exact coordinate ascent.
+
+A regulator's benchmark for a price equilibrium is the cartel: the players choose their prices
+together to maximise
+
+.. math::
+
+    J(p) = \\sum_{j \\in \\text{players}} (p_j - c_j) F_j^*(p) / 10^6 \\quad \\text{USD},
+
+the users answering with their equilibrium (Eq. 13), the other providers keeping their prices.
+
+Along one player's price ``p_k`` (the others fixed) the whole equilibrium is piecewise affine
+(the price enters only column ``k`` of the costs; see :mod:`prillm.pricing.exact`), so every
+load is affine on each piece of the price path and ``J`` is a concave quadratic there (the
+coefficient of ``p_k^2`` is the slope of ``F_k``, which is ``<= 0``). :func:`collusive_prices`
+maximises ``J`` exactly along one price at a time: the price path gives the pieces, one exact
+equilibrium at every breakpoint gives every load on every piece, and each piece's quadratic is
+maximised in closed form. Above the price at which ``k`` loses its last user, nothing depends
+on ``p_k`` any more, so the path covers every price that matters.
+
+What is proven, and what is not
+-------------------------------
+Each coordinate step is a certified global maximum of ``J`` along that price. The end point
+of the ascent is therefore *coordinate-wise optimal*: no single player's price change can
+raise ``J`` by more than the tolerance. That is not a proof of a joint local, let alone
+global, maximum: ``J`` is piecewise quadratic and not concave, and at a kink a move of several
+prices together can pay when no single one does. The result says ``"coordinate-wise
+optimum"``, never more; on two or three players a dense grid over the joint prices is a check
+(see the tests and the book).
+
+Demand is inelastic in this model (every user routes all its tokens), so if *every* provider
+colludes and no price is capped, raising all prices together raises ``J`` without bound: that
+case needs upper bounds and is rejected without them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from prillm._validation import MarketError
+from prillm.equilibrium import Equilibrium, solve_equilibrium
+from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
+from prillm.pricing.exact import price_path
+from prillm.pricing.game import PricingGame, make_game
+from prillm.pricing.problem import blas_single_thread, make_problem, vanishing_price
+
+__all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]
+
+
+@dataclass(frozen=True, eq=False)
+class CollusionResult:
+    """The outcome of exact coordinate ascent on the players' joint profit.
+
+    Attributes
+    ----------
+    game
+        The game (players, costs, bounds).
+    prices, profits
+        The players' prices and each one's profit (USD) there, in the true game.
+    joint_profit
+        Their sum (USD).
+    equilibrium
+        The certified user-side equilibrium at those prices.
+    status, reason
+        ``"coordinate-wise optimum"`` (a full sweep of exact line maximisations raised the
+        joint profit by at most ``tol`` relative: no single price change pays) or
+        ``"not_converged"`` (``max_sweeps`` reached), and why.
+    history
+        Joint profit after each sweep (the start first).
+    sweeps, line_searches
+        Sweeps over the players and exact line maximisations done.
+    wall_time
+        Seconds spent.
+    """
+
+    game: PricingGame
+    prices: np.ndarray
+    profits: np.ndarray
+    joint_profit: float
+    equilibrium: Equilibrium
+    status: str
+    reason: str
+    history: np.ndarray
+    sweeps: int
+    line_searches: int
+    wall_time: float
+
+    @property
+    def users_cost(self) -> float:
+        """The users' total cost of Eq. (1) at the returned prices (USD)."""
+        return float(self.equilibrium.user_costs.sum())
+
+    @property
+    def users_payment(self) -> float:
+        """What the users pay the providers at the returned prices (USD)."""
+        eq = self.equilibrium
+        return float(eq.market.price @ eq.loads / TOKENS_PER_PRICE_UNIT)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON representation."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "joint_profit_usd": self.joint_profit,
+            "players": [
+                {"id": pid, "price": float(self.prices[k]), "profit_usd": float(self.profits[k])}
+                for k, pid in enumerate(self.game.player_ids)
+            ],
+            "users_cost_usd": self.users_cost,
+            "users_payment_usd": self.users_payment,
+            "sweeps": self.sweeps,
+            "line_searches": self.line_searches,
+            "history": self.history.tolist(),
+            "wall_time_s": self.wall_time,
+        }
+
+
+def joint_profit(game: PricingGame, prices: Any) -> tuple[float, Equilibrium]:
+    """The players' joint profit (USD) at ``prices`` in the true game, and the equilibrium."""
+    eq = solve_equilibrium(game.at(np.asarray(prices, dtype=float)), game.prefs)
+    return float(game.profits(eq).sum()), eq
+
+
+def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, float, int]:
+    """Exact maximum of the joint profit along player ``k``'s price, the others fixed.
+
+    Returns
+    -------
+    price, value, pieces
+        The best price (the lowest on ties), the joint profit there (USD, from the path's
+        arithmetic) and the number of pieces of the path.
+    """
+    market = game.at(prices)
+    j = game.players[k]
+    lo, hi = float(game.lower[k]), float(game.upper[k])
+    if not math.isfinite(hi):
+        hi = vanishing_price(market, game.prefs, j)
+        if hi <= lo:  # k has no load at any admissible price: nothing depends on p_k
+            value, _ = joint_profit(game, prices)
+            return float(prices[k]), value, 0
+    prob = make_problem(market, game.prefs, j, hi, lo, 0.0)
+    if prob.demand.size == 0:
+        return float(prices[k]), 0.0, 0
+    pieces = price_path(prob)["pieces"]
+    players = np.array(game.players)
+    margin = market.price[players] - game.marginal_costs  # the others' margins (k's varies)
+    ck = float(game.marginal_costs[k])
+    scale = prob.d_scale / TOKENS_PER_PRICE_UNIT
+    support = None
+    ends: list[np.ndarray] = []
+    for price in [pieces[0][0], *(b for _, b, _, _ in pieces)]:
+        raw = prob.solve(price, support)
+        support = raw.support
+        ends.append(raw.loads[players] * scale)
+    best_p, best_v = float(prices[k]), -math.inf
+    for (a, b, _, _), la, lb in zip(pieces, ends[:-1], ends[1:], strict=True):
+        if b <= a:
+            continue
+        cands = [a, b]
+        slope = (lb - la) / (b - a)
+        # J(p) = sum_{l != k} margin_l (la_l + (p - a) slope_l) + (p - ck) (la_k + (p - a) s_k)
+        others = margin.copy()
+        others[k] = 0.0
+        lin = float(others @ slope)
+        sk, lk = float(slope[k]), float(la[k])
+        if sk < 0:  # dJ/dp = lin + lk + (p - a) sk + (p - ck) sk = 0
+            v = (sk * (a + ck) - lin - lk) / (2.0 * sk)
+            if a < v < b:
+                cands.append(v)
+        for p in sorted(cands):
+            val = float(others @ (la + (p - a) * slope) + (p - ck) * (lk + (p - a) * sk))
+            if val > best_v:
+                best_p, best_v = p, val
+    return best_p, best_v, len(pieces)
+
+
+def collusive_prices(
+    market: Market,
+    prefs: Preferences | None = None,
+    players: Sequence[str | int] | None = None,
+    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
+    p_bounds: Any = None,
+    *,
+    start: Sequence[float] | None = None,
+    max_sweeps: int = 200,
+    tol: float = 1e-10,
+) -> CollusionResult:
+    """The players' joint-profit-maximising prices, by exact coordinate ascent (a cartel).
+
+    Parameters
+    ----------
+    market, prefs, players, marginal_costs, p_bounds
+        As in :func:`~prillm.pricing.competition.price_equilibrium`; non-players keep their
+        prices.
+    start
+        Starting prices, one per player; default the market's prices (clipped to the bounds).
+        Coordinate ascent finds a coordinate-wise optimum near its start: try several starts
+        (e.g. the list prices and the price equilibrium) and keep the best.
+    max_sweeps
+        Sweeps over the players before giving up.
+    tol
+        A sweep that raises the joint profit by at most ``tol`` relative ends the ascent.
+
+    Returns
+    -------
+    CollusionResult
+        With ``status == "coordinate-wise optimum"`` when the ascent stopped: each price is the
+        exact maximiser of the joint profit given the others (not a proof of a joint optimum;
+        see the module notes).
+
+    Raises
+    ------
+    prillm.MarketError
+        For invalid inputs, or when every provider colludes without an upper bound on any
+        price (the joint profit is then unbounded: demand is inelastic).
+
+    Examples
+    --------
+    >>> from prillm.synthetic import demo_market
+    >>> market, prefs = demo_market()
+    >>> cartel = collusive_prices(market, prefs, ["mid-llm", "budget-llm"])
+    >>> cartel.status
+    'coordinate-wise optimum'
+    """
+    t0 = time.perf_counter()
+    game = make_game(market, prefs, players, marginal_costs, p_bounds)
+    if game.n_players == market.n_providers and not np.isfinite(game.upper).any():
+        raise MarketError(
+            "p_bounds: every provider colludes and no price has an upper bound; demand is "
+            "inelastic in this model, so raising every price together raises the joint "
+            "profit without bound (give upper bounds, or leave a provider out)"
+        )
+    if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, (int, np.integer)):
+        raise MarketError(f"max_sweeps: expected an integer, got {max_sweeps!r}")
+    if max_sweeps < 1:
+        raise MarketError(f"max_sweeps: must be >= 1, got {max_sweeps!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < math.inf:
+        raise MarketError(f"tol: must be a finite number > 0, got {tol!r}")
+    if start is None:
+        prices = game.start_prices()
+    else:
+        values = np.asarray(start, dtype=float)
+        if values.shape != (game.n_players,) or not np.all(np.isfinite(values)):
+            raise MarketError(
+                f"start: expected {game.n_players} finite prices (one per player), got {start!r}"
+            )
+        prices = game.clip(values)
+    value, _ = joint_profit(game, prices)
+    history = [value]
+    searches = 0
+    status, reason = "not_converged", f"still improving after {max_sweeps} sweeps"
+    with blas_single_thread():
+        for sweep in range(1, max_sweeps + 1):
+            before = value
+            for k in range(game.n_players):
+                p, v, _ = joint_line(game, prices, k)
+                searches += 1
+                if v > value + 1e-12 * max(abs(v), abs(value)):
+                    prices[k] = p
+                    value = v
+            value, _ = joint_profit(game, prices)
+            history.append(value)
+            if value - before <= tol * max(abs(value), 1e-300):
+                status = "coordinate-wise optimum"
+                reason = (
+                    f"sweep {sweep} raised the joint profit by at most tol={tol:g} relative: "
+                    "no single price change pays (a coordinate-wise optimum, not a proven "
+                    "joint optimum)"
+                )
+                break
+    value, eq = joint_profit(game, prices)
+    return CollusionResult(
+        game=game,
+        prices=prices,
+        profits=game.profits(eq),
+        joint_profit=value,
+        equilibrium=eq,
+        status=status,
+        reason=reason,
+        history=np.array(history),
+        sweeps=len(history) - 1,
+        line_searches=searches,
+        wall_time=time.perf_counter() - t0,
+    )
