@@ -11,7 +11,8 @@ The public API, re-exported here:
 
 Sub-packages: ``prillm.pricing`` (Problem 1), ``prillm.calibration`` and ``prillm.baselines``
 (Section 4), ``prillm.torch_equilibrium`` (the differentiable equilibrium; imports torch),
-``prillm.data`` (shipped data and the planted panel).
+``prillm.data`` (shipped data and the planted panel), ``prillm.abstraction`` (the game
+abstraction of Section 5; ``optimal_price(..., method="prillm")``).
 """
 
 from prillm.equilibrium import (
@@ -31,11 +32,16 @@ from prillm.market import (
     Preferences,
     game_coefficients,
 )
+from prillm.pricing import METHODS as _PRICING_METHODS
 from prillm.pricing import PricingResult, optimal_price, vanishing_price
 from prillm.reference import equilibrium_reference
 from prillm.water_filling import water_filling
 
 __version__ = "0.1.0"
+
+# PriLLM's own pipeline (game abstraction, then a solver: Section 5), a method of a higher layer:
+# registered here by module path and imported only when it is used.
+_PRICING_METHODS.setdefault("prillm", "prillm.abstraction.method")
 
 __all__ = [
     "DEFAULT_TOL",

@@ -6,6 +6,7 @@ Sub-commands::
     prillm demo                                                a worked example on a built-in market
     prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
+    prillm train-abstraction --out WEIGHTS.pt                  train the game abstraction
 
 Errors in the input (a missing or malformed file, a bad value, an unknown provider) are reported
 as one line on standard error with exit status 2; a solver that cannot certify its answer exits
@@ -35,6 +36,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "prillm.cli.demo",
     "prillm.cli.price",
     "prillm.cli.calibrate",
+    "prillm.cli.train_abstraction",
 )
 
 

@@ -101,7 +101,8 @@ def optimal_price(
     if method not in METHODS:
         raise ValueError(f"method: unknown pricing method {method!r}; choose from {list(METHODS)}")
     prob = make_problem(market, prefs, target, p_max, p_min, marginal_cost)
-    module = importlib.import_module(f"prillm.pricing.{METHODS[method]}")
+    name = METHODS[method]  # a module of this package, or a full path registered from above
+    module = importlib.import_module(name if "." in name else f"prillm.pricing.{name}")
     t0 = time.perf_counter()
     price, diag = module.solve(prob, **opts)
     wall = time.perf_counter() - t0
