@@ -96,7 +96,7 @@ def test_weights_for_another_feature_set_are_refused(tmp_path) -> None:
     data["feature_spec"] = {"version": 1, "names": ["price", "capacity"]}
     torch.save(data, tmp_path / "old.pt")
     market, prefs = random_market(np.random.default_rng(2), 3, 4)
-    with pytest.raises(MarketError, match="old.pt: trained on another feature set"):
+    with pytest.raises(MarketError, match=r"old\.pt: trained on another feature set"):
         optimal_price(market, prefs, 0, method="prillm", weights=str(tmp_path / "old.pt"))
     net = load_weights()
     ab = abstract(market, prefs, 0, K=1, weights=net)
@@ -111,7 +111,9 @@ def _main(argv: list[str]) -> int:
 def test_price_command_with_the_prillm_method(tmp_path, capsys, scenario) -> None:
     path = tmp_path / "market.json"
     scenario.market.to_json(path, preferences=scenario.prefs)
-    status = _main(["price", str(path), "--target", scenario.target, "--method", "prillm", "--json"])
+    status = _main(
+        ["price", str(path), "--target", scenario.target, "--method", "prillm", "--json"]
+    )
     assert status == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "prillm" and out["diagnostics"]["abstraction"]["K"] == 2

@@ -32,7 +32,9 @@ def test_scenarios_are_seeded_and_split_by_day() -> None:
     assert [s.target for s in a] == [s.target for s in b]
     assert all(np.array_equal(x.market.price, y.market.price) for x, y in zip(a, b, strict=True))
     c = build_scenarios(48, seed=5, families=["Translation", "Economy-6"])
-    assert any(not np.array_equal(x.market.price, y.market.price) for x, y in zip(a, c, strict=True))
+    assert any(
+        not np.array_equal(x.market.price, y.market.price) for x, y in zip(a, c, strict=True)
+    )
     days = {k: {s.day for s in a if s.split == k} for k in ("train", "validation", "test")}
     assert not (days["test"] & days["train"]) and not (days["validation"] & days["train"])
     assert all(s.split == split_of_day(s.day) for s in a)
@@ -42,7 +44,7 @@ def test_scenarios_are_seeded_and_split_by_day() -> None:
 
 def test_scenarios_perturb_only_the_rivals() -> None:
     bases = base_markets(families=["Economy-8"])
-    markets, prefs = bases["Economy-8"]
+    markets, _ = bases["Economy-8"]
     assert markets[0].n_providers == 8
     sc = build_scenarios(8, seed=0, families=["Economy-8"])
     for s in sc:
@@ -87,7 +89,7 @@ def tiny_sets():
 
 
 def test_training_lowers_the_held_out_loss(tiny_sets) -> None:
-    cfg = TrainConfig(epochs=3, n_prices=6, batch_size=16, network=SMALL, seed=1)
+    cfg = TrainConfig(epochs=8, n_prices=6, batch_size=16, network=SMALL, seed=1, lr=1e-2)
     torch.manual_seed(cfg.seed)
     untrained = ScoreNetwork(NetworkConfig(n_features=len(FEATURE_NAMES), **SMALL))
     before = validation_loss(untrained, tiny_sets["test"], n_prices=6)
@@ -95,7 +97,7 @@ def test_training_lowers_the_held_out_loss(tiny_sets) -> None:
     after = validation_loss(res.network, tiny_sets["test"], n_prices=6)
     assert after < 0.8 * before, (before, after)
     # the raw history is kept, one value per epoch, and the first one is the untrained network's
-    assert len(res.history["train"]) == len(res.history["validation"]) == 3
+    assert len(res.history["train"]) == len(res.history["validation"]) == 8
     assert res.history["validation_initial"] == pytest.approx(
         validation_loss(untrained, tiny_sets["validation"], n_prices=6), rel=1e-12
     )
@@ -129,40 +131,40 @@ def test_shipped_weights_load_and_are_small() -> None:
     assert SHIPPED_WEIGHTS.stat().st_size < 1_000_000
     net = load_weights()
     meta = net.meta
+    assert meta["best_epoch"] >= 1
     assert isinstance(meta["seed"], int) and meta["scenarios"] >= 2000 and not meta["quick"]
-    assert meta["history"]["validation"][meta["best_epoch"] - 1] < meta["history"][
-        "validation_initial"
-    ]
-    data = torch.load(SHIPPED_WEIGHTS, weights_only=True)
-    assert data["format"] == WEIGHTS_FORMAT and data["feature_spec"]["names"] == list(
-        FEATURE_NAMES
+    assert (
+        meta["history"]["validation"][meta["best_epoch"] - 1]
+        < meta["history"]["validation_initial"]
     )
+    data = torch.load(SHIPPED_WEIGHTS, weights_only=True)
+    assert data["format"] == WEIGHTS_FORMAT and data["feature_spec"]["names"] == list(FEATURE_NAMES)
 
 
 def test_corrupt_or_mismatched_weights_are_refused(tmp_path) -> None:
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes(b"not a torch file at all")
-    with pytest.raises(MarketError, match="corrupt.pt: not a readable weights file"):
+    with pytest.raises(MarketError, match=r"corrupt\.pt: not a readable weights file"):
         load_weights(bad)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(SHIPPED_WEIGHTS.read_bytes()[:5000])
-    with pytest.raises(MarketError, match="truncated.pt"):
+    with pytest.raises(MarketError, match=r"truncated\.pt"):
         load_weights(truncated)
     data = torch.load(SHIPPED_WEIGHTS, weights_only=True)
     other = dict(data, feature_spec={"version": 1, "names": [*FEATURE_NAMES[:-1], "gpu_count"]})
     torch.save(other, tmp_path / "other.pt")
-    with pytest.raises(MarketError, match="other.pt: trained on another feature set"):
+    with pytest.raises(MarketError, match=r"other\.pt: trained on another feature set"):
         load_weights(tmp_path / "other.pt")
     newer = dict(data, feature_spec={"version": 99, "names": list(FEATURE_NAMES)})
     torch.save(newer, tmp_path / "newer.pt")
     with pytest.raises(MarketError, match="feature set version 99"):
         load_weights(tmp_path / "newer.pt")
     torch.save({"format": "something-else"}, tmp_path / "fmt.pt")
-    with pytest.raises(MarketError, match="fmt.pt: not a 'prillm-abstraction-weights' file"):
+    with pytest.raises(MarketError, match=r"fmt\.pt: not a 'prillm-abstraction-weights' file"):
         load_weights(tmp_path / "fmt.pt")
     wrong = dict(data, network={**data["network"], "dim": 64})
     torch.save(wrong, tmp_path / "shape.pt")
-    with pytest.raises(MarketError, match="shape.pt: parameters do not fit the network"):
+    with pytest.raises(MarketError, match=r"shape\.pt: parameters do not fit the network"):
         load_weights(tmp_path / "shape.pt")
     with pytest.raises(MarketError, match="no such weights file"):
         load_weights(tmp_path / "absent.pt")

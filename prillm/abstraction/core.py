@@ -100,7 +100,9 @@ class Abstraction:
 def check_k(k: Any) -> int:
     """``K`` as an int >= 1, or a :class:`prillm.MarketError`."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MarketError(f"K: expected an integer >= 1 (rivals kept in the abstraction), got {k!r}")
+        raise MarketError(
+            f"K: expected an integer >= 1 (rivals kept in the abstraction), got {k!r}"
+        )
     return int(k)
 
 
@@ -166,9 +168,7 @@ def _build(
     w_p, w_q, w_d, b = prefs.values_for(market)
     price = np.concatenate([[market.price[s]], riv.price[0].detach().numpy()])
     capacity = np.concatenate([[market.capacity[s]], riv.capacity[0].detach().numpy()])
-    latency = np.concatenate(
-        [market.latency[:, [s]], riv.latency[0].detach().numpy()], axis=1
-    )
+    latency = np.concatenate([market.latency[:, [s]], riv.latency[0].detach().numpy()], axis=1)
     value = np.concatenate([[b[s]], riv.value[0].detach().numpy()])
     pids = [market.provider_ids[s], *ids]
     out = Market(
@@ -186,7 +186,7 @@ def abstract(
     market: Market,
     prefs: Preferences | None,
     target: str | int,
-    K: int = 2,  # noqa: N803 (the paper's name)
+    K: int = 2,
     method: str = "da",
     weights: Any = None,
     *,
@@ -273,9 +273,7 @@ def abstract(
     taken = set(market.provider_ids)
     if method == "da":
         t = torch.as_tensor
-        out, kept_idx, merged_mask = merge_rivals(
-            riv, t(sc_sum)[None], t(sc_avg)[None], k
-        )
+        out, kept_idx, merged_mask = merge_rivals(riv, t(sc_sum)[None], t(sc_avg)[None], k)
         kept = tuple(rivals[j] for j in kept_idx[0].tolist())
         merged = tuple(rivals[j] for j in np.flatnonzero(merged_mask[0].numpy()))
         reps = (_unique("merged-rivals", taken),)

@@ -128,9 +128,7 @@ def abstract_profits(
     )  # (B, n, K)
     base_s = w_d * target.latency - target.value[:, None]  # (B, n)
     cost_s = base_s[:, None, :] + (w_p * prices)[:, :, None]  # (B, L, n)
-    cost = torch.cat(
-        [cost_s[..., None], rival_cost[:, None].expand(batch, n_prices, n, k)], dim=3
-    )
+    cost = torch.cat([cost_s[..., None], rival_cost[:, None].expand(batch, n_prices, n, k)], dim=3)
     capacity = torch.cat([target.capacity[:, None], rivals.capacity], dim=1)  # (B, 1 + K)
     slope = (w_q / capacity)[:, None, :].expand(batch, n_prices, k + 1)
     demand = target.demand[:, None, :].expand(batch, n_prices, n)
@@ -143,9 +141,7 @@ def abstract_profits(
     return (prices - marginal_cost) * load / TOKENS_PER_PRICE_UNIT
 
 
-def curve_loss(
-    y: torch.Tensor, y_hat: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
+def curve_loss(y: torch.Tensor, y_hat: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """The curve loss of paper Eq. (7), for a batch of curves.
 
     .. math::
@@ -168,8 +164,9 @@ def curve_loss(
     Examples
     --------
     >>> import torch
-    >>> y = torch.tensor([1.0, 2.0, 4.0])
-    >>> float(curve_loss(y, torch.tensor([1.0, 3.0, 2.0])))  # ((0)^2 + (1/4)^2 + (2/4)^2) / 3
+    >>> y = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    >>> y_hat = torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64)
+    >>> float(curve_loss(y, y_hat))  # ((0)^2 + (1/4)^2 + (2/4)^2) / 3
     0.10416666666666667
     """
     if y.shape != y_hat.shape:

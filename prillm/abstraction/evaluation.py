@@ -23,11 +23,122 @@ from typing import Any
 
 import numpy as np
 
-from prillm.abstraction.dataset import Scenario
+from prillm.abstraction.core import abstract
+from prillm.abstraction.curves import curve_from_pieces
+from prillm.abstraction.dataset import SPLITS, Scenario
+from prillm.equilibrium import solve_equilibrium
 from prillm.pricing import optimal_price
+from prillm.pricing.exact import price_path
+from prillm.pricing.problem import make_problem
 from prillm.synthetic import plausible_market
 
-__all__ = ["profit_records", "summarise", "timing_records"]
+__all__ = [
+    "profit_curves",
+    "profit_records",
+    "scenario_records",
+    "score_records",
+    "summarise",
+    "timing_records",
+]
+
+
+def scenario_records(scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
+    """One row per family: its size and how many scenarios each split holds."""
+    rows: dict[str, dict[str, Any]] = {}
+    for sc in scenarios:
+        row = rows.setdefault(
+            sc.family,
+            {
+                "family": sc.family,
+                "providers": sc.market.n_providers,
+                "rivals": sc.n_rivals,
+                "users": sc.market.n_users,
+                **{k: 0 for k in SPLITS},
+            },
+        )
+        row[sc.split] += 1
+    return list(rows.values())
+
+
+def profit_curves(
+    scenario: Scenario,
+    methods: Sequence[str] = ("da", "min", "avg"),
+    k: int = 2,
+    n_points: int = 400,
+    weights: Any = None,
+) -> dict[str, Any]:
+    """The true and the abstracted profit curves of one scenario on a grid of prices.
+
+    Every curve is exact: the price path of each game (the true one and each abstraction) over
+    the true game's ``[0, p_max]``, read at ``n_points`` equally spaced prices.
+
+    Returns
+    -------
+    dict
+        ``prices``; ``curves`` (``"true"`` and one per method, USD); ``optimum`` (the exact
+        optimal price and profit of the true game); ``argmax`` (method -> the abstracted
+        curve's maximiser and the *true* profit there); ``gap`` (method -> the largest
+        ``|true - abstracted|`` over the grid, over the optimal profit).
+    """
+    prob = make_problem(scenario.market, scenario.prefs, scenario.target, None, 0.0, 0.0)
+    path = price_path(prob)
+    prices = np.linspace(0.0, prob.p_max, n_points)
+    true = curve_from_pieces(path["pieces"], prices)
+    best_p, best_v = path["best"]
+    curves = {"true": true}
+    argmax = {}
+    gap = {}
+    flows = solve_equilibrium(scenario.market, scenario.prefs).flows
+    for method in methods:
+        ab = abstract(
+            scenario.market,
+            scenario.prefs,
+            scenario.target,
+            K=k,
+            method=method,
+            weights=weights,
+            flows=flows,
+        )
+        sub = make_problem(ab.market, ab.prefs, ab.target, prob.p_max, 0.0, 0.0)
+        sub_path = price_path(sub)
+        curve = curve_from_pieces(sub_path["pieces"], prices)
+        curves[method] = curve
+        p_hat = float(sub_path["best"][0])
+        argmax[method] = (p_hat, float(curve_from_pieces(path["pieces"], np.array([p_hat]))[0]))
+        gap[method] = float(np.max(np.abs(curve - true)) / best_v)
+    return {
+        "prices": prices,
+        "curves": curves,
+        "optimum": (float(best_p), float(best_v)),
+        "argmax": argmax,
+        "gap": gap,
+    }
+
+
+def score_records(scenario: Scenario, k: int = 2, weights: Any = None) -> list[dict[str, Any]]:
+    """The rivals of one scenario with their attributes, scores and fate under DA."""
+    ab = abstract(scenario.market, scenario.prefs, scenario.target, K=k, weights=weights)
+    mkt = scenario.market
+    eq = solve_equilibrium(mkt, scenario.prefs)
+    b = scenario.prefs.values_for(mkt)[3]
+    total = float(mkt.demand.sum())
+    rows = []
+    for pid in ab.score_avg or {}:
+        j = mkt.provider_index(pid)
+        rows.append(
+            {
+                "rival": pid,
+                "price": float(mkt.price[j]),
+                "value_b": float(b[j]),
+                "capacity_share": float(mkt.capacity[j] / mkt.capacity.sum()),
+                "traffic_share": float(eq.loads[j] / total) if total > 0 else 0.0,
+                "score_sum": ab.score_sum[pid],
+                "score_avg": ab.score_avg[pid],
+                "fate": "kept" if pid in ab.kept else "merged",
+            }
+        )
+    rows.sort(key=lambda r: -r["score_avg"])
+    return rows
 
 
 def profit_records(

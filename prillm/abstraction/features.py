@@ -60,7 +60,14 @@ import numpy as np
 from prillm.equilibrium import solve_equilibrium
 from prillm.market import Market, MarketError, Preferences, game_coefficients
 
-__all__ = ["FEATURE_NAMES", "FEATURE_SPEC", "FEATURE_VERSION", "rival_features", "target_index"]
+__all__ = [
+    "FEATURE_DESCRIPTIONS",
+    "FEATURE_NAMES",
+    "FEATURE_SPEC",
+    "FEATURE_VERSION",
+    "rival_features",
+    "target_index",
+]
 
 #: Version of the feature definitions (bump when a definition changes).
 FEATURE_VERSION = 1
@@ -87,6 +94,29 @@ FEATURE_NAMES: tuple[str, ...] = (
     "target_utilisation",
     "inverse_rivals",
 )
+#: One line per feature: its definition (the module docstring's table, for display).
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "price": "w_p p_j / u",
+    "price_minus_target": "w_p (p_j - p_s) / u",
+    "log_price_ratio": "log((p_j + e) / (p_s + e)), e = 1 % of the mean price",
+    "value_minus_target": "(b_j - b_s) / u",
+    "latency_mean_minus_target": "w_d (mean_i d_ij - mean_i d_is) / u, demand-weighted means",
+    "latency_std": "w_d std_i(d_ij) / u, demand-weighted",
+    "latency_min_minus_target": "w_d (min_i d_ij - mean_i d_is) / u",
+    "latency_max_minus_target": "w_d (max_i d_ij - mean_i d_is) / u",
+    "cost_minus_target": "(mean_i c_ij - mean_i c_is) / u, c_ij = w_p p_j + w_d d_ij - b_j",
+    "capacity_share": "alpha_j / sum_k alpha_k",
+    "log_capacity_ratio": "log(alpha_j / alpha_s)",
+    "log_capacity_per_demand": "log(alpha_j / D)",
+    "log_congestion_cost": "log(w_q D / (alpha_j u))",
+    "share": "F_j / D at the current equilibrium",
+    "share_minus_target": "(F_j - F_s) / D",
+    "utilisation": "F_j / alpha_j",
+    "users_reached": "demand share of the users that use j",
+    "target_share": "F_s / D (context)",
+    "target_utilisation": "F_s / alpha_s (context)",
+    "inverse_rivals": "1 / R (context)",
+}
 #: What a weights file must have been trained on.
 FEATURE_SPEC: dict[str, Any] = {"version": FEATURE_VERSION, "names": list(FEATURE_NAMES)}
 
@@ -159,7 +189,7 @@ def rival_features(
     >>> x, rivals = rival_features(mkt, Preferences(w_q=1.0, w_d=0.2), "s")
     >>> x.shape, rivals.tolist()
     ((2, 20), [1, 2])
-    >>> x[0, FEATURE_NAMES.index("capacity_share")]
+    >>> float(x[0, FEATURE_NAMES.index("capacity_share")])
     0.5
     """
     prefs = Preferences() if prefs is None else prefs

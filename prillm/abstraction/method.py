@@ -36,7 +36,7 @@ _KEEP = ("n_breakpoints", "path_profit", "equilibria", "n_segments", "success", 
 
 def solve(
     prob: PricingProblem,
-    K: int = 2,  # noqa: N803 (the paper's name)
+    K: int = 2,
     solver: str = "spiter",
     weights: Any = None,
     abstraction: str = "da",
@@ -77,8 +77,10 @@ def solve(
     """
     if solver == "prillm" or solver not in METHODS:
         known = [m for m in METHODS if m != "prillm"]
-        raise MarketError(f"solver: unknown pricing method {solver!r} for the abstracted game; "
-                          f"choose from {known}")
+        raise MarketError(
+            f"solver: unknown pricing method {solver!r} for the abstracted game; "
+            f"choose from {known}"
+        )
     if abstraction not in ABSTRACTIONS:
         raise MarketError(
             f"abstraction: unknown method {abstraction!r}; choose from {ABSTRACTIONS}"

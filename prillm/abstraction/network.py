@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
 import torch
 from torch import nn
 
@@ -132,8 +133,7 @@ class ScoreNetwork(nn.Module):
         self.config = config
         self.embed = nn.Linear(config.n_features, config.dim)
         self.blocks = nn.ModuleList(
-            SetAttentionBlock(config.dim, config.heads, config.hidden)
-            for _ in range(config.blocks)
+            SetAttentionBlock(config.dim, config.heads, config.hidden) for _ in range(config.blocks)
         )
         self.score = nn.Linear(config.dim, 2)
         with torch.no_grad():

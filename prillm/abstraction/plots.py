@@ -94,7 +94,14 @@ def network_diagram(blocks: int = 2) -> Any:
         box(10.25, 1.3, 1.6, 1.0, "score_avg", "#dcefdc")
         arrow(11.9, 4.0, 12.45, 3.2)
         arrow(11.9, 1.8, 12.45, 2.6)
-        box(12.45, 1.7, 1.85, 2.4, "keep top K-1\nby score_avg;\nmerge the rest\n(Sec. 5.1)", "#f7e1e1")
+        box(
+            12.45,
+            1.7,
+            1.85,
+            2.4,
+            "keep top K-1\nby score_avg;\nmerge the rest\n(Sec. 5.1)",
+            "#f7e1e1",
+        )
         fig.tight_layout()
     return fig
 

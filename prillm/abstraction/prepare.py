@@ -3,9 +3,9 @@
 For every scenario :class:`PreparedScenarios` computes, once:
 
 * the exact price path of the original game (:func:`prillm.pricing.exact.price_path` over
-  ``[0, p_max]``, ``p_max`` the price at which the target loses its last user): its pieces give
-  the original profit curve at any price for free (:func:`~prillm.abstraction.curves.curve_from_pieces`),
-  and its best piece the exact optimum;
+  ``[0, p_max]``, ``p_max`` the price at which the target loses its last user): its pieces
+  give the original profit curve at any price for free
+  (:func:`~prillm.abstraction.curves.curve_from_pieces`), and its best piece the exact optimum;
 * the rivals' features at the current prices (:func:`~prillm.abstraction.features.rival_features`);
 * the rivals', the target's and the users' attributes as float64 tensors.
 
@@ -96,9 +96,7 @@ class Group:
 
     def exact_curves(self, prices: np.ndarray) -> np.ndarray:
         """The original profit (USD) at ``prices (B, L)``."""
-        return np.stack(
-            [curve_from_pieces(pc, prices[b]) for b, pc in enumerate(self.pieces)]
-        )
+        return np.stack([curve_from_pieces(pc, prices[b]) for b, pc in enumerate(self.pieces)])
 
 
 _RIVAL_FIELDS = ("price", "capacity", "latency", "value")

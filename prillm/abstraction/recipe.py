@@ -112,7 +112,9 @@ def run_recipe(
         splits.
     """
     n = (QUICK if quick else FULL)["scenarios"] if scenarios is None else scenarios
-    if isinstance(epochs, bool) or (epochs is not None and (not isinstance(epochs, int) or epochs < 1)):
+    if isinstance(epochs, bool) or (
+        epochs is not None and (not isinstance(epochs, int) or epochs < 1)
+    ):
         raise MarketError(f"epochs: expected a positive integer, got {epochs!r}")
     config = recipe_config(quick, epochs, seed)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -150,7 +152,9 @@ def run_recipe(
         "feature_version": FEATURE_SPEC["version"],
         "history": res.history,
         "best_epoch": res.best_epoch,
-        "best_validation_loss": min([res.history["validation_initial"], *res.history["validation"]]),
+        "best_validation_loss": min(
+            [res.history["validation_initial"], *res.history["validation"]]
+        ),
         "split_sizes": {k: len(v) for k, v in by_split.items()},
         "skipped": {"train": train.skipped, "validation": validation.skipped},
         "equilibria": res.equilibria,
@@ -162,6 +166,6 @@ def run_recipe(
         "torch_threads": 1,
         "cpu_count": os.cpu_count() or 0,
         "platform": platform.platform(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     return RecipeResult(network=res.network, record=record)

@@ -229,9 +229,7 @@ def train_network(
     plan = [_batches(train, config, rng) for _ in range(config.epochs)]
     total_steps = sum(len(p) for p in plan)
     if total_steps == 0:
-        raise ValueError(
-            f"train: no scenario has more rivals than K in {list(config.k_choices)}"
-        )
+        raise ValueError(f"train: no scenario has more rivals than K in {list(config.k_choices)}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, T_max=total_steps, eta_min=config.lr * config.final_lr_fraction
     )

@@ -48,13 +48,34 @@ WEIGHTS_VERSION = 1
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights.pt"
 
 
+def _plain(value: Any, where: str = "training") -> Any:
+    """``value`` as built-in types only (what ``torch.load(weights_only=True)`` accepts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):  # e.g. torch.__version__, a str subclass
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
+        return _plain(value.item(), where)
+    raise MarketError(f"{where}: cannot store a {type(value).__name__} in a weights file")
+
+
 def _payload(net: ScoreNetwork, training: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": WEIGHTS_FORMAT,
         "version": WEIGHTS_VERSION,
         "feature_spec": {"version": FEATURE_SPEC["version"], "names": list(FEATURE_SPEC["names"])},
         "network": net.config.to_dict(),
-        "training": dict(training),
+        "training": _plain(dict(training)),
         "state_dict": {k: v.detach().clone().cpu() for k, v in net.state_dict().items()},
     }
 
@@ -132,7 +153,7 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> ScoreNetwork:
     Examples
     --------
     >>> net = load_weights()
-    >>> net.meta["seed"] == net.meta["seed"], net.config.n_features
+    >>> isinstance(net.meta["seed"], int), net.config.n_features
     (True, 20)
     """
     p = Path(SHIPPED_WEIGHTS if path is None else path)
