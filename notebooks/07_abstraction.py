@@ -54,15 +54,49 @@ from prillm.abstraction.plots import (
 from prillm.abstraction.recipe import run_recipe
 
 plt.rcParams.update({"figure.dpi": 150, "svg.hashsalt": "prillm", "font.size": 9})
-pd.set_option("display.precision", 4)
 
-# Quick mode: the shipped weights, a short training run, 6 test scenarios per family and
-# small timing markets. Full mode: the full recipe retrained here, every test scenario and
-# markets of up to 200 users x 500 providers.
-per_family = 6 if quick else None
-timing_sizes = [(20, 10), (50, 50), (100, 100)] if quick else [
-    (50, 20), (100, 100), (200, 100), (200, 200), (200, 500)
-]
+
+def glue_table(name, df, caption, formats=None):
+    """Glue a DataFrame as a captioned, numbered MyST table (presentation only)."""
+    from IPython.display import Markdown
+
+    df = df.reset_index()
+    formats = formats or {}
+
+    def cell(col, v):
+        if isinstance(v, float):
+            return formats.get(col, "{:.4g}").format(v)
+        return str(v)
+
+    cols = [str(c) for c in df.columns]
+    align = ["---:" if pd.api.types.is_numeric_dtype(df[c]) else ":---" for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(align) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(cols, row, strict=True)) + " |")
+    # a tilde fence: the caption may hold roles, and a backtick fence's info string may not
+    md = f"~~~{{table}} {caption}\n:name: {name}\n\n" + "\n".join(lines) + "\n~~~\n"
+    glue(name, Markdown(md), display=False)
+
+
+def flat(df):
+    """Pivoted columns (statistic, method) as single names such as 'DA mean'."""
+    out = df.copy()
+    out.columns = [f"{m.upper()} {q}" for q, m in df.columns]
+    return out[sorted(out.columns)]
+
+
+pct = "{:.2%}"
+
+# Quick mode: the shipped weights, a short training run, the K = 1..4 table on 4 test
+# scenarios per family (the K = 2 headline always on all of them) and small timing markets.
+# Full mode: the full recipe retrained here, every test scenario and markets of up to
+# 200 users x 500 providers.
+per_family = 4 if quick else None
+timing_sizes = (
+    [(20, 10), (50, 50), (100, 100)]
+    if quick
+    else [(50, 20), (100, 100), (200, 100), (200, 200), (200, 500)]
+)
 timing_markets = 1 if quick else 3
 
 # %% [markdown]
@@ -114,8 +148,8 @@ timing_markets = 1 if quick else 3
 #
 # $$
 # \alpha_a = \sum_{j \in R_{agg}} \mathrm{score}^{sum}_j\,\alpha_j, \qquad
-# (p_a, \{d_{ia}\}, b_a) = \frac{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j\,(p_j, \{d_{ij}\}, b_j)}
-#   {\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j}.
+# (p_a, \{d_{ia}\}, b_a) = \frac{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j\,
+#   (p_j, \{d_{ij}\}, b_j)}{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j}.
 # $$ (ab-merge)
 #
 # Capacity adds up (a weighted sum), price, latencies and perceived value average (weighted
@@ -132,7 +166,7 @@ from prillm.synthetic import demo_market
 market, prefs = demo_market()
 small = abstract(market, prefs, "budget-llm", K=1, method="avg")
 print(small.note)
-small.market.provider_ids, small.market.capacity
+print(small.market.provider_ids, small.market.capacity)
 
 # %% [markdown]
 # ## The network
@@ -147,12 +181,20 @@ small.market.provider_ids, small.market.capacity
 # 1, so an untrained network merges by plain sums and averages.
 
 # %% tags=["remove-cell"]
-glue("fig-ab-network", network_diagram(blocks=2), display=False)
+fig = network_diagram(blocks=2)
+glue("fig-ab-network", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-ab-network
-# :name: fig-ab-network
-# :alt: Block diagram: rival features go through a linear embedding, two Set Attention Blocks (multi-head attention then a row-wise feed-forward layer, each with a residual connection and layer norm), a linear layer with softplus, giving score_sum and score_avg, which feed the aggregation that keeps the top K-1 rivals and merges the rest.
+# ---
+# name: fig-ab-network
+# alt: >
+#   Block diagram: rival features go through a linear embedding, two Set Attention Blocks
+#   (multi-head attention then a row-wise feed-forward layer, each with a residual connection
+#   and layer norm), a linear layer with softplus, giving score_sum and score_avg, which feed
+#   the aggregation that keeps the top K-1 rivals and merges the rest.
+# ---
 #
 # The deep aggregation network. The same weights process every rival; the attention lets each
 # rival's scores depend on the others. The two scores feed the aggregation of {eq}`ab-merge`.
@@ -167,17 +209,17 @@ glue("fig-ab-network", network_diagram(blocks=2), display=False)
 features = pd.DataFrame(
     [{"feature": n, "definition": FEATURE_DESCRIPTIONS[n]} for n in FEATURE_NAMES]
 )
-features.index = range(len(features))
-glue("tab-ab-features", features, display=False)
-glue("ab_n_features", len(FEATURE_NAMES), display=False)
+glue_table(
+    "tab-ab-features",
+    features.set_index("feature"),
+    f"The {len(FEATURE_NAMES)} features of rival $j$ against target $s$; $u$ is the mean of "
+    "$w_p p_k$ over all providers, $D$ the total demand, means over users are weighted by "
+    "demand. The last three are the same for every rival (context).",
+)
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-features
-# :name: tab-ab-features
-#
-# The {glue:text}`ab_n_features` features of rival $j$ against target $s$; $u$ is the mean
-# of $w_p p_k$ over all providers, $D$ the total demand, means over users are weighted by
-# demand. The last three are the same for every rival (context).
+# ```{glue:md} tab-ab-features
+# :format: myst
 # ```
 #
 # ## Training data
@@ -201,17 +243,17 @@ shipped = load_weights()
 meta = shipped.meta
 scenarios = build_scenarios(meta["scenarios"], meta["seed"])
 families = pd.DataFrame(scenario_records(scenarios)).set_index("family")
-glue("tab-ab-families", families, display=False)
-glue("ab_n_scenarios", meta["scenarios"], display=False)
-glue("ab_seed", meta["seed"], display=False)
+glue_table(
+    "tab-ab-families",
+    families,
+    f"The {meta['scenarios']:,} scenarios of the shipped weights (seed {meta['seed']}) by "
+    "family: providers, rivals and users of each market, and how many scenarios each split "
+    "holds.",
+)
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-families
-# :name: tab-ab-families
-#
-# The {glue:text}`ab_n_scenarios` scenarios of the shipped weights (seed
-# {glue:text}`ab_seed`) by family: providers, rivals and users of each market, and how many
-# scenarios each split holds.
+# ```{glue:md} tab-ab-families
+# :format: myst
 # ```
 #
 # ## Training by the curve loss
@@ -238,6 +280,8 @@ glue("fig-ab-learning-shipped", fig_ship, display=False)
 mode = "quick" if quick else "full"
 fig_run = learning_curve_figure(record["history"], title=f"{mode} recipe, trained in this build")
 glue("fig-ab-learning-run", fig_run, display=False)
+plt.close(fig_ship)
+plt.close(fig_run)
 glue("ab_ship_initial", meta["history"]["validation_initial"], display=False)
 glue("ab_ship_best", meta["best_validation_loss"], display=False)
 glue("ab_ship_epochs", meta["epochs"], display=False)
@@ -252,18 +296,28 @@ glue("ab_ship_params", meta["parameters"], display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig-ab-learning-shipped
-# :name: fig-ab-learning-shipped
-# :alt: Training and validation curve loss per epoch of the full recipe on a log scale; both fall by more than an order of magnitude in the first epochs and then flatten; a dotted line marks the chosen epoch.
+# ---
+# name: fig-ab-learning-shipped
+# alt: >
+#   Training and validation curve loss per epoch of the full recipe on a log scale; both fall
+#   by more than an order of magnitude in the first epochs and then flatten; a dotted line
+#   marks the chosen epoch.
+# ---
 #
 # Learning curve of the shipped weights (full recipe, recorded in the weights file): Eq. (7)
-# per epoch on the training batches and on the validation split. The validation loss goes from
+# per epoch on the training batches (which mix $K = 1, 2, 3$ and random prices in each
+# stratum) and on the validation split ($K = 2$, mid-stratum prices). The validation loss goes from
 # {glue:text}`ab_ship_initial:.2e` (untrained) to {glue:text}`ab_ship_best:.2e` at epoch
 # {glue:text}`ab_ship_best_epoch` of {glue:text}`ab_ship_epochs`.
 # ```
 #
 # ```{glue:figure} fig-ab-learning-run
-# :name: fig-ab-learning-run
-# :alt: Training and validation curve loss per epoch of the training run made while building this page, on a log scale.
+# ---
+# name: fig-ab-learning-run
+# alt: >
+#   Training and validation curve loss per epoch of the training run made while building this
+#   page, on a log scale.
+# ---
 #
 # The same measurement for the {glue:text}`ab_run_mode` recipe trained while this page was
 # built: validation loss {glue:text}`ab_run_initial:.2e` untrained,
@@ -294,12 +348,16 @@ for s in test:
 panels, gaps = [], []
 for fam, s in shown.items():
     c = profit_curves(s, k=2, weights=net)
+    top = float(c["curves"]["true"].max())
     panels.append(
         {
-            "title": f"{fam}: {s.target} ({s.n_rivals} rivals)",
+            "title": f"{fam} ({s.n_rivals} rivals)",
+            "ylim": (-0.05 * top, 1.6 * top),
             "prices": c["prices"],
-            "curves": {"true": c["curves"]["true"], **{m.upper(): c["curves"][m] for m in
-                                                      ("da", "min", "avg")}},
+            "curves": {
+                "true": c["curves"]["true"],
+                **{m.upper(): c["curves"][m] for m in ("da", "min", "avg")},
+            },
         }
     )
     for m in ("da", "min", "avg"):
@@ -309,28 +367,49 @@ for fam, s in shown.items():
                 "market": fam,
                 "method": m.upper(),
                 "gap_eps": c["gap"][m],
-                "bound_1_minus_2eps": 1 - 2 * c["gap"][m],
+                "bound_1_minus_2eps": max(0.0, 1 - 2 * c["gap"][m]),
                 "share_at_argmax": true_at / c["optimum"][1],
             }
         )
 fig_curves = profit_curves_figure(panels, ncols=2)
 glue("fig-ab-curves", fig_curves, display=False)
+plt.close(fig_curves)
 gap_table = pd.DataFrame(gaps).set_index(["market", "method"])
-glue("tab-ab-gaps", gap_table, display=False)
+glue_table(
+    "tab-ab-gaps",
+    gap_table.rename(
+        columns={
+            "gap_eps": "gap ε",
+            "bound_1_minus_2eps": "bound 1 - 2ε",
+            "share_at_argmax": "share at the abstract optimum",
+        }
+    ),
+    "Curve gap $\\varepsilon$ (relative to the optimal profit), the bound "
+    "$1 - 2\\varepsilon$ of {prf:ref}`prop-ab-curve` (0 where it says nothing) and the "
+    "realised share of the optimum at the abstracted game's exact optimum, for the four "
+    "markets of {numref}`fig-ab-curves`.",
+    {"gap ε": pct, "bound 1 - 2ε": pct, "share at the abstract optimum": pct},
+)
 glue("ab_da_gap_max", float(gap_table.xs("DA", level="method")["gap_eps"].max()), display=False)
 bound_ok = bool((gap_table["share_at_argmax"] >= gap_table["bound_1_minus_2eps"] - 1e-9).all())
 glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row", display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig-ab-curves
-# :name: fig-ab-curves
-# :alt: Four panels of profit against the target's price; the thick grey true curve is followed closely by the DA curve in every panel, the AVG curve deviates in some, and the MIN curve lies far above the true curve.
+# ---
+# name: fig-ab-curves
+# alt: >
+#   Four panels of profit against the target's price; the thick grey true curve is followed
+#   closely by the DA curve in every panel, the AVG curve deviates in some, and the MIN curve
+#   lies far above the true curve.
+# ---
 #
 # The target's profit in the true game (thick grey) and in its abstractions with $K = 2$, on
-# four held-out test markets. DA follows the true curve; AVG, one average rival for all,
-# deviates where the rivals differ; MIN, which drops all but the two cheapest rivals and their
-# capacity, leaves the target far less competition, so its curve lies far above the truth and
-# peaks at prices where the true game leaves the target almost no traffic.
+# four held-out test markets (the vertical axis stops at 1.6 times the true maximum). DA
+# follows the true curve; AVG, one average rival for all, deviates where the rivals differ;
+# MIN, which drops all but the two cheapest rivals and their capacity, leaves the target far
+# less competition: its curve climbs out of the plot, and its maximum lies at the top of the
+# price range, where the true game leaves the target almost no traffic.
 # ```
 #
 # {numref}`tab-ab-gaps` measures {prf:ref}`prop-ab-curve` on the same markets: $\varepsilon$
@@ -341,12 +420,8 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # {glue:text}`ab_bound_word` (it must, the grid only underestimates $\varepsilon$).
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-gaps
-# :name: tab-ab-gaps
-#
-# Curve gap $\varepsilon$ (relative to the optimal profit), the bound $1 - 2\varepsilon$ of
-# {prf:ref}`prop-ab-curve` and the realised share of the optimum at the abstracted game's
-# exact optimum, for the four markets of {numref}`fig-ab-curves`.
+# ```{glue:md} tab-ab-gaps
+# :format: myst
 # ```
 #
 # ## The scores of one market
@@ -358,23 +433,27 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # %% tags=["remove-cell"]
 sc8 = shown["Economy-8"]
 scores = pd.DataFrame(score_records(sc8, k=2, weights=net)).set_index("rival")
-glue("tab-ab-scores", scores, display=False)
+glue_table(
+    "tab-ab-scores",
+    scores,
+    f"Rivals of {sc8.target} in a held-out Economy-8 market: attributes, the two scores of "
+    "the shipped network and their fate with $K = 2$ (the highest score_avg is kept, the "
+    "others merged).",
+    {"capacity_share": pct, "traffic_share": pct, "score_sum": "{:.3f}", "score_avg": "{:.3f}"},
+)
 merged_rows = scores[scores["fate"] == "merged"]
-cap_ratio = float((merged_rows["score_sum"] * merged_rows["capacity_share"]).sum()
-                  / merged_rows["capacity_share"].sum())
+cap_ratio = float(
+    (merged_rows["score_sum"] * merged_rows["capacity_share"]).sum()
+    / merged_rows["capacity_share"].sum()
+)
 glue("ab_cap_ratio", cap_ratio, display=False)
 glue("ab_kept", scores.index[0], display=False)
 glue("ab_kept_traffic", float(scores["traffic_share"].iloc[0]), display=False)
 glue("ab_top_traffic", str(scores["traffic_share"].idxmax()), display=False)
-glue("ab_target8", sc8.target, display=False)
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-scores
-# :name: tab-ab-scores
-#
-# Rivals of {glue:text}`ab_target8` in a held-out Economy-8 market: attributes, the two
-# scores of the shipped network and their fate with $K = 2$ (the highest $\mathrm{score}^{avg}$
-# is kept, the others merged).
+# ```{glue:md} tab-ab-scores
+# :format: myst
 # ```
 #
 # The rival kept is {glue:text}`ab_kept`, which carries {glue:text}`ab_kept_traffic:.1%` of
@@ -387,64 +466,117 @@ glue("ab_target8", sc8.target, display=False)
 #
 # ## Profit on held-out scenarios: DA, MIN, AVG and the choice of K
 #
-# For every test scenario (a subset of each family in quick mode), each abstraction with
-# $K = 1, \dots, 4$, SPITER prices the target in the abstracted game; the price is evaluated in
-# the true game and divided by the exact optimum (the certified global optimum of the price
-# path). Pairs with $K$ at least the number of rivals are left out (the abstraction would be the
-# identity).
+# The headline first: on **every** test scenario with more than two rivals, DA with $K = 2$,
+# then SPITER on the abstracted game; the price is evaluated in the true game and divided by the
+# exact optimum (the certified global optimum of the price path).
+
+# %%
+headline = profit_records(
+    [s for s in test if s.n_rivals > 2], methods=("da",), ks=(2,), weights=net
+)
+da2 = summarise(headline)[0]
+
+# %% tags=["remove-cell"]
+glue("ab_da2_mean", da2["mean"], display=False)
+glue("ab_da2_worst", da2["worst"], display=False)
+glue("ab_da2_count", da2["count"], display=False)
+goal_mean, goal_worst = da2["mean"] >= 0.97, da2["worst"] >= 0.95
+glue(
+    "ab_goal",
+    "meets our goal (mean at least 97 %, worst at least 95 %)"
+    if goal_mean and goal_worst
+    else "meets our goal for the mean (at least 97 %) but misses it for the worst "
+    "case (at least 95 %)"
+    if goal_mean
+    else "misses our goal (mean at least 97 %, worst at least 95 %)",
+    display=False,
+)
+below = sorted((r for r in headline if r["share"] < 0.95), key=lambda r: r["share"])
+glue("ab_n_below", len(below), display=False)
+glue(
+    "ab_below_text",
+    "; ".join(
+        f"{r['family']}, day {r['day']}, target {r['target']}: {r['share']:.2%}" for r in below
+    )
+    or "none",
+    display=False,
+)
+
+# %% [markdown]
+# Over the {glue:text}`ab_da2_count` test scenarios DA + SPITER reaches a mean of
+# {glue:text}`ab_da2_mean:.2%` and a worst case of {glue:text}`ab_da2_worst:.2%` of the
+# optimum: it {glue:text}`ab_goal`. Scenarios below 95 %: {glue:text}`ab_n_below`
+# ({glue:text}`ab_below_text`). The network was chosen on the validation split; nothing was
+# tuned on the test split, and where a goal is missed the number above says by how much.
+#
+# Next, every abstraction with $K = 1, \dots, 4$ (in quick mode on the first few test scenarios
+# of each family, in full mode on all of them); pairs with $K$ at least the number of rivals are
+# left out (the abstraction would be the identity).
 
 # %%
 if per_family is None:
     evaluated = test
 else:
-    evaluated = [s for fam in families.index for s in [t for t in test if t.family == fam][
-        :per_family]]
+    evaluated = [
+        s for fam in families.index for s in [t for t in test if t.family == fam][:per_family]
+    ]
 records = profit_records(evaluated, weights=net)
-shares = pd.DataFrame(summarise(records)).pivot(index="K", columns="method",
-                                                values=["mean", "worst"])
+shares = flat(
+    pd.DataFrame(summarise(records)).pivot(index="K", columns="method", values=["mean", "worst"])
+)
 
 # %% tags=["remove-cell"]
-glue("tab-ab-shares", shares, display=False)
 by = {(r["method"], r["K"]): r for r in summarise(records)}
-da2, min2, avg2 = by[("da", 2)], by[("min", 2)], by[("avg", 2)]
-glue("ab_da2_mean", da2["mean"], display=False)
-glue("ab_da2_worst", da2["worst"], display=False)
-glue("ab_da2_count", da2["count"], display=False)
-glue("ab_min2_mean", min2["mean"], display=False)
-glue("ab_avg2_mean", avg2["mean"], display=False)
-glue("ab_avg2_worst", avg2["worst"], display=False)
+t2 = {m: by[(m, 2)] for m in ("da", "min", "avg")}
+glue_table(
+    "tab-ab-shares",
+    shares,
+    "Mean and worst share of the exact optimum reached by SPITER on each abstraction, by $K$, "
+    f"over the test scenarios of this table ({t2['da']['count']} with $K = 2$).",
+    {c: pct for c in shares.columns},
+)
+glue("ab_min2_mean", t2["min"]["mean"], display=False)
+glue("ab_avg2_mean", t2["avg"]["mean"], display=False)
+glue("ab_avg2_worst", t2["avg"]["worst"], display=False)
 glue("ab_da1_mean", by[("da", 1)]["mean"], display=False)
 glue("ab_da1_worst", by[("da", 1)]["worst"], display=False)
-goal = da2["mean"] >= 0.97 and da2["worst"] >= 0.95
-beats = (da2["mean"] > min2["mean"] and da2["worst"] > min2["worst"]
-         and da2["mean"] > avg2["mean"] and da2["worst"] > avg2["worst"])
-glue("ab_goal", "meets" if goal else "misses", display=False)
+glue("ab_da3_worst", by[("da", 3)]["worst"], display=False)
+beats = all(t2["da"][q] > t2[m][q] for m in ("min", "avg") for q in ("mean", "worst"))
 glue("ab_beats", "beats" if beats else "does not beat", display=False)
 fam_rows = [r for r in summarise(records, by=("family", "method", "K")) if r["K"] == 2]
-fam_table = pd.DataFrame(fam_rows).pivot(index="family", columns="method",
-                                         values=["mean", "worst"])
-glue("tab-ab-families-k2", fam_table, display=False)
-avg_spread = float(np.ptp([by[("avg", k)]["mean"] for k in (1, 2, 3, 4)]))
+fam_table = flat(
+    pd.DataFrame(fam_rows).pivot(index="family", columns="method", values=["mean", "worst"])
+)
+glue_table(
+    "tab-ab-families-k2",
+    fam_table,
+    "Mean and worst share of the optimum with $K = 2$ by family, over the scenarios of "
+    "{numref}`tab-ab-shares` (Premium has only two rivals and is left out at $K = 2$).",
+    {c: pct for c in fam_table.columns},
+)
+# AVG across K, scenario by scenario (those with more than four rivals, so K = 1..4 all apply)
+avg_by_k: dict[tuple, list[float]] = {}
+for r in records:
+    if r["method"] == "avg" and r["n_rivals"] > 4:
+        avg_by_k.setdefault((r["family"], r["day"], r["target"]), []).append(r["share"])
+avg_spread = max(float(np.ptp(v)) for v in avg_by_k.values())
 glue("ab_avg_spread", avg_spread, display=False)
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-shares
-# :name: tab-ab-shares
-#
-# Mean and worst share of the exact optimum reached by SPITER on each abstraction, by $K$, over
-# the held-out scenarios evaluated ({glue:text}`ab_da2_count` with $K = 2$).
+# ```{glue:md} tab-ab-shares
+# :format: myst
 # ```
 #
-# With $K = 2$, DA reaches a mean of {glue:text}`ab_da2_mean:.2%` and a worst case of
-# {glue:text}`ab_da2_worst:.2%` of the optimum, so it {glue:text}`ab_goal` our goal (mean at
-# least 97 %, worst at least 95 %) and {glue:text}`ab_beats` both baselines on mean and worst
+# On these scenarios DA {glue:text}`ab_beats` both baselines at $K = 2$ on mean and worst
 # profit. MIN reaches {glue:text}`ab_min2_mean:.2%` on average: dropping the rivals drops
 # their capacity, the abstracted optimum is a high price, and in the true game the target
 # sells little at that price. AVG reaches {glue:text}`ab_avg2_mean:.2%` (worst
-# {glue:text}`ab_avg2_worst:.2%`), and the same at every $K$ (the means differ by
+# {glue:text}`ab_avg2_worst:.2%`), and the same at every $K$ (on every scenario with more than
+# four rivals its shares at $K = 1, \dots, 4$ differ by at most
 # {glue:text}`ab_avg_spread:.1e`): $K$ identical copies that share a capacity are one provider
-# in this game ({numref}`ex-ab-avg`). With a single merged rival ($K = 1$) DA still reaches
-# {glue:text}`ab_da1_mean:.2%` on average, worst {glue:text}`ab_da1_worst:.2%`.
+# in this game ({numref}`ex-ab-avg`). With a single merged rival ($K = 1$) DA reaches
+# {glue:text}`ab_da1_mean:.2%` on average (worst {glue:text}`ab_da1_worst:.2%`); keeping two
+# rivals ($K = 3$) lifts the worst case to {glue:text}`ab_da3_worst:.2%`.
 #
 # **Comparison with the paper.** The paper's Table 3 reports more than 97 % of the optimum for
 # DA with $K = 2$ on its 8-LLM Economy market with 5 and 7 rivals, and its K sweep a profit gap
@@ -454,11 +586,8 @@ glue("ab_avg_spread", avg_spread, display=False)
 # analogues of Table 3.
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-families-k2
-# :name: tab-ab-families-k2
-#
-# Mean and worst share of the optimum with $K = 2$ by family (Premium has only two rivals and
-# is left out at $K = 2$).
+# ```{glue:md} tab-ab-families-k2
+# :format: myst
 # ```
 #
 # ## Where does abstraction pay?
@@ -474,8 +603,7 @@ glue("ab_avg_spread", avg_spread, display=False)
 # the aggregation).
 
 # %% tags=["timing"]
-timing = pd.DataFrame(timing_records(timing_sizes, n_markets=timing_markets, seed=0,
-                                     weights=net))
+timing = pd.DataFrame(timing_records(timing_sizes, n_markets=timing_markets, seed=0, weights=net))
 
 # %% tags=["remove-cell"]
 med = timing.groupby(["users", "providers", "pipeline"]).agg(
@@ -485,32 +613,42 @@ med = timing.groupby(["users", "providers", "pipeline"]).agg(
     breakpoints=("breakpoints", "median"),
 )
 ref = med.xs("exact", level="pipeline")["time_ms"]
-med["time_over_exact"] = [
-    row.time_ms / ref.loc[(u, m)] for (u, m, _), row in med.iterrows()
-]
+med["time_over_exact"] = [row.time_ms / ref.loc[(u, m)] for (u, m, _), row in med.iterrows()]
 timing_table = med[["time_over_exact", "mean_share", "worst_share", "breakpoints"]]
-glue("tab-ab-timing", timing_table, display=False)
-glue("tab-ab-timing-ms", med[["time_ms"]].unstack("pipeline"), display=False)
+glue_table(
+    "tab-ab-timing",
+    timing_table,
+    "Time of each pipeline over the exact path's on the same market (medians over the markets "
+    "of a size) and the profit shares of the optimum; `breakpoints` is the number of pieces the "
+    "exact path crosses on the full market.",
+    {"time_over_exact": "{:.2f}", "mean_share": pct, "worst_share": pct, "breakpoints": "{:.0f}"},
+)
+ms = med["time_ms"].unstack("pipeline")
+glue_table(
+    "tab-ab-timing-ms",
+    ms,
+    "Median wall times (ms) of the pipelines of {numref}`tab-ab-timing`, measured while this "
+    "page was built, on a shared machine: they change from machine to machine and run to run.",
+    {c: "{:.1f}" for c in ms.columns},
+)
 sizes_faster = [
-    f"{u} x {m}" for (u, m) in ref.index
+    f"{u} x {m}"
+    for (u, m) in ref.index
     if med.loc[(u, m, "da+spiter"), "time_ms"] < ref.loc[(u, m)]
 ]
 largest = ref.index[-1]
 glue("ab_largest", f"{largest[0]} x {largest[1]}", display=False)
-glue("ab_faster_sizes", ", ".join(sizes_faster) if sizes_faster else "none of the sizes",
-     display=False)
-glue("ab_largest_ratio", float(med.loc[(*largest, "da+spiter"), "time_over_exact"]),
-     display=False)
-glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]),
-     display=False)
+glue(
+    "ab_faster_sizes",
+    ", ".join(sizes_faster) if sizes_faster else "none of the sizes",
+    display=False,
+)
+glue("ab_largest_ratio", float(med.loc[(*largest, "da+spiter"), "time_over_exact"]), display=False)
+glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]), display=False)
 
 # %% [markdown]
-# ```{glue:figure} tab-ab-timing
-# :name: tab-ab-timing
-#
-# Time of each pipeline over the exact path's on the same market (medians over the markets of
-# a size) and the profit shares of the optimum; `breakpoints` is the number of pieces the
-# exact path crosses on the full market.
+# ```{glue:md} tab-ab-timing
+# :format: myst
 # ```
 #
 # DA + SPITER is faster than the exact path on the full market at: {glue:text}`ab_faster_sizes`.
@@ -520,17 +658,15 @@ glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]),
 # of breakpoints times one factorisation of a $\min(n, m)$ system, while the abstraction always
 # pays one full equilibrium (for the features) plus a solver on $n \times 3$ games. The paper's
 # trade-off — a little profit for much less time — therefore holds against an exponential
-# method, and against the exact path only where that path has many pieces to cross; where it is
-# faster, it also gives the certified optimum, which no abstraction can.
+# method, and against the exact path only on markets large enough that crossing all of the
+# path's pieces costs more than one full equilibrium and a small solve; where the exact path
+# is faster, it also gives the certified optimum, which no abstraction can.
 #
 # ````{admonition} On this machine
 # :class: note
 #
-# ```{glue:figure} tab-ab-timing-ms
-# :name: tab-ab-timing-ms
-#
-# Median wall times (ms) of the pipelines of {numref}`tab-ab-timing`, measured while this page
-# was built, on a shared machine: they change from machine to machine and run to run.
+# ```{glue:md} tab-ab-timing-ms
+# :format: myst
 # ```
 # ````
 #
@@ -543,10 +679,12 @@ glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]),
 # - The network, a stack of Set Attention Blocks on scale-free rival features, is
 #   permutation-equivariant and serves any number of rivals; DA keeps the top $K - 1$ rivals
 #   and merges the rest by {eq}`ab-merge`.
-# - On held-out markets DA with $K = 2$ + SPITER stays close to the optimum, far ahead of MIN
-#   (which removes capacity) and of AVG (which does not depend on $K$ at all).
-# - Against the exact path the abstraction buys time only on markets where that path has many
-#   breakpoints; the exact path remains the reference and the only certified answer.
+# - On held-out markets DA with $K = 2$ + SPITER reaches {glue:text}`ab_da2_mean:.2%` of the
+#   optimum on average and {glue:text}`ab_da2_worst:.2%` at worst, ahead of MIN (which
+#   removes capacity) and of AVG (which does not depend on $K$ at all).
+# - Against the exact path the abstraction buys time only on the larger markets (in this
+#   build: {glue:text}`ab_faster_sizes`); the exact path remains the reference and the only
+#   certified answer.
 #
 # ## Exercises
 #
@@ -572,13 +710,15 @@ glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]),
 # %%
 from prillm import optimal_price
 
-s = evaluated[0]
 profits = [
-    optimal_price(s.market, s.prefs, s.target, method="prillm", K=k, abstraction="avg",
-                  solver="exact").diagnostics["abstract_profit"]
-    for k in (1, 2, 3)
+    optimal_price(
+        sc8.market, sc8.prefs, sc8.target, method="prillm", K=k, abstraction="avg", solver="exact"
+    ).diagnostics["abstract_profit"]
+    for k in (1, 2, 3, 4)
 ]
-np.array(profits) / profits[0] - 1
+print(
+    "AVG's abstracted optimum at K = 1..4, relative to K = 1:", np.array(profits) / profits[0] - 1
+)
 
 # %% [markdown]
 # ```{solution-end}
@@ -626,10 +766,9 @@ np.array(profits) / profits[0] - 1
 from prillm import solve_equilibrium
 
 mn = abstract(sc8.market, sc8.prefs, sc8.target, K=2, method="min")
-true_share = solve_equilibrium(sc8.market, sc8.prefs).shares[
-    sc8.market.provider_index(sc8.target)]
+true_share = solve_equilibrium(sc8.market, sc8.prefs).shares[sc8.market.provider_index(sc8.target)]
 min_share = solve_equilibrium(mn.market, mn.prefs).shares[0]
-true_share, min_share
+print(f"target's share today: true game {true_share:.1%}, MIN abstraction {min_share:.1%}")
 
 # %% [markdown]
 # ```{solution-end}

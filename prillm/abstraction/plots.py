@@ -44,7 +44,7 @@ def learning_curve_figure(history: Mapping[str, Any], title: str | None = None) 
         ax.set_ylabel("curve loss (Eq. 7)")
         if title:
             ax.set_title(title)
-        ax.legend(loc="upper right")
+        ax.legend(loc="best")
         fig.tight_layout()
     return fig
 
@@ -55,9 +55,9 @@ def network_diagram(blocks: int = 2) -> Any:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 2.9), dpi=150)
-        ax.set_xlim(0, 14.4)
-        ax.set_ylim(0, 5.8)
+        fig, ax = plt.subplots(figsize=(7.2, 2.5), dpi=150)
+        ax.set_xlim(0, 14.8)
+        ax.set_ylim(0.6, 5.5)
         ax.axis("off")
 
         def box(x: float, y: float, w: float, h: float, text: str, color: str) -> None:
@@ -112,8 +112,9 @@ def profit_curves_figure(
     """True against abstracted profit curves, one panel per market.
 
     ``panels``: each a mapping with ``title``, ``prices`` and ``curves`` (label -> profits,
-    USD); the label ``"true"`` is drawn thick and grey, the others as lines, and an optional
-    ``marks`` (label -> (price, profit)) as points.
+    USD); the label ``"true"`` is drawn thick and grey, the others as lines; optional
+    ``marks`` (label -> (price, profit)) are drawn as points and ``ylim`` sets the vertical
+    range (curves may leave it).
     """
     import matplotlib.pyplot as plt
 
@@ -132,6 +133,8 @@ def profit_curves_figure(
             for label, (px, py) in panel.get("marks", {}).items():
                 ax.plot(px, py, "*", ms=9, label=label)
             ax.set_title(panel["title"])
+            if "ylim" in panel:
+                ax.set_ylim(*panel["ylim"])
             ax.set_xlabel("target's price (USD / 1M tokens)")
             ax.set_ylabel("profit (USD / day)")
         for ax in axes.ravel()[len(panels) :]:

@@ -37,9 +37,11 @@ from prillm.market import MarketError
 __all__ = [
     "SHIPPED_WEIGHTS",
     "WEIGHTS_FORMAT",
+    "atomic_write_bytes",
     "default_network",
     "load_weights",
     "save_weights",
+    "weights_bytes",
 ]
 
 WEIGHTS_FORMAT = "prillm-abstraction-weights"
