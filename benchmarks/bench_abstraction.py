@@ -103,11 +103,13 @@ def timings(sizes: list[tuple[int, int]], n_markets: int, weights: str | None) -
         for name in ("exact", "da+spiter", "da+exact"):
             rs = [r for r in sel if r["pipeline"] == name]
             t = float(np.median([r["time_s"] for r in rs]))
+            ab = float(np.median([r["abstraction_time_s"] for r in rs]))
             out.append(
                 [
                     f"{n}x{m}",
                     name,
                     f"{t * 1e3:.1f}",
+                    f"{ab * 1e3:.1f}",
                     f"{t / ex_t:.2f}",
                     f"{np.mean([r['share'] for r in rs]):.4%}",
                     f"{np.min([r['share'] for r in rs]):.4%}",
@@ -121,6 +123,7 @@ def timings(sizes: list[tuple[int, int]], n_markets: int, weights: str | None) -
                 "users x providers",
                 "pipeline",
                 "median ms",
+                "of which abstraction",
                 "time / exact",
                 "mean share",
                 "worst share",
@@ -138,10 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     ap.add_argument("--markets", type=int, default=3, help="markets per size (timing)")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--skip-profits", action="store_true")
     ap.add_argument("--json", default=None, help="write all records to this JSON file")
     args = ap.parse_args(argv)
     print(f"Python {platform.python_version()}, {platform.platform()}\n")
-    rows, ok = profits(args.weights, 40 if args.quick else None)
+    rows, ok = [], True
+    if not args.skip_profits:
+        rows, ok = profits(args.weights, 40 if args.quick else None)
     trows: list[dict] = []
     if not args.skip_timing:
         sizes = QUICK_SIZES if args.quick else SIZES

@@ -304,7 +304,7 @@ def test_gradients_flow_into_the_network_gradcheck() -> None:
         price=torch.tensor(market.price[1:])[None],
         capacity=torch.tensor(market.capacity[1:])[None],
         latency=torch.tensor(market.latency[:, 1:])[None],
-        value=torch.as_tensor(np.asarray(prefs.b)[1:])[None],
+        value=torch.tensor(np.asarray(prefs.b)[1:])[None],
     )
     target = _target_tensors(market, prefs, 0)
     prices = torch.as_tensor([[0.6, 0.9, 1.2]], dtype=torch.float64)

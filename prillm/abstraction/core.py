@@ -112,7 +112,7 @@ def rival_tensors(market: Market, prefs: Preferences, s: int) -> RivalTensors:
     r = np.arange(market.n_providers) != s
 
     def t(x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64)[None]
+        return torch.tensor(np.asarray(x), dtype=torch.float64)[None]
 
     return RivalTensors(
         price=t(market.price[r]),

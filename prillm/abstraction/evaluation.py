@@ -156,7 +156,8 @@ def profit_records(
     Returns
     -------
     list of dict
-        ``family, day, split, target, n_rivals, method, K, share`` (profit in the true game over
+        ``scenario`` (position in ``scenarios``), ``family, day, split, target, n_rivals,
+        method, K, share`` (profit in the true game over
         the exact optimum), ``price``, ``exact_price``, ``time_s`` (the pipeline's wall time),
         ``exact_time_s``.
     """
@@ -179,6 +180,7 @@ def profit_records(
                 )
                 rows.append(
                     {
+                        "scenario": k_sc,
                         "family": sc.family,
                         "day": sc.day,
                         "split": sc.split,
@@ -245,7 +247,9 @@ def timing_records(
     list of dict
         One row per market and pipeline: ``users, providers, market, pipeline``
         (``exact``, ``da+spiter``, ``da+exact``), ``time_s`` (the method's wall time, the
-        abstraction included), ``share`` (profit in the true game over the exact optimum),
+        abstraction included), ``abstraction_time_s`` (of which the abstraction: the features'
+        equilibrium, the network and the aggregation; 0 for ``exact``), ``share`` (profit in
+        the true game over the exact optimum),
         ``breakpoints`` (of the exact path on the full market).
     """
     rng = np.random.default_rng(seed)
@@ -271,6 +275,7 @@ def timing_records(
                         "market": t,
                         "pipeline": name,
                         "time_s": res.wall_time,
+                        "abstraction_time_s": res.diagnostics.get("abstraction_time", 0.0),
                         "share": res.profit / ex.profit if ex.profit > 0 else float("nan"),
                         "breakpoints": ex.diagnostics["n_breakpoints"],
                     }
