@@ -416,8 +416,10 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # is the largest gap between the curves over a 400-point grid, divided by the optimal profit
 # (a lower estimate of the supremum), and the last column the true profit at the abstracted
 # curve's exact maximiser as a share of the optimum. For DA the largest gap is
-# {glue:text}`ab_da_gap_max:.2%` of the optimum; the bound of the proposition
-# {glue:text}`ab_bound_word` (it must, the grid only underestimates $\varepsilon$).
+# {glue:text}`ab_da_gap_max:.2%` of the optimum. That the realised share is at least the bound
+# computed from the grid's $\varepsilon$ {glue:text}`ab_bound_word`; since the grid can only
+# underestimate $\varepsilon$, this is an empirical check, which could fail without
+# contradicting the proposition.
 
 # %% [markdown]
 # ```{glue:md} tab-ab-gaps
