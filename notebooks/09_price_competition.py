@@ -556,7 +556,7 @@ plt.close(fig)
 
 # %%
 economy = load_panel().segment("Economy")
-eco_market, eco_prefs = economy.markets[-1], economy.true_preferences
+eco_market, eco_prefs = economy.markets[-1], economy.truth
 t0 = time.perf_counter()
 eco = price_equilibrium(eco_market, eco_prefs)
 eco_time = time.perf_counter() - t0

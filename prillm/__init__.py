@@ -11,7 +11,8 @@ The public API, re-exported here:
 
 Sub-packages: ``prillm.pricing`` (Problem 1), ``prillm.calibration`` and ``prillm.baselines``
 (Section 4), ``prillm.torch_equilibrium`` (the differentiable equilibrium; the ``torch`` extra),
-``prillm.data`` (shipped data and the planted panel).
+``prillm.data`` (shipped data and the planted panel), ``prillm.abstraction`` (the game
+abstraction of Section 5; ``optimal_price(..., method="prillm")``).
 
 Names are imported on first use (PEP 562), so ``import prillm`` costs nothing and needs no
 optional dependency; the core (market, equilibrium, exact price) needs only numpy, scipy and
@@ -29,8 +30,12 @@ from prillm._optional import MissingDependencyError, lazy_exports
 
 # Higher layers that join a registry of a lower one: imported when the registry is first read.
 from prillm.calibration.registry import join as _join_calibration_methods
+from prillm.pricing.registry import register_method as _register_pricing_method
 
 _join_calibration_methods("prillm.baselines")
+# PriLLM's own pipeline (game abstraction, then a solver: Section 5), a pricing method of a
+# higher layer: registered by module path, imported only when it is used.
+_register_pricing_method("prillm", "prillm.abstraction.method", replace=True)
 
 __version__ = "0.1.0"
 

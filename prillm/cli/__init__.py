@@ -7,6 +7,7 @@ Sub-commands::
     prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
     prillm compete MARKET.json [--players a,b] [--json]        the price equilibrium among providers
+    prillm train-abstraction --out WEIGHTS.pt                  train the game abstraction
 
 Errors in the input (a missing or malformed file, a bad value, an unknown provider, a bad option
 or output file) are reported as one line on standard error with exit status 2, before any work
@@ -40,6 +41,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "prillm.cli.price",
     "prillm.cli.calibrate",
     "prillm.cli.compete",
+    "prillm.cli.train_abstraction",
 )
 
 

@@ -43,12 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 from prillm.pricing.exact import price_path
 from prillm.pricing.game import PricingGame, make_game
-from prillm.pricing.problem import blas_single_thread, make_problem, vanishing_price
+from prillm.pricing.problem import make_problem, vanishing_price
 
 __all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]
 
@@ -255,7 +256,7 @@ def collusive_prices(
     history = [value]
     searches = 0
     status, reason = "not_converged", f"still improving after {max_sweeps} sweeps"
-    with blas_single_thread():
+    with limit_threads():
         for sweep in range(1, max_sweeps + 1):
             before = value
             for k in range(game.n_players):

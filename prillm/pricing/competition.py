@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
@@ -54,7 +55,6 @@ from prillm.pricing.best_response import BestResponse, best_response
 from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
 from prillm.pricing.game import PricingGame, make_game
 from prillm.pricing.nash import NashCertificate, nash_certificate
-from prillm.pricing.problem import blas_single_thread
 
 __all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
 
@@ -336,7 +336,7 @@ def price_equilibrium(
     status, reason, cycle = "not_converged", "", None
     cert: NashCertificate | None = None
     eq: Equilibrium | None = None
-    with blas_single_thread():
+    with limit_threads():
         for rnd in range(1, max_rounds + 1):
             worst = 0.0
             if method == "gauss-seidel":

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm.pricing.best_response import best_response, switches_hill
 from prillm.pricing.game import PricingGame
-from prillm.pricing.problem import blas_single_thread
 
 __all__ = ["Cycle", "classify_cycle", "find_cycle", "seen_profile"]
 
@@ -107,7 +107,7 @@ def classify_cycle(
     rounds = list(range(first_round + 1, len(history)))
     jumps: list[dict[str, Any]] = []
     falls: set[str] = set()
-    with blas_single_thread():
+    with limit_threads():
         for k, pid in enumerate(game.player_ids):
             brs = [
                 best_response(game, seen_profile(history, r, k, method), k, prune=False)

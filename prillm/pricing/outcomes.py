@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._threads import limit_threads
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
@@ -36,7 +37,6 @@ from prillm.pricing.best_response import best_response, switches_hill
 from prillm.pricing.collusion import CollusionResult, collusive_prices
 from prillm.pricing.competition import PriceEquilibrium, price_equilibrium
 from prillm.pricing.game import PricingGame, make_game
-from prillm.pricing.problem import blas_single_thread
 
 __all__ = ["BestResponseMap", "Comparison", "best_response_map", "compare_outcomes"]
 
@@ -121,7 +121,7 @@ def best_response_map(
     out_v = np.empty(xs.size)
     jumps = np.zeros(xs.size, dtype=bool)
     previous = None
-    with blas_single_thread():
+    with limit_threads():
         for i, x in enumerate(xs):
             base[o] = x
             br = best_response(game, base, k, prune=False)

@@ -1,0 +1,171 @@
+"""The training recipes end to end: scenarios, preparation, training, the record to stamp.
+
+Two recipes, both seeded:
+
+=============  ===========  ========  ====================================  ========  =====
+recipe         scenarios    epochs    network (dim / heads / blocks / rFF)  prices L  batch
+=============  ===========  ========  ====================================  ========  =====
+full           2,400        30        32 / 4 / 2 / 64                       16        32
+quick          240          4         16 / 2 / 1 / 32                       8         32
+=============  ===========  ========  ====================================  ========  =====
+
+Both use Adam with a step size of ``3e-3`` decayed along a cosine to 5 % of it, ``K`` drawn per
+batch from ``{1, 2, 3}``, gradients clipped at norm 1. The shipped weights
+(:data:`~prillm.abstraction.weights.SHIPPED_WEIGHTS`) are the full recipe with seed 0,
+i.e. ``prillm train-abstraction --out prillm/abstraction/weights.pt`` with the defaults.
+Only the training and validation splits are prepared; the test split is never seen.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from prillm.abstraction.dataset import SPLITS, build_scenarios
+from prillm.abstraction.features import FEATURE_SPEC
+from prillm.abstraction.network import ScoreNetwork, count_parameters
+from prillm.abstraction.prepare import PreparedScenarios
+from prillm.abstraction.training import TrainConfig, train_network
+from prillm.market import MarketError
+
+__all__ = ["FULL", "QUICK", "RecipeResult", "recipe_config", "run_recipe"]
+
+#: The full recipe (the shipped weights).
+FULL: dict[str, Any] = {
+    "scenarios": 2400,
+    "config": {
+        "epochs": 30,
+        "batch_size": 32,
+        "n_prices": 16,
+        "network": {"dim": 32, "heads": 4, "blocks": 2, "hidden": 64},
+    },
+}
+#: The quick recipe (tests, continuous integration, the book's quick mode).
+QUICK: dict[str, Any] = {
+    "scenarios": 240,
+    "config": {
+        "epochs": 4,
+        "batch_size": 32,
+        "n_prices": 8,
+        "network": {"dim": 16, "heads": 2, "blocks": 1, "hidden": 32},
+    },
+}
+
+
+@dataclass
+class RecipeResult:
+    """A trained network and the record stamped into its weights file.
+
+    Attributes
+    ----------
+    network
+        The trained network (best validation epoch).
+    record
+        JSON-able: ``seed``, ``scenarios``, ``epochs``, ``quick``, ``config``, ``history``,
+        ``best_epoch``, ``split_sizes``, ``skipped``, ``equilibria``, ``parameters``, the
+        times (``prepare_time_s``, ``train_time_s``, ``wall_time_s``, ``cpu_time_s``) and the
+        conditions (``torch_threads``, ``cpu_count``, ``platform``, ``torch``).
+    """
+
+    network: ScoreNetwork
+    record: dict[str, Any]
+
+
+def recipe_config(quick: bool, epochs: int | None, seed: int) -> TrainConfig:
+    """The :class:`~prillm.abstraction.training.TrainConfig` of a recipe (``epochs`` overrides)."""
+    base = dict((QUICK if quick else FULL)["config"])
+    if epochs is not None:
+        base["epochs"] = epochs
+    return TrainConfig(seed=seed, **base)
+
+
+def run_recipe(
+    scenarios: int | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    progress: Callable[[str, int, int, float | None], None] | None = None,
+) -> RecipeResult:
+    """Build the scenarios, prepare the training and validation splits, train.
+
+    Parameters
+    ----------
+    scenarios, epochs
+        Override the recipe's numbers (``None``: the recipe's).
+    seed
+        Seeds the scenarios, the network and the training.
+    quick
+        The quick recipe instead of the full one.
+    progress
+        Optional ``progress(stage, done, total, loss)``, ``stage`` ``"prepare"`` or ``"train"``.
+
+    Raises
+    ------
+    prillm.MarketError
+        For a bad count or seed, or too few scenarios to fill the training and validation
+        splits.
+    """
+    n = (QUICK if quick else FULL)["scenarios"] if scenarios is None else scenarios
+    if isinstance(epochs, bool) or (
+        epochs is not None and (not isinstance(epochs, int) or epochs < 1)
+    ):
+        raise MarketError(f"epochs: expected a positive integer, got {epochs!r}")
+    config = recipe_config(quick, epochs, seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    all_sc = build_scenarios(n, seed)
+    by_split = {k: [s for s in all_sc if s.split == k] for k in SPLITS}
+    for k in ("train", "validation"):
+        if not by_split[k]:
+            raise MarketError(
+                f"scenarios: {n} scenarios leave the {k} split empty; use more (at least 60)"
+            )
+
+    def prep(done: int, total: int) -> None:
+        if progress is not None:
+            progress("prepare", done, total, None)
+
+    total_prep = len(by_split["train"]) + len(by_split["validation"])
+    train = PreparedScenarios(by_split["train"], lambda d, _t: prep(d, total_prep))
+    validation = PreparedScenarios(
+        by_split["validation"], lambda d, _t: prep(len(by_split["train"]) + d, total_prep)
+    )
+    t1 = time.perf_counter()
+
+    def step(done: int, total: int, loss: float) -> None:
+        if progress is not None:
+            progress("train", done, total, loss)
+
+    res = train_network(train, validation, config, progress=step)
+    t2, c2 = time.perf_counter(), time.process_time()
+    record = {
+        "seed": int(seed),
+        "scenarios": int(n),
+        "epochs": config.epochs,
+        "quick": bool(quick),
+        "config": config.to_dict(),
+        "feature_version": FEATURE_SPEC["version"],
+        "history": res.history,
+        "best_epoch": res.best_epoch,
+        "best_validation_loss": min(
+            [res.history["validation_initial"], *res.history["validation"]]
+        ),
+        "split_sizes": {k: len(v) for k, v in by_split.items()},
+        "skipped": {"train": train.skipped, "validation": validation.skipped},
+        "equilibria": res.equilibria,
+        "parameters": count_parameters(res.network),
+        "prepare_time_s": t1 - t0,
+        "train_time_s": t2 - t1,
+        "wall_time_s": t2 - t0,
+        "cpu_time_s": c2 - c0,
+        "torch_threads": 1,
+        "cpu_count": os.cpu_count() or 0,
+        "platform": platform.platform(),
+        "torch": str(torch.__version__),
+    }
+    return RecipeResult(network=res.network, record=record)
