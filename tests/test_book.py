@@ -29,6 +29,7 @@ def _copy_book(dest: Path) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, dest / name)
     shutil.copytree(ROOT / "book", dest / "book")
+    shutil.copytree(ROOT / "_static", dest / "_static")
     shutil.copytree(
         ROOT / "notebooks", dest / "notebooks", ignore=shutil.ignore_patterns("*.ipynb")
     )
