@@ -75,11 +75,15 @@ def table_markdown(
     """
     formats = dict(formats or {})
     columns = list(frame.columns)
-    header = ([str(frame.index.name or "")] if index else []) + [str(c) for c in columns]
+    header = ([str(frame.index.name or "")] if index else []) + [
+        str(c) for c in columns
+    ]
     rows = []
-    for key, record in frame.iterrows():
-        cells = [_cell(key, None)] if index else []
-        cells += [_cell(record[c], formats.get(c)) for c in columns]
+    for k in range(
+        len(frame)
+    ):  # by column, so that each keeps its own dtype
+        cells = [_cell(frame.index[k], None)] if index else []
+        cells += [_cell(frame[c].iloc[k], formats.get(c)) for c in columns]
         rows.append(cells)
     lines = [
         # a colon fence: a backtick fence's first line may not contain backticks (CommonMark)
