@@ -310,9 +310,9 @@ glue("sp_n_inside", n_inside, display=False)
 # :format: myst
 # ```
 #
-# Of the {glue:text}`sp_n_pieces` pieces found on the grid, {glue:text}`sp_n_inside` contain
-# their own vertex; on the others the profit is monotone and its maximum over the piece is at
-# an end. The global maximum is the best of the pieces' maxima.
+# On {glue:text}`sp_n_inside` of the {glue:text}`sp_n_pieces` pieces found on the grid the
+# vertex lies inside the piece; on the others the profit is monotone and its maximum over the
+# piece is at an end. The global maximum is the best of the pieces' maxima.
 #
 # ## Several local maxima
 #
@@ -348,16 +348,11 @@ is_peak = (two_profit[inner] > two_profit[inner - 1]) & (
 peaks = inner[is_peak]
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot(two_prices, two_profit)
-ax.plot(
-    two_prices[peaks],
-    two_profit[peaks],
-    "o",
-    color="C3",
-    label="local maxima",
-)
+dots = {"color": "C3", "label": "local maxima"}
+ax.plot(two_prices[peaks], two_profit[peaks], "o", **dots)
 ax.set_xlabel("target price $p_s$ (USD / 1M tokens)")
 ax.set_ylabel("profit (USD / day)")
-ax.legend(loc="upper right")
+ax.legend(loc="lower center")
 
 # %% tags=["remove-cell"]
 maxima = pd.DataFrame(

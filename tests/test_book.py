@@ -66,7 +66,7 @@ def _run_build(root: Path, *args: str, timeout: float = 900) -> subprocess.Compl
 
 
 def _outputs(notebook: Path) -> list[list[str]]:
-    """Text and image outputs of each code cell, except cells tagged ``timing``.
+    """Text and image outputs of each code cell (glued ones too), except cells tagged ``timing``.
 
     Stream output is joined per cell: how the kernel splits it into messages depends on timing.
     """
@@ -81,6 +81,7 @@ def _outputs(notebook: Path) -> list[list[str]]:
             if "text" in out:
                 stream += "".join(out["text"])
             for mime, data in sorted(out.get("data", {}).items()):
+                mime = mime.removeprefix("application/papermill.record/")  # glued outputs
                 if mime in ("text/plain", "image/png", "text/markdown"):
                     items.append(mime + ":" + ("".join(data) if isinstance(data, list) else data))
         result.append([stream, *items])
