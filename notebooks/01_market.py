@@ -306,7 +306,8 @@ tokens = (
     frame.groupby(["date", "model"])["tokens"].sum().unstack(fill_value=0)
 )
 shares = tokens.div(tokens.sum(axis=1), axis=0)
-top = shares.mean().nlargest(8).index
+n_top = 8
+top = shares.mean().nlargest(n_top).index
 
 # %% tags=["remove-output"]
 fig, ax = plt.subplots(figsize=(7, 4.6))
@@ -315,7 +316,7 @@ ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))
 ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %Y"))
 ax.set_ylabel("share of the day's tokens")
 ax.set_ylim(0, 1)
-fig.legend(loc="outside lower center", ncols=2)
+legend = fig.legend(loc="outside lower center", ncols=2)
 
 # %% tags=["remove-cell"]
 glue("mk_daily_selection", daily.meta["selection"], display=False)
@@ -326,6 +327,7 @@ glue("mk_n_models", shares.shape[1], display=False)
 glue("mk_top_share", float(shares[top[0]].mean()), display=False)
 glue("mk_top8_share", float(shares[top].sum(axis=1).mean()), display=False)
 glue("mk_top_model", str(top[0]), display=False)
+glue("mk_n_top", n_top, display=False)
 glue_figure("fig-mk-shares", fig)
 
 # %% [markdown]
@@ -333,18 +335,19 @@ glue_figure("fig-mk-shares", fig)
 # ---
 # name: fig-mk-shares
 # alt: >-
-#   Stacked areas of the daily token shares of eight models over five weeks of April and May
+#   Stacked areas of the daily token shares of the largest models over five weeks of April and May
 #   2025, one band per model, none of them dominant; the white band above the areas is the
 #   share of the other models.
 # ---
-# Daily share of the tokens of the most-used variants carried by the eight largest models,
+# Daily share of the tokens of the most-used variants carried by the {glue:text}`mk_n_top`
+# largest models,
 # {glue:text}`mk_daily_period` ({glue:text}`mk_daily_source`). The white band at the top is
 # every other model. No model dominates, and the shares drift from week to week.
 # ```
 #
 # Over these {glue:text}`mk_n_days` complete days and {glue:text}`mk_n_models` models, the
 # largest, {glue:text}`mk_top_model`, carried {glue:text}`mk_top_share:.0%` of the tokens on
-# average and the eight largest together {glue:text}`mk_top8_share:.0%`
+# average and the {glue:text}`mk_n_top` largest together {glue:text}`mk_top8_share:.0%`
 # ({numref}`fig-mk-shares`). Applications spread their traffic, which is what the routing game
 # describes.
 #
@@ -358,7 +361,8 @@ glue_figure("fig-mk-shares", fig)
 # %% tags=["remove-output"]
 history = prillm_data.load_price_history()
 ids, counts = np.unique(history["model_id"], return_counts=True)
-busiest = ids[np.argsort(-counts, kind="stable")[:6]]
+n_busiest = 6
+busiest = ids[np.argsort(-counts, kind="stable")[:n_busiest]]
 fig, ax = plt.subplots(figsize=(7, 4.4))
 for mid in busiest:
     rows = history.where("model_id", mid)
@@ -374,13 +378,14 @@ for mid in busiest:
 ax.set_yscale("log")
 ax.set_ylabel("input price (USD / 1M tokens)")
 ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
-fig.legend(loc="outside lower center", ncols=2)
+legend = fig.legend(loc="outside lower center", ncols=2)
 
 # %% tags=["remove-cell"]
 glue("mk_n_changes", len(history), display=False)
 glue("mk_n_priced", len(ids), display=False)
 glue("mk_history_period", history.meta["period"], display=False)
 glue("mk_most_changes", int(counts.max()), display=False)
+glue("mk_n_busiest", n_busiest, display=False)
 glue_figure("fig-mk-prices", fig)
 
 # %% [markdown]
@@ -388,10 +393,11 @@ glue_figure("fig-mk-prices", fig)
 # ---
 # name: fig-mk-prices
 # alt: >-
-#   Step lines of the list input price of six models over time on a logarithmic axis; prices
+#   Step lines of the list input price of a few models over time on a logarithmic axis; prices
 #   change several times, both down and up.
 # ---
-# List input price of the six most often re-priced models, {glue:text}`mk_history_period`
+# List input price of the {glue:text}`mk_n_busiest` most often re-priced models,
+# {glue:text}`mk_history_period`
 # (log scale). Each step is a change of list price.
 # ```
 #
@@ -422,7 +428,7 @@ ax.set_xticks(range(n_show), names, rotation=90)
 ax.set_yticks(range(n_show), block.index)
 ax.grid(False)
 label = "tokens in the snapshot window (log scale)"
-fig.colorbar(image, ax=ax, label=label)
+colorbar = fig.colorbar(image, ax=ax, label=label)
 
 # %% tags=["remove-cell"]
 glue("mk_n_show", n_show, display=False)
@@ -474,7 +480,9 @@ ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("throughput (tokens / s, median)")
 ax.set_ylabel("latency (s, median)")
-fig.colorbar(points, ax=ax, label="price (USD / 1M tokens, log scale)")
+colorbar = fig.colorbar(
+    points, ax=ax, label="price (USD / 1M tokens, log scale)"
+)
 
 # %% tags=["remove-cell"]
 glue("mk_n_perf", len(perf), display=False)

@@ -164,7 +164,7 @@ ax1.plot(prices, profit / 1e3)
 ax1.plot(prices[best], profit[best] / 1e3, "o", color="C3", label="best")
 ax1.axvline(market.price[s], color="grey", ls=":", label="list price")
 ax1.set_ylabel("profit (thousand USD / day)")
-ax1.legend(loc="upper right")
+legend = ax1.legend(loc="upper right")
 ax2.plot(prices, load / 1e9, color="C2")
 for x in kinks:
     ax2.axvline(x, color="C1", lw=0.6, alpha=0.7)
@@ -239,7 +239,7 @@ ax.semilogy(mid[same], shown[same], ".", **one)
 ax.semilogy(mid[~same], shown[~same], "o", **two)
 ax.set_xlabel("target price $p_s$ (USD / 1M tokens)")
 ax.set_ylabel("|second difference| / max $F_s$")
-ax.legend(loc="center right")
+legend = ax.legend(loc="center right")
 
 # %% tags=["remove-cell"]
 within = float(second[same].max()) if same.any() else float("nan")
@@ -352,7 +352,7 @@ dots = {"color": "C3", "label": "local maxima"}
 ax.plot(two_prices[peaks], two_profit[peaks], "o", **dots)
 ax.set_xlabel("target price $p_s$ (USD / 1M tokens)")
 ax.set_ylabel("profit (USD / day)")
-ax.legend(loc="lower center")
+legend = ax.legend(loc="lower center")
 
 # %% tags=["remove-cell"]
 maxima = pd.DataFrame(
@@ -515,7 +515,7 @@ ax.loglog(errors["N"], errors["predicted"], "x", **crosses)
 ax.loglog(errors["N"], errors["bound"], "--", **dashes)
 ax.set_xlabel("grid points $N$")
 ax.set_ylabel("gap relative to the optimum")
-ax.legend(loc="upper right")
+legend = ax.legend(loc="upper right")
 # %% tags=["remove-cell"]
 glue_figure("fig-sp-grid", fig)
 
