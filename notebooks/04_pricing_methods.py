@@ -184,9 +184,10 @@ plt.show()
 #   reported.
 # * **smooth** — the complementarity replaced by the smoothed Fischer-Burmeister equation
 #   $f + \mu - \sqrt{f^2 + \mu^2 + 2\varepsilon^2} = 0$, $\varepsilon = 10^{-2} \to 10^{-4}$,
-#   as in Wu et al. (2021), same solver.
+#   as in Wu et al. {cite}`wu2021revenue`, same solver.
 # * **odca** and **spgce** — models that ignore the interaction between users: each user
-#   best-responds to the others' flows frozen at today's equilibrium (after Chen et al., 2020),
+#   best-responds to the others' flows frozen at today's equilibrium (after Chen et al.
+#   {cite}`chen2020stackelberg`),
 #   or all users are merged into one homogeneous population in Wardrop equilibrium
 #   {cite}`harks2021stackelberg`. Their price is then evaluated in the true game.
 # * **scip** — the same MPEC solved to global optimality by SCIP's spatial branch and bound:

@@ -411,7 +411,8 @@ glue("cal_syn_err_b", syn_err["b"], display=False)
 # - **FD**: the same L-BFGS-B with central finite differences of the black-box equilibrium
 #   ($2p + 1$ loss evaluations per gradient, $p$ parameters);
 # - **A2C**: an advantage actor-critic agent whose actions move $\theta$ and whose reward is the
-#   negative loss (the approach of Liu et al. 2020 cited by the paper); it reports the best point
+#   negative loss (the approach of Liu et al. {cite}`liu2020multi` cited by the paper); it reports
+#   the best point
 #   it ever evaluated;
 # - **NPM**: objective factors only, $b = 0$, fitting $w_q$ and $w_d$;
 # - **noQ**: no congestion. With $w_q = 0$ the potential is linear and the equilibrium is not
