@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError, as_float_array, check_ids, check_number, describe
+from prillm._json_fields import check_format, check_units, entries, ident, json_type, number
+from prillm._validation import MarketError, as_float_array, check_ids, check_number
 from prillm.io import atomic_write_json, read_json
 
 __all__ = [
@@ -194,10 +195,10 @@ class Preferences:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "preferences") -> Preferences:
         """Build preferences from :meth:`to_dict` output (``format``/``version`` optional)."""
         if not isinstance(data, Mapping):
-            raise MarketError(f"{where}: expected a JSON object, got {_json_type(data)}")
+            raise MarketError(f"{where}: expected a JSON object, got {json_type(data)}")
         sep = "." if where.endswith("preferences") else ": "
-        _check_format(data, PREFERENCES_FORMAT, where)
-        _check_units(data, PREFERENCE_UNITS, where, sep)
+        check_format(data, PREFERENCES_FORMAT, where, MARKET_FORMAT_VERSION)
+        check_units(data, PREFERENCE_UNITS, where, sep)
         known = {"format", "version", "units", "w_p", "w_q", "w_d", "b"}
         extra = sorted(set(data) - known)
         if extra:
@@ -463,9 +464,9 @@ class Market:
             With the field name (e.g. ``providers[2].capacity``) for any malformed entry.
         """
         if not isinstance(data, Mapping):
-            raise MarketError(f"{where}: expected a JSON object, got {_json_type(data)}")
-        _check_format(data, MARKET_FORMAT, where)
-        _check_units(data, UNITS, where, ": ")
+            raise MarketError(f"{where}: expected a JSON object, got {json_type(data)}")
+        check_format(data, MARKET_FORMAT, where, MARKET_FORMAT_VERSION)
+        check_units(data, UNITS, where, ": ")
         known = {
             "format",
             "version",
@@ -479,16 +480,16 @@ class Market:
         extra = sorted(set(data) - known)
         if extra:
             raise MarketError(f"{where}: unknown field {extra[0]!r}")
-        providers = _entries(data, "providers", where, {"id", "price", "capacity"})
-        users = _entries(data, "users", where, {"id", "demand"})
+        providers = entries(data, "providers", where, {"id", "price", "capacity"})
+        users = entries(data, "users", where, {"id", "demand"})
         try:
-            price = [_number(p, "price", f"providers[{k}]", 0) for k, p in enumerate(providers)]
+            price = [number(p, "price", f"providers[{k}]", 0) for k, p in enumerate(providers)]
             capacity = [
-                _number(p, "capacity", f"providers[{k}]", 1) for k, p in enumerate(providers)
+                number(p, "capacity", f"providers[{k}]", 1) for k, p in enumerate(providers)
             ]
-            demand = [_number(u, "demand", f"users[{k}]", 0) for k, u in enumerate(users)]
-            provider_ids = [_ident(p, f"providers[{k}]") for k, p in enumerate(providers)]
-            user_ids = [_ident(u, f"users[{k}]") for k, u in enumerate(users)]
+            demand = [number(u, "demand", f"users[{k}]", 0) for k, u in enumerate(users)]
+            provider_ids = [ident(p, f"providers[{k}]") for k, p in enumerate(providers)]
+            user_ids = [ident(u, f"users[{k}]") for k, u in enumerate(users)]
             check_ids("providers", provider_ids, len(provider_ids), "p")
             check_ids("users", user_ids, len(user_ids), "u")
             return cls(
@@ -550,91 +551,3 @@ def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
     cost = w_p * market.price[None, :] + w_d * market.latency - b[None, :]
     slope = w_q / market.capacity
     return GameCoefficients(cost=cost, slope=slope, demand=np.asarray(market.demand))
-
-
-# ---------------------------------------------------------------- helpers
-def _json_type(value: object) -> str:
-    """The JSON name of a parsed value's type (for error messages)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-def _check_format(data: Mapping[str, Any], expected: str, where: str) -> None:
-    fmt = data.get("format", expected)
-    if fmt != expected:
-        raise MarketError(f"{where}: format: expected {expected!r}, got {describe(fmt)}")
-    version = data.get("version", MARKET_FORMAT_VERSION)
-    if type(version) is not int or version != MARKET_FORMAT_VERSION:
-        raise MarketError(
-            f"{where}: version: this prillm reads version {MARKET_FORMAT_VERSION}, "
-            f"got {describe(version)}"
-        )
-
-
-def _check_units(data: Mapping[str, Any], units: Mapping[str, str], where: str, sep: str) -> None:
-    """``units`` is informational, but it must not claim other units than prillm's."""
-    if "units" not in data:
-        return
-    given = data["units"]
-    if not isinstance(given, Mapping):
-        raise MarketError(f"{where}{sep}units: expected a JSON object, got {_json_type(given)}")
-    for key, value in given.items():
-        if key not in units:
-            raise MarketError(f"{where}{sep}units: unknown field {key!r}")
-        if value != units[key]:
-            raise MarketError(
-                f"{where}{sep}units.{key}: prillm's unit is {units[key]!r}, got {describe(value)}"
-            )
-
-
-def _entries(data: Mapping[str, Any], key: str, where: str, fields: set[str]) -> list[Mapping]:
-    if key not in data:
-        raise MarketError(f"{where}: missing field {key!r}")
-    entries = data[key]
-    if not isinstance(entries, list):
-        raise MarketError(f"{where}: {key}: expected a list, got {_json_type(entries)}")
-    if not entries:
-        what = "provider" if key == "providers" else "user"
-        raise MarketError(f"{where}: {key}: the market needs at least one {what}")
-    for k, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
-            raise MarketError(
-                f"{where}: {key}[{k}]: expected an object, got {_json_type(entry)} "
-                f"{describe(entry)}"
-            )
-        extra = sorted(set(entry) - fields)
-        if extra:
-            raise MarketError(f"{where}: {key}[{k}]: unknown field {extra[0]!r}")
-        missing = sorted(fields - set(entry) - {"id"})
-        if missing:
-            raise MarketError(f"{where}: {key}[{k}]: missing field {missing[0]!r}")
-    return entries
-
-
-def _number(entry: Mapping[str, Any], key: str, where: str, lower: int) -> float:
-    """A finite JSON number, >= 0 (``lower=0``) or > 0 (``lower=1``)."""
-    value = check_number(f"{where}.{key}", entry[key])
-    if value < 0 or (lower and value == 0):
-        rule = "> 0" if lower else ">= 0"
-        raise MarketError(f"{where}.{key}: must be {rule}, got {describe(value)}")
-    return value
-
-
-def _ident(entry: Mapping[str, Any], where: str) -> str:
-    if "id" not in entry:
-        raise MarketError(f"{where}: missing field 'id'")
-    ident = entry["id"]
-    if not isinstance(ident, str) or not ident.strip():
-        raise MarketError(f"{where}.id: ids must be non-empty strings, got {describe(ident)}")
-    return ident
