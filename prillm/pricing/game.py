@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_number
 from prillm.equilibrium import Equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 
@@ -110,18 +110,6 @@ class PricingGame:
                 + ", ".join(repr(p) for p in self.player_ids)
             )
         return self.players.index(j)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or value is None:
-        raise MarketError(f"{name}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MarketError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise MarketError(f"{name}: must be finite, got {value!r}")
-    return v
 
 
 def _players(market: Market, players: Any) -> tuple[int, ...]:
@@ -233,7 +221,7 @@ def make_game(
         given = _per_player("marginal_costs", market, idx, marginal_costs)
         items = given.items() if isinstance(given, dict) else enumerate(given)
         for pos, v in items:
-            c = _number(f"marginal_costs[{ids[pos]!r}]", v)
+            c = check_number(f"marginal_costs[{ids[pos]!r}]", v)
             if c < 0:
                 raise MarketError(f"marginal_costs[{ids[pos]!r}]: must be >= 0, got {v!r}")
             costs[pos] = c
@@ -252,12 +240,12 @@ def make_game(
                 raise MarketError(f"{where}: expected a pair (lo, hi), got {pair!r}")
             if len(pair) != 2:
                 raise MarketError(f"{where}: expected a pair (lo, hi), got {pair!r}")
-            lo = _number(f"{where}[0] (lower bound)", pair[0])
+            lo = check_number(f"{where}[0] (lower bound)", pair[0])
             if lo < 0:
                 raise MarketError(f"{where}: the lower bound must be >= 0, got {pair[0]!r}")
             lower[pos] = lo
             if pair[1] is not None:
-                hi = _number(f"{where}[1] (upper bound)", pair[1])
+                hi = check_number(f"{where}[1] (upper bound)", pair[1])
                 if hi <= lo:
                     raise MarketError(
                         f"{where}: the upper bound {pair[1]!r} is not above the lower bound "

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_number
 from prillm.equilibrium import Equilibrium, problem_scales, solve_active_set, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 
@@ -114,18 +114,6 @@ class PricingProblem:
         return profit, eq
 
 
-def _check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise MarketError(f"{name}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MarketError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise MarketError(f"{name}: must be finite, got {value!r}")
-    return v
-
-
 def make_problem(
     market: Market,
     prefs: Preferences | None,
@@ -157,10 +145,10 @@ def make_problem(
         s = market.provider_index_map[target]
     else:
         raise MarketError(f"target: expected a provider id or position, got {target!r}")
-    p_min = _check_number("p_min", p_min)
+    p_min = check_number("p_min", p_min)
     if p_min < 0:
         raise MarketError(f"p_min: prices must be >= 0, got {p_min!r}")
-    cm = _check_number("marginal_cost", marginal_cost)
+    cm = check_number("marginal_cost", marginal_cost)
     if cm < 0:
         raise MarketError(f"marginal_cost: must be >= 0, got {marginal_cost!r}")
     gc = game_coefficients(market, prefs)
@@ -168,7 +156,7 @@ def make_problem(
     if p_max is None:
         p_max_v = default_p_max(market, prefs, s, p_min)
     else:
-        p_max_v = _check_number("p_max", p_max)
+        p_max_v = check_number("p_max", p_max)
         if p_max_v <= 0:
             raise MarketError(f"p_max: must be > 0, got {p_max!r}")
         if p_max_v <= p_min:
