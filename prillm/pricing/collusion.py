@@ -48,14 +48,14 @@ from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 from prillm.pricing.exact import price_path
-from prillm.pricing.game import PricingGame, make_game
+from prillm.pricing.game import PricingGame, UsersOutcome, make_game
 from prillm.pricing.problem import make_problem, vanishing_price
 
 __all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]
 
 
 @dataclass(frozen=True, eq=False)
-class CollusionResult:
+class CollusionResult(UsersOutcome):
     """The outcome of exact coordinate ascent on the players' joint profit.
 
     Attributes
@@ -91,17 +91,6 @@ class CollusionResult:
     sweeps: int
     line_searches: int
     wall_time: float
-
-    @property
-    def users_cost(self) -> float:
-        """The users' total cost of Eq. (1) at the returned prices (USD)."""
-        return float(self.equilibrium.user_costs.sum())
-
-    @property
-    def users_payment(self) -> float:
-        """What the users pay the providers at the returned prices (USD)."""
-        eq = self.equilibrium
-        return float(eq.market.price @ eq.loads / TOKENS_PER_PRICE_UNIT)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation."""

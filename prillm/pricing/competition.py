@@ -50,10 +50,10 @@ import numpy as np
 from prillm._threads import limit_threads
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
+from prillm.market import Market, Preferences
 from prillm.pricing.best_response import BestResponse, best_response
 from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
-from prillm.pricing.game import PricingGame, make_game
+from prillm.pricing.game import PricingGame, UsersOutcome, make_game
 from prillm.pricing.nash import NashCertificate, nash_certificate
 
 __all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
@@ -63,7 +63,7 @@ METHODS = ("gauss-seidel", "jacobi")
 
 
 @dataclass(frozen=True, eq=False)
-class PriceEquilibrium:
+class PriceEquilibrium(UsersOutcome):
     """The outcome of best-response dynamics in the pricing game, with its certificate.
 
     Attributes
@@ -140,17 +140,6 @@ class PriceEquilibrium:
     def n_rounds(self) -> int:
         """Rounds of best responses played."""
         return int(self.history.shape[0] - 1)
-
-    @property
-    def users_cost(self) -> float:
-        """The users' total cost of Eq. (1) at the returned prices (USD)."""
-        return float(self.equilibrium.user_costs.sum())
-
-    @property
-    def users_payment(self) -> float:
-        """What the users pay the providers at the returned prices (USD)."""
-        eq = self.equilibrium
-        return float(eq.market.price @ eq.loads / TOKENS_PER_PRICE_UNIT)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation (the per-step records included)."""

@@ -38,7 +38,28 @@ from prillm._validation import MarketError, check_number
 from prillm.equilibrium import Equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 
-__all__ = ["PricingGame", "make_game", "relative_gain"]
+__all__ = ["PricingGame", "UsersOutcome", "make_game", "relative_gain"]
+
+
+class UsersOutcome:
+    """What the users pay and suffer at an outcome's prices (a mixin of the game's results).
+
+    The class using it has an ``equilibrium`` attribute: the certified user-side equilibrium at
+    the outcome's prices.
+    """
+
+    equilibrium: Equilibrium
+
+    @property
+    def users_cost(self) -> float:
+        """The users' total cost of Eq. (1) at the returned prices (USD)."""
+        return float(self.equilibrium.user_costs.sum())
+
+    @property
+    def users_payment(self) -> float:
+        """What the users pay the providers at the returned prices (USD)."""
+        eq = self.equilibrium
+        return float(eq.market.price @ eq.loads / TOKENS_PER_PRICE_UNIT)
 
 
 @dataclass(frozen=True, eq=False)
