@@ -1,9 +1,9 @@
-"""Pieces shared by the sub-commands: exit codes, reading a market file, plain-text tables."""
+"""Pieces shared by the sub-commands: exit codes, reading a market file, reports, tables."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prillm.market import Market, Preferences
@@ -44,6 +44,20 @@ def load_market_and_prefs(
     except MarketError as exc:
         raise MarketError(f"{where}: {exc}") from None
     return market, prefs, source
+
+
+def report(
+    payload: dict[str, Any], source: str, text: str, as_json: bool, allow_nan: bool = True
+) -> str:
+    """What a sub-command prints: ``payload`` and the preferences' ``source`` as JSON, or ``text``.
+
+    ``allow_nan=False`` refuses non-finite numbers (strict JSON) instead of writing ``NaN``.
+    """
+    import json
+
+    if not as_json:
+        return text
+    return json.dumps({**payload, "preferences": source}, indent=2, allow_nan=allow_nan)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

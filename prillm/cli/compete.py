@@ -27,7 +27,6 @@ A cycle or a run out of rounds is an answer, not an error: the status says so (e
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -35,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from prillm.cli._common import load_market_and_prefs, table
+from prillm.cli._common import load_market_and_prefs, report, table
 
 __all__ = ["PLOT_FORMATS", "add_parser", "read_costs", "run"]
 
@@ -330,8 +329,7 @@ def run(args: argparse.Namespace) -> int:
         payload = resp.to_dict()
         text = _response_report(resp, market, source)
         shown, title = resp.others, f"the others answer {resp.mover} at {resp.price:g} $/M"
-    payload["preferences"] = source
-    out = json.dumps(payload, indent=2, allow_nan=False) if args.json else text
+    out = report(payload, source, text, args.json, allow_nan=False)
     if args.plot is not None:
         fig = _figure(shown, title)
         _save_atomic(fig, args.plot)

@@ -14,11 +14,10 @@ finite numbers in ``[0, MAX_PRICE]`` USD per million tokens (``--p-max`` > 0), w
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prillm.cli._common import load_market_and_prefs
+from prillm.cli._common import load_market_and_prefs, report
 from prillm.cli._options import MAX_PRICE, number
 
 if TYPE_CHECKING:
@@ -132,10 +131,5 @@ def run(args: argparse.Namespace) -> int:
         raise
     except ValueError as exc:  # a method refusing the market's size, or a bad option
         raise MarketError(str(exc)) from None
-    if args.json:
-        payload = res.to_dict()
-        payload["preferences"] = source
-        print(json.dumps(payload, indent=2))
-    else:
-        print(format_result(res, source))
+    print(report(res.to_dict(), source, format_result(res, source), args.json))
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
-from prillm.cli._common import load_market_and_prefs, table
+from prillm.cli._common import load_market_and_prefs, report, table
 from prillm.cli._options import number
 
 if TYPE_CHECKING:
@@ -94,10 +93,5 @@ def run(args: argparse.Namespace) -> int:
 
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     eq = solve_equilibrium(market, prefs, tol=args.tol, check_nash=True)
-    if args.json:
-        payload = eq.to_dict()
-        payload["preferences"] = source
-        print(json.dumps(payload, indent=2))
-    else:
-        print(format_equilibrium(eq, source))
+    print(report(eq.to_dict(), source, format_equilibrium(eq, source), args.json))
     return 0

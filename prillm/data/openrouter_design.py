@@ -70,15 +70,8 @@ from typing import Any
 import numpy as np
 
 from prillm._validation import MarketError
+from prillm.data import openrouter
 from prillm.data.generate import DesignDraw, _check_float, _check_int
-from prillm.data.openrouter import (
-    SOURCE,
-    load_app_flows,
-    load_models_daily,
-    load_performance,
-    load_price_history,
-    price_on,
-)
 from prillm.data.table import Table
 from prillm.market import Preferences
 
@@ -173,11 +166,16 @@ class OpenRouterDesign:
     def draw(self, rng: np.random.Generator, dates: tuple[str, ...]) -> DesignDraw:
         """Draw the days (the module docstring's construction, in that order from ``rng``)."""
         n_days = len(dates)
-        tabs = dict(self.tables or {})
-        daily = tabs["models_daily"] if "models_daily" in tabs else load_models_daily()
-        history = tabs["price_history"] if "price_history" in tabs else load_price_history()
-        apps_t = tabs["app_flows"] if "app_flows" in tabs else load_app_flows()
-        perf = tabs["performance"] if "performance" in tabs else load_performance()
+        given = dict(self.tables or {})
+        loaders = {
+            "models_daily": openrouter.load_models_daily,
+            "price_history": openrouter.load_price_history,
+            "app_flows": openrouter.load_app_flows,
+            "performance": openrouter.load_performance,
+        }
+        daily, history, apps_t, perf = (
+            given[key] if key in given else load() for key, load in loaders.items()
+        )
 
         # ---- providers: real volumes and daily list prices
         provider_ids, volume, list_price = _providers(daily, history, dates, self.n_providers)
@@ -218,7 +216,8 @@ class OpenRouterDesign:
 
         info: dict[str, Any] = {
             "facts": {
-                "source": f"Source: {SOURCE}, as of {daily.meta.get('as_of', '?')} (volumes), "
+                "source": f"Source: {openrouter.SOURCE}, as of "
+                f"{daily.meta.get('as_of', '?')} (volumes), "
                 f"{history.meta.get('as_of', '?')} (price ledger), 2026-09 (app names), "
                 f"{perf.meta.get('as_of', '?')} (throughput, latency)",
                 "real_daily_tokens": dict(zip(provider_ids, volume.tolist(), strict=True)),
@@ -283,7 +282,7 @@ def _providers(
     candidates.sort(key=lambda c: (-c[0], c[1]))
     chosen: list[tuple[str, float, list[float]]] = []
     for mean_tokens, model_id in candidates:
-        prices = [price_on(history, model_id, d)[0] for d in dates]
+        prices = [openrouter.price_on(history, model_id, d)[0] for d in dates]
         if all(math.isfinite(p) and p > 0 for p in prices):
             chosen.append((model_id, mean_tokens, prices))
         if len(chosen) == count:
