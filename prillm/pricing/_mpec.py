@@ -161,6 +161,29 @@ def termination(results: Any) -> tuple[str, str]:
     return str(results.solver.status), str(results.solver.termination_condition)
 
 
+def run_stage(solver: Any, model: Any, time_left: float) -> tuple[bool, dict[str, Any]]:
+    """Solve one stage of a homotopy with ripopt; load the solution if it is a local optimum.
+
+    Returns
+    -------
+    ok, outcome
+        Whether a local optimum was reached (and loaded into ``model``), and the stage's
+        ``status`` and ``termination`` (``"error"`` and the exception when the solver failed:
+        reported, not hidden).
+    """
+    try:
+        res = solver.solve(
+            model, load_solutions=False, options={"max_wall_time": time_left, "print_level": 0}
+        )
+    except Exception as exc:  # the solver binary failed
+        return False, {"status": "error", "termination": repr(exc)}
+    status, term = termination(res)
+    ok = term in ("optimal", "locallyOptimal")
+    if ok:
+        load_quietly(model, res)
+    return ok, {"status": status, "termination": term}
+
+
 def load_quietly(model: Any, results: Any) -> None:
     """Load a solution, silencing Pyomo's warning for values a hair outside their bounds."""
     import logging

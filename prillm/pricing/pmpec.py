@@ -82,20 +82,9 @@ def solve(
                 break
             model = _mpec.build_model(prob, complementarity="mpec", start=init)
             pyo.TransformationFactory("mpec.simple_nonlinear").apply_to(model, mpec_bound=bound)
-            try:
-                res = solver.solve(
-                    model, load_solutions=False, options={"max_wall_time": left, "print_level": 0}
-                )
-            except Exception as exc:  # the solver binary failed: report it, do not hide it
-                stages.append(
-                    {"bound": bound, "start": origin, "status": "error", "termination": repr(exc)}
-                )
-                continue
-            status, term = _mpec.termination(res)
-            ok = term in ("optimal", "locallyOptimal")
-            stage = {"bound": bound, "start": origin, "status": status, "termination": term}
+            ok, outcome = _mpec.run_stage(solver, model, left)
+            stage = {"bound": bound, "start": origin, **outcome}
             if ok:
-                _mpec.load_quietly(model, res)
                 start = _mpec.values(model, prob)
                 price = start["p"]
                 solved.append(bound)

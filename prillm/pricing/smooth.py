@@ -75,24 +75,14 @@ def solve(
             stages.append({"eps": e, "status": "skipped", "termination": "time limit"})
             break
         model.eps = e
-        try:
-            res = solver.solve(
-                model, load_solutions=False, options={"max_wall_time": left, "print_level": 0}
-            )
-        except Exception as exc:  # the solver binary failed: report it
-            stages.append({"eps": e, "status": "error", "termination": repr(exc)})
+        ok, outcome = _mpec.run_stage(solver, model, left)
+        stage = {"eps": e, **outcome}
+        stages.append(stage)
+        if not ok:
             break
-        status, term = _mpec.termination(res)
-        stage = {"eps": e, "status": status, "termination": term}
-        if term in ("optimal", "locallyOptimal"):
-            _mpec.load_quietly(model, res)
-            price = _mpec.values(model, prob)["p"]
-            solved.append(e)
-            stage["price"] = price
-            stages.append(stage)
-        else:
-            stages.append(stage)
-            break
+        price = _mpec.values(model, prob)["p"]
+        solved.append(e)
+        stage["price"] = price
     return price, {
         "stages": stages,
         **_mpec.homotopy_outcome(stages, solved, eps, "eps"),
