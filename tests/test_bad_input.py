@@ -497,6 +497,12 @@ OPTION_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
         ("argument --optimizer: invalid choice: 'sgd'",),
     ),
     ("calibrate without --out", ["calibrate", "{panel}"], ("required: --out",)),
+    ("explain without a target", ["explain", "{market}"], ("required: --target",)),
+    (
+        "explain unknown target",
+        ["explain", "{market}", "--target", "zz", "--plot", "{tmp}/e.png"],
+        ("--target: unknown provider id 'zz'",),
+    ),
 ]
 NUMERIC_OPTIONS: list[tuple[list[str], str, list[str], str]] = [
     # (command before the option, option, bad values, the accepted range as printed)
@@ -606,6 +612,11 @@ def test_bad_options(
 
 # ------------------------------------------------------------------ output files
 OUTPUT_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
+    (
+        "explain plot e.gif",
+        ["explain", "{market}", "--target", "a", "--plot", "{tmp}/e.gif"],
+        ("--plot: unsupported file type '.gif'", "e.gif"),
+    ),
     (
         "plot fit.xyz",
         ["calibrate", "{panel}", "--out", "{tmp}/p.json", "--plot", "{tmp}/fit.xyz"],

@@ -17,6 +17,13 @@ from prillm.experiments import (
     rolling_forecast,
 )
 from prillm.experiments.app_snapshot import PRICE_WINDOW_DAYS
+from prillm.experiments.nowcast import (
+    elasticities,
+    game_elasticities,
+    nowcast,
+    nowcast_values,
+    one_step_forecasts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +217,76 @@ def test_snapshot_fit_and_leave_one_app_out(snapshot):
     assert fit.held_out is not None
     np.testing.assert_allclose(fit.held_out.sum(axis=1), snapshot.demand[0], rtol=1e-9)
     assert set(fit.metrics) >= {"leave one app out", "proportional, leave one app out"}
+
+
+# ------------------------------------------------------------------ the nowcast
+def test_nowcast_values_make_the_day_the_equilibrium(daily):
+    # independent check: the calibration's own equilibrium solver at the inverted values
+    for t, w_q in ((3, 0.5), (20, 40.0)):
+        b, alpha = nowcast_values(daily, [t], w_q, 0.8)
+        prefs = Preferences(w_q=w_q, w_d=1.0, b=b, provider_ids=daily.provider_ids)
+        pred = predict_flows(daily.replace(capacity=alpha).subset([t]), prefs)[0]
+        np.testing.assert_allclose(pred, daily.flows[t], rtol=1e-9)
+
+
+def test_nowcast_is_yesterdays_shares_at_unchanged_prices(daily):
+    n0 = daily.info["n_train"]
+    fc = one_step_forecasts(daily, range(n0, daily.n_days), w_q=3.0)
+    yesterday = naive_share_forecasts(daily)["yesterday's shares"]
+    same = [
+        k
+        for k, t in enumerate(range(n0, daily.n_days))
+        if (daily.price[t] == daily.price[t - 1]).all()
+    ]
+    assert same  # the held-out days keep their prices
+    np.testing.assert_allclose(fc[same], yesterday[same], rtol=1e-9)
+
+
+def test_nowcast_elasticity_matches_the_closed_form(daily):
+    t, w_q = 10, 2.0
+    e = elasticities(daily, t, w_q)
+    _, alpha = nowcast_values(daily, [t], w_q, 0.8)
+    loads = daily.flows[t, 0]
+    closed = -alpha * (1 - alpha / alpha.sum()) * daily.price[t] / (2 * w_q * loads)
+    np.testing.assert_allclose(e, closed, rtol=1e-6)
+
+
+def test_nowcast_recovers_a_planted_price_response(daily):
+    # make every price-change day of the training window follow the nowcast at w_q = 1 (in
+    # order, so that each day's values come from the planted day before): the grid must find 1
+    n0 = daily.info["n_train"]
+    flows = daily.flows.copy()
+    planted = daily
+    for t in range(1, n0):
+        if (daily.price[t] != daily.price[t - 1]).any():
+            flows[t] = one_step_forecasts(planted, [t], w_q=1.0)[0]
+            planted = daily.replace(flows=flows.copy())
+    now = nowcast(planted, n_boot=20)
+    assert now.w_q == pytest.approx(1.0, rel=1e-12) and now.at_bound == ""
+    assert now.train_sse.min() == pytest.approx(now.train_sse[np.argmin(np.abs(now.grid - 1))])
+
+
+def test_fit_reports_the_nowcast_and_its_limits(daily):
+    fit = fit_daily_volumes(daily, steps=5, window=None, rng=np.random.default_rng(3))
+    m = fit.metrics
+    assert set(m["game nowcast"]) == {"train", "test"}
+    assert m["game nowcast"]["test"]["r2"] >= m["yesterday's shares"]["test"]["r2"] - 1e-12
+    now = fit.nowcast
+    assert now is not None and now.at_bound == "upper"  # no price response asked for
+    assert set(now.informative_days) == {
+        t for t in range(1, daily.info["n_train"]) if (daily.price[t] != daily.price[t - 1]).any()
+    }
+    assert any("no price changes on the held-out days" in n for n in now.notes)
+    again = nowcast(daily, rng=np.random.default_rng(3))
+    assert again.elasticity == now.elasticity  # seeded bootstrap: identical
+    for e in now.elasticity.values():
+        assert e["low"] <= e["value"] <= e["high"] <= 0
+    game = game_elasticities(daily, fit.prefs, range(daily.info["n_train"], daily.n_days))
+    assert all(v["low"] <= v["high"] <= 0 for v in game.values())
+
+
+def test_nowcast_rejects_bad_parameters(daily):
+    with pytest.raises(MarketError, match="memory"):
+        nowcast(daily, memory=0)
+    with pytest.raises(MarketError, match="bounds"):
+        nowcast(daily, bounds=(1.0, 0.5))

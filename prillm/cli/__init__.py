@@ -5,6 +5,7 @@ Sub-commands::
     prillm solve MARKET.json [--prefs PREFS.json] [--json]     the user-side equilibrium
     prillm demo                                                a worked example on a built-in market
     prillm price MARKET.json --target ID [--method M] [--json] the target's optimal price
+    prillm explain MARKET.json --target ID [--json] [--plot F] why that price: curve, rivals
     prillm calibrate PANEL --out PREFS.json                    learn preferences from flows
     prillm compete MARKET.json [--players a,b] [--json]        the price equilibrium among providers
     prillm train-abstraction --out WEIGHTS.pt                  train the game abstraction
@@ -39,6 +40,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "prillm.cli.solve",
     "prillm.cli.demo",
     "prillm.cli.price",
+    "prillm.cli.explain",
     "prillm.cli.calibrate",
     "prillm.cli.compete",
     "prillm.cli.train_abstraction",

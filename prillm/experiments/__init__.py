@@ -9,6 +9,8 @@ One module per experiment; the book's chapters display what they return.
   :func:`method_predictions`;
 - :mod:`~prillm.experiments.daily_volumes` — the game calibrated on the 2025 daily model volumes
   (chapter 6): :func:`daily_volume_panel`, :func:`fit_daily_volumes`, :func:`w_q_profile`, ...;
+- :mod:`~prillm.experiments.nowcast` — the game as a nowcaster of those volumes (values from the
+  latest day, ``w_q`` from the window; chapter 6): :func:`nowcast`, :func:`game_elasticities`;
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
   (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
 """
@@ -34,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "naive_share_forecasts": "prillm.experiments.daily_volumes",
     "rolling_forecast": "prillm.experiments.daily_volumes",
     "w_q_profile": "prillm.experiments.daily_volumes",
+    "Nowcast": "prillm.experiments.nowcast",
+    "game_elasticities": "prillm.experiments.nowcast",
+    "nowcast": "prillm.experiments.nowcast",
     "compare_pricing_methods": "prillm.experiments.pricing_methods",
     "summarise_pricing": "prillm.experiments.pricing_methods",
     "metrics_summary": "prillm.experiments.tables",

@@ -38,6 +38,7 @@ from prillm.calibration.metrics import fit_metrics
 from prillm.calibration.result import CalibrationResult, predict_flows
 from prillm.data import Panel, load_models_daily
 from prillm.data.table import Table
+from prillm.experiments.nowcast import Nowcast, nowcast
 from prillm.experiments.tables import metrics_summary, recording_identifiability
 from prillm.market import MarketError, Preferences
 
@@ -248,6 +249,9 @@ class DailyFit:
     not_identified
         The parameters the fit could not identify (see
         :mod:`prillm.calibration.identifiability`), and why (``identifiability``).
+    nowcast
+        The nowcast (:func:`prillm.experiments.nowcast.nowcast`) when asked: values from the
+        latest day(s), ``w_q`` from the window; scored as ``metrics["game nowcast"]``.
     """
 
     prefs: Preferences
@@ -260,6 +264,7 @@ class DailyFit:
     wall_time: float
     not_identified: tuple[str, ...] = ()
     identifiability: tuple[dict[str, Any], ...] = ()
+    nowcast: Nowcast | None = None
 
     def parameters(self) -> dict[str, Any]:
         """The learned parameters as plain numbers (``b`` keyed by model id)."""
@@ -338,7 +343,14 @@ def w_q_profile(
     return rows
 
 
-def fit_daily_volumes(panel: Panel, *, steps: int = 100, window: int | None = 7) -> DailyFit:
+def fit_daily_volumes(
+    panel: Panel,
+    *,
+    steps: int = 100,
+    window: int | None = 7,
+    nowcast_memory: int | None = 1,
+    rng: np.random.Generator | None = None,
+) -> DailyFit:
     """Calibrate ``(w_q, b)`` on the training days (Eq. 6) and score the held-out loads.
 
     Parameters
@@ -349,11 +361,16 @@ def fit_daily_volumes(panel: Panel, *, steps: int = 100, window: int | None = 7)
         L-BFGS-B iterations.
     window
         Also score :func:`rolling_forecast` with this window (``None``: skip it).
+    nowcast_memory
+        Also score the nowcast (:func:`prillm.experiments.nowcast.nowcast`) with values read
+        from this many latest days, under the key ``"game nowcast"`` (``None``: skip it).
+    rng
+        Generator of the nowcast's bootstrap (default ``np.random.default_rng(0)``).
 
     Returns
     -------
     DailyFit
-        Metrics of Algorithm 1's start, of the fit, of the rolling refit and of
+        Metrics of Algorithm 1's start, of the fit, of the rolling refit, of the nowcast and of
         :func:`naive_share_forecasts`; what the fit could not identify.
     """
     train, test = panel.split(n_train=_n_train(panel))
@@ -374,8 +391,14 @@ def fit_daily_volumes(panel: Panel, *, steps: int = 100, window: int | None = 7)
             ),
             **naive,
         }
+    now = None
+    if nowcast_memory is not None:
+        now = nowcast(panel, memory=nowcast_memory, rng=rng)
+        naive = {"game nowcast": now.predicted, **naive}
     for name, pred in naive.items():
         metrics[name] = {"test": metrics_summary(fit_metrics(pred, test.flows))}
+    if now is not None:
+        metrics["game nowcast"]["train"] = now.metrics["train"]  # one-step, training days
     return DailyFit(
         prefs=res.prefs,
         init=init,
@@ -387,4 +410,5 @@ def fit_daily_volumes(panel: Panel, *, steps: int = 100, window: int | None = 7)
         wall_time=res.wall_time,
         not_identified=res.not_identified,
         identifiability=res.identifiability,
+        nowcast=now,
     )
