@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._dd import dd_add, dd_sub, two_prod
 from prillm._json_fields import check_format, check_units, entries, ident, json_type, number
 from prillm._validation import MarketError, as_float_array, check_ids, check_number
 from prillm.io import atomic_write_json, read_json
@@ -539,6 +540,10 @@ class GameCoefficients:
     cost: np.ndarray
     slope: np.ndarray
     demand: np.ndarray
+    #: The rounding error of ``cost``: ``cost + cost_lo`` is the fixed cost of the stored
+    #: doubles to about 106 bits (:mod:`prillm._dd`); the solver needs it when capacities dwarf
+    #: the demand and flows hinge on tiny cost differences.
+    cost_lo: np.ndarray | None = None
 
 
 def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
@@ -550,4 +555,20 @@ def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
     w_p, w_q, w_d, b = prefs.values_for(market)
     cost = w_p * market.price[None, :] + w_d * market.latency - b[None, :]
     slope = w_q / market.capacity
-    return GameCoefficients(cost=cost, slope=slope, demand=np.asarray(market.demand))
+    return GameCoefficients(
+        cost=cost, slope=slope, demand=np.asarray(market.demand), cost_lo=_cost_error(
+            cost, w_p, market.price, w_d, market.latency, b
+        )
+    )
+
+
+def _cost_error(
+    cost: np.ndarray, w_p: float, price: np.ndarray, w_d: float, latency: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """``(w_p p_j + w_d d_ij - b_j) - cost`` to about 106 bits (error-free transformations)."""
+    p_hi, p_lo = two_prod(np.float64(w_p), price[None, :])
+    d_hi, d_lo = two_prod(np.float64(w_d), np.asarray(latency, dtype=float))
+    hi, lo = dd_add(p_hi, p_lo, d_hi, d_lo)
+    hi, lo = dd_add(hi, lo, -np.broadcast_to(b[None, :], hi.shape), np.zeros_like(hi))
+    hi, lo = dd_sub(hi, lo, cost, np.zeros_like(cost))
+    return hi + lo

@@ -65,8 +65,13 @@ def water_filling(
         inv_s = inv[order]
     else:
         inv_s = np.broadcast_to(inv, a.shape).reshape(-1)[flat]
+    # intercepts relative to each row's cheapest (exact for nearby values), so that the level's
+    # round-off is relative to the water height, not to the intercepts: with huge 1/h (nearly
+    # flat costs) the flows ``(level - a) / h`` would otherwise lose all their digits
+    base = a_s[:, :1].copy()
+    a_s -= base
     cum_inv = inv_s.cumsum(axis=1)
-    levels = np.multiply(a_s, inv_s, out=inv_s).cumsum(axis=1)
+    levels = np.multiply(a_s, inv_s).cumsum(axis=1)
     levels += col
     levels /= cum_inv
     # prefix r is consistent when its last intercept lies below its level; the consistent
@@ -75,13 +80,31 @@ def water_filling(
     valid[:, 0] = True  # the cheapest provider alone is always consistent (round-off aside)
     last = (m - 1) - valid[:, ::-1].argmax(axis=1)
     level = levels.reshape(-1)[np.arange(0, n * m, m) + last] if n > 1 else levels[0, last]
-    x = np.subtract(level.reshape(-1, 1), a)
+    shifted = a - base
+    x = np.subtract(level.reshape(-1, 1), shifted)
     np.maximum(x, 0.0, out=x)
     x *= inv
+    # one Newton step on sum_j x_j = D over the routes in use (exact on a fixed prefix)
+    used = x > 0
+    weight = np.where(used, np.broadcast_to(inv, x.shape), 0.0).sum(axis=1)
+    resid = (d.reshape(-1) if d.ndim else d) - x.sum(axis=1)
+    level = level.reshape(-1) + np.divide(resid, weight, out=np.zeros(n), where=weight > 0)
+    x = np.subtract(level.reshape(-1, 1), shifted)
+    np.maximum(x, 0.0, out=x)
+    x *= inv
+    # what round-off still leaves (about 1e-16 level / h of the flattest route) goes to the
+    # flattest used route, whose marginal cost hardly moves: the split is exactly feasible and
+    # its cost is off by second-order terms only
+    resid = (d.reshape(-1) if d.ndim else d) - x.sum(axis=1)
+    flat_inv = np.where(x > 0, np.broadcast_to(inv, x.shape), -np.inf)
+    flattest = flat_inv.argmax(axis=1)
+    rows = np.arange(n)
+    x[rows, flattest] = np.maximum(x[rows, flattest] + resid, 0.0)
+    level = level + base[:, 0]
     idle = d <= 0
     if idle.any():
         x[np.broadcast_to(idle, (n,))] = 0.0
-        level = np.where(idle, a_s[:, 0], level)
+        level = np.where(idle, base[:, 0], level)
     if vector:
         return x[0], level[0]
     return x, level

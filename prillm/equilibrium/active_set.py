@@ -48,6 +48,7 @@ from prillm.equilibrium.kkt import (
     system_weights,
     use_users_system,
 )
+from prillm.equilibrium.refine import refine_support
 
 __all__ = ["ActiveSetResult", "first_support", "solve_active_set"]
 
@@ -56,6 +57,14 @@ _EPS = 1e-13
 #: The same bound in the primal-dual iteration: in scaled units every multiplier of an
 #: equilibrium lies in ``[-1, 3]`` (see ``problem_scales``), so ``3 _EPS`` bounds it there.
 _EPS_GAP = 3 * _EPS
+#: Scaled capacities above this get the accurate refinement of the final support: below it,
+#: round-off in a flow, about ``1e-16 K_j`` of the demand, stays under ``1e-13``.
+_ACCURATE_FROM = 1e3
+#: ... and so do markets whose double-precision flows may be off by more than this share of a
+#: user's own demand (a small user beside large loads).
+_ACCURATE_ERROR = 1e-11
+#: The unit round-off of a double.
+_UNIT = 2.0**-53
 #: Supports are remembered (to detect a cycle) from this iteration on.
 _CYCLE_WATCH = 4
 
@@ -72,6 +81,9 @@ class ActiveSetResult:
         Linear solves of the active-set iterations.
     fallback
         Whether the monotone primal method had to finish the job.
+    flow_error
+        Per user, a forward error estimate of its flows relative to its own demand (see
+        :mod:`prillm.equilibrium.refine`).
     """
 
     flows: np.ndarray
@@ -80,6 +92,9 @@ class ActiveSetResult:
     support: np.ndarray
     iterations: int
     fallback: bool
+    #: Forward error estimate of each user's flows relative to its own demand (0 without
+    #: demand); ``inf`` where the solver could not settle the support. ``None``: not estimated.
+    flow_error: np.ndarray | None = None
 
 
 def _population_loads(cost: np.ndarray, inv_curv: np.ndarray, total: float) -> np.ndarray:
@@ -148,10 +163,13 @@ def first_support(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) -> np.
         np.copyto(work, below)
         weight = work @ half
         work *= inter
-        lam = work @ half
-        lam += demand
-        lam /= weight
-    return inter < lam[:, None]
+        level = work @ half
+        level += demand
+        # a level with no route below it (round-off at huge capacities) keeps the previous one
+        np.divide(level, weight, out=lam, where=weight > 0)
+    guess = inter < lam[:, None]
+    guess[np.arange(n), inter.argmin(axis=1)] = True  # a level no route is below (round-off)
+    return guess
 
 
 def solve_active_set(
@@ -162,6 +180,7 @@ def solve_active_set(
     *,
     max_iter: int = 100,
     system: str = "auto",
+    cost_lo: np.ndarray | None = None,
 ) -> ActiveSetResult:
     """Exact equilibrium of the potential game on raw arrays (no validation, no certificate).
 
@@ -181,6 +200,11 @@ def solve_active_set(
         (0: the monotone method alone).
     system
         ``"auto"``, ``"users"`` or ``"providers"``: which reduced system to factorise.
+    cost_lo
+        Optional rounding error of ``cost`` (:attr:`prillm.GameCoefficients.cost_lo`). When a
+        scaled capacity ``K_j`` exceeds ``1e3`` (congestion nearly negligible, flows hinge on
+        tiny cost differences) the final support is refined with accurate residuals
+        (:mod:`prillm.equilibrium.refine`), using it when given.
 
     Returns
     -------
@@ -203,7 +227,9 @@ def solve_active_set(
     active = demand > 0
     if not active.any():
         lam = cost.min(axis=1) if m else np.zeros(n)
-        return ActiveSetResult(np.zeros((n, m)), lam, np.zeros(m), np.zeros((n, m), bool), 0, False)
+        return ActiveSetResult(
+            np.zeros((n, m)), lam, np.zeros(m), np.zeros((n, m), bool), 0, False, np.zeros(n)
+        )
     every = bool(active.all())
     c_act = cost if every else cost[active]
     d_scale, c_scale = problem_scales(c_act, slope, demand)
@@ -217,15 +243,39 @@ def solve_active_set(
         empty = ~s.any(axis=1)
         if empty.any():
             s[empty, :] = ct[empty] <= ct[empty].min(axis=1, keepdims=True)
+    accurate = float(capa.max()) > _ACCURATE_FROM
     try:
         with blas_limited(max(n, m)):
-            x, lt, _, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+            if not accurate:
+                x, lt, lf, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+                # round-off of f = K (lambda - c) - F in doubles, against each user's demand
+                err = np.multiply.outer(np.abs(lt), capa)
+                err += np.abs(ct) * capa
+                err += np.abs(lf)
+                err += x
+                err *= s
+                user_err = (4.0 * _UNIT) * err.max(axis=1) / d
+                accurate = float(user_err.max()) > _ACCURATE_ERROR
+            else:
+                # near-linear costs: the double-precision iteration only proposes a support (its
+                # round-off, about 1e-16 K of the demand, may even make it cycle); the accurate
+                # refinement decides it
+                try:
+                    _, lt, lf, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system, False)
+                except LinAlgError:
+                    lt, lf, iters, fallback = np.zeros(d.shape), np.zeros(m), 0, True
+            if accurate:
+                lo = np.zeros_like(ct) if cost_lo is None else cost_lo / c_scale
+                ref = refine_support(ct, lo if every else lo[active], capa, d, s, lt, lf, system)
+                x, lt, s = ref.flows, ref.lam, ref.support
+                iters += ref.rounds
+                user_err = ref.error.max(axis=1) / d
     except LinAlgError as exc:
         raise EquilibriumError(f"linear algebra failure in the active-set solver: {exc}") from exc
     x *= d_scale
     lt *= c_scale
     if every:
-        return ActiveSetResult(x, lt, x.sum(axis=0), s, iters, fallback)
+        return ActiveSetResult(x, lt, x.sum(axis=0), s, iters, fallback, user_err)
     flows = np.zeros((n, m))
     flows[active] = x
     support_full = np.zeros((n, m), bool)
@@ -235,13 +285,25 @@ def solve_active_set(
     lam[active] = lt
     # the marginal cost of the first token for users without demand
     lam[~active] = (cost[~active] + slope * loads).min(axis=1)
-    return ActiveSetResult(flows, lam, loads, support_full, iters, fallback)
+    flow_error = np.zeros(n)
+    flow_error[active] = user_err
+    return ActiveSetResult(flows, lam, loads, support_full, iters, fallback, flow_error)
 
 
 def _pdas(
-    ct: np.ndarray, capa: np.ndarray, d: np.ndarray, s: np.ndarray, max_iter: int, system: str
+    ct: np.ndarray,
+    capa: np.ndarray,
+    d: np.ndarray,
+    s: np.ndarray,
+    max_iter: int,
+    system: str,
+    monotone: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """Primal-dual active-set iteration; hands over to the monotone method on a cycle."""
+    """Primal-dual active-set iteration; hands over to the monotone method on a cycle.
+
+    With ``monotone=False`` a cycle or a spent budget returns the current support and the last
+    solve's multipliers and loads instead (flagged as a fallback), for the accurate refinement.
+    """
     n, m = ct.shape
     users = use_users_system((n, m), system)
     inv_capa = 1.0 / capa
@@ -275,6 +337,11 @@ def _pdas(
         new |= keep
         kept = int(np.count_nonzero(keep))
         total = int(np.count_nonzero(new))
+        if kept < count and not new.any(axis=1).all():
+            # round-off dropped every route of a user (huge capacities): keep its cheapest
+            empty = np.flatnonzero(~new.any(axis=1))
+            new[empty, np.argmin(gap[empty], axis=1)] = True
+            total = int(np.count_nonzero(new))
         if kept == count and total == count:  # nothing dropped, nothing added
             x = support_flows(a, ct, capa, lam, loads)
             x, lam, loads = _refine(chol, a, capa, weight, users, d, x, lam, loads)
@@ -287,6 +354,10 @@ def _pdas(
                 break
             seen.add(key)
     # a cycle, or the budget is spent: monotone primal active set from a feasible point
+    if not monotone:
+        if lam is None:
+            return np.zeros_like(ct), np.zeros(n), np.zeros(m), s, it, True
+        return np.zeros_like(ct), lam, loads, s, it, True
     if lam is None:
         x0 = np.zeros_like(ct)
     else:  # the last solve's flows (``new`` now holds its support), kept on the new support
@@ -363,6 +434,12 @@ def _primal_active_set(
             if t == 0.0:
                 single = True
             w = w & ~hit
+            empty = ~w.any(axis=1)
+            if empty.any():  # round-off emptied a user's routes: keep its largest target flow
+                rows = np.flatnonzero(empty)
+                best = np.argmax(xs[rows], axis=1)
+                w[rows, best] = True
+                x[rows, best] = d[rows]
             continue
         mu = ct + (loads * inv_capa)[None, :] - lam[:, None]
         eps = _EPS * max(1.0, float(np.abs(lam).max()))

@@ -51,6 +51,13 @@ class KKTCertificate:
         to save time; the four KKT residuals already certify the equilibrium).
     tol
         The tolerance the certificate was judged against.
+    flow_error
+        A forward error bound on the flows: ``max_ij |f_ij - f*_ij| / D_i`` against the exact
+        equilibrium ``f*``, each flow relative to its own user's demand (the solver's estimate
+        from its last refinement step, :mod:`prillm.equilibrium.refine`). The four residuals
+        above bound the *backward* error only: when capacities dwarf the demand, costs are
+        nearly linear and tiny residuals allow large flow errors (book, chapter 2). ``None``
+        when the flows did not come from the exact solver (then only the residuals are judged).
     """
 
     primal: float
@@ -59,6 +66,7 @@ class KKTCertificate:
     complementarity: float
     nash_gap: float | None
     tol: float = DEFAULT_TOL
+    flow_error: float | None = None
 
     @property
     def max_residual(self) -> float:
@@ -69,7 +77,8 @@ class KKTCertificate:
     def certified(self) -> bool:
         """Whether every residual (and the Nash gap, when computed) is within ``tol``."""
         nash_ok = self.nash_gap is None or self.nash_gap <= self.tol
-        return self.max_residual <= self.tol and nash_ok
+        flows_ok = self.flow_error is None or self.flow_error <= self.tol
+        return self.max_residual <= self.tol and nash_ok and flows_ok
 
     def to_dict(self) -> dict[str, float | bool | None]:
         """Plain-JSON representation."""
@@ -80,6 +89,7 @@ class KKTCertificate:
             "complementarity": self.complementarity,
             "nash_gap": self.nash_gap,
             "max_residual": self.max_residual,
+            "flow_error": self.flow_error,
             "tol": self.tol,
             "certified": self.certified,
         }

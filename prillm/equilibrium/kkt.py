@@ -107,18 +107,26 @@ def problem_scales(
     Returns
     -------
     d_scale, c_scale
-        Both > 0 (1 for an empty or all-zero demand).
+        Both > 0 (1 for an empty or all-zero demand), rounded up to powers of two so that
+        scaling by them is exact.
 
     Examples
     --------
     >>> problem_scales(np.array([[2.0, -5.0]]), np.array([1e-6, 2e-6]), np.array([1e6]))
-    (1000000.0, 5.0)
+    (1048576.0, 8.0)
     """
     d_max = float(demand.max()) if demand.size else 0.0
     d_scale = d_max if d_max > 0 else 1.0
     c_abs = float(np.abs(cost).max()) if cost.size else 0.0
     congestion = float(slope.max() * demand.sum()) if slope.size else 0.0
-    return d_scale, max(c_abs, congestion, cost_bound, 1e-300)
+    # powers of two, so that scaling is exact (the refinement of :mod:`refine` relies on it)
+    return _pow2(d_scale), _pow2(max(c_abs, congestion, cost_bound, 1e-300))
+
+
+def _pow2(x: float) -> float:
+    """The power of two nearest above ``x`` (``x > 0``): scaling by it is exact."""
+    mant, exp = np.frexp(x)
+    return float(np.ldexp(1.0, int(exp) if mant != 0.5 else int(exp) - 1))
 
 
 def use_users_system(shape: tuple[int, int], system: str = "auto") -> bool:

@@ -21,7 +21,7 @@ the tolerance; otherwise it raises :class:`EquilibriumError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -209,7 +209,9 @@ def solve_equilibrium(
         if start.shape != market.shape:
             raise MarketError(f"warm_start: expected shape {market.shape}, got shape {start.shape}")
         support = start if start.dtype == bool else start > 0
-    raw = solve_active_set(gc.cost, gc.slope, gc.demand, support, max_iter=max_iter, system=system)
+    raw = solve_active_set(
+        gc.cost, gc.slope, gc.demand, support, max_iter=max_iter, system=system, cost_lo=gc.cost_lo
+    )
     return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
 
 
@@ -247,11 +249,14 @@ def package_equilibrium(
     """
     flows, lam, support = raw.flows, raw.multipliers, raw.support
     cert, g, loads = certify_arrays(cost, slope, market.demand, flows, lam, support, tol, nash)
+    if raw.flow_error is not None:
+        cert = replace(cert, flow_error=float(raw.flow_error.max()) if raw.flow_error.size else 0.0)
     if require_certified and not cert.certified:
         gap = "not computed" if cert.nash_gap is None else f"{cert.nash_gap:.3e}"
+        bound = "" if cert.flow_error is None else f", flow error bound {cert.flow_error:.3e}"
         raise EquilibriumError(
             "could not certify the equilibrium: relative KKT residual "
-            f"{cert.max_residual:.3e} (Nash gap {gap}) exceeds tol={tol:.1e}"
+            f"{cert.max_residual:.3e} (Nash gap {gap}{bound}) exceeds tol={tol:.1e}"
         )
     user_costs = user_cost_arrays(cost, slope, flows, g) / TOKENS_PER_PRICE_UNIT
     congestion = loads / market.capacity

@@ -1,0 +1,149 @@
+"""Stress the equilibrium solver on random and degenerate markets against an exact oracle.
+
+Every market is solved by :func:`prillm.solve_equilibrium` (cold, warm-started from a wrong
+support, and with ``check_nash=True`` as the command line does) and by the rational-arithmetic
+oracle of ``tests/oracle.py``. Printed counts:
+
+- ``certified_wrong``: certified, but a flow is further than ``tol`` (relative to its user's
+  demand) from the exact equilibrium;
+- ``raised``: the solver raised although the exact answer exists (every market here has one);
+- ``nash_false_failure``: ``check_nash=True`` (the command line's setting) rejected a market;
+- ``warm_changed``: a warm start changed the answer by more than ``tol``;
+- ``not_certified_status``: the answer was returned with a "not certified" status (allowed,
+  counted).
+
+Usage::
+
+    python scripts/stress_equilibrium.py --markets 100000 --seed 0 [--max-size 30]
+
+The test suite runs a 2,000-market sample of the same generator (tests/test_extreme_scales.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from prillm import EquilibriumError, Market, Preferences, solve_equilibrium  # noqa: E402
+from tests.oracle import exact_equilibrium, flow_error  # noqa: E402
+
+KINDS = ("balanced", "wide", "huge_capacity", "tiny_capacity", "ties", "monopoly", "one_token")
+
+
+def random_market(rng: np.random.Generator, kind: str, max_size: int = 30):
+    """One random market of a kind (sizes 1..max_size), with its preferences."""
+    n = int(rng.integers(1, max_size + 1))
+    m = 1 if kind == "monopoly" else int(rng.integers(1, max_size + 1))
+    demand = 10.0 ** rng.uniform(0, 6, n) if kind == "wide" else rng.uniform(1e5, 1e6, n)
+    if kind == "one_token":
+        demand = np.ones(n)
+    if rng.random() < 0.1 and n > 1:
+        demand[rng.integers(n)] = 0.0
+    total = float(demand.sum()) or 1.0
+    if kind == "huge_capacity":
+        ratio = 10.0 ** rng.uniform(4, 13, m)
+    elif kind == "tiny_capacity":
+        ratio = 10.0 ** rng.uniform(-3, 0, m)
+    elif kind in ("monopoly", "one_token"):
+        ratio = 10.0 ** rng.uniform(-3, 13, m)
+    else:
+        ratio = 10.0 ** rng.uniform(-3, 13, m) if kind == "wide" else rng.uniform(0.5, 3, m)
+    capacity = ratio * total
+    price = rng.uniform(0.0, 1e4, m) if kind == "wide" else rng.uniform(0.1, 20.0, m)
+    latency = rng.uniform(0.0, 2.0, (n, m))
+    b = rng.uniform(0.0, 5.0, m)
+    if kind == "ties":
+        price[:] = price[0]
+        latency[:] = latency[0, 0]
+        b[:] = b[0]
+        capacity[:] = capacity[0]
+    w_q = float(10.0 ** rng.uniform(-6, 6)) if kind == "wide" else float(rng.uniform(0.2, 5))
+    market = Market(demand=demand, price=price, capacity=capacity, latency=latency)
+    prefs = Preferences(w_p=1.0, w_q=w_q, w_d=float(rng.uniform(0, 1)), b=b)
+    return market, prefs
+
+
+def check_market(market, prefs, tol: float = 1e-9, rng: np.random.Generator | None = None):
+    """The outcome counts (a Counter) of one market against the oracle."""
+    out: Counter = Counter()
+    try:
+        eq = solve_equilibrium(market, prefs, tol=tol)
+    except EquilibriumError:
+        out["raised"] += 1
+        exact = exact_equilibrium(market, prefs)
+        return out, None
+    exact = exact_equilibrium(market, prefs, hint=eq.support)
+    err = flow_error(eq.flows, exact, market.demand)
+    out["worst_error"] = err
+    certified = eq.certificate.certified and eq.info.get("status", "certified") == "certified"
+    if not certified:
+        out["not_certified_status"] += 1
+    elif err > tol:
+        out["certified_wrong"] += 1
+    try:
+        solve_equilibrium(market, prefs, tol=tol, check_nash=True)
+    except EquilibriumError:
+        out["nash_false_failure"] += 1
+    if rng is not None:
+        wrong = rng.random(market.shape) < 0.5
+        try:
+            warm = solve_equilibrium(market, prefs, tol=tol, warm_start=wrong)
+            if flow_error(warm.flows, exact, market.demand) > tol:
+                out["warm_changed"] += 1
+        except EquilibriumError:
+            out["raised_warm"] += 1
+    return out, err
+
+
+def run(markets: int, seed: int, max_size: int, tol: float = 1e-9, quiet: bool = False):
+    """Run the stress test; returns the totals (a Counter) and the worst error per kind."""
+    rng = np.random.default_rng(seed)
+    totals: Counter = Counter()
+    worst: dict[str, float] = dict.fromkeys(KINDS, 0.0)
+    start = time.perf_counter()
+    for k in range(markets):
+        kind = KINDS[k % len(KINDS)]
+        market, prefs = random_market(rng, kind, max_size)
+        out, err = check_market(market, prefs, tol, rng)
+        totals["markets"] += 1
+        for key in ("raised", "certified_wrong", "nash_false_failure", "warm_changed"):
+            totals[key] += out[key]
+        totals["raised_warm"] += out["raised_warm"]
+        totals["not_certified_status"] += out["not_certified_status"]
+        if err is not None:
+            worst[kind] = max(worst[kind], err)
+        if not quiet and (k + 1) % 1000 == 0:
+            print(f"{k + 1} markets, {time.perf_counter() - start:.0f} s: {dict(totals)}",
+                  file=sys.stderr)
+    return totals, worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markets", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-size", type=int, default=30)
+    args = parser.parse_args(argv)
+    totals, worst = run(args.markets, args.seed, args.max_size)
+    print(f"markets: {totals['markets']}")
+    for key in ("certified_wrong", "raised", "raised_warm", "nash_false_failure",
+                "warm_changed", "not_certified_status"):
+        print(f"{key}: {totals[key]}")
+    print("worst flow error / demand by kind:")
+    for kind, err in worst.items():
+        print(f"  {kind}: {err:.3e}")
+    bad = totals["certified_wrong"] + totals["raised"] + totals["raised_warm"]
+    bad += totals["nash_false_failure"] + totals["warm_changed"]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
