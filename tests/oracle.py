@@ -43,7 +43,7 @@ class ExactEquilibrium:
 def _solve(mat: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
     """Gaussian elimination over the rationals (the matrix is non-singular: SPD)."""
     size = len(rhs)
-    aug = [row[:] + [rhs[i]] for i, row in enumerate(mat)]
+    aug = [[*row, rhs[i]] for i, row in enumerate(mat)]
     for col in range(size):
         piv = next(r for r in range(col, size) if aug[r][col] != 0)
         aug[col], aug[piv] = aug[piv], aug[col]
@@ -84,10 +84,10 @@ def _support_solution(c, kinv, demand, sup):
         for j in sup[i]:
             mat[i][i] += kinv[j]
             rhs[i] += kinv[j] * c[i][j]
-            # - F_j = - w_j sum_{l in S_j} (lambda_l - c_lj)
-            for l in users_of[j]:
-                mat[i][l] -= w[j]
-                rhs[i] -= w[j] * c[l][j]
+            # - F_j = - w_j sum over S_j of (lambda - c)
+            for other in users_of[j]:
+                mat[i][other] -= w[j]
+                rhs[i] -= w[j] * c[other][j]
     lam = _solve(mat, rhs)
     loads = [w[j] * sum((lam[i] - c[i][j] for i in users_of[j]), Q(0)) for j in range(m)]
     flows = [

@@ -106,7 +106,7 @@ def refine_support(
     lam: np.ndarray,
     loads: np.ndarray,
     system: str = "auto",
-    steps: int = 3,
+    steps: int = 8,
     max_rounds: int = 20,
 ) -> Refined:
     """Refine ``(lambda, F)`` on ``support`` with accurate residuals; recheck the support.
