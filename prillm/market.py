@@ -540,10 +540,6 @@ class GameCoefficients:
     cost: np.ndarray
     slope: np.ndarray
     demand: np.ndarray
-    #: The rounding error of ``cost``: ``cost + cost_lo`` is the fixed cost of the stored
-    #: doubles to about 106 bits (:mod:`prillm._dd`); the solver needs it when capacities dwarf
-    #: the demand and flows hinge on tiny cost differences.
-    cost_lo: np.ndarray | None = None
 
 
 def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
@@ -555,11 +551,19 @@ def game_coefficients(market: Market, prefs: Preferences) -> GameCoefficients:
     w_p, w_q, w_d, b = prefs.values_for(market)
     cost = w_p * market.price[None, :] + w_d * market.latency - b[None, :]
     slope = w_q / market.capacity
-    return GameCoefficients(
-        cost=cost, slope=slope, demand=np.asarray(market.demand), cost_lo=_cost_error(
-            cost, w_p, market.price, w_d, market.latency, b
-        )
-    )
+    return GameCoefficients(cost=cost, slope=slope, demand=np.asarray(market.demand))
+
+
+def cost_rounding_error(market: Market, prefs: Preferences) -> np.ndarray:
+    """The rounding error of :func:`game_coefficients`' ``cost``, to about 106 bits.
+
+    ``cost + cost_rounding_error(...)`` is ``w_p p_j + w_d d_ij - b_j`` of the stored doubles
+    almost exactly (error-free transformations, :mod:`prillm._dd`). The solver needs it only
+    when capacities dwarf the demand and flows hinge on tiny cost differences.
+    """
+    w_p, _, w_d, b = prefs.values_for(market)
+    cost = w_p * market.price[None, :] + w_d * market.latency - b[None, :]
+    return _cost_error(cost, w_p, market.price, w_d, market.latency, b)
 
 
 def _cost_error(

@@ -30,6 +30,7 @@ product, one Cholesky factor and solve, the gap, and two comparisons.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,7 +181,7 @@ def solve_active_set(
     *,
     max_iter: int = 100,
     system: str = "auto",
-    cost_lo: np.ndarray | None = None,
+    cost_lo: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> ActiveSetResult:
     """Exact equilibrium of the potential game on raw arrays (no validation, no certificate).
 
@@ -201,7 +202,8 @@ def solve_active_set(
     system
         ``"auto"``, ``"users"`` or ``"providers"``: which reduced system to factorise.
     cost_lo
-        Optional rounding error of ``cost`` (:attr:`prillm.GameCoefficients.cost_lo`). When a
+        Optional rounding error of ``cost`` (:func:`prillm.market.cost_rounding_error`), or a
+        function that computes it (called only when needed). When a
         scaled capacity ``K_j`` exceeds ``1e3`` (congestion nearly negligible, flows hinge on
         tiny cost differences) the final support is refined with accurate residuals
         (:mod:`prillm.equilibrium.refine`), using it when given.
@@ -265,6 +267,8 @@ def solve_active_set(
                 except LinAlgError:
                     lt, lf, iters, fallback = np.zeros(d.shape), np.zeros(m), 0, True
             if accurate:
+                if callable(cost_lo):
+                    cost_lo = cost_lo()
                 lo = np.zeros_like(ct) if cost_lo is None else cost_lo / c_scale
                 ref = refine_support(ct, lo if every else lo[active], capa, d, s, lt, lf, system)
                 x, lt, s = ref.flows, ref.lam, ref.support

@@ -13,7 +13,7 @@ How
 ---
 Iterative refinement with an accurate residual (Wilkinson; Higham, *Accuracy and Stability of
 Numerical Algorithms*, ch. 12): the fixed costs carry their rounding error
-(:attr:`prillm.GameCoefficients.cost_lo`) and the multipliers a second double, so that every
+(:func:`prillm.market.cost_rounding_error`) and the multipliers a second double, so that every
 difference ``lambda_i - c_ij`` is formed to about 106 bits (:mod:`prillm._dd`); the residuals
 of the demand (Eq. 15) and load equations are formed from those differences and corrected with
 the support's Cholesky factor (:mod:`prillm.equilibrium.kkt`). Three corrections bring the flows

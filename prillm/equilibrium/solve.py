@@ -35,7 +35,13 @@ from prillm.equilibrium.certificate import (
     certify_arrays,
 )
 from prillm.equilibrium.model import user_cost_arrays
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
+from prillm.market import (
+    TOKENS_PER_PRICE_UNIT,
+    Market,
+    Preferences,
+    cost_rounding_error,
+    game_coefficients,
+)
 
 __all__ = ["Equilibrium", "package_equilibrium", "solve_equilibrium"]
 
@@ -210,7 +216,13 @@ def solve_equilibrium(
             raise MarketError(f"warm_start: expected shape {market.shape}, got shape {start.shape}")
         support = start if start.dtype == bool else start > 0
     raw = solve_active_set(
-        gc.cost, gc.slope, gc.demand, support, max_iter=max_iter, system=system, cost_lo=gc.cost_lo
+        gc.cost,
+        gc.slope,
+        gc.demand,
+        support,
+        max_iter=max_iter,
+        system=system,
+        cost_lo=lambda: cost_rounding_error(market, prefs),
     )
     return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
 
