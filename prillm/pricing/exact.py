@@ -96,9 +96,11 @@ from typing import Any
 import numpy as np
 
 from prillm._threads import limit_threads
+from prillm.equilibrium import EquilibriumError
 from prillm.pricing.critical_cone import PathError, choose_direction
 from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
+from prillm.pricing.support_bisection import bisection_path
 
 __all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
 
@@ -279,6 +281,29 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             f"exact price path: a piece violates the KKT conditions by {worst:.1e} "
             f"(> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
         )
+        repair = _repair(prob)
+        if repair is not None and repair["ok"]:
+            price, value = repair["best"]
+            status = "global_optimum"
+            reason = (
+                f"exact price path repaired (its pieces violated the KKT conditions by "
+                f"{worst:.1e}): {len(repair['pieces'])} pieces rebuilt from "
+                f"{repair['solves']} certified equilibria, supports located by bisection; the "
+                "profit is a quadratic on each, maximised in closed form"
+            )
+            path["pieces"] = repair["pieces"]
+            path["breakpoints"] = [
+                {"price": b, "entered": [], "left": []} for _, b in repair["breakpoints"]
+            ]
+            pieces = len(repair["pieces"])
+        elif repair is not None:
+            reason += (
+                f"; a repair from certified equilibria did not check out (a piece's midpoint "
+                f"is off by {repair['midpoint_error']:.1e} of the demand)"
+            )
+        else:
+            reason += "; a repair from certified equilibria failed (an equilibrium on the way "
+            reason += "could not be certified)"
     diag = {
         "n_breakpoints": len(path["breakpoints"]),
         "breakpoints": path["breakpoints"],
@@ -292,3 +317,11 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         "reason": reason,
     }
     return float(price), diag
+
+
+def _repair(prob: PricingProblem) -> dict[str, Any] | None:
+    """The path rebuilt from certified equilibria (None when one cannot be certified)."""
+    try:
+        return bisection_path(prob)
+    except EquilibriumError:
+        return None

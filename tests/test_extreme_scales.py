@@ -1,0 +1,129 @@
+"""The equilibrium at every scale, against the exact rational oracle of ``tests/oracle.py``.
+
+"Certified" must bound the answer itself: a certified equilibrium's flows are within ``tol`` of
+the exact equilibrium, each relative to its own user's demand, from capacities of ``1e-3`` to
+``1e13`` times the demand; warm starts never change the answer; the command line's Nash check
+(``check_nash=True``) never rejects what the solver certifies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prillm import EquilibriumError, Market, Preferences, solve_equilibrium, water_filling
+from scripts.stress_equilibrium import KINDS, check_market, random_market, run
+from tests.oracle import exact_equilibrium, flow_error
+
+TOL = 1e-9
+
+
+def test_stress_sample_of_2000_markets():
+    """The CI sample of the stress script: no certified-but-wrong answer, no false failure."""
+    totals, worst = run(2000, seed=2026, max_size=10, tol=TOL, quiet=True)
+    assert totals["markets"] == 2000
+    assert totals["certified_wrong"] == 0
+    assert totals["warm_changed"] == 0
+    assert totals["nash_false_failure"] == 0
+    assert totals["raised_warm"] <= totals["raised"] + 5
+    # markets whose capacity, w_q and prices all sit at the extremes together may end
+    # "not certified" (a raise that names the flow error bound); never more than a few
+    assert totals["raised"] <= 0.02 * totals["markets"]
+    for kind in KINDS:
+        if kind != "wide":
+            assert worst[kind] <= 1e-11, (kind, worst[kind])
+
+
+@pytest.mark.parametrize("ratio", [1e-3, 1.0, 1e4, 1e8, 1e10, 1e12, 1e13])
+def test_capacity_ratios_solve_alike(ratio):
+    rng = np.random.default_rng(int(np.log10(ratio) + 10))
+    n, m = 6, 5
+    demand = rng.uniform(1e3, 1e6, n)
+    market = Market(
+        demand=demand,
+        price=rng.uniform(0.5, 20.0, m),
+        capacity=ratio * demand.sum() * rng.uniform(0.5, 2.0, m),
+        latency=rng.uniform(0, 1, (n, m)),
+    )
+    prefs = Preferences(w_p=1.0, w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    eq = solve_equilibrium(market, prefs, check_nash=True)
+    exact = exact_equilibrium(market, prefs, hint=eq.support)
+    assert flow_error(eq.flows, exact, demand) <= TOL
+    assert eq.certificate.flow_error is not None and eq.certificate.flow_error <= TOL
+
+
+def test_monopoly_with_huge_capacity():
+    """One provider: each user's only answer is its whole demand."""
+    market = Market(demand=[1e3, 1e6], price=[18.0], capacity=[1e19])
+    eq = solve_equilibrium(market, Preferences(w_q=1.0, w_d=0.0), check_nash=True)
+    np.testing.assert_allclose(eq.flows[:, 0], [1e3, 1e6], rtol=1e-15, atol=0)
+
+
+def test_near_tie_at_huge_capacity_goes_to_the_cheaper_route():
+    """Costs 1e-12 apart with capacity 1e13 x demand: the exact split, not a coin toss."""
+    market = Market(demand=[1e3, 1e6], price=[1.0, 1.0 + 1e-12], capacity=[1e19, 1e19])
+    prefs = Preferences(w_q=1.0, w_d=0.0)
+    eq = solve_equilibrium(market, prefs)
+    exact = exact_equilibrium(market, prefs)
+    assert flow_error(eq.flows, exact, market.demand) <= TOL
+
+
+def test_warm_start_never_changes_the_answer():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        market, prefs = random_market(rng, "huge_capacity", 8)
+        cold = solve_equilibrium(market, prefs)
+        wrong = rng.random(market.shape) < 0.5
+        warm = solve_equilibrium(market, prefs, warm_start=wrong)
+        scale = np.maximum(market.demand, 1e-300)[:, None]
+        assert np.max(np.abs(warm.flows - cold.flows) / scale) <= 2 * TOL
+
+
+def test_certificate_fails_when_the_bound_cannot_be_shown():
+    """A certificate with a flow error bound above tol is not certified, whatever the residuals."""
+    market = Market(demand=[1.0], price=[1.0, 2.0], capacity=[1.0, 1.0])
+    eq = solve_equilibrium(market, Preferences(w_d=0.0))
+    from dataclasses import replace
+
+    bad = replace(eq.certificate, flow_error=10 * TOL)
+    assert eq.certificate.certified and not bad.certified
+
+
+@pytest.mark.parametrize("inv", [1.0, 1e6, 1e12, 1e16])
+def test_water_filling_sums_to_the_demand_at_every_scale(inv):
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0, 1e4, (50, 6))
+    h = 1.0 / (inv * rng.uniform(0.5, 2.0, 6))
+    d = 10.0 ** rng.uniform(0, 6, 50)
+    x, _ = water_filling(a, h, d)
+    assert np.all(x >= 0)
+    np.testing.assert_allclose(x.sum(axis=1), d, rtol=1e-14, atol=0)
+
+
+def test_check_market_counts_a_wrong_answer():
+    """The stress harness itself can fail: a solver that returns wrong flows is counted."""
+    rng = np.random.default_rng(0)
+    market, prefs = random_market(rng, "balanced", 4)
+    exact = exact_equilibrium(market, prefs)
+    eq = solve_equilibrium(market, prefs)
+    shifted = eq.flows.copy()
+    shifted[0] = shifted[0][::-1]
+    assert flow_error(eq.flows, exact, market.demand) <= TOL
+    if not np.allclose(shifted, eq.flows):
+        assert flow_error(shifted, exact, market.demand) > TOL
+    out, _ = check_market(market, prefs, TOL, rng)
+    assert out["certified_wrong"] == 0 and out["raised"] == 0
+
+
+def test_uncertifiable_raises_with_the_bound():
+    """Where the bound cannot be shown the solver raises and names it, never a quiet answer."""
+    rng = np.random.default_rng(11)
+    seen = 0
+    for _ in range(200):
+        market, prefs = random_market(rng, "wide", 10)
+        try:
+            solve_equilibrium(market, prefs)
+        except EquilibriumError as exc:
+            assert "flow error bound" in str(exc) or "residual" in str(exc)
+            seen += 1
+    assert seen <= 10
