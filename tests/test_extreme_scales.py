@@ -127,3 +127,54 @@ def test_uncertifiable_raises_with_the_bound():
             assert "flow error bound" in str(exc) or "residual" in str(exc)
             seen += 1
     assert seen <= 10
+
+
+def _grid_profit(market, prefs, target, prices):
+    best = -np.inf
+    for p in prices:
+        eq = solve_equilibrium(market.with_price(target, float(p)), prefs)
+        best = max(best, p * float(eq.loads[target]) / 1e6)
+    return best
+
+
+@pytest.mark.parametrize("seed", [7, 9, 15, 36])
+def test_exact_pricing_beats_a_grid_at_capacity_1e12(seed):
+    """Target capacity 1e12 x demand: the exact method's optimum is >= a dense grid's, and it
+    says "global optimum" only with a certificate (here: the repaired path)."""
+    from prillm.pricing import optimal_price
+
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(2, 8)), int(rng.integers(2, 6))
+    demand = rng.uniform(1e3, 1e6, n)
+    capacity = rng.uniform(0.5, 3, m) * demand.sum()
+    capacity[0] = 1e12 * demand.sum()
+    market = Market(
+        demand=demand,
+        price=rng.uniform(0.5, 20, m),
+        capacity=capacity,
+        latency=rng.uniform(0, 1, (n, m)),
+    )
+    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    res = optimal_price(market, prefs, target=0, method="exact")
+    grid = _grid_profit(market, prefs, 0, np.linspace(0.0, res.p_max, 801))
+    assert res.profit >= grid * (1 - 1e-9)
+    if res.status == "global_optimum":
+        assert "repaired" in res.reason or "checked at both ends" in res.reason
+
+
+def test_one_token_user_prices_at_the_default_bounds():
+    from prillm.pricing import optimal_price
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        m = int(rng.integers(1, 5))
+        market = Market(
+            demand=[1.0],
+            price=rng.uniform(0.1, 20, m),
+            capacity=10.0 ** rng.uniform(-3, 13, m),
+            latency=rng.uniform(0, 1, (1, m)),
+        )
+        prefs = Preferences(w_q=float(10 ** rng.uniform(-2, 2)), w_d=0.5, b=rng.uniform(0, 3, m))
+        for method in ("exact", "spiter", "odca", "spgce"):
+            res = optimal_price(market, prefs, target=0, method=method)
+            assert np.isfinite(res.profit) and res.profit >= 0
