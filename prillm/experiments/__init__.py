@@ -11,6 +11,9 @@ One module per experiment; the book's chapters display what they return.
   (chapter 6): :func:`daily_volume_panel`, :func:`fit_daily_volumes`, :func:`w_q_profile`, ...;
 - :mod:`~prillm.experiments.nowcast` — the game as a nowcaster of those volumes (values from the
   latest day, ``w_q`` from the window; chapter 6): :func:`nowcast`, :func:`game_elasticities`;
+- :mod:`~prillm.experiments.executor` — :func:`run_sweep`: an experiment's seeded tasks run
+  serially, on local processes, on any ``concurrent.futures`` executor or a Dask cluster, with
+  the same results in the same order and failures kept as :class:`TaskFailure` records;
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
   (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
 """
@@ -31,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "method_predictions": "prillm.experiments.calibration_methods",
     "method_table": "prillm.experiments.calibration_methods",
     "DailyFit": "prillm.experiments.daily_volumes",
+    "EXECUTORS": "prillm.experiments.executor",
+    "TaskFailure": "prillm.experiments.executor",
+    "run_sweep": "prillm.experiments.executor",
     "daily_volume_panel": "prillm.experiments.daily_volumes",
     "fit_daily_volumes": "prillm.experiments.daily_volumes",
     "naive_share_forecasts": "prillm.experiments.daily_volumes",
