@@ -107,3 +107,172 @@ def test_dask_by_name_and_its_missing_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)
     with pytest.raises(MissingDependencyError, match=r'pip install "prillm\[dask\]"'):
         run_sweep(draw, TASKS, executor="dask", progress=False)
+
+
+# ------------------------------------------------------------------ the brute force's budget
+def test_bf_time_limit_says_how_far_it_got() -> None:
+    from prillm import optimal_price
+    from prillm.synthetic import random_market
+
+    market, prefs = random_market(np.random.default_rng(2), 3, 3)
+    full = optimal_price(market, prefs, 0, method="bf", time_limit=60.0)
+    exact = optimal_price(market, prefs, 0)
+    assert full.status == "global_optimum" and not full.diagnostics["time_limit_reached"]
+    assert full.diagnostics["enumerated"] == full.diagnostics["branches"] == 7**3
+    assert full.profit == pytest.approx(exact.profit, rel=1e-9)
+    big, big_prefs = random_market(np.random.default_rng(2), 12, 6)
+    part = optimal_price(big, big_prefs, 0, method="bf", max_branches=None, time_limit=0.05)
+    d = part.diagnostics
+    assert part.status == "not_converged" and d["time_limit_reached"]
+    assert 0 < d["enumerated"] < d["branches"] == 63**12
+    assert "time_limit" in part.reason
+    with pytest.raises(ValueError, match="time_limit"):
+        optimal_price(market, prefs, 0, method="bf", time_limit=0.0)
+
+
+# ------------------------------------------------------------------ Table 1
+QUICK_METHODS = ("exact", "spiter", "bf", "odca", "spgce", "prillm")
+
+
+@pytest.fixture(scope="module")
+def table1_quick() -> list[dict[str, Any]]:
+    from prillm.experiments import table1_records
+
+    return table1_records(scenarios_per_segment=2, methods=QUICK_METHODS, bf_budget=0.1)
+
+
+def test_table1_records_are_shares_of_the_exact_optimum(table1_quick) -> None:
+    from prillm import optimal_price
+    from prillm.experiments import SEGMENTS, held_out_scenario
+    from prillm.experiments.scenario_runs import RECORD_KEYS
+
+    rows = table1_quick
+    assert len(rows) == len(SEGMENTS) * 2 * len(QUICK_METHODS)
+    assert all(tuple(r) == RECORD_KEYS for r in rows)
+    sizes = {"Premium": (19, 3), "Economy": (20, 17), "Coding": (8, 9), "Translation": (3, 7)}
+    for r in rows:
+        assert (r["users"], r["providers"]) == sizes[r["family"]]
+        assert r["day"] >= 85  # held out: the test days of the abstraction's split
+        if r["method"] == "exact":
+            assert r["share"] == 1.0 and r["status"] == "global_optimum"
+        elif r["method"] == "bf":
+            assert r["status"] == "over_budget" and r["share"] is None  # 0.1 s is not enough
+            assert 0 < r["bf_enumerated"] < r["bf_branches"]
+            assert r["bf_extrapolated_s"] > 0.1 * r["bf_branches"] / r["bf_enumerated"] * 0.99
+        else:
+            assert 0.0 <= r["share"] <= 1 + 1e-9, r
+        if r["method"] in ("exact", "spiter", "prillm"):
+            assert 0.0 < r["share"] <= 1 + 1e-9
+    # every method of a scenario priced the same market and target; the reference is the optimum
+    for seg in SEGMENTS:
+        for k in range(2):
+            mine = [r for r in rows if r["family"] == seg and r["scenario"] == k]
+            assert len({(r["seed"], r["target"], r["exact_profit"]) for r in mine}) == 1
+            sc = held_out_scenario(seg, mine[0]["seed"])
+            best = optimal_price(sc["market"], sc["prefs"], sc["target"])
+            assert best.profit == mine[0]["exact_profit"] and sc["target"] == mine[0]["target"]
+    # the scenarios differ (a real sample, not one market repeated)
+    assert len({r["seed"] for r in rows}) == len(SEGMENTS) * 2
+    assert len({r["target"] for r in rows if r["family"] == "Economy"}) >= 1
+
+
+def test_table1_summary_means_are_the_records_means(table1_quick) -> None:
+    from prillm.experiments import PAPER_TABLE1, summarise_table1
+
+    summary = summarise_table1(table1_quick)
+    assert len(summary) == 4 * len(QUICK_METHODS)
+    for row in summary:
+        rs = [
+            r
+            for r in table1_quick
+            if r["family"] == row["segment"] and r["method"] == row["method"]
+        ]
+        shares = [r["share"] for r in rs if r["share"] is not None]
+        assert row["scenarios"] == 2 and row["solved"] == len(shares)
+        if row["method"] == "bf":
+            assert row["share_mean"] is None and row["over_budget"] == 2
+            assert row["bf_extrapolated_median_s"] > row["time_median_s"]
+        else:
+            assert row["share_mean"] == pytest.approx(sum(shares) / len(shares), rel=1e-15)
+            assert row["share_worst"] == min(shares)
+        assert row["time_median_s"] == float(np.median([r["time_s"] for r in rs]))
+        assert row["paper"] == PAPER_TABLE1.get(row["method"])
+    exact = [row for row in summary if row["method"] == "exact"]
+    assert all(row["share_mean"] == row["share_worst"] == 1.0 for row in exact)
+
+
+def test_table1_failures_are_recorded_and_the_rest_kept() -> None:
+    from prillm.experiments import table1_records
+
+    rows = table1_records(
+        ["Translation"], 2, ["exact", "spiter"], options={"spiter": {"n_segments": 0}}
+    )
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [r["method"] for r in failed] == ["spiter", "spiter"]
+    for r in failed:
+        assert r["share"] is None and r["seed"] is not None
+        assert r["reason"].startswith("ValueError: spiter: n_segments must be >= 1")
+    ok = [r for r in rows if r["method"] == "exact"]
+    assert [r["share"] for r in ok] == [1.0, 1.0]
+    assert [r["seed"] for r in ok] == [r["seed"] for r in failed]
+
+
+def test_table1_on_processes_equals_the_serial_run() -> None:
+    from prillm.experiments import table1_records
+
+    args = (["Translation", "Coding"], 1, ["exact", "spgce", "prillm"])
+    serial = table1_records(*args)
+    procs = table1_records(*args, executor="process", workers=2)
+    drop = ("time_s", "exact_time_s")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in procs] == [
+        {k: v for k, v in r.items() if k not in drop} for r in serial
+    ]
+
+
+def test_improvement_over_is_the_difference_of_segment_means() -> None:
+    from prillm.experiments import PAPER_IMPROVEMENT, improvement_over
+
+    def rec(method: str, seg: str, k: int, share: float | None) -> dict[str, Any]:
+        return {"method": method, "family": seg, "scenario": k, "share": share}
+
+    rows = [
+        rec("prillm", "A", 0, 0.99),
+        rec("prillm", "A", 1, 0.97),
+        rec("pmpec", "A", 0, 0.90),
+        rec("pmpec", "A", 1, 0.80),
+        rec("prillm", "B", 0, 1.0),
+        rec("pmpec", "B", 0, 0.95),
+        rec("prillm", "B", 1, 0.5),
+        rec("pmpec", "B", 1, None),  # failed: scenario 1 of B is not a pair
+        rec("smooth", "A", 0, 0.5),
+    ]
+    pm, sm = improvement_over(rows)
+    assert pm["by_segment"] == pytest.approx({"A": 0.98 - 0.85, "B": 0.05})
+    assert pm["mean"] == pytest.approx((0.13 + 0.05) / 2)
+    assert (pm["max"], pm["max_segment"]) == (pytest.approx(0.13), "A")
+    assert pm["pairs"] == 3 and pm["segments"] == 2
+    assert pm["relative_max"] == pytest.approx(0.98 / 0.85 - 1)
+    assert sm["by_segment"] == pytest.approx({"A": 0.49}) and sm["pairs"] == 1
+    assert (pm["paper_mean"], pm["paper_max"]) == (0.092, 0.114)
+    assert (sm["paper_mean"], sm["paper_max"]) == (0.143, 0.173)
+    assert PAPER_IMPROVEMENT["smooth"]["max"] == 0.173
+
+
+def test_improvement_over_the_mpec_methods_on_real_records() -> None:
+    from prillm.experiments import improvement_over, summarise_table1, table1_records
+
+    rows = table1_records(
+        ["Translation", "Coding"],
+        1,
+        ["exact", "pmpec", "smooth", "prillm"],
+        options={"pmpec": {"time_limit": 1.0}, "smooth": {"time_limit": 1.0}},
+    )
+    summary = {(r["segment"], r["method"]): r for r in summarise_table1(rows)}
+    for imp in improvement_over(rows):
+        for seg, value in imp["by_segment"].items():
+            expected = (
+                summary[(seg, "prillm")]["share_mean"] - summary[(seg, imp["base"])]["share_mean"]
+            )
+            assert value == pytest.approx(expected, abs=1e-15)
+        assert imp["mean"] == pytest.approx(np.mean(list(imp["by_segment"].values())))
+        assert imp["max"] == max(imp["by_segment"].values())

@@ -14,6 +14,9 @@ One module per experiment; the book's chapters display what they return.
 - :mod:`~prillm.experiments.executor` — :func:`run_sweep`: an experiment's seeded tasks run
   serially, on local processes, on any ``concurrent.futures`` executor or a Dask cluster, with
   the same results in the same order and failures kept as :class:`TaskFailure` records;
+- :mod:`~prillm.experiments.table1` — Table 1 of the paper: every pricing method on held-out
+  scenarios of the four segments: :func:`table1_records`, :func:`summarise_table1`,
+  :func:`improvement_over` (one scenario and method: :mod:`~prillm.experiments.scenario_runs`);
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
   (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
 """
@@ -48,6 +51,17 @@ _EXPORTS: dict[str, str] = {
     "compare_pricing_methods": "prillm.experiments.pricing_methods",
     "summarise_pricing": "prillm.experiments.pricing_methods",
     "metrics_summary": "prillm.experiments.tables",
+    "PAPER_IMPROVEMENT": "prillm.experiments.table1",
+    "PAPER_TABLE1": "prillm.experiments.table1",
+    "SEGMENTS": "prillm.experiments.table1",
+    "TABLE1_METHODS": "prillm.experiments.table1",
+    "TABLE1_OPTIONS": "prillm.experiments.table1",
+    "improvement_over": "prillm.experiments.table1",
+    "summarise_table1": "prillm.experiments.table1",
+    "table1_records": "prillm.experiments.table1",
+    "table1_tasks": "prillm.experiments.table1",
+    "held_out_scenario": "prillm.experiments.scenario_runs",
+    "run_method_task": "prillm.experiments.scenario_runs",
 }
 
 __all__ = sorted(_EXPORTS)
