@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from prillm import MarketError
 from prillm.experiments import TaskFailure, run_sweep
 
 
@@ -276,3 +277,78 @@ def test_improvement_over_the_mpec_methods_on_real_records() -> None:
             assert value == pytest.approx(expected, abs=1e-15)
         assert imp["mean"] == pytest.approx(np.mean(list(imp["by_segment"].values())))
         assert imp["max"] == max(imp["by_segment"].values())
+
+
+# ------------------------------------------------------------------ Table 3 and the K sweep
+@pytest.fixture(scope="module")
+def table3_quick() -> list[dict[str, Any]]:
+    from prillm.experiments import table3_records
+
+    return table3_records(scenarios=2, bf_budget=0.1)
+
+
+def test_table3_records(table3_quick) -> None:
+    from prillm.experiments import PAPER_TABLE3, summarise_table3
+
+    rows = table3_quick
+    assert len(rows) == 2 * 2 * 5
+    rivals = {"Economy-6": 5, "Economy-8": 7}
+    for r in rows:
+        assert r["providers"] - 1 == rivals[r["family"]] and r["day"] >= 85
+        if r["method"] == "exact":
+            assert r["share"] == 1.0 and r["K"] is None
+        elif r["method"] == "bf":
+            assert r["status"] == "over_budget" and r["bf_enumerated"] >= 1
+            assert r["bf_extrapolated_s"] > r["time_s"]
+        else:
+            assert r["K"] == 2 and 0.0 <= r["share"] <= 1 + 1e-9
+    da = [r for r in rows if r["method"] == "da"]
+    assert all(r["share"] > 0.5 for r in da)  # the shipped network keeps the game's shape
+    summary = summarise_table3(rows)
+    assert [(s["market"], s["method"]) for s in summary] == [
+        (m, k) for m in ("Economy-6", "Economy-8") for k in ("exact", "bf", "da", "min", "avg")
+    ]
+    for s in summary:
+        rs = [r for r in rows if r["family"] == s["market"] and r["method"] == s["method"]]
+        shares = [r["share"] for r in rs if r["share"] is not None]
+        assert s["rivals"] == rivals[s["market"]] and s["scenarios"] == 2
+        if shares:
+            assert s["share_mean"] == pytest.approx(float(np.mean(shares)), rel=1e-15)
+            assert s["share_worst"] == min(shares)
+        else:
+            assert s["method"] == "bf" and s["share_mean"] is None
+        assert s["paper_share_min"] == (
+            PAPER_TABLE3["da_share_min"] if s["method"] == "da" else None
+        )
+
+
+def test_k_sweep_matches_table3_and_summarises_the_gap(table3_quick) -> None:
+    from prillm.experiments import PAPER_K_GAP, k_sweep, summarise_k_sweep
+
+    rows = k_sweep((1, 2, 4), markets=("Economy-6", "Economy-8"), scenarios=2)
+    assert len(rows) == 2 * 2 * 4
+    drop = ("time_s", "exact_time_s", "gap_pct")
+    t3 = {
+        (r["family"], r["scenario"]): r for r in table3_quick if r["method"] == "da"
+    }  # the same scenarios: K = 2 of the sweep is Table 3's DA
+    for r in rows:
+        assert r["gap_pct"] == pytest.approx(100 * (1 - r["share"]), abs=1e-12)
+        if r["K"] == 2:
+            other = t3[(r["family"], r["scenario"])]
+            assert {k: v for k, v in r.items() if k not in drop} == {
+                k: v for k, v in other.items() if k not in drop
+            }
+    summary = summarise_k_sweep(rows)
+    assert [(s["market"], s["K"]) for s in summary] == [
+        (m, k) for m in ("Economy-6", "Economy-8") for k in (None, 1, 2, 4)
+    ]
+    for s in summary:
+        rs = [r for r in rows if r["family"] == s["market"] and r["K"] == s["K"]]
+        mean = float(np.mean([r["share"] for r in rs]))
+        assert s["gap_mean_pct"] == pytest.approx(100 * (1 - mean), abs=1e-12)
+        assert s["gap_worst_pct"] == pytest.approx(max(r["gap_pct"] for r in rs), abs=1e-12)
+        expected = PAPER_K_GAP.get(s["K"]) if s["market"] == "Economy-8" else None
+        assert s["paper_gap_pct"] == expected
+    assert PAPER_K_GAP == {1: 11.53, 4: 0.06}
+    with pytest.raises(MarketError, match="K: expected an integer >= 1"):
+        k_sweep((0,), scenarios=1)

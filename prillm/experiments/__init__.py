@@ -17,6 +17,9 @@ One module per experiment; the book's chapters display what they return.
 - :mod:`~prillm.experiments.table1` — Table 1 of the paper: every pricing method on held-out
   scenarios of the four segments: :func:`table1_records`, :func:`summarise_table1`,
   :func:`improvement_over` (one scenario and method: :mod:`~prillm.experiments.scenario_runs`);
+- :mod:`~prillm.experiments.table3` — Table 3 of the paper (DA vs MIN vs AVG on the 6- and
+  8-LLM Economy markets, BF's time on the full game) and its ``K`` sweep:
+  :func:`table3_records`, :func:`summarise_table3`, :func:`k_sweep`, :func:`summarise_k_sweep`;
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
   (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
 """
@@ -60,6 +63,14 @@ _EXPORTS: dict[str, str] = {
     "summarise_table1": "prillm.experiments.table1",
     "table1_records": "prillm.experiments.table1",
     "table1_tasks": "prillm.experiments.table1",
+    "ABSTRACTIONS": "prillm.experiments.table3",
+    "PAPER_K_GAP": "prillm.experiments.table3",
+    "PAPER_TABLE3": "prillm.experiments.table3",
+    "TABLE3_MARKETS": "prillm.experiments.table3",
+    "k_sweep": "prillm.experiments.table3",
+    "summarise_k_sweep": "prillm.experiments.table3",
+    "summarise_table3": "prillm.experiments.table3",
+    "table3_records": "prillm.experiments.table3",
     "held_out_scenario": "prillm.experiments.scenario_runs",
     "run_method_task": "prillm.experiments.scenario_runs",
 }

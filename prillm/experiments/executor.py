@@ -25,6 +25,11 @@ a :class:`concurrent.futures.Executor`
 a ``dask.distributed.Client``
     A client of a running cluster (local or remote); it is left open. The workers must be able
     to import the task function.
+
+Worker processes are *spawned*: a script that runs a sweep on ``"process"`` or ``"dask"`` must
+guard its top level with ``if __name__ == "__main__":`` (each worker imports the main module;
+without the guard every task fails with multiprocessing's bootstrapping error, recorded as a
+:class:`TaskFailure`). Notebooks and imported modules need nothing.
 """
 
 from __future__ import annotations
