@@ -174,7 +174,7 @@ def test_table1_records_are_shares_of_the_exact_optimum(table1_quick) -> None:
             assert best.profit == mine[0]["exact_profit"] and sc["target"] == mine[0]["target"]
     # the scenarios differ (a real sample, not one market repeated)
     assert len({r["seed"] for r in rows}) == len(SEGMENTS) * 2
-    assert len({r["target"] for r in rows if r["family"] == "Economy"}) >= 1
+    assert len({r["target"] for r in rows}) >= 4
 
 
 def test_table1_summary_means_are_the_records_means(table1_quick) -> None:
@@ -198,6 +198,8 @@ def test_table1_summary_means_are_the_records_means(table1_quick) -> None:
             assert row["share_worst"] == min(shares)
         assert row["time_median_s"] == float(np.median([r["time_s"] for r in rs]))
         assert row["paper"] == PAPER_TABLE1.get(row["method"])
+        bf = next(b for b in summary if b["segment"] == row["segment"] and b["method"] == "bf")
+        assert row["time_vs_bf"] == row["time_median_s"] / bf["bf_extrapolated_median_s"]
     exact = [row for row in summary if row["method"] == "exact"]
     assert all(row["share_mean"] == row["share_worst"] == 1.0 for row in exact)
 

@@ -32,9 +32,11 @@ from prillm.experiments.scenario_runs import method_task, sweep_records
 
 __all__ = [
     "ABSTRACTIONS",
+    "K_SWEEP_QUICK",
     "PAPER_K_GAP",
     "PAPER_TABLE3",
     "TABLE3_MARKETS",
+    "TABLE3_QUICK",
     "k_sweep",
     "summarise_k_sweep",
     "summarise_table3",
@@ -43,6 +45,11 @@ __all__ = [
 
 #: The markets of Table 3: 6 LLMs (5 rivals) and 8 LLMs (7 rivals) of the Economy segment.
 TABLE3_MARKETS = ("Economy-6", "Economy-8")
+
+#: Keyword arguments of :func:`table3_records` and :func:`k_sweep` for a quick run (the book's
+#: quick mode).
+TABLE3_QUICK: dict[str, Any] = {"scenarios": 2, "bf_budget": 0.2}
+K_SWEEP_QUICK: dict[str, Any] = {"scenarios": 2}
 
 #: Paper Section 6.2 (Impact of aggregation methods): with DA, PriLLM "achieves near-optimal
 #: profits (over 97% of the optimum) while drastically reducing computation time compared to
