@@ -12,7 +12,9 @@ One module per experiment; the book's chapters display what they return.
 - :mod:`~prillm.experiments.nowcast` — the game as a nowcaster of those volumes (values from the
   latest day, ``w_q`` from the window; chapter 6): :func:`nowcast`, :func:`game_elasticities`;
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
-  (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
+  (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`;
+- :mod:`~prillm.experiments.real_data_records` and :mod:`~prillm.experiments.real_data_plots` —
+  the rows of chapter 6's tables and its figures.
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ _EXPORTS: dict[str, str] = {
     "compare_pricing_methods": "prillm.experiments.pricing_methods",
     "summarise_pricing": "prillm.experiments.pricing_methods",
     "metrics_summary": "prillm.experiments.tables",
+    "FORECAST_LABELS": "prillm.experiments.real_data_records",
+    "daily_model_rows": "prillm.experiments.real_data_records",
+    "elasticity_rows": "prillm.experiments.real_data_records",
+    "forecast_rows": "prillm.experiments.real_data_records",
+    "snapshot_metric_rows": "prillm.experiments.real_data_records",
+    "snapshot_price_rows": "prillm.experiments.real_data_records",
+    "snapshot_sources": "prillm.experiments.real_data_records",
+    "daily_forecast_figure": "prillm.experiments.real_data_plots",
+    "elasticity_figure": "prillm.experiments.real_data_plots",
+    "net_value_figure": "prillm.experiments.real_data_plots",
+    "nowcast_w_q_figure": "prillm.experiments.real_data_plots",
+    "snapshot_heatmaps_figure": "prillm.experiments.real_data_plots",
+    "snapshot_scatter_figure": "prillm.experiments.real_data_plots",
+    "w_q_profile_figure": "prillm.experiments.real_data_plots",
 }
 
 __all__ = sorted(_EXPORTS)
