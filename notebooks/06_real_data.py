@@ -316,7 +316,7 @@ glue_table(
     caption="The fit with $w_q$ held at each value and $b$ refitted: the training loss "
     "(scaled paper Eq. 6) and the $R^2$ of the training and held-out loads.",
     formats={
-        "$w_q$ (fixed)": ".3g",
+        "$w_q$ (fixed)": lambda v: f"{v:.3g}" if v < 1e3 else f"{v:,.0f}",
         "training loss (scaled)": ".6f",
         "train $R^2$": ".4f",
         "held-out $R^2$": ".4f",
@@ -439,17 +439,17 @@ glue("rd_now_test_moves", "none" if no_test_moves else "some", display=False)
 # The nowcast is the best of the forecasts with a game: $R^2 =$ {glue:text}`rd_now_r2:.4f`
 # on the held-out days (MAE {glue:text}`rd_now_mae:,.0f` M tokens a day), and
 # {glue:text}`rd_now_train_r2:.4f` on its one-step forecasts of the training days
-# ({numref}`tbl-rd-nowcast`). But it is yesterday's shares: the two held-out $R^2$ differ by
-# {glue:text}`rd_now_same:.1e`, because {glue:text}`rd_now_test_moves` of the held-out days
-# has a price change, so the held-out score tests the persistence of the values, not the
-# game's price response. The training days say little more ({numref}`fig-rd-nowcast-wq`): of
-# the {glue:text}`rd_now_days` one-step forecasts that choose $w_q$ on a grid of
-# {glue:text}`rd_now_grid_n` points from {glue:text}`rd_now_grid_lo:g` to
-# {glue:text}`rd_now_grid_hi:g`, only {glue:text}`rd_now_informative` (the days with a price
-# change) depend on $w_q$, and over the whole grid their squared error changes by
-# {glue:text}`rd_now_sse_rel:.1%`. The best $w_q$ is {glue:text}`rd_now_w_q:g`, the
-# {glue:text}`rd_now_at_bound` end of the grid: the data ask for a weaker price response than
-# the bound allows.
+# ({numref}`tbl-rd-nowcast`). But on these days it is yesterday's shares (the two held-out
+# $R^2$ differ by {glue:text}`rd_now_same:.1e`), because
+# {glue:text}`rd_now_test_moves` of the held-out days has a price change, so the held-out
+# score tests the persistence of the values, not the game's price response. The training
+# days say little more ({numref}`fig-rd-nowcast-wq`). Of the {glue:text}`rd_now_days`
+# one-step forecasts that choose $w_q$ on a grid of {glue:text}`rd_now_grid_n` points from
+# {glue:text}`rd_now_grid_lo:g` to {glue:text}`rd_now_grid_hi:g`, only
+# {glue:text}`rd_now_informative` (the days with a price change) depend on $w_q$, and over
+# the whole grid their squared error changes by {glue:text}`rd_now_sse_rel:.1%`. The best
+# $w_q$ is {glue:text}`rd_now_w_q:g`, the {glue:text}`rd_now_at_bound` end of the grid: the
+# data ask for a weaker price response than the bound allows.
 
 # %% tags=["remove-cell"]
 fig = plots.nowcast_w_q_figure(now.grid, now.train_sse, now.bootstrap_w_q)
@@ -567,10 +567,7 @@ glue("rd_game_e_max", float(np.abs([r["game"] for r in e_rows]).max()), display=
 #   the change
 #
 #   $$
-#   \begin{aligned}
-#   w_q &\to s\, w_q , \\
-#   b_j &\to s\, b_j - (s - 1)\,(p_j + w_d\, d_j)
-#   \end{aligned}
+#   w_q \to s\, w_q , \qquad b_j \to s\, b_j - (s - 1)\,(p_j + w_d\, d_j)
 #   $$ (rs-scale)
 #
 #   multiplies every cost, and so the whole potential (paper Eq. 13), by $s$ without moving
