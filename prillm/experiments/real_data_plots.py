@@ -46,7 +46,13 @@ _WIDTH = 7.0
 
 
 def short_name(model_id: str) -> str:
-    """A model id without its vendor (``"openai/gpt-4o-mini"`` -> ``"gpt-4o-mini"``)."""
+    """A model id without its vendor.
+
+    Examples
+    --------
+    >>> short_name("openai/gpt-4o-mini"), short_name("no-vendor")
+    ('gpt-4o-mini', 'no-vendor')
+    """
     return model_id.split("/", 1)[-1]
 
 

@@ -54,6 +54,13 @@ def daily_model_rows(panel: Panel) -> list[dict[str, Any]]:
         ``model``, ``mean_B`` (mean tokens per day, billions, over all days), ``price_first``
         and ``price_last`` (list input price, USD per 1M tokens) and ``changes`` (list-price
         changes in the window).
+
+    Examples
+    --------
+    >>> from prillm.experiments import daily_volume_panel
+    >>> row = daily_model_rows(daily_volume_panel(3))[0]
+    >>> row["model"], row["price_first"], row["changes"]
+    ('anthropic/claude-3.7-sonnet', 3.0, 0)
     """
     changes = panel.info["price_changes"]
     return [
