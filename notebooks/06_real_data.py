@@ -281,7 +281,7 @@ glue_figure("fig-rd-forecasts", fig)
 # ---
 # name: fig-rd-forecasts
 # alt: >-
-#   Six panels, one per model, sharing the day axis. A black line shows each model's daily
+#   One panel per large model, all sharing the day axis. A black line shows each model's daily
 #   tokens over the whole window; after a grey vertical line, coloured markers show three
 #   forecasts of the held-out days. The calibrated game's forecast stays flat near the
 #   training average while the data and the nowcast move together.
@@ -513,7 +513,7 @@ glue("rd_game_e_max", float(np.abs([r["game"] for r in e_rows]).max()), display=
 # ---
 # name: fig-rd-elasticity
 # alt: >-
-#   For each of fifteen models, two estimates of the magnitude of the own-price elasticity on
+#   For each model of the panel, two estimates of the magnitude of the own-price elasticity on
 #   a logarithmic axis: the nowcast's, a dot at the left end of an interval that spans several
 #   decades, and the calibrated game's, a square with an interval too narrow to see.
 # ---
