@@ -242,6 +242,9 @@ glue("rd_w_q_bound", float(np.exp(LOG_WEIGHT_BOUND)), display=False)
 glue("rd_b_minus_p_spread", float(np.ptp(b_minus_p)), display=False)
 gap = abs(m["fit"]["test"]["r2"] - m["mean shares"]["test"]["r2"])
 glue("rd_fit_gap", gap, display=False)
+yesterday_wins = m["yesterday's shares"]["test"]["r2"] > m["fit"]["test"]["r2"]
+if "w_q" not in fit.not_identified or not yesterday_wins:
+    raise RuntimeError("the text assumes w_q is not identified and yesterday's shares win")
 
 # %% [markdown]
 # ```{glue:md} tbl-rd-fit
@@ -429,6 +432,9 @@ glue("rd_now_boot_lo", float(now.bootstrap_w_q.min()), display=False)
 sse_rel = float(now.train_sse.max() / now.train_sse.min() - 1)
 glue("rd_now_sse_rel", sse_rel, display=False)
 no_test_moves = any("no price changes on the held-out days" in n for n in now.notes)
+with_game = [k for k in m if k.startswith("game") or k in ("init", "fit")]
+if now.at_bound != "upper" or max(with_game, key=lambda k: m[k]["test"]["r2"]) != "game nowcast":
+    raise RuntimeError("the text assumes the nowcast wins among the games, w_q at its upper end")
 glue("rd_now_test_moves", "none" if no_test_moves else "some", display=False)
 
 # %% [markdown]
@@ -711,6 +717,8 @@ loao = sm["leave one app out"]["all cells"]
 glue("rs_loao_r2", loao["r2"], display=False)
 glue("rs_loao_mae", loao["mae_M"], display=False)
 prop_loao = sm["proportional, leave one app out"]["all cells"]["r2"]
+if loao["r2"] <= prop_loao:
+    raise RuntimeError("the text assumes the game beats the proportional split on unseen apps")
 glue("rs_prop_loao_r2", prop_loao, display=False)
 mean_cell = float(sfit.observed.mean()) / 1e6
 glue("rs_rel_mae", sm["fit"]["all cells"]["mae_M"] / mean_cell, display=False)
