@@ -21,7 +21,9 @@ One module per experiment; the book's chapters display what they return.
   8-LLM Economy markets, BF's time on the full game) and its ``K`` sweep:
   :func:`table3_records`, :func:`summarise_table3`, :func:`k_sweep`, :func:`summarise_k_sweep`;
 - :mod:`~prillm.experiments.app_snapshot` — the game calibrated on the 2026 app x model snapshot
-  (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`.
+  (chapter 6): :func:`app_snapshot_panel`, :func:`fit_app_snapshot`;
+- :mod:`~prillm.experiments.real_data_records` and :mod:`~prillm.experiments.real_data_plots` —
+  the rows of chapter 6's tables and its figures.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ _EXPORTS: dict[str, str] = {
     "table3_records": "prillm.experiments.table3",
     "held_out_scenario": "prillm.experiments.scenario_runs",
     "run_method_task": "prillm.experiments.scenario_runs",
+    "FORECAST_LABELS": "prillm.experiments.real_data_records",
+    "daily_model_rows": "prillm.experiments.real_data_records",
+    "elasticity_rows": "prillm.experiments.real_data_records",
+    "forecast_rows": "prillm.experiments.real_data_records",
+    "snapshot_metric_rows": "prillm.experiments.real_data_records",
+    "snapshot_price_rows": "prillm.experiments.real_data_records",
+    "snapshot_sources": "prillm.experiments.real_data_records",
+    "daily_forecast_figure": "prillm.experiments.real_data_plots",
+    "elasticity_figure": "prillm.experiments.real_data_plots",
+    "net_value_figure": "prillm.experiments.real_data_plots",
+    "nowcast_w_q_figure": "prillm.experiments.real_data_plots",
+    "snapshot_heatmaps_figure": "prillm.experiments.real_data_plots",
+    "snapshot_scatter_figure": "prillm.experiments.real_data_plots",
+    "w_q_profile_figure": "prillm.experiments.real_data_plots",
 }
 
 __all__ = sorted(_EXPORTS)
