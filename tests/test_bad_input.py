@@ -619,8 +619,7 @@ for command, option, values, expected in NUMERIC_OPTIONS:
     for value in values:
         OPTION_CASES.append(
             (
-                f"{command[0]}{' (adam)' if 'adam' in command else ''} {option} "
-                f"{value or 'empty'}",
+                f"{command[0]}{' (adam)' if 'adam' in command else ''} {option} {value or 'empty'}",
                 [*command, f"{option}={value}"],
                 (f"argument {option}: expected {expected}, got {value!r}",),
             )
@@ -680,9 +679,7 @@ def inputs(tmp_path: Path) -> dict[str, str]:
     market.write_text(json.dumps(BASE))
     (tmp_path / "costs-nan.json").write_text('{"marginal_costs": {"a": NaN}}')
     (tmp_path / "costs-huge.json").write_text('{"marginal_costs": {"a": 1e308}}')
-    (tmp_path / "costs-digits.json").write_text(
-        '{"price_bounds": {"b": [0, ' + "9" * 401 + "]}}"
-    )
+    (tmp_path / "costs-digits.json").write_text('{"price_bounds": {"b": [0, ' + "9" * 401 + "]}}")
     return {"market": str(market), "panel": str(PANEL), "tmp": str(tmp_path)}
 
 
