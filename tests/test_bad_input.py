@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from prillm import Market, MarketError, Preferences
+from prillm._validation import MAX_PRICE, check_price
 from prillm.cli import main
 from prillm.io import MAX_JSON_BYTES, read_json
 
@@ -922,6 +923,22 @@ API_CASES: list[tuple[str, Callable[[], object], str]] = [
         "preferences.w_q: expected a number, got True",
     ),
     (
+        "price bound 1e308",
+        lambda: check_price("p_min", 1e308),
+        "p_min: expected a price in [0, 1e+06] USD per 1M tokens, got 1e+308",
+    ),
+    (
+        "positive price bound 0",
+        lambda: check_price("p_max", 0, positive=True),
+        "p_max: expected a price in (0, 1e+06] USD per 1M tokens, got 0.0",
+    ),
+    ("price bound NaN", lambda: check_price("p_min", math.nan), "p_min: must be finite, got nan"),
+    (
+        "price bound a string",
+        lambda: check_price("p_min", "1"),
+        "p_min: expected a number, got '1'",
+    ),
+    (
         "from_dict version true",
         lambda: Market.from_dict(mutate(["version"], True)),
         "market: version: this prillm reads version 1, got True",
@@ -934,6 +951,12 @@ def test_bad_api_input(name: str, make: Callable[[], object], message: str) -> N
     with pytest.raises(MarketError) as info:
         make()
     assert str(info.value) == message
+
+
+def test_the_command_and_the_library_share_the_price_limit() -> None:
+    from prillm.cli._options import MAX_PRICE as CLI_MAX_PRICE
+
+    assert CLI_MAX_PRICE == MAX_PRICE
 
 
 def test_read_json_names_the_file_and_its_limit(tmp_path: Path) -> None:
