@@ -15,6 +15,8 @@ extra          packages                                        enables
                                                                through Pyomo
 ``baselines``  xgboost (and the ``torch`` extra)               :mod:`prillm.baselines`
 ``plot``       matplotlib                                      figures (``prillm calibrate --plot``)
+``dask``       dask, distributed                               experiments on a Dask cluster
+                                                               (:func:`prillm.experiments.run_sweep`)
 ``all``        every extra above, the test and book tools      the book and the test suite
 =============  ==============================================  ====================================
 
@@ -59,6 +61,8 @@ EXTRAS: dict[str, str] = {
     "pyscipopt": "mpec",
     "xgboost": "baselines",
     "matplotlib": "plot",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 

@@ -8,7 +8,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MarketError", "as_float_array", "check_ids", "check_number", "describe"]
+__all__ = [
+    "MAX_PRICE",
+    "MarketError",
+    "as_float_array",
+    "check_ids",
+    "check_number",
+    "check_price",
+    "describe",
+]
+
+#: Largest price bound or marginal cost accepted, USD per million tokens (one USD per token: far
+#: above any LLM price; larger values only reach the limits of floating point).
+MAX_PRICE = 1e6
 
 
 class MarketError(ValueError):
@@ -143,6 +155,33 @@ def check_number(name: str, value: object) -> float:
         ) from None
     if not np.isfinite(out):
         raise MarketError(f"{name}: must be finite, got {describe(out)}")
+    return out
+
+
+def check_price(name: str, value: object, *, positive: bool = False) -> float:
+    """A price bound or marginal cost: a finite number in ``[0, MAX_PRICE]`` (``(0, ...]`` when
+    ``positive``), USD per million tokens.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
+
+    Examples
+    --------
+    >>> check_price("p_min", 0.5)
+    0.5
+    >>> check_price("p", 1e308)
+    Traceback (most recent call last):
+    ...
+    prillm._validation.MarketError: p: expected a price in [0, 1e+06] USD per 1M tokens, got 1e+308
+    """
+    out = check_number(name, value)
+    if not ((out > 0 if positive else out >= 0) and out <= MAX_PRICE):
+        interval = f"{'(' if positive else '['}0, {MAX_PRICE:g}]"
+        raise MarketError(
+            f"{name}: expected a price in {interval} USD per 1M tokens, got {describe(out)}"
+        )
     return out
 
 

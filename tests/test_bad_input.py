@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from prillm import Market, MarketError, Preferences
+from prillm._validation import MAX_PRICE, check_price
 from prillm.cli import main
 from prillm.io import MAX_JSON_BYTES, read_json
 
@@ -554,12 +555,72 @@ NUMERIC_OPTIONS: list[tuple[list[str], str, list[str], str]] = [
         ["-1", "abc", "1.5", str(2**64)],
         "a seed (an integer) in [0, 9223372036854775807]",
     ),
+    (
+        ["calibrate", "{panel}", "--out", "{tmp}/p.json", "--optimizer", "adam"],
+        "--lr",
+        ["nan", "-inf", "1e-400", "11"],
+        "a number in (0, 10]",
+    ),
+    (
+        ["explain", "{market}", "--target", "a"],
+        "--p-min",
+        ["1e308", "nan", "-1"],
+        "a price in [0, 1e+06]",
+    ),
+    (
+        ["explain", "{market}", "--target", "a"],
+        "--p-max",
+        ["1e308", "0", "inf"],
+        "a price in (0, 1e+06]",
+    ),
+    (
+        ["explain", "{market}", "--target", "a"],
+        "--marginal-cost",
+        ["1e308", "-0.5", "nan"],
+        "a cost in [0, 1e+06]",
+    ),
+    (
+        ["compete", "{market}"],
+        "--tol",
+        ["nan", "0", "-1", "1e-300", "1e300", "inf", "0.5"],
+        "a number in [1e-13, 0.01]",
+    ),
+    (
+        ["compete", "{market}"],
+        "--damping",
+        ["0", "-1", "1.5", "nan", "inf"],
+        "a number in (0, 1]",
+    ),
+    (
+        ["compete", "{market}"],
+        "--max-rounds",
+        ["0", "-1", "1.5", "1e3", "10001", str(10**12)],
+        "an integer in [1, 10000]",
+    ),
+    (
+        ["train-abstraction", "--out", "{tmp}/w.pt"],
+        "--scenarios",
+        ["59", "0", "1e3", "100001", str(10**11)],
+        "an integer in [60, 100000]",
+    ),
+    (
+        ["train-abstraction", "--out", "{tmp}/w.pt"],
+        "--epochs",
+        ["0", "-3", "2.5", "10001", str(10**12)],
+        "an integer in [1, 10000]",
+    ),
+    (
+        ["train-abstraction", "--out", "{tmp}/w.pt"],
+        "--seed",
+        ["-1", str(2**70), "x"],
+        "a seed (an integer) in [0, 9223372036854775807]",
+    ),
 ]
 for command, option, values, expected in NUMERIC_OPTIONS:
     for value in values:
         OPTION_CASES.append(
             (
-                f"{command[0]} {option} {value or 'empty'}",
+                f"{command[0]}{' (adam)' if 'adam' in command else ''} {option} {value or 'empty'}",
                 [*command, f"{option}={value}"],
                 (f"argument {option}: expected {expected}, got {value!r}",),
             )
@@ -575,6 +636,41 @@ OPTION_CASES += [
         ["price", "{market}", "--target", "a", "--p-min", "2", "--p-max", "2"],
         ("--p-min: must be below --p-max (2), got 2",),
     ),
+    (
+        "explain p-min above p-max",
+        ["explain", "{market}", "--target", "a", "--p-min", "5", "--p-max", "1"],
+        ("--p-min: must be below --p-max (1), got 5",),
+    ),
+    (
+        "compete respond-to 1e308",
+        ["compete", "{market}", "--respond-to", "a=1e308"],
+        ("--respond-to: the price must be finite and >= 0, at most 1e+06", "'1e308'"),
+    ),
+    (
+        "compete respond-to nan",
+        ["compete", "{market}", "--respond-to", "a=nan"],
+        ("--respond-to: the price must be finite", "'nan'"),
+    ),
+    (
+        "compete respond-to a word",
+        ["compete", "{market}", "--respond-to", "a=cheap"],
+        ("--respond-to: the price must be a number, got 'cheap'",),
+    ),
+    (
+        "compete costs NaN",
+        ["compete", "{market}", "--costs", "{tmp}/costs-nan.json"],
+        ("marginal_costs['a']: must be finite, got nan",),
+    ),
+    (
+        "compete costs 1e308",
+        ["compete", "{market}", "--costs", "{tmp}/costs-huge.json"],
+        ("marginal_costs['a']: expected at most 1e+06 USD per 1M tokens, got 1e+308",),
+    ),
+    (
+        "compete bound a 400-digit integer",
+        ["compete", "{market}", "--costs", "{tmp}/costs-digits.json"],
+        ("price_bounds['b'][1]: too large for a floating-point number", "401 digits"),
+    ),
 ]
 
 
@@ -582,6 +678,9 @@ OPTION_CASES += [
 def inputs(tmp_path: Path) -> dict[str, str]:
     market = tmp_path / "market.json"
     market.write_text(json.dumps(BASE))
+    (tmp_path / "costs-nan.json").write_text('{"marginal_costs": {"a": NaN}}')
+    (tmp_path / "costs-huge.json").write_text('{"marginal_costs": {"a": 1e308}}')
+    (tmp_path / "costs-digits.json").write_text('{"price_bounds": {"b": [0, ' + "9" * 401 + "]}}")
     return {"market": str(market), "panel": str(PANEL), "tmp": str(tmp_path)}
 
 
@@ -681,6 +780,56 @@ OUTPUT_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
         ["demo", "--write", "."],
         ("--write: expected a file name, got '.'",),
     ),
+    (
+        "explain plot in a missing folder",
+        ["explain", "{market}", "--target", "a", "--plot", "{tmp}/nowhere/e.png"],
+        ("--plot: folder", "nowhere", "does not exist"),
+    ),
+    (
+        "compete plot fit.xyz",
+        ["compete", "{market}", "--plot", "{tmp}/fit.xyz"],
+        ("--plot: unsupported file type '.xyz'", "fit.xyz", ".png, .svg, .pdf"),
+    ),
+    (
+        "compete plot a JPEG",
+        ["compete", "{market}", "--plot", "{tmp}/fit.jpg"],
+        ("--plot: unsupported file type '.jpg'",),
+    ),
+    (
+        "compete plot in a missing folder",
+        ["compete", "{market}", "--plot", "{tmp}/nowhere/c.png"],
+        ("--plot: folder", "nowhere", "does not exist"),
+    ),
+    (
+        "compete plot onto a folder",
+        ["compete", "{market}", "--plot", "{tmp}/sub.png"],
+        ("--plot:", "sub.png' is a folder, not a file"),
+    ),
+    (
+        "compete plot onto the costs file",
+        ["compete", "{market}", "--costs", "{tmp}/costs.svg", "--plot", "{tmp}/costs.svg"],
+        ("--plot:", "costs.svg' is an input file"),
+    ),
+    (
+        "train-abstraction out a text file",
+        ["train-abstraction", "--out", "{tmp}/w.txt"],
+        ("--out: unsupported file type '.txt'", ".pt"),
+    ),
+    (
+        "train-abstraction out in a missing folder",
+        ["train-abstraction", "--out", "{tmp}/nowhere/w.pt"],
+        ("--out: folder", "nowhere", "does not exist"),
+    ),
+    (
+        "train-abstraction out onto a folder",
+        ["train-abstraction", "--out", "{tmp}/sub.pt"],
+        ("--out:", "sub.pt' is a folder, not a file"),
+    ),
+    (
+        "train-abstraction curve onto a folder",
+        ["train-abstraction", "--out", "{tmp}/curve.pt"],
+        ("--out:", "curve.png' is a folder, not a file"),
+    ),
 ]
 
 
@@ -695,8 +844,10 @@ def test_bad_outputs(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "sub.json").mkdir()
+    for folder in ("sub.json", "sub.png", "sub.pt", "curve.png"):
+        (tmp_path / folder).mkdir()
     (tmp_path / "panel.json").write_text("{}")
+    (tmp_path / "costs.svg").write_text("{}")
     before = listing(tmp_path)
     assert main(fill(argv, inputs)) == 2
     captured = capsys.readouterr()
@@ -772,6 +923,22 @@ API_CASES: list[tuple[str, Callable[[], object], str]] = [
         "preferences.w_q: expected a number, got True",
     ),
     (
+        "price bound 1e308",
+        lambda: check_price("p_min", 1e308),
+        "p_min: expected a price in [0, 1e+06] USD per 1M tokens, got 1e+308",
+    ),
+    (
+        "positive price bound 0",
+        lambda: check_price("p_max", 0, positive=True),
+        "p_max: expected a price in (0, 1e+06] USD per 1M tokens, got 0.0",
+    ),
+    ("price bound NaN", lambda: check_price("p_min", math.nan), "p_min: must be finite, got nan"),
+    (
+        "price bound a string",
+        lambda: check_price("p_min", "1"),
+        "p_min: expected a number, got '1'",
+    ),
+    (
         "from_dict version true",
         lambda: Market.from_dict(mutate(["version"], True)),
         "market: version: this prillm reads version 1, got True",
@@ -784,6 +951,12 @@ def test_bad_api_input(name: str, make: Callable[[], object], message: str) -> N
     with pytest.raises(MarketError) as info:
         make()
     assert str(info.value) == message
+
+
+def test_the_command_and_the_library_share_the_price_limit() -> None:
+    from prillm.cli._options import MAX_PRICE as CLI_MAX_PRICE
+
+    assert CLI_MAX_PRICE == MAX_PRICE
 
 
 def test_read_json_names_the_file_and_its_limit(tmp_path: Path) -> None:
@@ -815,3 +988,58 @@ def test_no_case_is_listed_twice() -> None:
     for cases in (OUTPUT_CASES, API_CASES):
         names = [c[0] for c in cases]
         assert len(names) == len(set(names))
+
+
+# ------------------------------------------------------------------ modes of written files
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("demo", ["demo", "--write", "{out}.json"]),
+        ("compete", ["compete", "{market}", "--plot", "{out}.png"]),
+        ("explain", ["explain", "{market}", "--target", "a", "--no-scores", "--plot", "{out}.svg"]),
+    ],
+)
+def test_outputs_get_the_mode_of_a_plain_write(
+    name: str,
+    argv: list[str],
+    inputs: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A new output gets ``0o666`` less the umask, a replaced one keeps its mode (never the
+    ``0o600`` of a temporary file), and no temporary file is left beside it."""
+    import os
+
+    old = os.umask(0o027)
+    try:
+        assert main(fill(argv, {**inputs, "out": str(tmp_path / "new")})) == 0
+    finally:
+        os.umask(old)
+    (new,) = tmp_path.glob("new.*")
+    assert new.stat().st_mode & 0o777 == 0o640
+    for mode in (0o644, 0o664):
+        target = tmp_path / f"old{mode:o}{new.suffix}"
+        target.write_text("{}")
+        target.chmod(mode)
+        assert main(fill(argv, {**inputs, "out": str(target.with_suffix(""))})) == 0
+        assert target.stat().st_mode & 0o777 == mode and target.read_bytes() != b"{}"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    capsys.readouterr()
+
+
+def test_weights_files_get_the_mode_of_a_plain_write(tmp_path: Path) -> None:
+    import os
+
+    pytest.importorskip("torch", reason="the weights writer lives in the torch extra")
+    from prillm.abstraction.weights import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "w.pt", b"new")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "w.pt").chmod(0o664)
+    atomic_write_bytes(tmp_path / "w.pt", b"again")
+    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == 0o664
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]

@@ -35,6 +35,7 @@ import check_book_html  # noqa: E402
 CHECKED_PAGES = (
     "_build/executed/01_market",
     "_build/executed/03_stackelberg_pricing",
+    "_build/executed/06_real_data",
     "_build/executed/status",
     "book/intro",
     "book/notation",

@@ -78,3 +78,34 @@ def test_calibrate_names_what_one_day_cannot_identify(main, tmp_path, capsys) ->
     assert main(["calibrate", str(path), "--out", str(out), "--steps", "5", "--quiet"]) == 0
     report = capsys.readouterr().out
     assert "not identified: w_q, w_d (no provider's price changes over the days" in report
+
+
+def test_a_one_day_panel_is_fitted_whole_and_the_scale_reported(main, tmp_path, capsys) -> None:
+    design = RandomDesign(4, 3, Preferences(w_q=2.0, w_d=0.5, b=[1.0, 0.0, 2.0]))
+    path = tmp_path / "one.json"
+    generate_planted_panel(seed=1, n_days=1, design=design, noise_sigma=0.02).to_json(path)
+    out, png = tmp_path / "prefs.json", tmp_path / "fit.png"
+    argv = ["calibrate", str(path), "--out", str(out), "--steps", "5", "--quiet"]
+    assert main([*argv, "--plot", str(png)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err == ""
+    assert "held-out: none (a panel of one day is fitted whole)" in captured.out
+    assert "not identified: w_q, w_d (one day:" in captured.out
+    assert Preferences.from_json(out).provider_ids == ("llm0", "llm1", "llm2")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["days"] == {"train": 1, "test": 0} and summary["test"] is None
+    assert summary["not_identified"] == ["w_q", "w_d"]
+
+
+def test_a_flat_loss_profile_is_named_in_the_report(main, tmp_path, capsys) -> None:
+    # list prices that barely move: the data check passes, the fitted loss is flat along the ray
+    listed = generate_planted_panel(seed=0, n_days=32, price_sigma=0.0).segment("Coding")
+    path = tmp_path / "listed.json"
+    listed.to_json(path)
+    out = tmp_path / "prefs.json"
+    assert main(["calibrate", str(path), "--out", str(out), "--steps", "40", "--quiet"]) == 0
+    report = capsys.readouterr().out
+    line = next(x for x in report.splitlines() if "flat along the scale ray" in x)
+    assert line.startswith("  not identified: w_q, w_d (the loss is flat along the scale ray")

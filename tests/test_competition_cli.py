@@ -90,11 +90,11 @@ def test_plot_is_written_after_success(market_file, tmp_path, capsys):
         (["--respond-to", "budget-llm=cheap"], "the price must be a number"),
         (["--respond-to", "budget-llm=-1"], "finite and >= 0"),
         (["--respond-to", "nope=1"], "unknown provider id 'nope'"),
-        (["--max-rounds", "0"], "--max-rounds: must be >= 1"),
-        (["--damping", "1.5"], "--damping: must be in (0, 1]"),
+        (["--max-rounds", "0"], "argument --max-rounds: expected an integer in [1, 10000]"),
+        (["--damping", "1.5"], "argument --damping: expected a number in (0, 1], got '1.5'"),
         (["--tol", "0"], "--tol"),
-        (["--plot", "out.gif"], "--plot: out.gif: expected a file name ending in"),
-        (["--plot", "/no/such/folder/p.png"], "no such folder"),
+        (["--plot", "out.gif"], "--plot: unsupported file type '.gif' in 'out.gif'"),
+        (["--plot", "/no/such/folder/p.png"], "folder '/no/such/folder'"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(market_file, capsys, extra, message):

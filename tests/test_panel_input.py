@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import prillm.cli
-from prillm import MarketError, Preferences
+from prillm import Market, MarketError, Preferences
 from prillm.data import Panel, RandomDesign, generate_planted_panel, load_panel
 
 TRUTH = Preferences(w_q=2.0, w_d=0.5, b=[1.0, 0.0, 2.0])
@@ -314,3 +314,65 @@ def test_a_failed_write_leaves_nothing(tmp_path) -> None:
     panel.to_json(target)  # replaces atomically and keeps the file's mode
     assert (target.stat().st_mode & 0o777) == 0o640 and load_panel(target) == panel
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+
+
+# ------------------------------------------------------------------ panels built in Python
+_KW = {"price": [[1.0, 2.0]], "capacity": [4.0, 4.0], "latency": 0.5, "demand": [[1.0]]}
+_DAY = {"demand": [1.0], "price": [1.0, 2.0], "capacity": [4.0, 4.0]}
+CONSTRUCTOR_CASES = [
+    ("flows-nan", lambda: Panel(**_KW, flows=[[[np.nan, 1.0]]]), "flows[0, 0, 0]: must be finite"),
+    ("flows-inf", lambda: Panel(**_KW, flows=[[[0.5, np.inf]]]), "flows[0, 0, 1]: must be finite"),
+    ("flows-neg", lambda: Panel(**_KW, flows=[[[-1.0, 2.0]]]), "flows[0, 0, 0]: must be >= 0"),
+    (
+        "flows-str",
+        lambda: Panel(**_KW, flows=[[["0.5", 0.5]]]),
+        "flows[0, 0, 0]: expected a number, got '0.5'",
+    ),
+    (
+        "flows-zero",
+        lambda: Panel(**_KW, flows=[[[0.0, 0.0]]]),
+        "flows: every observed flow is zero",
+    ),
+    (
+        "flows-empty",
+        lambda: Panel(
+            price=np.zeros((0, 2)),
+            capacity=[4.0, 4.0],
+            latency=0.5,
+            demand=np.zeros((0, 1)),
+            flows=np.zeros((0, 1, 2)),
+        ),
+        "flows: an empty panel (0 days",
+    ),
+    (
+        "demand-nan",
+        lambda: Panel(**{**_KW, "demand": [[np.nan]]}, flows=[[[0.5, 0.5]]]),
+        "demand[0, 0]: must be finite",
+    ),
+    (
+        "exact-flows-neg",
+        lambda: Panel(**_KW, flows=[[[0.5, 0.5]]], exact_flows=[[[1.5, -0.5]]]),
+        "exact_flows[0, 0, 1]: must be >= 0",
+    ),
+    (
+        "from-markets-nan",
+        lambda: Panel.from_markets([Market(**_DAY, observed_flows=[[np.nan, 1.0]])]),
+        "observed_flows[0, 0]: must be finite",
+    ),
+    (
+        "from-markets-neg",
+        lambda: Panel.from_markets([Market(**_DAY, observed_flows=[[2.0, -1.0]])]),
+        "observed_flows[0, 1]: must be >= 0",
+    ),
+    ("from-markets-empty", lambda: Panel.from_markets([]), "days: the panel has no days"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"), [c[1:] for c in CONSTRUCTOR_CASES], ids=[c[0] for c in CONSTRUCTOR_CASES]
+)
+def test_a_panel_built_in_python_refuses_bad_flows(make, field) -> None:
+    with pytest.raises(MarketError) as info:
+        make()
+    msg = str(info.value)
+    assert field in msg and "\n" not in msg, msg

@@ -24,6 +24,20 @@ from prillm.experiments.nowcast import (
     nowcast_values,
     one_step_forecasts,
 )
+from prillm.experiments.real_data_plots import (
+    daily_forecast_figure,
+    elasticity_figure,
+    nowcast_w_q_figure,
+    snapshot_heatmaps_figure,
+    snapshot_scatter_figure,
+)
+from prillm.experiments.real_data_records import (
+    daily_model_rows,
+    elasticity_rows,
+    forecast_rows,
+    snapshot_price_rows,
+    snapshot_sources,
+)
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +304,118 @@ def test_nowcast_rejects_bad_parameters(daily):
         nowcast(daily, memory=0)
     with pytest.raises(MarketError, match="bounds"):
         nowcast(daily, bounds=(1.0, 0.5))
+
+
+# ------------------------------------------------------------------ chapter 6's records and figures
+@pytest.fixture(scope="module")
+def short_fit(daily):
+    return fit_daily_volumes(daily, steps=5, window=7, rng=np.random.default_rng(0))
+
+
+def test_forecast_rows_follow_the_fit(short_fit):
+    rows = forecast_rows(short_fit, ["fit", "game nowcast", "yesterday's shares"])
+    assert [r["forecast"] for r in rows] == [
+        "game (calibrated)",
+        "game nowcast",
+        "yesterday's shares",
+    ]
+    m = short_fit.metrics
+    assert rows[1]["test_r2"] == m["game nowcast"]["test"]["r2"]
+    assert rows[2]["test_mae_M"] == m["yesterday's shares"]["test"]["mae_M"]
+    assert np.isnan(rows[2]["train_r2"]) and not np.isnan(rows[1]["train_r2"])
+    with pytest.raises(MarketError, match="no forecast 'tomorrow'"):
+        forecast_rows(short_fit, ["tomorrow"])
+
+
+def test_daily_model_rows_match_the_panel(daily):
+    rows = daily_model_rows(daily)
+    assert [r["model"] for r in rows] == list(daily.provider_ids)
+    j = 4
+    assert rows[j]["mean_B"] == pytest.approx(daily.flows[:, 0, j].mean() / 1e9)
+    moved = [r for r in rows if r["changes"] > 0]
+    assert moved and all(r["price_first"] != r["price_last"] or r["changes"] > 1 for r in moved)
+
+
+def test_elasticity_rows_pair_the_two_estimates(daily, short_fit):
+    now = short_fit.nowcast
+    n0 = daily.info["n_train"]
+    game = game_elasticities(daily, short_fit.prefs, range(n0, daily.n_days), n_boot=20)
+    rows = elasticity_rows(now.elasticity, game)
+    mid = daily.provider_ids[2]
+    row = next(r for r in rows if r["model"] == mid)
+    assert row["nowcast"] == now.elasticity[mid]["value"]
+    assert row["game_low"] == game[mid]["low"]
+    with pytest.raises(MarketError, match="not of the same models"):
+        elasticity_rows(now.elasticity, {mid: game[mid]})
+
+
+def test_snapshot_sources_count_every_model(snapshot):
+    src = snapshot_sources(snapshot)
+    n = snapshot.n_providers
+    assert src["ledger"] + src["performance"] + src["free_variant"] + src["unknown"] == n
+    assert src["ledger_free"] + src["ledger_paid"] == src["ledger"]
+    assert len(src["unknown_models"]) == src["unknown"]
+    rows = snapshot_price_rows(snapshot)
+    paid = [r["price"] for r in rows if r["source"] == "ledger" and ":free" not in r["model"]]
+    assert src["paid_low"] == min(paid) and src["paid_high"] == max(paid)
+    if src["most_moved"] is not None:
+        top = next(r for r in rows if r["model"] == src["most_moved"])
+        assert top["changes"] == max(r["changes"] for r in rows) == src["most_moved_changes"]
+
+
+def _texts(fig):
+    import matplotlib.text
+
+    return [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+
+
+def _overlaps(labels):
+    boxes = [t.get_window_extent() for t in labels if t.get_visible() and t.get_text()]
+    return [(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1 :] if a.overlaps(b)]
+
+
+def test_real_data_figures_are_legible(daily, short_fit, snapshot):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    now = short_fit.nowcast
+    n0 = daily.info["n_train"]
+    game = game_elasticities(daily, short_fit.prefs, range(n0, daily.n_days), n_boot=20)
+    flows = snapshot.flows[0]
+    half = flows * 0.5
+    listed = np.asarray(snapshot.info["listed"], bool)
+    figures = {
+        "daily": daily_forecast_figure(
+            daily, daily.flows[:, 0, :], {"game": short_fit.predicted}, n0
+        ),
+        "nowcast": nowcast_w_q_figure(now.grid, now.train_sse, now.bootstrap_w_q),
+        "elasticity": elasticity_figure(elasticity_rows(now.elasticity, game)),
+        "heatmaps": snapshot_heatmaps_figure(
+            {"observed": flows, "half": half}, snapshot.info["apps"], snapshot.info["models"]
+        ),
+        "scatter": snapshot_scatter_figure(flows, {"a": half, "b": flows}, listed),
+    }
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        assert fig.get_figwidth() <= 7.0 + 1e-9 and fig.dpi >= 150, name
+        small = [t.get_text() for t in _texts(fig) if t.get_fontsize() < 9]
+        assert not small, (name, small)
+        for ax in fig.axes:
+            for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+                assert not _overlaps(labels), (name, [t.get_text() for t in labels])
+    heat = figures["heatmaps"].axes
+    images = [im for ax in heat for im in ax.get_images()]
+    assert len(images) == 2 and all(isinstance(im.norm, LogNorm) for im in images)
+    assert images[0].norm is images[1].norm  # one colour scale for both panels
+    assert heat[0].get_shared_x_axes().joined(heat[0], heat[1])
+    assert heat[0].get_shared_y_axes().joined(heat[0], heat[1])
+    scatter = figures["scatter"].axes
+    assert scatter[0].get_shared_y_axes().joined(scatter[0], scatter[1])
+    assert scatter[0].get_xscale() == scatter[0].get_yscale() == "log"
+    assert figures["elasticity"].axes[0].get_xscale() == "log"
+    for fig in figures.values():
+        plt.close(fig)

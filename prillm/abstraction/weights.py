@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +91,12 @@ def weights_bytes(net: ScoreNetwork, training: dict[str, Any]) -> bytes:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (:func:`prillm.io.atomic_write_bytes`: temporary
+    file in the same folder, then rename; a new file gets a plain write's mode, a replaced file
+    keeps its own)."""
+    from prillm.io import atomic_write_bytes as write
+
+    write(path, data)
 
 
 def save_weights(path: str | os.PathLike[str], net: ScoreNetwork, training: dict[str, Any]) -> None:

@@ -26,8 +26,7 @@ __all__ = [
     "seed",
 ]
 
-#: Largest price bound or marginal cost the command accepts, USD per million tokens (one USD
-#: per token: far above any LLM price; larger values only reach the limits of floating point).
+#: Largest price bound or marginal cost the command accepts (:data:`prillm._validation.MAX_PRICE`).
 MAX_PRICE = 1e6
 #: Suffixes of the JSON files the command writes.
 JSON_SUFFIXES = (".json",)

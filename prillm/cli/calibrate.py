@@ -9,8 +9,9 @@ Usage::
 ``PANEL`` is a panel file (see :mod:`prillm.data.panel_file`): a ``prillm-panel`` JSON file
 (plain or ``.gz``, e.g. the shipped ``prillm/data/panel_seed0.json.gz``), a JSON list of market
 files (one per day, with ``observed_flows``), or a file of an earlier version. The last
-``--test-fraction`` of the days is held out for the reported R^2 and MAE. ``--method`` is a
-calibration method that learns preferences (:data:`prillm.calibration.METHODS`). The learned
+``--test-fraction`` of the days is held out for the reported R^2 and MAE (a panel of one day is
+fitted whole, nothing held out, and the report says so). ``--method`` is a calibration method
+that learns preferences (:data:`prillm.calibration.METHODS`). The learned
 preferences are written to ``--out`` (the ``prillm-preferences`` format, usable as
 ``prillm solve MARKET --prefs prefs.json``); ``--plot`` saves predicted against observed flows
 on the held-out days (``.png``, ``.pdf``, ``.svg``, ...). Parameters the panel does not
@@ -127,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     from prillm.io import atomic_write, dump_json
 
     panel = load_panel(args.panel, demand=args.demand)
-    train, test = panel.split(args.test_fraction)
+    if panel.n_days > 1:
+        train, test = panel.split(args.test_fraction)
+    else:  # one day: nothing can be held out; fitted whole (the scale is then not identified)
+        train, test = panel, None
     result = _fit_with_progress(args, train, test, show_bar)
     assert result.prefs is not None
 
@@ -136,15 +140,16 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from prillm.calibration.plot import fit_figure
 
+        shown, label = (train, "the one day, fitted") if test is None else (test, "held-out days")
         fig = fit_figure(
-            {f"{args.method} (held-out days)": predict_flows(test, result.prefs)}, test.flows
+            {f"{args.method} ({label})": predict_flows(shown, result.prefs)}, shown.flows
         )
         buffer = io.BytesIO()
         fig.savefig(buffer, format=Path(args.plot).suffix.lower()[1:], dpi=120)
         outputs[args.plot] = buffer.getvalue()
     summary = result.to_dict()
     summary.pop("loss_history")
-    summary["days"] = {"train": train.n_days, "test": test.n_days}
+    summary["days"] = {"train": train.n_days, "test": 0 if test is None else test.n_days}
     summary["out"] = args.out
     summary["not_identified"] = list(result.not_identified)
     if panel.truth is not None:
@@ -214,6 +219,8 @@ def _report(summary: dict[str, Any], prefs: Any) -> str:
             f"  held-out: R^2 {summary['test']['r2']:.4f}, "
             f"MAE {summary['test']['mae'] / 1e6:.4g} M tokens"
         )
+    else:
+        lines.append("  held-out: none (a panel of one day is fitted whole)")
     for finding in summary.get("identifiability", []):
         lines.append(f"  not identified: {', '.join(finding['parameters'])} ({finding['reason']})")
     if "recovery_error" in summary:

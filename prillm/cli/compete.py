@@ -19,28 +19,37 @@ and optionally ``"format": "prillm-costs"`` and ``"version": 1``. Entries for pr
 not play are ignored; unknown provider ids are errors.
 
 ``--plot FILE`` (``.png``, ``.svg`` or ``.pdf``) draws the path of best responses: each player's
-price per round and the largest relative gain per round. It is written, atomically, only once
-everything else has succeeded. Input errors exit with status 2 (one line on standard error).
-A cycle or a run out of rounds is an answer, not an error: the status says so (exit 0).
+price per round and the largest relative gain per round. It is written, atomically and with the
+mode a plain write gives, only once everything else has succeeded. The numeric options
+(``--damping`` in (0, 1], ``--max-rounds`` in [1, :data:`MAX_ROUNDS`], ``--tol`` in
+[1e-13, 1e-2]), the price of ``--respond-to`` and the numbers of ``COSTS.json`` (finite, in
+[0, :data:`~prillm.cli._options.MAX_PRICE`]) are checked, and the plot's path too, before any
+work. Input errors exit with status 2 (one line on standard error). A cycle or a run out of
+rounds is an answer, not an error: the status says so (exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from prillm.cli._common import load_market_and_prefs, report, table
+from prillm.cli._options import MAX_PRICE, check_outputs, integer, number
 
-__all__ = ["PLOT_FORMATS", "add_parser", "read_costs", "run"]
+__all__ = ["MAX_ROUNDS", "PLOT_FORMATS", "TOL_MAX", "TOL_MIN", "add_parser", "read_costs", "run"]
 
 #: Plot file extensions accepted by ``--plot``.
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 COSTS_FORMAT = "prillm-costs"
+#: Largest ``--max-rounds`` (each round is one exact best response per player).
+MAX_ROUNDS = 10_000
+#: ``--tol`` range (relative epsilon): below 1e-13 round-off alone exceeds it; above 1e-2 a
+#: "converged" answer would leave players more than 1 % to gain.
+TOL_MIN, TOL_MAX = 1e-13, 1e-2
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,9 +70,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=("gauss-seidel", "jacobi"),
         help="players move in turn (gauss-seidel, default) or all at once (jacobi)",
     )
-    p.add_argument("--damping", type=float, default=1.0, help="step towards the best response")
-    p.add_argument("--max-rounds", type=int, default=100, help="rounds before giving up")
-    p.add_argument("--tol", type=float, default=1e-9, help="largest relative epsilon accepted")
+    p.add_argument(
+        "--damping",
+        type=number(0.0, 1.0, lo_open=True),
+        default=1.0,
+        help="step towards the best response, in (0, 1] (default 1)",
+    )
+    p.add_argument(
+        "--max-rounds",
+        type=integer(1, MAX_ROUNDS),
+        default=100,
+        help=f"rounds before giving up (default 100, at most {MAX_ROUNDS})",
+    )
+    p.add_argument(
+        "--tol",
+        type=number(TOL_MIN, TOL_MAX),
+        default=1e-9,
+        help=f"largest relative epsilon accepted, in [{TOL_MIN:g}, {TOL_MAX:g}] (default 1e-9)",
+    )
     p.add_argument(
         "--respond-to",
         metavar="ID=PRICE",
@@ -86,6 +110,7 @@ def read_costs(path: str, provider_ids: tuple[str, ...]) -> tuple[dict, dict]:
         For a missing or malformed file, an unknown field or provider id, or a value of the
         wrong type (the numbers themselves are checked by the game).
     """
+    from prillm._validation import check_number
     from prillm.io import read_json
     from prillm.market import MarketError
 
@@ -129,6 +154,14 @@ def read_costs(path: str, provider_ids: tuple[str, ...]) -> tuple[dict, dict]:
                     f"{path}: price_bounds[{pid!r}]: expected [lo, hi] with numbers (hi may be "
                     f"null), got {value!r}"
                 )
+            values = [value] if key == "marginal_costs" else value
+            for k, v in enumerate(values):
+                name = f"{key}[{pid!r}]" + ("" if key == "marginal_costs" else f"[{k}]")
+                if v is not None and abs(check_number(f"{path}: {name}", v)) > MAX_PRICE:
+                    raise MarketError(
+                        f"{path}: {name}: expected at most {MAX_PRICE:g} USD per 1M tokens, "
+                        f"got {v!r}"
+                    )
         out.append(dict(section))
     return out[0], out[1]
 
@@ -154,24 +187,12 @@ def _respond_to(text: str) -> tuple[str, float]:
         price = float(value)
     except ValueError:
         raise MarketError(f"--respond-to: the price must be a number, got {value!r}") from None
-    if not math.isfinite(price) or price < 0:
-        raise MarketError(f"--respond-to: the price must be finite and >= 0, got {value!r}")
-    return pid.strip(), price
-
-
-def _check_plot_path(path: str | None) -> None:
-    from prillm.market import MarketError
-
-    if path is None:
-        return
-    target = Path(path)
-    if target.suffix.lower() not in PLOT_FORMATS:
+    if not (math.isfinite(price) and 0 <= price <= MAX_PRICE):
         raise MarketError(
-            f"--plot: {path}: expected a file name ending in {', '.join(PLOT_FORMATS)}"
+            f"--respond-to: the price must be finite and >= 0, at most {MAX_PRICE:g} USD per 1M "
+            f"tokens, got {value!r}"
         )
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise MarketError(f"--plot: {path}: no such folder {str(folder)!r}")
+    return pid.strip(), price
 
 
 def _game_inputs(args: argparse.Namespace, market: Any) -> tuple[Any, Any, Any]:
@@ -288,34 +309,22 @@ def _figure(res: Any, title: str) -> Any:
     return fig
 
 
-def _save_atomic(fig: Any, path: str) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=target.suffix.lower().lstrip("."))
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``prillm compete``; returns the exit status."""
-    from prillm.market import MarketError
+    from prillm._optional import require_installed
+    from prillm.io import atomic_write_bytes
     from prillm.pricing.competition import price_equilibrium
     from prillm.pricing.respond import respond_to
 
-    _check_plot_path(args.plot)
-    market, prefs, source = load_market_and_prefs(args.market, args.prefs)
-    if args.max_rounds < 1:
-        raise MarketError(f"--max-rounds: must be >= 1, got {args.max_rounds}")
-    if not (math.isfinite(args.damping) and 0 < args.damping <= 1):
-        raise MarketError(f"--damping: must be in (0, 1], got {args.damping}")
-    if not (math.isfinite(args.tol) and args.tol > 0):
-        raise MarketError(f"--tol: must be a finite number > 0, got {args.tol}")
+    # everything that can be checked before the work starts
+    check_outputs(
+        {"--plot": (args.plot, PLOT_FORMATS)}, inputs=[args.market, args.prefs, args.costs]
+    )
     mover = _respond_to(args.respond_to) if args.respond_to is not None else None
+    _players(args.players)
+    if args.plot is not None:
+        require_installed(["matplotlib"], "prillm compete --plot")
+    market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     players, costs, bounds = _game_inputs(args, market)
     options = {"method": args.method, "damping": args.damping, "max_rounds": args.max_rounds}
     options["tol"] = args.tol
@@ -330,9 +339,14 @@ def run(args: argparse.Namespace) -> int:
         text = _response_report(resp, market, source)
         shown, title = resp.others, f"the others answer {resp.mover} at {resp.price:g} $/M"
     out = report(payload, source, text, args.json, allow_nan=False)
-    if args.plot is not None:
+    if args.plot is not None:  # the figure is made before anything is written
         fig = _figure(shown, title)
-        _save_atomic(fig, args.plot)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=Path(args.plot).suffix.lower().lstrip("."))
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        atomic_write_bytes(args.plot, buffer.getvalue())
     print(out)
     if args.plot is not None and not args.json:
         print(f"wrote {args.plot}", file=sys.stderr)

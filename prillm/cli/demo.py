@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--write": (args.write, JSON_SUFFIXES)})
     market, prefs = demo_market()
     eq = solve_equilibrium(market, prefs, check_nash=True)
-    print(format_equilibrium(eq, "built-in demo preferences"))
-    if args.write:
+    text = format_equilibrium(eq, "built-in demo preferences")
+    if args.write:  # once the solve succeeded: atomically, with a plain write's mode
         market.to_json(args.write, prefs)
-        print(f"\nwrote the demo market to {args.write}")
+        text += f"\n\nwrote the demo market to {args.write}"
+    print(text)
     return 0

@@ -10,8 +10,11 @@ by the curve loss of paper Eq. (7) (``prillm.abstraction.training``) and writes 
 weights to ``--out`` and the learning curve beside it (``--out`` with the suffix ``.png``).
 Without ``--scenarios`` / ``--epochs`` the recipe's numbers are used: the full recipe (2,400
 scenarios, 30 epochs: the shipped weights) or, with ``--quick``, a small one that trains in
-well under a minute. Both files are written only after training and the figure have succeeded,
-each atomically. Bad options exit with status 2.
+well under a minute. ``--scenarios`` is an integer in [60, :data:`MAX_SCENARIOS`], ``--epochs``
+in [1, :data:`MAX_EPOCHS`], ``--seed`` in [0, 2**63 - 1]; they, both output paths and the optional
+dependencies (the ``torch`` extra, ``plot`` for the curve) are checked before any work. Both files
+are written together, all-or-nothing and atomically, only after training and the figure have
+succeeded. Bad options exit with status 2.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+from prillm.cli._options import integer, seed
+
+__all__ = ["MAX_EPOCHS", "MAX_SCENARIOS", "MIN_SCENARIOS", "add_parser", "run"]
+
+#: ``--scenarios`` range: fewer than 60 leave a split empty; the full recipe uses 2,400.
+MIN_SCENARIOS, MAX_SCENARIOS = 60, 100_000
+#: Largest ``--epochs`` (the full recipe uses 30).
+MAX_EPOCHS = 10_000
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,9 +46,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "full recipe (2,400 scenarios, 30 epochs), the one of the shipped weights.",
     )
     p.add_argument("--out", required=True, help="weights file to write (.pt)")
-    p.add_argument("--scenarios", type=int, default=None, help="scenarios (default: recipe's)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: recipe's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
+    p.add_argument(
+        "--scenarios",
+        type=integer(MIN_SCENARIOS, MAX_SCENARIOS),
+        default=None,
+        help=f"scenarios, in [{MIN_SCENARIOS}, {MAX_SCENARIOS}] (default: the recipe's)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=integer(1, MAX_EPOCHS),
+        default=None,
+        help=f"epochs, in [1, {MAX_EPOCHS}] (default: the recipe's)",
+    )
+    p.add_argument("--seed", type=seed, default=0, help="seed of everything (default 0)")
     p.add_argument("--quick", action="store_true", help="the small, fast recipe")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
@@ -47,32 +67,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> tuple[Path, Path]:
-    from prillm.market import MarketError
+    """The weights file and the learning curve beside it, checked (suffix, folder, clash)."""
+    from prillm.cli._options import check_outputs
 
-    if args.scenarios is not None and args.scenarios < 60:
-        raise MarketError(f"--scenarios: expected an integer >= 60, got {args.scenarios}")
-    if args.epochs is not None and args.epochs < 1:
-        raise MarketError(f"--epochs: expected a positive integer, got {args.epochs}")
-    if args.seed < 0:
-        raise MarketError(f"--seed: expected a non-negative integer, got {args.seed}")
     out = Path(args.out)
-    if out.suffix != ".pt":
-        raise MarketError(f"--out: expected a .pt file name, got {args.out!r}")
-    if out.is_dir():
-        raise MarketError(f"--out: {args.out!r} is a folder")
-    if not out.parent.is_dir():
-        raise MarketError(f"--out: the folder {str(out.parent)!r} does not exist")
-    return out, out.with_suffix(".png")
+    check_outputs({"--out": (args.out, (".pt",))})
+    png = out.with_suffix(".png")
+    check_outputs({"--out": (str(png), (".png",))})  # the curve written beside it
+    return out, png
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the sub-command; returns the exit status (input errors raise MarketError)."""
+    from prillm._optional import require_installed
+
     out, png = _check(args)
+    require_installed(["torch", "tqdm"], "prillm train-abstraction")
+    require_installed(["matplotlib"], "the learning curve of prillm train-abstraction")
     from tqdm import tqdm
 
     from prillm.abstraction.plots import learning_curve_figure
     from prillm.abstraction.recipe import run_recipe
-    from prillm.abstraction.weights import atomic_write_bytes, weights_bytes
+    from prillm.abstraction.weights import weights_bytes
+    from prillm.io import atomic_write
 
     bars: dict[str, Any] = {}
     quiet = args.quiet or args.json
@@ -105,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
     plt.close(fig)
     data = weights_bytes(result.network, rec)
-    atomic_write_bytes(out, data)
-    atomic_write_bytes(png, buf.getvalue())
+    atomic_write({out: data, png: buf.getvalue()})  # both or neither
     summary = {
         "out": str(out),
         "learning_curve": str(png),
