@@ -178,3 +178,22 @@ def test_one_token_user_prices_at_the_default_bounds():
         for method in ("exact", "spiter", "odca", "spgce"):
             res = optimal_price(market, prefs, target=0, method=method)
             assert np.isfinite(res.profit) and res.profit >= 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("p_min", 1e308),
+        ("p_max", 1e308),
+        ("p_max", -1.0),
+        ("marginal_cost", float("nan")),
+        ("p_min", float("inf")),
+    ],
+)
+def test_price_bounds_beyond_range_are_input_errors(option, value):
+    from prillm import MarketError
+    from prillm.pricing import optimal_price
+
+    market = Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e6, 1e6])
+    with pytest.raises(MarketError, match=option):
+        optimal_price(market, Preferences(), target=0, **{option: value})

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError, check_number
+from prillm._validation import MarketError, check_price
 from prillm.equilibrium import Equilibrium, problem_scales, solve_active_set, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 
@@ -127,8 +127,9 @@ def make_problem(
     Raises
     ------
     prillm.MarketError
-        For an unknown target, a NaN/inf bound, ``p_min < 0``, ``p_max <= p_min`` or
-        ``p_max <= 0``, or a negative marginal cost.
+        For an unknown target, a bound or marginal cost that is not a price in
+        ``[0, 1e6]`` USD per million tokens (:func:`prillm._validation.check_price`; ``p_max``
+        must be positive), or ``p_max <= p_min``.
     """
     if not isinstance(market, Market):
         raise MarketError(f"market: expected a prillm.Market, got {type(market).__name__}")
@@ -145,20 +146,14 @@ def make_problem(
         s = market.provider_index_map[target]
     else:
         raise MarketError(f"target: expected a provider id or position, got {target!r}")
-    p_min = check_number("p_min", p_min)
-    if p_min < 0:
-        raise MarketError(f"p_min: prices must be >= 0, got {p_min!r}")
-    cm = check_number("marginal_cost", marginal_cost)
-    if cm < 0:
-        raise MarketError(f"marginal_cost: must be >= 0, got {marginal_cost!r}")
+    p_min = check_price("p_min", p_min)
+    cm = check_price("marginal_cost", marginal_cost)
     gc = game_coefficients(market, prefs)
     w_p = float(prefs.values_for(market)[0])
     if p_max is None:
         p_max_v = default_p_max(market, prefs, s, p_min)
     else:
-        p_max_v = check_number("p_max", p_max)
-        if p_max_v <= 0:
-            raise MarketError(f"p_max: must be > 0, got {p_max!r}")
+        p_max_v = check_price("p_max", p_max, positive=True)
         if p_max_v <= p_min:
             raise MarketError(f"p_max: must be greater than p_min={p_min!r}, got {p_max!r}")
     active = gc.demand > 0
