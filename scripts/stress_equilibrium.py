@@ -22,6 +22,7 @@ The test suite runs a 2,000-market sample of the same generator (tests/test_extr
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 from collections import Counter
@@ -103,7 +104,14 @@ def check_market(market, prefs, tol: float = 1e-9, rng: np.random.Generator | No
     return out, err
 
 
-def run(markets: int, seed: int, max_size: int, tol: float = 1e-9, quiet: bool = False):
+def run(
+    markets: int,
+    seed: int,
+    max_size: int,
+    tol: float = 1e-9,
+    quiet: bool = False,
+    dump: str | None = None,
+):
     """Run the stress test; returns the totals (a Counter) and the worst error per kind."""
     rng = np.random.default_rng(seed)
     totals: Counter = Counter()
@@ -120,6 +128,13 @@ def run(markets: int, seed: int, max_size: int, tol: float = 1e-9, quiet: bool =
         totals["not_certified_status"] += out["not_certified_status"]
         if err is not None:
             worst[kind] = max(worst[kind], err)
+        bad = [key for key in ("certified_wrong", "warm_changed", "nash_false_failure") if out[key]]
+        if bad and dump is not None:
+            with open(Path(dump) / f"market_{k}.pkl", "wb") as fh:
+                pickle.dump((market, prefs), fh)
+        if bad and not quiet:
+            print(f"market {k} ({kind}, {market.shape}): {', '.join(bad)}; error {err:.3e}",
+                  file=sys.stderr)
         if not quiet and (k + 1) % 1000 == 0:
             print(f"{k + 1} markets, {time.perf_counter() - start:.0f} s: {dict(totals)}",
                   file=sys.stderr)
@@ -131,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markets", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-size", type=int, default=30)
+    parser.add_argument("--dump", help="folder to pickle each failing market into")
     args = parser.parse_args(argv)
-    totals, worst = run(args.markets, args.seed, args.max_size)
+    totals, worst = run(args.markets, args.seed, args.max_size, dump=args.dump)
     print(f"markets: {totals['markets']}")
     for key in ("certified_wrong", "raised", "raised_warm", "nash_false_failure",
                 "warm_changed", "not_certified_status"):

@@ -35,11 +35,11 @@ from prillm.equilibrium.kkt import SupportKKT
 
 __all__ = ["Refined", "refine_support"]
 
-#: Relative size (of the largest demand) below which a correction counts as converged.
+#: Relative size (of its user's demand) below which a flow's correction counts as converged.
 _CONVERGED = 1e-17
 #: The unit round-off of a double.
 _EPS = 2.0**-53
-#: An unused route enters when the flow it would draw exceeds this share of the largest demand.
+#: An unused route enters when the flow it would draw exceeds this share of its user's demand.
 _ENTER = 1e-15
 
 
@@ -133,7 +133,6 @@ def refine_support(
     -------
     Refined
     """
-    d_max = float(demand.max())
     s = support.copy()
     lam_lo = np.zeros_like(lam)
     lam = lam.copy()
@@ -158,20 +157,30 @@ def refine_support(
             error -= dloads
             error *= a
             np.abs(error, out=error)
-            if float(error.max()) <= _CONVERGED * d_max:
+            if bool((error <= _CONVERGED * demand[:, None]).all()):
                 break
         # K_j (lambda_i - c_ij) - F_j: the flow of a used route, and for an unused one the
         # reduced cost c + F / K - lambda times -K (positive: the route is cheaper than the rest)
         flows = _flows(lam, lam_lo, loads, loads_lo, cost, cost_lo, capa)
         leave = s & (flows < 0.0)
-        enter = ~s & (flows > _ENTER * d_max)
+        enter = ~s & (flows > _ENTER * demand[:, None])
         if (not leave.any() and not enter.any()) or rounds >= max_rounds:
+            # an unused route that would draw a little (below the entry threshold) may carry
+            # that much in the exact equilibrium: it counts in the bound
+            error += np.maximum(flows, 0.0) * ~s
             flows *= a
             settled = not leave.any() and not enter.any()
             # the forward error estimate of each flow: the last correction (what the refinement
             # still moved), the round-off of the flow's own evaluation, and nothing certain at
             # all where the support could not be settled
+            # twice the last correction (refinement converges at least twice as fast as that
+            # here), the flows' own round-off, and the floor of the double-double differences
+            error *= 2.0
             error += 4.0 * _EPS * np.abs(flows)
+            floor = np.abs(lam)[:, None] + np.abs(cost)
+            floor *= capa
+            floor *= 8.0 * _EPS * _EPS
+            error += floor * a
             if not settled:
                 error[:] = np.inf
             np.maximum(flows, 0.0, out=flows)
