@@ -115,19 +115,33 @@ def test_check_market_counts_a_wrong_answer():
     assert out["certified_wrong"] == 0 and out["raised"] == 0
 
 
-def test_uncertifiable_raises_with_the_bound():
-    """Where the bound cannot be shown the solver raises and names it, never a quiet answer."""
+def _flatness(market, prefs) -> float:
+    """Scaled ``max K_j`` times ``max D / min D``: the double-double refinement's reach."""
+    from prillm.equilibrium import problem_scales
+    from prillm.market import game_coefficients
+
+    gc = game_coefficients(market, prefs)
+    d_scale, c_scale = problem_scales(gc.cost, gc.slope, gc.demand)
+    capa = c_scale / (gc.slope * d_scale)
+    demand = market.demand[market.demand > 0]
+    return float(capa.max() * demand.max() / demand.min())
+
+
+def test_uncertifiable_only_beyond_the_documented_reach():
+    """Where the bound cannot be shown the solver raises and names it, never a quiet answer; that
+    happens only when congestion is below ~1e-17 of the costs against the smallest user (the
+    compounded corner: capacity 1e13 x demand, w_q 1e-6 and prices 1e4 at once)."""
     rng = np.random.default_rng(11)
-    seen = 0
+    raised = 0
     for _ in range(200):
         market, prefs = random_market(rng, "wide", 10)
         try:
             solve_equilibrium(market, prefs)
         except EquilibriumError as exc:
-            assert "flow error bound" in str(exc) or "residual" in str(exc)
-            seen += 1
-    assert seen <= 10
-
+            assert "flow error bound" in str(exc)
+            assert _flatness(market, prefs) > 1e17
+            raised += 1
+    assert raised <= 0.15 * 200
 
 def _grid_profit(market, prefs, target, prices):
     best = -np.inf
