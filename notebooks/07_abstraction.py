@@ -155,8 +155,10 @@ timing_markets = 1 if quick else 3
 # Capacity adds up (a weighted sum), price, latencies and perceived value average (weighted
 # means, so they stay within the merged rivals' range). The abstracted game is an ordinary
 # market of the same users with $K + 1$ providers. Two baselines of the paper's Table 3 share
-# the interface: **MIN** keeps the $K$ cheapest rivals and drops the others, capacity and all;
-# **AVG** returns $K$ identical providers with the rivals' plain averages of price, latency and
+# the interface: **MIN** keeps the $K$ rivals of lowest list price and drops the others, and
+# with them the traffic they carry today (each app's demand becomes its current flow to the
+# target and the kept rivals, so today's equilibrium of the providers kept is exactly the
+# true one; {numref}`ex-ab-min` shows why keeping the whole demand fails); **AVG** returns $K$ identical providers with the rivals' plain averages of price, latency and
 # value, and — our reading of "averaged attributes" — $1/K$ of their total capacity each.
 
 # %%
@@ -401,15 +403,15 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # alt: >
 #   Four panels of profit against the target's price; the thick grey true curve is followed
 #   closely by the DA curve in every panel, the AVG curve deviates in some, and the MIN curve
-#   lies far above the true curve.
+#   lies above the true curve at most prices.
 # ---
 #
 # The target's profit in the true game (thick grey) and in its abstractions with $K = 2$, on
 # four held-out test markets (the vertical axis stops at 1.6 times the true maximum). DA
 # follows the true curve; AVG, one average rival for all, deviates where the rivals differ;
-# MIN, which drops all but the two cheapest rivals and their capacity, leaves the target far
-# less competition: its curve climbs out of the plot, and its maximum lies at the top of the
-# price range, where the true game leaves the target almost no traffic.
+# MIN keeps the two cheapest rivals and the traffic the kept providers carry today; its curve
+# falls too slowly as the target's price rises (the dropped rivals' users cannot come back to
+# them), so its maximum lies at too high a price.
 # ```
 #
 # {numref}`tab-ab-gaps` measures {prf:ref}`prop-ab-curve` on the same markets: $\varepsilon$
@@ -570,9 +572,10 @@ glue("ab_avg_spread", avg_spread, display=False)
 # ```
 #
 # On these scenarios DA {glue:text}`ab_beats` both baselines at $K = 2$ on mean and worst
-# profit. MIN reaches {glue:text}`ab_min2_mean:.2%` on average: dropping the rivals drops
-# their capacity, the abstracted optimum is a high price, and in the true game the target
-# sells little at that price. AVG reaches {glue:text}`ab_avg2_mean:.2%` (worst
+# profit. MIN reaches {glue:text}`ab_min2_mean:.2%` on average: the cheapest rivals are the
+# small models users value least, not the target's closest competitors, and the users of the
+# dropped rivals cannot go back to them when the target raises its price, so the abstracted
+# demand is too inelastic and the price too high. AVG reaches {glue:text}`ab_avg2_mean:.2%` (worst
 # {glue:text}`ab_avg2_worst:.2%`), and the same at every $K$ (on every scenario with more than
 # four rivals its shares at $K = 1, \dots, 4$ differ by at most
 # {glue:text}`ab_avg_spread:.1e`): $K$ identical copies that share a capacity are one provider
@@ -694,8 +697,9 @@ glue("ab_largest_share", float(med.loc[(*largest, "da+spiter"), "worst_share"]),
 #   permutation-equivariant and serves any number of rivals; DA keeps the top $K - 1$ rivals
 #   and merges the rest by {eq}`ab-merge`.
 # - On held-out markets DA with $K = 2$ + SPITER reaches {glue:text}`ab_da2_mean:.2%` of the
-#   optimum on average and {glue:text}`ab_da2_worst:.2%` at worst, ahead of MIN (which
-#   removes capacity) and of AVG (which does not depend on $K$ at all).
+#   optimum on average and {glue:text}`ab_da2_worst:.2%` at worst, ahead of MIN (which keeps
+#   the cheapest rivals, not the closest competitors) and of AVG (which does not depend on $K$
+#   at all).
 # - Against the exact path the abstraction buys time only on the larger markets (in this
 #   build: {glue:text}`ab_faster_sizes`); the exact path remains the reference and the only
 #   certified answer.
@@ -764,25 +768,31 @@ print(
 # :label: ex-ab-min
 #
 # Take the Economy-8 market of {numref}`tab-ab-scores` and compare the target's equilibrium
-# share at today's prices in the true game and in its MIN abstraction with $K = 2$. What does
-# the difference do to the abstracted game's optimal price?
+# load at today's prices in the true game and in its MIN abstraction with $K = 2$, once with the
+# default `min_demand="served"` and once with `min_demand="all"`. What does each do to the
+# abstracted game's optimal price?
 # ```
 #
 # ```{solution-start} ex-ab-min
 # :class: dropdown
 # ```
 #
-# MIN removes the dropped rivals' capacity, so the same demand crowds onto three providers: the
-# target's share rises, every user's marginal cost rises, and the target can charge far more
-# before it loses its users. That price is then far too high in the true game.
+# With `"served"` the dropped rivals leave with the traffic they carry, so today's loads are
+# exactly the true ones; but a dropped rival's users cannot come back to it when the target
+# raises its price, so the abstracted demand is less elastic and the optimum too high. With
+# `"all"` the whole demand crowds onto three providers holding a fraction of the capacity: the
+# target's load jumps, its demand is nearly captive, and the abstracted optimum sits at the top
+# of the price range, where the target has no user left in the true game.
 
 # %%
 from prillm import solve_equilibrium
 
-mn = abstract(sc8.market, sc8.prefs, sc8.target, K=2, method="min")
-true_share = solve_equilibrium(sc8.market, sc8.prefs).shares[sc8.market.provider_index(sc8.target)]
-min_share = solve_equilibrium(mn.market, mn.prefs).shares[0]
-print(f"target's share today: true game {true_share:.1%}, MIN abstraction {min_share:.1%}")
+s8 = sc8.market.provider_index(sc8.target)
+true_load = solve_equilibrium(sc8.market, sc8.prefs).loads[s8]
+for how in ("served", "all"):
+    mn = abstract(sc8.market, sc8.prefs, sc8.target, K=2, method="min", min_demand=how)
+    load = solve_equilibrium(mn.market, mn.prefs).loads[0]
+    print(f"MIN, min_demand={how!r}: target's load today {load / true_load:.3f} x the true one")
 
 # %% [markdown]
 # ```{solution-end}

@@ -155,3 +155,27 @@ def test_train_abstraction_rejects_bad_paths(tmp_path, capsys) -> None:
         assert _main(["train-abstraction", "--quick", "--out", str(out)]) == 2
         assert "--out" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_min_on_an_economy_8_market_why_it_scores_what_it_scores() -> None:
+    """Literal MIN (all demand kept) prices at p_max, where the true profit is zero."""
+    from prillm.abstraction.curves import curve_from_pieces
+    from prillm.pricing.exact import price_path
+    from prillm.pricing.problem import make_problem
+
+    sc = build_scenarios(2, seed=0, families=["Economy-8"])[0]
+    prob = make_problem(sc.market, sc.prefs, sc.target, None, 0.0, 0.0)
+    path = price_path(prob)
+    best = path["best"][1]
+    rivals = [p for p in sc.market.provider_ids if p != sc.target]
+    cheapest = sorted(rivals, key=lambda p: sc.market.price[sc.market.provider_index(p)])[:2]
+    shares = {}
+    for how in ("all", "served"):
+        ab = abstract(sc.market, sc.prefs, sc.target, K=2, method="min", min_demand=how)
+        assert set(ab.kept) == set(cheapest)
+        sub = price_path(make_problem(ab.market, ab.prefs, ab.target, prob.p_max, 0.0, 0.0))
+        p_hat = float(sub["best"][0])
+        shares[how] = (p_hat, float(curve_from_pieces(path["pieces"], np.array([p_hat]))[0]))
+    assert shares["all"][0] == pytest.approx(prob.p_max, rel=1e-9)  # the top of the range
+    assert shares["all"][1] <= 1e-9 * best  # where the target has lost its last user
+    assert shares["served"][1] > 0.05 * best

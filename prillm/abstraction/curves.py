@@ -13,8 +13,9 @@ equilibrium. By default it makes one call of
 scenario at every sampled price): supports, flows and the adjoint solve are batched torch
 operations, with no loop over games. ``engine="exact"`` is the reference path
 (:func:`prillm.torch_equilibrium.equilibrium_from_coefficients`: the numpy engine one game at a
-time); both return the same flows and gradients to round-off (``tests/test_abstraction.py``),
-the batched one about 15 times faster on a training step of 72 scenarios x 16 prices.
+time); both return the same flows and gradients to round-off (``tests/test_abstraction.py``);
+on a training step (tens of scenarios x 16 prices) the batched one is an order of magnitude
+faster (``benchmarks/bench_abstraction.py --curves`` measures both).
 
 References
 ----------
