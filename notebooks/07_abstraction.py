@@ -158,8 +158,9 @@ timing_markets = 1 if quick else 3
 # the interface: **MIN** keeps the $K$ rivals of lowest list price and drops the others, and
 # with them the traffic they carry today (each app's demand becomes its current flow to the
 # target and the kept rivals, so today's equilibrium of the providers kept is exactly the
-# true one; {numref}`ex-ab-min` shows why keeping the whole demand fails); **AVG** returns $K$ identical providers with the rivals' plain averages of price, latency and
-# value, and — our reading of "averaged attributes" — $1/K$ of their total capacity each.
+# true one; {numref}`ex-ab-min` shows why keeping the whole demand fails); **AVG** returns
+# $K$ identical providers with the rivals' plain averages of price, latency and value, and —
+# our reading of "averaged attributes" — $1/K$ of their total capacity each.
 
 # %%
 from prillm.abstraction import abstract
