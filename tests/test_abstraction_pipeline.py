@@ -179,3 +179,36 @@ def test_min_on_an_economy_8_market_why_it_scores_what_it_scores() -> None:
     assert shares["all"][0] == pytest.approx(prob.p_max, rel=1e-9)  # the top of the range
     assert shares["all"][1] <= 1e-9 * best  # where the target has lost its last user
     assert shares["served"][1] > 0.05 * best
+
+
+def test_timing_records_compare_every_pipeline_on_the_same_market() -> None:
+    from prillm.abstraction.evaluation import PIPELINES, timing_records, timing_summary
+
+    net = load_weights()
+    rows = timing_records([(5, 8), (6, 4)], n_markets=2, seed=1, weights=net, repeats=2)
+    assert len(rows) == 2 * 2 * len(PIPELINES)
+    for r in rows:
+        assert r["time_s"] > 0 and r["share"] <= 1 + 1e-9 and r["share"] > 0
+        if r["pipeline"] == "exact":
+            assert r["share"] == 1.0 and r["time_over_exact"] == 1.0
+        else:
+            ex = next(
+                e
+                for e in rows
+                if e["pipeline"] == "exact"
+                and (e["users"], e["providers"], e["market"])
+                == (r["users"], r["providers"], r["market"])
+            )
+            assert r["time_over_exact"] == pytest.approx(r["time_s"] / ex["time_s"], rel=1e-12)
+        assert (r["abstraction_time_s"] > 0) == r["pipeline"].startswith("da+")
+    again = timing_records([(5, 8), (6, 4)], n_markets=2, seed=1, weights=net)
+    assert [r["share"] for r in again] == pytest.approx([r["share"] for r in rows], rel=1e-9)
+    summary = timing_summary(rows)
+    assert [(s["users"], s["providers"], s["pipeline"]) for s in summary][:4] == [
+        (5, 8, p) for p in PIPELINES
+    ]
+    assert all(s["markets"] == 2 for s in summary)
+    with pytest.raises(ValueError, match="pipelines: unknown"):
+        timing_records([(3, 3)], pipelines=["brute"])
+    with pytest.raises(ValueError, match="repeats: expected a positive integer"):
+        timing_records([(3, 3)], repeats=0)
