@@ -613,7 +613,11 @@ glue("ab_avg_spread", avg_spread, display=False)
 
 # %% tags=["timing"]
 timing = timing_records(
-    timing_sizes, n_markets=timing_markets, seed=0, weights=net, repeats=timing_repeats
+    timing_sizes,
+    n_markets=timing_markets,
+    seed=0,
+    weights=net,
+    repeats=timing_repeats,
 )
 timing_rows = pd.DataFrame(timing_summary(timing))
 
@@ -704,8 +708,8 @@ glue(
 #
 # Measured in the run that built this page: DA + SPITER took between
 # {glue:text}`ab_ratio_lo:.2f` and {glue:text}`ab_ratio_hi:.2f` times the exact path's time
-# (median over the markets of a size); it was faster than the exact path at
-# {glue:text}`ab_faster_spiter`, and DA + exact at {glue:text}`ab_faster_exact`. At
+# (median over the markets of a size). Sizes at which DA + SPITER was faster than the exact
+# path: {glue:text}`ab_faster_spiter`; DA + exact: {glue:text}`ab_faster_exact`. At
 # {glue:text}`ab_largest` the abstraction itself took {glue:text}`ab_largest_abs_frac:.0%` of
 # DA + SPITER's time.
 # ````
@@ -820,9 +824,16 @@ from prillm import solve_equilibrium
 s8 = sc8.market.provider_index(sc8.target)
 true_load = solve_equilibrium(sc8.market, sc8.prefs).loads[s8]
 for how in ("served", "all"):
-    mn = abstract(sc8.market, sc8.prefs, sc8.target, K=2, method="min", min_demand=how)
+    mn = abstract(
+        sc8.market,
+        sc8.prefs,
+        sc8.target,
+        K=2,
+        method="min",
+        min_demand=how,
+    )
     load = solve_equilibrium(mn.market, mn.prefs).loads[0]
-    print(f"MIN, min_demand={how!r}: target's load today {load / true_load:.3f} x the true one")
+    print(f"min_demand={how!r}: load today {load / true_load:.3f} x true")
 
 # %% [markdown]
 # ```{solution-end}
