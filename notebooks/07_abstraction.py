@@ -165,12 +165,14 @@ timing_repeats = 1 if quick else 3
 # our reading of "averaged attributes" — $1/K$ of their total capacity each.
 
 # %%
+import textwrap
+
 from prillm.abstraction import abstract
 from prillm.synthetic import demo_market
 
 market, prefs = demo_market()
 small = abstract(market, prefs, "budget-llm", K=1, method="avg")
-print(small.note)
+print(textwrap.fill(small.note, 72))
 print(small.market.provider_ids, small.market.capacity)
 
 # %% [markdown]
@@ -478,8 +480,12 @@ glue("ab_top_traffic", str(scores["traffic_share"].idxmax()), display=False)
 # exact optimum (the certified global optimum of the price path).
 
 # %%
+abstractable = [s for s in test if s.n_rivals > 2]
 headline = profit_records(
-    [s for s in test if s.n_rivals > 2], methods=("da",), ks=(2,), weights=net
+    abstractable,
+    methods=("da",),
+    ks=(2,),
+    weights=net,
 )
 da2 = summarise(headline)[0]
 
@@ -524,12 +530,13 @@ glue(
 if per_family is None:
     evaluated = test
 else:
-    evaluated = [
-        s for fam in families.index for s in [t for t in test if t.family == fam][:per_family]
-    ]
+    evaluated = []
+    for fam in families.index:
+        evaluated += [t for t in test if t.family == fam][:per_family]
 records = profit_records(evaluated, weights=net)
+summary = pd.DataFrame(summarise(records))
 shares = flat(
-    pd.DataFrame(summarise(records)).pivot(index="K", columns="method", values=["mean", "worst"])
+    summary.pivot(index="K", columns="method", values=["mean", "worst"]),
 )
 
 # %% tags=["remove-cell"]
@@ -762,15 +769,20 @@ glue(
 # %%
 from prillm import optimal_price
 
-profits = [
-    optimal_price(
-        sc8.market, sc8.prefs, sc8.target, method="prillm", K=k, abstraction="avg", solver="exact"
-    ).diagnostics["abstract_profit"]
-    for k in (1, 2, 3, 4)
-]
-print(
-    "AVG's abstracted optimum at K = 1..4, relative to K = 1:", np.array(profits) / profits[0] - 1
-)
+profits = []
+for k in (1, 2, 3, 4):
+    res = optimal_price(
+        sc8.market,
+        sc8.prefs,
+        sc8.target,
+        method="prillm",
+        K=k,
+        abstraction="avg",
+        solver="exact",
+    )
+    profits.append(res.diagnostics["abstract_profit"])
+print("AVG's optimum at K = 1..4, relative to K = 1:")
+print(np.array(profits) / profits[0] - 1)
 
 # %% [markdown]
 # ```{solution-end}
