@@ -310,7 +310,8 @@ def abstract(
     demand = None
     if method == "da":
         t = torch.as_tensor
-        out, kept_idx, merged_mask = merge_rivals(riv, t(sc_sum)[None], t(sc_avg)[None], k)
+        with torch_threads(1):  # a few thousand numbers: threads cost more than they save
+            out, kept_idx, merged_mask = merge_rivals(riv, t(sc_sum)[None], t(sc_avg)[None], k)
         kept = tuple(rivals[j] for j in kept_idx[0].tolist())
         merged = tuple(rivals[j] for j in np.flatnonzero(merged_mask[0].numpy()))
         reps = (_unique("merged-rivals", taken),)
@@ -321,7 +322,8 @@ def abstract(
             "score_avg-weighted average)"
         )
     elif method == "min":
-        out, kept_idx = min_rivals(riv, k)
+        with torch_threads(1):
+            out, kept_idx = min_rivals(riv, k)
         kept = tuple(rivals[j] for j in kept_idx[0].tolist())
         merged, reps = (), ()
         dropped = tuple(p for p in rivals if p not in kept)
@@ -339,7 +341,8 @@ def abstract(
         else:
             note += "; every user keeps its whole demand"
     else:
-        out = average_rivals(riv, k)
+        with torch_threads(1):
+            out = average_rivals(riv, k)
         kept, dropped = (), ()
         merged = tuple(rivals)
         reps = tuple(_unique(f"average-{i + 1}", taken) for i in range(k))
