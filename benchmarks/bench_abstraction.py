@@ -1,6 +1,7 @@
 """Benchmark of the game abstraction (paper Section 5, Table 3, the K sweep).
 
-Run ``python benchmarks/bench_abstraction.py`` (``--quick`` for a short run). Two parts:
+Run ``python benchmarks/bench_abstraction.py`` (about 2-3 minutes; ``--quick`` for a short
+run). Three parts:
 
 1. **Profit on held-out scenarios.** The test split (base days 85-99 of the panel, never seen in
    training) of the scenarios built as the shipped weights' record says (same count and seed).
@@ -8,12 +9,18 @@ Run ``python benchmarks/bench_abstraction.py`` (``--quick`` for a short run). Tw
    abstracted game; the price is evaluated in the true game and divided by the exact optimum.
    Mean and worst shares are printed, overall and per family, and the goals are checked:
    DA ``K = 2`` mean >= 97 % and worst >= 95 %; DA beats MIN and AVG on mean and worst.
-2. **Where abstraction pays.** Generated markets (``prillm.synthetic.plausible_market``) of up
-   to 200 users x 500 providers: the exact path on the full market against DA + SPITER and
-   DA + exact (``K = 2``), wall times (the abstraction included) and profit shares.
+2. **Where abstraction pays.** Seeded generated markets (``prillm.synthetic.plausible_market``)
+   of 20 users x 50 providers up to 200 users x 500 providers: the exact path on the full
+   market against SPITER on the full market, DA + SPITER and DA + exact (``K = 2``); wall
+   times (the abstraction included, the shortest of ``--repeats`` runs), each one's time over
+   the exact path's on the same market, and profit shares of the exact optimum.
+3. **Training step.** The curve loss of paper Eq. (7) forward and backward on a batch of
+   Economy-8 scenarios x 16 sampled prices, with the abstracted games solved by one batched
+   equilibrium call against the per-game engine (``engine="exact"``), and the largest
+   difference of their losses and gradients.
 
 Timings are wall times on whatever machine runs this; on a shared machine they are noisy, so
-ratios against the exact path measured in the same run are printed beside them.
+ratios measured in the same run are printed beside them.
 """
 
 from __future__ import annotations
@@ -27,10 +34,16 @@ import time
 import numpy as np
 
 from prillm.abstraction import build_scenarios, load_weights
-from prillm.abstraction.evaluation import profit_records, summarise, timing_records
+from prillm.abstraction.evaluation import (
+    profit_records,
+    summarise,
+    timing_records,
+    timing_summary,
+)
 
-SIZES = [(50, 20), (100, 100), (200, 100), (200, 200), (200, 500)]
-QUICK_SIZES = [(50, 20), (100, 100)]
+#: (users, providers) of part 2.
+SIZES = [(20, 50), (50, 100), (100, 200), (200, 500)]
+QUICK_SIZES = [(20, 50), (50, 100)]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -92,30 +105,17 @@ def profits(weights: str | None, limit: int | None) -> tuple[list[dict], bool]:
     return rows, all(checks.values())
 
 
-def timings(sizes: list[tuple[int, int]], n_markets: int, weights: str | None) -> list[dict]:
+def timings(
+    sizes: list[tuple[int, int]], n_markets: int, repeats: int, weights: str | None
+) -> list[dict]:
     net = load_weights(weights)
-    rows = timing_records(sizes, n_markets=n_markets, seed=0, weights=net, progress=print)
-    out = []
-    for n, m in sizes:
-        sel = [r for r in rows if (r["users"], r["providers"]) == (n, m)]
-        ex = [r for r in sel if r["pipeline"] == "exact"]
-        ex_t = float(np.median([r["time_s"] for r in ex]))
-        for name in ("exact", "da+spiter", "da+exact"):
-            rs = [r for r in sel if r["pipeline"] == name]
-            t = float(np.median([r["time_s"] for r in rs]))
-            ab = float(np.median([r["abstraction_time_s"] for r in rs]))
-            out.append(
-                [
-                    f"{n}x{m}",
-                    name,
-                    f"{t * 1e3:.1f}",
-                    f"{ab * 1e3:.1f}",
-                    f"{t / ex_t:.2f}",
-                    f"{np.mean([r['share'] for r in rs]):.4%}",
-                    f"{np.min([r['share'] for r in rs]):.4%}",
-                    str(int(np.median([r["breakpoints"] for r in ex]))),
-                ]
-            )
+    print(
+        f"\nwhere abstraction pays: {n_markets} seeded market(s) per size, "
+        f"best of {repeats} run(s) per pipeline"
+    )
+    rows = timing_records(
+        sizes, n_markets=n_markets, seed=0, weights=net, progress=print, repeats=repeats
+    )
     print(
         "\n"
         + _table(
@@ -124,37 +124,124 @@ def timings(sizes: list[tuple[int, int]], n_markets: int, weights: str | None) -
                 "pipeline",
                 "median ms",
                 "of which abstraction",
-                "time / exact",
+                "time / exact (same run)",
                 "mean share",
                 "worst share",
                 "breakpoints",
             ],
-            out,
+            [
+                [
+                    f"{r['users']}x{r['providers']}",
+                    r["pipeline"],
+                    f"{r['time_ms']:.1f}",
+                    f"{r['abstraction_ms']:.1f}",
+                    f"{r['time_over_exact']:.2f}",
+                    f"{r['mean_share']:.4%}",
+                    f"{r['worst_share']:.4%}",
+                    f"{r['breakpoints']:.0f}",
+                ]
+                for r in timing_summary(rows)
+            ],
         )
+    )
+    return rows
+
+
+def training_step(n_scenarios: int, n_prices: int, reps: int) -> list[dict]:
+    """Eq. (7) forward + backward with the batched and the per-game equilibrium."""
+    import torch
+
+    from prillm.abstraction import FEATURE_NAMES, NetworkConfig, ScoreNetwork
+    from prillm.abstraction.aggregate import merge_rivals
+    from prillm.abstraction.curves import abstract_profits, curve_loss
+    from prillm.abstraction.prepare import PreparedScenarios, sample_prices
+    from prillm.torch_equilibrium import torch_threads
+
+    data = PreparedScenarios(build_scenarios(n_scenarios, seed=0, families=["Economy-8"]))
+    g = next(iter(data.groups.values()))
+    torch.manual_seed(0)
+    net = ScoreNetwork(NetworkConfig(n_features=len(FEATURE_NAMES)))
+    prices_np = sample_prices(g.p_max, n_prices, np.random.default_rng(0))
+    prices = torch.as_tensor(prices_np)
+    y = torch.as_tensor(g.exact_curves(prices_np))
+    print(
+        f"\ntraining step: {g.size} Economy-8 scenarios x {n_prices} prices "
+        f"({g.size * n_prices} abstracted games of {g.target.demand.shape[1]} users x 3 "
+        f"providers, K = 2), Eq. (7) forward + backward, best of {reps}, one torch thread"
+    )
+    rows, out = [], {}
+    for engine in ("exact", "batched"):
+        times = []
+        for _ in range(reps):
+            net.zero_grad()
+            with torch_threads(1):
+                t0 = time.perf_counter()
+                s_sum, s_avg = net(g.features)
+                merged, _, _ = merge_rivals(g.rivals, s_sum, s_avg, 2)
+                loss = curve_loss(y, abstract_profits(g.target, merged, prices, engine=engine))
+                loss.backward()
+                times.append(time.perf_counter() - t0)
+        grad = torch.cat([q.grad.flatten() for q in net.parameters()])
+        out[engine] = (float(loss.detach()), grad)
+        rows.append({"engine": engine, "best_s": min(times), "median_s": float(np.median(times))})
+    ref = rows[0]["best_s"]
+    print(
+        _table(
+            ["engine", "best ms", "median ms", "time / per-game engine (same run)"],
+            [
+                [
+                    r["engine"],
+                    f"{r['best_s'] * 1e3:.1f}",
+                    f"{r['median_s'] * 1e3:.1f}",
+                    f"{r['best_s'] / ref:.3f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    d_loss = abs(out["exact"][0] - out["batched"][0])
+    d_grad = float((out["exact"][1] - out["batched"][1]).abs().max())
+    scale = float(out["exact"][1].abs().max())
+    print(
+        f"|loss difference| {d_loss:.2e}; max |gradient difference| {d_grad:.2e} "
+        f"(max |gradient| {scale:.2e})"
     )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="40 test scenarios, small sizes")
+    ap.add_argument(
+        "--quick", action="store_true", help="40 test scenarios, two small sizes, one run each"
+    )
     ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
-    ap.add_argument("--markets", type=int, default=3, help="markets per size (timing)")
-    ap.add_argument("--skip-timing", action="store_true")
-    ap.add_argument("--skip-profits", action="store_true")
+    ap.add_argument("--markets", type=int, default=3, help="markets per size (part 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per pipeline, best kept")
+    ap.add_argument("--skip-profits", action="store_true", help="skip part 1")
+    ap.add_argument("--skip-timing", action="store_true", help="skip part 2")
+    ap.add_argument("--skip-training", action="store_true", help="skip part 3")
+    ap.add_argument("--curves", action="store_true", help="only part 3")
     ap.add_argument("--json", default=None, help="write all records to this JSON file")
     args = ap.parse_args(argv)
+    if args.curves:
+        args.skip_profits = args.skip_timing = True
     print(f"Python {platform.python_version()}, {platform.platform()}\n")
+    t_start = time.perf_counter()
     rows, ok = [], True
     if not args.skip_profits:
         rows, ok = profits(args.weights, 40 if args.quick else None)
     trows: list[dict] = []
     if not args.skip_timing:
         sizes = QUICK_SIZES if args.quick else SIZES
-        trows = timings(sizes, 1 if args.quick else args.markets, args.weights)
+        n_markets, repeats = (1, 1) if args.quick else (args.markets, args.repeats)
+        trows = timings(sizes, n_markets, repeats, args.weights)
+    crows: list[dict] = []
+    if not args.skip_training:
+        crows = training_step(24 if args.quick else 72, 16, 3 if args.quick else 5)
+    print(f"\nbenchmark wall time {time.perf_counter() - t_start:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"profits": rows, "timings": trows}, fh, indent=1)
+            json.dump({"profits": rows, "timings": trows, "training_step": crows}, fh, indent=1)
     return 0 if ok else 1
 
 

@@ -105,7 +105,8 @@ def test_abstract_builds_ordinary_markets_for_every_method() -> None:
         res = abstract(market, prefs, "p2", K=k, method=method, weights=net)
         assert res.market.n_providers == k + 1 and res.market.provider_ids[0] == "p2"
         assert res.market.n_users == market.n_users and not res.identity
-        assert np.array_equal(res.market.demand, market.demand)
+        if method != "min":  # MIN keeps only the traffic the kept providers serve (below)
+            assert np.array_equal(res.market.demand, market.demand)
         assert res.market.capacity[0] == market.capacity[2]
         eq = solve_equilibrium(res.market, res.prefs)  # an ordinary game
         assert eq.certificate.certified
@@ -327,3 +328,129 @@ def test_gradients_flow_into_the_network_gradcheck() -> None:
     value = loss(*inputs)
     value.backward()
     assert float(inputs[0].grad.abs().sum()) > 0 and float(inputs[1].grad.abs().sum()) > 0
+
+
+# ------------------------------------------------------------------ batched vs exact engine
+def _game_batch(seed: int, batch: int, n: int, r: int) -> tuple[TargetTensors, RivalTensors]:
+    rng = np.random.default_rng(seed)
+    t = torch.as_tensor
+    target = TargetTensors(
+        capacity=t(rng.uniform(1e6, 5e6, batch)),
+        value=t(rng.uniform(-1.0, 3.0, batch)),
+        latency=t(rng.uniform(0.1, 2.0, (batch, n))),
+        demand=t(rng.uniform(1e6, 4e6, (batch, n))),
+        w_p=t(np.ones(batch)),
+        w_q=t(rng.uniform(0.2, 3.0, batch)),
+        w_d=t(rng.uniform(0.0, 1.0, batch)),
+    )
+    return target, _rivals(rng, batch, n, r)
+
+
+def test_batched_engine_equals_the_exact_engine_values_and_gradients() -> None:
+    """One batched call for all B x L games gives the per-game engine's profits and gradients."""
+    batch, n, r, n_prices = 12, 5, 6, 16
+    target, riv = _game_batch(21, batch, n, r)
+    s_sum = torch.as_tensor(np.random.default_rng(2).uniform(0.2, 2.0, (batch, r)))
+    s_avg = torch.as_tensor(np.random.default_rng(3).uniform(0.2, 2.0, (batch, r)))
+    prices = torch.as_tensor(np.random.default_rng(4).uniform(0.0, 6.0, (batch, n_prices)))
+    out = {}
+    for engine in ("exact", "batched"):
+        a, b = s_sum.clone().requires_grad_(True), s_avg.clone().requires_grad_(True)
+        merged, _, _ = merge_rivals(riv, a, b, 2)
+        y = abstract_profits(target, merged, prices, engine=engine)
+        (y * torch.linspace(0.5, 1.5, n_prices, dtype=torch.float64)).sum().backward()
+        out[engine] = (y.detach(), a.grad, b.grad)
+    y_ex, y_b = out["exact"][0], out["batched"][0]
+    assert float(y_ex.abs().max()) > 0 and bool((y_ex > 0).any())
+    assert torch.allclose(y_b, y_ex, rtol=1e-9, atol=1e-9 * float(y_ex.abs().max()))
+    for k in (1, 2):
+        g_ex, g_b = out["exact"][k], out["batched"][k]
+        assert float(g_ex.abs().max()) > 0
+        assert torch.allclose(g_b, g_ex, rtol=1e-9, atol=1e-9 * float(g_ex.abs().max()))
+    with pytest.raises(ValueError, match="engine: expected one of"):
+        abstract_profits(target, merged, prices, engine="loop")
+
+
+def test_batched_engine_gradcheck_in_the_rivals_attributes() -> None:
+    """gradcheck (float64) of the abstracted profits through one batched equilibrium call."""
+    target, riv = _game_batch(5, 2, 3, 2)
+    prices = torch.as_tensor([[0.4, 1.1, 2.3], [0.7, 1.9, 3.0]], dtype=torch.float64)
+
+    def profits(price: torch.Tensor, capacity: torch.Tensor, value: torch.Tensor):
+        rivals = RivalTensors(
+            price=price, capacity=capacity * 1e6, latency=riv.latency, value=value
+        )
+        return abstract_profits(target, rivals, prices, engine="batched")
+
+    inputs = (
+        riv.price.clone().requires_grad_(True),
+        (riv.capacity / 1e6).clone().requires_grad_(True),
+        riv.value.clone().requires_grad_(True),
+    )
+    # a perturbation of 1e-6 changes no support here (gradcheck would fail if it did)
+    assert torch.autograd.gradcheck(profits, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+    y = profits(*inputs)
+    y.sum().backward()
+    assert all(float(x.grad.abs().sum()) > 0 for x in inputs)
+
+
+# ------------------------------------------------------------------ MIN, exactly
+def _cheap_but_unloved() -> tuple[Market, Preferences]:
+    """A target and four rivals: the two cheapest by list price are the two least valued."""
+    market = Market(
+        demand=[3e6, 2e6, 4e6],
+        price=[0.5, 0.10, 0.20, 0.60, 0.80],
+        capacity=[3e6, 1e6, 1.5e6, 4e6, 5e6],
+        latency=[[0.4, 0.5, 0.6, 0.3, 0.4], [0.5, 0.4, 0.5, 0.4, 0.3], [0.3, 0.6, 0.4, 0.5, 0.5]],
+        provider_ids=["s", "cheap", "cheap2", "good", "best"],
+    )
+    return market, Preferences(w_q=1.0, w_d=0.3, b=[1.0, 0.1, 0.2, 1.4, 1.8])
+
+
+def test_min_keeps_the_cheapest_by_list_price_not_by_perceived_cost() -> None:
+    market, prefs = _cheap_but_unloved()
+    w_p, _, w_d, b = prefs.values_for(market)
+    perceived = w_p * market.price + w_d * market.latency.mean(axis=0) - b
+    by_perceived = sorted(range(1, 5), key=lambda j: perceived[j])[:2]
+    assert {market.provider_ids[j] for j in by_perceived} == {"good", "best"}  # a real choice
+    res = abstract(market, prefs, "s", K=2, method="min")
+    assert res.kept == ("cheap", "cheap2") and res.dropped == ("good", "best")
+    assert res.market.provider_ids == ("s", "cheap", "cheap2")
+    assert res.market.price.tolist() == [0.5, 0.10, 0.20]
+    assert res.market.capacity.tolist() == [3e6, 1e6, 1.5e6]
+    assert np.array_equal(res.market.latency, market.latency[:, [0, 1, 2]])
+    assert res.prefs.values_for(res.market)[3].tolist() == [1.0, 0.1, 0.2]
+
+
+def test_min_served_demand_is_the_true_equilibrium_today_and_all_demand_is_not() -> None:
+    market, prefs = _cheap_but_unloved()
+    eq = solve_equilibrium(market, prefs)
+    served = abstract(market, prefs, "s", K=2, method="min")
+    assert np.allclose(served.market.demand, eq.flows[:, :3].sum(axis=1), rtol=1e-12)
+    assert served.market.demand.sum() < 0.9 * market.demand.sum()  # the dropped carried traffic
+    sub = solve_equilibrium(served.market, served.prefs)
+    assert np.allclose(sub.flows, eq.flows[:, :3], rtol=1e-8, atol=1e-8 * market.demand.max())
+    everything = abstract(market, prefs, "s", K=2, method="min", min_demand="all")
+    assert np.array_equal(everything.market.demand, market.demand)
+    load_all = solve_equilibrium(everything.market, everything.prefs).loads[0]
+    assert load_all > 1.5 * eq.loads[0]  # the same demand crowds onto three providers
+    with pytest.raises(MarketError, match="min_demand: expected one of"):
+        abstract(market, prefs, "s", K=2, method="min", min_demand="some")
+
+
+@pytest.mark.parametrize("solver", ["exact", "spiter"])
+def test_min_price_is_evaluated_in_the_true_game(solver: str) -> None:
+    from prillm import optimal_price
+
+    market, prefs = _cheap_but_unloved()
+    res = optimal_price(market, prefs, "s", method="prillm", abstraction="min", solver=solver)
+    d = res.diagnostics
+    assert d["abstraction"]["kept"] == ["cheap", "cheap2"] and d["abstract_price"] == res.price
+    true_load = solve_equilibrium(market.with_price("s", res.price), prefs).loads[0]
+    assert res.profit == pytest.approx(res.price * true_load / 1e6, rel=1e-10)
+    ab = abstract(market, prefs, "s", K=2, method="min")
+    abs_load = solve_equilibrium(ab.market.with_price("s", res.price), ab.prefs).loads[0]
+    assert d["abstract_profit"] == pytest.approx(res.price * abs_load / 1e6, rel=1e-8)
+    assert abs(d["abstract_profit"] - res.profit) > 1e-3 * res.profit  # two different games
+    ex = optimal_price(market, prefs, "s")
+    assert res.profit <= ex.profit * (1 + 1e-9)

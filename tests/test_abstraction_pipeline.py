@@ -155,3 +155,60 @@ def test_train_abstraction_rejects_bad_paths(tmp_path, capsys) -> None:
         assert _main(["train-abstraction", "--quick", "--out", str(out)]) == 2
         assert "--out" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_min_on_an_economy_8_market_why_it_scores_what_it_scores() -> None:
+    """Literal MIN (all demand kept) prices at p_max, where the true profit is zero."""
+    from prillm.abstraction.curves import curve_from_pieces
+    from prillm.pricing.exact import price_path
+    from prillm.pricing.problem import make_problem
+
+    sc = build_scenarios(2, seed=0, families=["Economy-8"])[0]
+    prob = make_problem(sc.market, sc.prefs, sc.target, None, 0.0, 0.0)
+    path = price_path(prob)
+    best = path["best"][1]
+    rivals = [p for p in sc.market.provider_ids if p != sc.target]
+    cheapest = sorted(rivals, key=lambda p: sc.market.price[sc.market.provider_index(p)])[:2]
+    shares = {}
+    for how in ("all", "served"):
+        ab = abstract(sc.market, sc.prefs, sc.target, K=2, method="min", min_demand=how)
+        assert set(ab.kept) == set(cheapest)
+        sub = price_path(make_problem(ab.market, ab.prefs, ab.target, prob.p_max, 0.0, 0.0))
+        p_hat = float(sub["best"][0])
+        shares[how] = (p_hat, float(curve_from_pieces(path["pieces"], np.array([p_hat]))[0]))
+    assert shares["all"][0] == pytest.approx(prob.p_max, rel=1e-9)  # the top of the range
+    assert shares["all"][1] <= 1e-9 * best  # where the target has lost its last user
+    assert shares["served"][1] > 0.05 * best
+
+
+def test_timing_records_compare_every_pipeline_on_the_same_market() -> None:
+    from prillm.abstraction.evaluation import PIPELINES, timing_records, timing_summary
+
+    net = load_weights()
+    rows = timing_records([(5, 8), (6, 4)], n_markets=2, seed=1, weights=net, repeats=2)
+    assert len(rows) == 2 * 2 * len(PIPELINES)
+    for r in rows:
+        assert r["time_s"] > 0 and r["share"] <= 1 + 1e-9 and r["share"] > 0
+        if r["pipeline"] == "exact":
+            assert r["share"] == 1.0 and r["time_over_exact"] == 1.0
+        else:
+            ex = next(
+                e
+                for e in rows
+                if e["pipeline"] == "exact"
+                and (e["users"], e["providers"], e["market"])
+                == (r["users"], r["providers"], r["market"])
+            )
+            assert r["time_over_exact"] == pytest.approx(r["time_s"] / ex["time_s"], rel=1e-12)
+        assert (r["abstraction_time_s"] > 0) == r["pipeline"].startswith("da+")
+    again = timing_records([(5, 8), (6, 4)], n_markets=2, seed=1, weights=net)
+    assert [r["share"] for r in again] == pytest.approx([r["share"] for r in rows], rel=1e-9)
+    summary = timing_summary(rows)
+    assert [(s["users"], s["providers"], s["pipeline"]) for s in summary][:4] == [
+        (5, 8, p) for p in PIPELINES
+    ]
+    assert all(s["markets"] == 2 for s in summary)
+    with pytest.raises(ValueError, match="pipelines: unknown"):
+        timing_records([(3, 3)], pipelines=["brute"])
+    with pytest.raises(ValueError, match="repeats: expected a positive integer"):
+        timing_records([(3, 3)], repeats=0)

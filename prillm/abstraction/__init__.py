@@ -5,8 +5,9 @@ highest are kept, the others merged into one representative rival, and the small
 by any pricing method; the price is then evaluated in the true game.
 
 - :func:`abstract` — the market reduced to the target and ``K`` rivals, by deep aggregation
-  (``"da"``, the network's scores), or the baselines ``"min"`` (the ``K`` cheapest rivals) and
-  ``"avg"`` (``K`` identical averaged rivals); returns an :class:`Abstraction`.
+  (``"da"``, the network's scores), or the baselines ``"min"`` (the ``K`` rivals of lowest
+  list price; the others leave with the traffic they carry today) and ``"avg"`` (``K``
+  identical averaged rivals); returns an :class:`Abstraction`.
 - ``prillm.optimal_price(..., method="prillm", K=2, solver="spiter")`` — the pipeline
   (:mod:`prillm.abstraction.method`).
 - :mod:`~prillm.abstraction.features` (what the network sees), :mod:`~prillm.abstraction.network`

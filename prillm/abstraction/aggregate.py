@@ -14,13 +14,36 @@ The formulas are those of the paper; they are differentiable in the scores (the 
 kept rivals is a ranking, piecewise constant in the scores). :func:`merge_rivals` implements them
 once, in torch and batched, for training and for :func:`prillm.abstraction.abstract` alike.
 
-Two baselines share the interface (paper Table 3's caption):
+Two baselines share the interface (paper Table 3's caption: "MIN selects the K cheapest
+rivals. AVG returns K identical providers with averaged attributes"):
 
-* **MIN** (:func:`min_rivals`): the ``K`` cheapest rivals, unchanged; the others are dropped
-  (their capacity leaves the market). Ties in price go to the rival listed first.
-* **AVG** (:func:`average_rivals`): ``K`` identical providers with the rivals' plain averages of
-  price, per-user latency and perceived value, each with ``1/K`` of the rivals' total capacity
-  (so the total capacity is kept, split equally).
+* **MIN** (:func:`min_rivals`): the ``K`` rivals of lowest list price ``p_j`` (the paper's
+  "unit price"; not the perceived cost ``w_p p_j + w_d d_ij - b_j``), copied unchanged; ties in
+  price go to the rival listed first. The other rivals are dropped with their capacity.
+  :func:`prillm.abstraction.abstract` then sets the users' demand (``min_demand``):
+
+  - ``"served"`` (the default): each user's demand becomes its flow, at the current prices, to
+    the target and the kept rivals. The dropped rivals leave *with the traffic they carry*, the
+    restriction :mod:`prillm.abstraction.dataset` uses to cut the Economy-8 market out of the
+    Economy segment: at the current prices the abstracted game's equilibrium is exactly the
+    true one on the providers it keeps (the target's load included).
+  - ``"all"``: every user keeps its whole demand. This is the literal reading, but it is not a
+    usable abstraction of a congested market: the whole demand must go through the target and
+    ``K`` rivals holding a fraction of the capacity, so the congestion term ``w_q F_j / alpha_j``
+    of every route explodes, the target's demand becomes nearly captive, and its abstracted
+    optimum sits at the top of the price range, ``p_max``, the price at which it loses its last
+    user in the *true* game. Evaluated there, its true profit is zero.
+
+  Why MIN scores what it scores, even with ``"served"``: in the Economy markets the cheapest
+  models are the small ones with low perceived value ``b_j`` (cheap *because* users value
+  them less), not the target's real competition; and a dropped rival's traffic cannot come
+  back to it when the target raises its price, so the abstracted demand is less elastic than
+  the true one and MIN overprices. How much is measured in the book's abstraction chapter and
+  by ``benchmarks/bench_abstraction.py``.
+* **AVG** (:func:`average_rivals`): ``K`` identical providers with the rivals' plain
+  (unweighted) averages of price, per-user latency and perceived value, each with ``1/K`` of
+  the rivals' total capacity (so the total capacity, and the demand, are kept; the users see
+  ``K`` copies of the average rival).
 
 With ``K >= R`` every method returns the rivals unchanged (the identity).
 
@@ -158,7 +181,10 @@ def merge_rivals(
 
 
 def min_rivals(rivals: RivalTensors, k: int) -> tuple[RivalTensors, torch.Tensor]:
-    """MIN: the ``K`` cheapest rivals unchanged (ties to the first listed), the others dropped.
+    """MIN: the ``K`` rivals of lowest price unchanged (ties to the first listed), the rest dropped.
+
+    Only the rivals are chosen here; what happens to the dropped rivals' traffic is decided by
+    :func:`prillm.abstraction.abstract` (``min_demand``, see the module docstring).
 
     Returns
     -------

@@ -1,8 +1,13 @@
 """``abstract``: a market reduced to the target and ``K`` rivals, by DA, MIN or AVG.
 
 The abstracted game is an ordinary :class:`prillm.Market` with :class:`prillm.Preferences`: the
-target first (unchanged), then the ``K`` abstract rivals; the users, their demand and the
-weights ``w_p, w_q, w_d`` are those of the original market. Any pricing method can solve it.
+target first (unchanged), then the ``K`` abstract rivals; the users and the weights
+``w_p, w_q, w_d`` are those of the original market. Any pricing method can solve it.
+
+The users' demand is the original one for DA and AVG (they keep every rival's capacity, merged
+or averaged). MIN drops rivals; by default (``min_demand="served"``) each user's demand becomes
+what it routes today to the target and the kept rivals, so the dropped rivals leave with the
+traffic they carry (see :mod:`prillm.abstraction.aggregate` for why).
 
 References
 ----------
@@ -27,13 +32,25 @@ from prillm.abstraction.aggregate import (
 from prillm.abstraction.features import rival_features, target_index
 from prillm.abstraction.network import ScoreNetwork
 from prillm.abstraction.weights import default_network
+from prillm.equilibrium import solve_equilibrium
 from prillm.market import Market, MarketError, Preferences
 from prillm.torch_equilibrium import torch_threads
 
-__all__ = ["METHODS", "Abstraction", "abstract", "check_k", "rival_tensors", "score_rivals"]
+__all__ = [
+    "METHODS",
+    "MIN_DEMANDS",
+    "Abstraction",
+    "abstract",
+    "check_k",
+    "rival_tensors",
+    "score_rivals",
+]
 
 #: Abstraction methods: deep aggregation, the K cheapest rivals, K averaged rivals.
 METHODS = ("da", "min", "avg")
+
+#: MIN's demand: what users route today to the target and the kept rivals, or all of it.
+MIN_DEMANDS = ("served", "all")
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,9 +179,17 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def _build(
-    market: Market, prefs: Preferences, s: int, riv: RivalTensors, ids: list[str]
+    market: Market,
+    prefs: Preferences,
+    s: int,
+    riv: RivalTensors,
+    ids: list[str],
+    demand: np.ndarray | None = None,
 ) -> tuple[Market, Preferences]:
-    """The market of the target plus the abstract rivals ``riv`` (batch of one) named ``ids``."""
+    """The market of the target plus the abstract rivals ``riv`` (batch of one) named ``ids``.
+
+    ``demand``: the users' demand in the abstracted game (default: the original one).
+    """
     w_p, w_q, w_d, b = prefs.values_for(market)
     price = np.concatenate([[market.price[s]], riv.price[0].detach().numpy()])
     capacity = np.concatenate([[market.capacity[s]], riv.capacity[0].detach().numpy()])
@@ -172,7 +197,7 @@ def _build(
     value = np.concatenate([[b[s]], riv.value[0].detach().numpy()])
     pids = [market.provider_ids[s], *ids]
     out = Market(
-        demand=market.demand,
+        demand=market.demand if demand is None else demand,
         price=price,
         capacity=capacity,
         latency=latency,
@@ -191,6 +216,7 @@ def abstract(
     weights: Any = None,
     *,
     flows: np.ndarray | None = None,
+    min_demand: str = "served",
 ) -> Abstraction:
     """The target's game reduced to ``K`` rivals (paper Section 5.1).
 
@@ -205,13 +231,19 @@ def abstract(
         returned unchanged (``identity`` is ``True`` and ``note`` says so).
     method
         ``"da"`` (deep aggregation: the network's scores, Section 5.1), ``"min"`` (the ``K``
-        cheapest rivals) or ``"avg"`` (``K`` identical averaged rivals), see
+        rivals of lowest list price ``p_j``) or ``"avg"`` (``K`` identical averaged rivals), see
         :mod:`prillm.abstraction.aggregate`.
     weights
         DA only: a weights file or a :class:`~prillm.abstraction.network.ScoreNetwork`
         (default: the shipped weights).
     flows
-        The equilibrium flows at the current prices, if known (DA's features need them).
+        The equilibrium flows at the current prices, if known (DA's features and MIN's served
+        demand need them; solved here otherwise).
+    min_demand
+        MIN only: ``"served"`` (default: user ``i``'s demand becomes its current flow to the
+        target and the kept rivals, ``sum_{j in {s} + kept} f_ij``, so that the abstracted game
+        has the true equilibrium of those providers at the current prices) or ``"all"`` (every
+        user keeps its whole demand ``D_i`` while the dropped rivals' capacity leaves).
 
     Returns
     -------
@@ -232,6 +264,8 @@ def abstract(
     >>> res = abstract(mkt, Preferences(w_q=1.0, w_d=0.2), "s", K=2, method="min")
     >>> res.market.provider_ids, res.dropped
     (('s', 'b', 'c'), ('a',))
+    >>> bool(res.market.demand.sum() < mkt.demand.sum())  # the traffic 'a' served has left
+    True
     >>> avg = abstract(mkt, Preferences(w_q=1.0, w_d=0.2), "s", K=2, method="avg")
     >>> avg.market.capacity.tolist()
     [1000000.0, 2000000.0, 2000000.0]
@@ -239,6 +273,8 @@ def abstract(
     k = check_k(K)
     if method not in METHODS:
         raise MarketError(f"method: unknown abstraction method {method!r}; choose from {METHODS}")
+    if min_demand not in MIN_DEMANDS:
+        raise MarketError(f"min_demand: expected one of {MIN_DEMANDS}, got {min_demand!r}")
     prefs = Preferences() if prefs is None else prefs
     s = target_index(market, target)
     tid = market.provider_ids[s]
@@ -271,9 +307,11 @@ def abstract(
         )
     riv = rival_tensors(market, prefs, s)
     taken = set(market.provider_ids)
+    demand = None
     if method == "da":
         t = torch.as_tensor
-        out, kept_idx, merged_mask = merge_rivals(riv, t(sc_sum)[None], t(sc_avg)[None], k)
+        with torch_threads(1):  # a few thousand numbers: threads cost more than they save
+            out, kept_idx, merged_mask = merge_rivals(riv, t(sc_sum)[None], t(sc_avg)[None], k)
         kept = tuple(rivals[j] for j in kept_idx[0].tolist())
         merged = tuple(rivals[j] for j in np.flatnonzero(merged_mask[0].numpy()))
         reps = (_unique("merged-rivals", taken),)
@@ -284,13 +322,27 @@ def abstract(
             "score_avg-weighted average)"
         )
     elif method == "min":
-        out, kept_idx = min_rivals(riv, k)
+        with torch_threads(1):
+            out, kept_idx = min_rivals(riv, k)
         kept = tuple(rivals[j] for j in kept_idx[0].tolist())
         merged, reps = (), ()
         dropped = tuple(p for p in rivals if p not in kept)
-        note = f"kept the {k} cheapest rivals; dropped {len(dropped)}"
+        note = f"kept the {k} rivals of lowest list price; dropped {len(dropped)}"
+        if min_demand == "served":
+            if flows is None:
+                flows = solve_equilibrium(market, prefs).flows
+            cols = [s, *(market.provider_index(p) for p in kept)]
+            demand = np.asarray(flows, dtype=float)[:, cols].sum(axis=1)
+            note += (
+                " with the traffic they carry at the current prices (each user's demand: its "
+                f"current flow to the target and the kept rivals, {demand.sum():.4g} of "
+                f"{market.demand.sum():.4g} tokens)"
+            )
+        else:
+            note += "; every user keeps its whole demand"
     else:
-        out = average_rivals(riv, k)
+        with torch_threads(1):
+            out = average_rivals(riv, k)
         kept, dropped = (), ()
         merged = tuple(rivals)
         reps = tuple(_unique(f"average-{i + 1}", taken) for i in range(k))
@@ -298,7 +350,7 @@ def abstract(
             f"{k} identical rivals with the {r} rivals' mean price, latency and value, "
             f"each with 1/{k} of their total capacity"
         )
-    new_market, new_prefs = _build(market, prefs, s, out, [*kept, *reps])
+    new_market, new_prefs = _build(market, prefs, s, out, [*kept, *reps], demand)
     return Abstraction(
         market=new_market,
         prefs=new_prefs,

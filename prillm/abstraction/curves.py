@@ -8,7 +8,14 @@ game the profit at ``L`` sampled prices comes from the differentiable equilibriu
 differentiated into the scores and the network.
 
 :func:`batched_flows` is the single place where this package calls the differentiable
-equilibrium.
+equilibrium. By default it makes one call of
+:func:`prillm.torch_equilibrium.batched_equilibrium` for all ``B L`` abstracted games (every
+scenario at every sampled price): supports, flows and the adjoint solve are batched torch
+operations, with no loop over games. ``engine="exact"`` is the reference path
+(:func:`prillm.torch_equilibrium.equilibrium_from_coefficients`: the numpy engine one game at a
+time); both return the same flows and gradients to round-off (``tests/test_abstraction.py``);
+on a training step (tens of scenarios x 16 prices) the batched one is an order of magnitude
+faster (``benchmarks/bench_abstraction.py --curves`` measures both).
 
 References
 ----------
@@ -25,9 +32,13 @@ import torch
 
 from prillm.abstraction.aggregate import RivalTensors
 from prillm.market import TOKENS_PER_PRICE_UNIT
-from prillm.torch_equilibrium import equilibrium_from_coefficients
+from prillm.torch_equilibrium import batched_equilibrium, equilibrium_from_coefficients
+
+#: Engines of :func:`batched_flows`.
+ENGINES = ("batched", "exact")
 
 __all__ = [
+    "ENGINES",
     "TargetTensors",
     "abstract_profits",
     "batched_flows",
@@ -37,13 +48,23 @@ __all__ = [
 ]
 
 
-def batched_flows(cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor) -> torch.Tensor:
+def batched_flows(
+    cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, engine: str = "batched"
+) -> torch.Tensor:
     """Differentiable equilibrium flows ``(B, n, m)`` of a batch of games (Eq. 13, 19-20).
 
     ``cost (B, n, m)``, ``slope (B, m)``, ``demand (B, n)``: the coefficients of Eq. (4-5).
-    The only call of the torch equilibrium in this package.
+    ``engine``: ``"batched"`` (one call of
+    :func:`~prillm.torch_equilibrium.batched_equilibrium` for the whole batch) or ``"exact"``
+    (the numpy engine, one game at a time; the reference). The only call of the torch
+    equilibrium in this package.
     """
-    flows = equilibrium_from_coefficients(cost, slope, demand)
+    if engine == "batched":
+        flows = batched_equilibrium(cost, slope, demand)
+    elif engine == "exact":
+        flows = equilibrium_from_coefficients(cost, slope, demand)
+    else:
+        raise ValueError(f"engine: expected one of {ENGINES}, got {engine!r}")
     assert isinstance(flows, torch.Tensor)
     return flows
 
@@ -110,12 +131,14 @@ def abstract_profits(
     rivals: RivalTensors,
     prices: torch.Tensor,
     marginal_cost: float = 0.0,
+    engine: str = "batched",
 ) -> torch.Tensor:
     """The target's profit (USD) at ``prices (B, L)`` in the games target + ``rivals``.
 
     Builds the ``B L`` games (target in column 0, ``n`` users, ``1 + K`` providers), solves
-    their equilibria with :func:`batched_flows` and returns ``(p - c_s) F_s / 1e6``, shape
-    ``(B, L)``, differentiable in the rivals' attributes (and through them in the scores).
+    their equilibria with one call of :func:`batched_flows` (``engine`` passed on) and returns
+    ``(p - c_s) F_s / 1e6``, shape ``(B, L)``, differentiable in the rivals' attributes (and
+    through them in the scores).
     """
     batch, n_prices = prices.shape
     n = target.demand.shape[1]
@@ -136,6 +159,7 @@ def abstract_profits(
         cost.reshape(batch * n_prices, n, k + 1),
         slope.reshape(batch * n_prices, k + 1),
         demand.reshape(batch * n_prices, n),
+        engine=engine,
     )
     load = flows[:, :, 0].sum(dim=1).reshape(batch, n_prices)
     return (prices - marginal_cost) * load / TOKENS_PER_PRICE_UNIT

@@ -7,7 +7,10 @@ Both functions return tidy records (one dict per row) for tables, the benchmark 
   exact optimum (:func:`prillm.optimal_price` with ``method="exact"``, the certified global
   optimum).
 * :func:`timing_records`: on larger generated markets, the time of the exact path on the full
-  market against DA + SPITER and DA + exact, with their profit shares.
+  market against SPITER on the full market, DA + SPITER and DA + exact, with their profit
+  shares; :func:`timing_summary` reduces them to one row per size and pipeline, with each
+  pipeline's time over the exact path's *on the same market* (ratios measured in one run, so
+  that a loaded machine slows both sides alike).
 
 References
 ----------
@@ -17,7 +20,6 @@ Paper Table 1 and Table 3 (profit as a share of the optimum), Section 6.2 (the i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -39,7 +41,12 @@ __all__ = [
     "score_records",
     "summarise",
     "timing_records",
+    "timing_summary",
 ]
+
+#: The pipelines of :func:`timing_records`: the exact path and SPITER on the full market, and
+#: DA (``K`` rivals) followed by SPITER or by the exact path on the abstracted game.
+PIPELINES = ("exact", "spiter", "da+spiter", "da+exact")
 
 
 def scenario_records(scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
@@ -229,6 +236,15 @@ def summarise(
     return out
 
 
+def _run_pipeline(market: Any, prefs: Any, target: int, name: str, k: int, weights: Any) -> Any:
+    if name in ("exact", "spiter"):
+        return optimal_price(market, prefs, target, method=name)
+    solver = name.split("+", 1)[1]
+    return optimal_price(
+        market, prefs, target, method="prillm", K=k, solver=solver, weights=weights
+    )
+
+
 def timing_records(
     sizes: Sequence[tuple[int, int]],
     n_markets: int = 3,
@@ -236,36 +252,79 @@ def timing_records(
     weights: Any = None,
     k: int = 2,
     progress: Callable[[str], None] | None = None,
+    pipelines: Sequence[str] = PIPELINES,
+    repeats: int = 1,
 ) -> list[dict[str, Any]]:
-    """Exact path on the full market against DA + SPITER and DA + exact, on generated markets.
+    """The exact path on the full market against the other pipelines, on generated markets.
 
     Markets come from :func:`prillm.synthetic.plausible_market` (OpenRouter-like magnitudes),
-    ``n`` users x ``m`` providers, the target drawn at random; all seeded by ``seed``.
+    ``n`` users x ``m`` providers for each ``(n, m)`` of ``sizes``, the target drawn at random;
+    all seeded by ``seed``. Before the first market every pipeline runs once on a small market
+    (imports and first-call set-up are not timed). Every pipeline's price is evaluated in the
+    true game (as :func:`prillm.optimal_price` always does).
+
+    Parameters
+    ----------
+    sizes
+        ``(users, providers)`` pairs.
+    n_markets
+        Markets per size.
+    seed
+        Seeds the markets and the targets.
+    weights
+        DA's weights (a file or a :class:`~prillm.abstraction.network.ScoreNetwork`; default:
+        the shipped ones). Pass a loaded network so that loading it is not timed.
+    k
+        Rivals kept by DA.
+    progress
+        Optional callable receiving one line per market.
+    pipelines
+        Any of :data:`PIPELINES`; ``"exact"`` is always run (it is the reference).
+    repeats
+        Each pipeline runs this many times on each market; the shortest wall time is kept
+        (the least disturbed by other work on the machine).
 
     Returns
     -------
     list of dict
-        One row per market and pipeline: ``users, providers, market, pipeline``
-        (``exact``, ``da+spiter``, ``da+exact``), ``time_s`` (the method's wall time, the
-        abstraction included), ``abstraction_time_s`` (of which the abstraction: the features'
-        equilibrium, the network and the aggregation; 0 for ``exact``), ``share`` (profit in
-        the true game over the exact optimum),
-        ``breakpoints`` (of the exact path on the full market).
+        One row per market and pipeline: ``users, providers, market, pipeline``, ``time_s``
+        (the method's wall time, the abstraction included), ``abstraction_time_s`` (of which the
+        abstraction: the features' equilibrium, the network and the aggregation; 0 without
+        DA), ``time_over_exact`` (``time_s`` over the exact path's on the same market),
+        ``share`` (profit in the true game over the exact optimum), ``breakpoints`` (of the
+        exact path on the full market).
+
+    Raises
+    ------
+    ValueError
+        For an unknown pipeline or ``repeats < 1``.
     """
+    unknown = [p for p in pipelines if p not in PIPELINES]
+    if unknown:
+        raise ValueError(f"pipelines: unknown {unknown}; choose from {PIPELINES}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats: expected a positive integer, got {repeats!r}")
+    names = ["exact", *(p for p in pipelines if p != "exact")]
+    warm_market, warm_prefs = plausible_market(np.random.default_rng(12345), 4, 5)
+    for name in names:
+        _run_pipeline(warm_market, warm_prefs, 0, name, k, weights)
     rng = np.random.default_rng(seed)
     rows = []
     for n, m in sizes:
         for t in range(n_markets):
             market, prefs = plausible_market(rng, n, m)
             target = int(rng.integers(m))
-            t0 = time.perf_counter()
-            ex = optimal_price(market, prefs, target)
+            runs = {}
+            for name in names:
+                tries = [
+                    _run_pipeline(market, prefs, target, name, k, weights) for _ in range(repeats)
+                ]
+                runs[name] = min(tries, key=lambda r: r.wall_time)
+            ex = runs["exact"]
             if progress is not None:
-                progress(f"{n}x{m} #{t}: exact {time.perf_counter() - t0:.2f} s")
-            runs = {"exact": ex}
-            for solver in ("spiter", "exact"):
-                runs[f"da+{solver}"] = optimal_price(
-                    market, prefs, target, method="prillm", K=k, solver=solver, weights=weights
+                progress(
+                    f"{n} users x {m} providers #{t}: "
+                    + ", ".join(f"{k_} {r.wall_time:.3f} s" for k_, r in runs.items())
                 )
             for name, res in runs.items():
                 rows.append(
@@ -276,8 +335,54 @@ def timing_records(
                         "pipeline": name,
                         "time_s": res.wall_time,
                         "abstraction_time_s": res.diagnostics.get("abstraction_time", 0.0),
+                        "time_over_exact": res.wall_time / ex.wall_time,
                         "share": res.profit / ex.profit if ex.profit > 0 else float("nan"),
                         "breakpoints": ex.diagnostics["n_breakpoints"],
                     }
                 )
     return rows
+
+
+def timing_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per size and pipeline of :func:`timing_records`' records.
+
+    Returns
+    -------
+    list of dict
+        ``users, providers, pipeline, markets``, ``time_ms`` and ``abstraction_ms`` (medians
+        over the markets), ``time_over_exact`` (median over the markets of the per-market
+        ratio), ``mean_share`` and ``worst_share`` (NaN shares left out), ``breakpoints``
+        (median), in the order the sizes and pipelines first appear.
+
+    Examples
+    --------
+    >>> rows = [
+    ...     {"users": 2, "providers": 3, "pipeline": p, "time_s": t, "abstraction_time_s": 0.0,
+    ...      "time_over_exact": t / 0.2, "share": s, "breakpoints": 4}
+    ...     for p, t, s in [("exact", 0.2, 1.0), ("da+spiter", 0.1, 0.98)]
+    ... ]
+    >>> [(r["pipeline"], r["time_over_exact"], r["worst_share"]) for r in timing_summary(rows)]
+    [('exact', 1.0, 1.0), ('da+spiter', 0.5, 0.98)]
+    """
+    groups: dict[tuple[int, int, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["users"], r["providers"], r["pipeline"]), []).append(r)
+    out = []
+    for (n, m, name), rs in groups.items():
+        shares = np.array([r["share"] for r in rs], dtype=float)
+        shares = shares[np.isfinite(shares)]
+        out.append(
+            {
+                "users": n,
+                "providers": m,
+                "pipeline": name,
+                "markets": len(rs),
+                "time_ms": 1e3 * float(np.median([r["time_s"] for r in rs])),
+                "abstraction_ms": 1e3 * float(np.median([r["abstraction_time_s"] for r in rs])),
+                "time_over_exact": float(np.median([r["time_over_exact"] for r in rs])),
+                "mean_share": float(shares.mean()) if shares.size else float("nan"),
+                "worst_share": float(shares.min()) if shares.size else float("nan"),
+                "breakpoints": float(np.median([r["breakpoints"] for r in rs])),
+            }
+        )
+    return out
