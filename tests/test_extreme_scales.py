@@ -211,3 +211,24 @@ def test_price_bounds_beyond_range_are_input_errors(option, value):
     market = Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e6, 1e6])
     with pytest.raises(MarketError, match=option):
         optimal_price(market, Preferences(), target=0, **{option: value})
+
+
+@pytest.mark.parametrize("with_error", [False, True])
+def test_users_without_demand_in_the_accurate_path(with_error):
+    """Zero-demand users beside huge capacities (the accurate refinement sees active users)."""
+    from prillm.equilibrium import solve_active_set
+    from prillm.market import cost_rounding_error, game_coefficients
+
+    market = Market(
+        demand=[0.0, 1e3, 1e6, 0.0],
+        price=[1.0, 1.0 + 1e-9, 3.0],
+        capacity=[1e19, 1e19, 1e6],
+        latency=np.zeros((4, 3)),
+    )
+    prefs = Preferences(w_q=1.0, w_d=0.0)
+    gc = game_coefficients(market, prefs)
+    lo = cost_rounding_error(market, prefs) if with_error else None
+    res = solve_active_set(gc.cost, gc.slope, gc.demand, cost_lo=lo)
+    exact = exact_equilibrium(market, prefs)
+    assert flow_error(res.flows, exact, market.demand) <= TOL
+    assert res.flow_error is not None and res.flow_error.shape == (4,)

@@ -269,8 +269,11 @@ def solve_active_set(
             if accurate:
                 if callable(cost_lo):
                     cost_lo = cost_lo()
-                lo = np.zeros_like(ct) if cost_lo is None else cost_lo / c_scale
-                ref = refine_support(ct, lo if every else lo[active], capa, d, s, lt, lf, system)
+                if cost_lo is None:
+                    lo = np.zeros_like(ct)
+                else:
+                    lo = (cost_lo if every else cost_lo[active]) / c_scale
+                ref = refine_support(ct, lo, capa, d, s, lt, lf, system)
                 x, lt, s = ref.flows, ref.lam, ref.support
                 iters += ref.rounds
                 user_err = ref.error.max(axis=1) / d
