@@ -78,3 +78,15 @@ def test_pricing_summary_has_the_median_price_over_the_optimal_price() -> None:
     odca = [r["price"] / r2["price"] for r, r2 in zip(rows[1::2], rows[::2], strict=True)]
     assert summary["odca"]["price_ratio_median"] == pytest.approx(statistics.median(odca))
     assert summary["exact"]["price_ratio_median"] == 1.0
+
+
+def test_ratio_figure_draws_each_record_on_shared_axes() -> None:
+    from prillm.experiments import ratio_figure
+
+    rows = compare_pricing_methods([(3, 2), (2, 2)], ["exact", "spgce"], n_markets=2, rng=4)
+    fig = ratio_figure(rows, ["3x2", "2x2"])
+    left, right = fig.axes
+    assert left.get_shared_y_axes().joined(left, right)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["3x2 markets", "2x2 markets"]
+    drawn = sorted(y for line in right.lines for y in line.get_ydata())
+    assert drawn == sorted(r["ratio"] for r in rows if r["size"] == "2x2")

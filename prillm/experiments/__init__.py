@@ -4,7 +4,8 @@ One module per experiment; the book's chapters display what they return.
 
 - :mod:`~prillm.experiments.pricing_methods` — the pricing methods of Problem 1 on random
   markets (chapter 4): :func:`compare_pricing_methods`, :func:`summarise_pricing`,
-  :func:`price_with_methods` (one market);
+  :func:`price_with_methods` (one market); its figure :func:`ratio_figure`
+  (:mod:`~prillm.experiments.pricing_plots`);
 - :mod:`~prillm.experiments.calibration_methods` — every calibration method on one split
   (chapter 5, Figure 3 and Table 2): :func:`compare_calibration_methods`, :func:`method_table`,
   :func:`method_predictions`; its figures in :mod:`~prillm.experiments.calibration_plots`:
@@ -59,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "nowcast": "prillm.experiments.nowcast",
     "compare_pricing_methods": "prillm.experiments.pricing_methods",
     "price_with_methods": "prillm.experiments.pricing_methods",
+    "ratio_figure": "prillm.experiments.pricing_plots",
     "summarise_pricing": "prillm.experiments.pricing_methods",
     "metrics_summary": "prillm.experiments.tables",
     "PAPER_IMPROVEMENT": "prillm.experiments.table1",
