@@ -444,9 +444,9 @@ glue_figure("fig-pm-ratios", ratio_figure(records, [last, f"{bf_n}x{bf_m}"]))
 # ---
 # The share of the exact optimum that each method's price earns in the true game, one dot per
 # random market, at the largest size of the comparison, {glue:text}`pm_last_size` (left), and
-# at {glue:text}`pm_bf_size`, where the brute force and SCIP run too (right). The methods that solve the true game sit at one; the models
-# that ignore the users' interaction (`odca`, `spgce`) lose profit, by an amount that varies
-# from market to market.
+# at {glue:text}`pm_bf_size`, where the brute force and SCIP run too (right). The methods that
+# solve the true game sit at one; the models that ignore the users' interaction (`odca`,
+# `spgce`) lose profit, by an amount that varies from market to market.
 # ```
 #
 # At {glue:text}`pm_last_size` the refined grid and SPITER find the optimum on every market
