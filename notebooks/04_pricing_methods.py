@@ -449,9 +449,9 @@ glue_figure("fig-pm-ratios", ratio_figure(records, [last, f"{bf_n}x{bf_m}"]))
 # `spgce`) lose profit, by an amount that varies from market to market.
 # ```
 #
-# At {glue:text}`pm_last_size` the refined grid and SPITER find the optimum on every market
-# (worst shares {glue:text}`pm_grid_min:.6f` and {glue:text}`pm_spiter_min:.6f`), but only
-# the exact path certifies it. The models that ignore user interaction do not: SPGCE's one
+# At {glue:text}`pm_last_size` the refined grid and SPITER keep at least
+# {glue:text}`pm_grid_min:.6f` and {glue:text}`pm_spiter_min:.6f` of the optimum on every
+# market, but only the exact path certifies its price. The models that ignore user interaction do not: SPGCE's one
 # aggregate population keeps a median {glue:text}`pm_spgce_med:.4f` of the optimal profit,
 # and ODCA's decoupled users a median {glue:text}`pm_odca_med:.4f`, and as little as
 # {glue:text}`pm_odca_min:.4f` on its worst market ({numref}`fig-pm-ratios`).
@@ -468,9 +468,10 @@ glue_figure("fig-pm-ratios", ratio_figure(records, [last, f"{bf_n}x{bf_m}"]))
 # optimum), but less, since one population does account for the congestion of the rivals.
 #
 # pMPEC and Smooth, warm-started from today's equilibrium, reach the optimum on these small
-# markets (worst share {glue:text}`pm_mpec_min:.6f`), but pMPEC reports success on only
-# {glue:text}`pm_pmpec_ok` and Smooth on {glue:text}`pm_smooth_ok` of the
-# {glue:text}`pm_n_markets` markets.
+# markets (worst share {glue:text}`pm_mpec_min:.6f`). They report success on
+# {glue:text}`pm_pmpec_ok` (pMPEC) and {glue:text}`pm_smooth_ok` (Smooth) of the
+# {glue:text}`pm_n_markets` markets: a local NLP solver's status is not a certificate either
+# way.
 
 # %% tags=["remove-cell", "timing"]
 glue("pm_exact_ms", by[(last, "exact")]["time_ms"], display=False)
@@ -510,8 +511,8 @@ glue("pm_mpec_slowdown", mpec_ms / by[(small_key, "exact")]["time_ms"], display=
 # - The exact path follows the pieces along the price axis and returns the global optimum
 #   with its breakpoints as a certificate ({numref}`fig-pm-path`); ties between events are
 #   resolved exactly.
-# - The brute force and SCIP agree with it where they can run; the grid and SPITER find the
-#   same optimum on our random markets, without a certificate.
+# - The brute force and SCIP agree with it where they can run; the grid and SPITER come close
+#   to the same optimum on our random markets, without a certificate.
 # - The models that ignore the users' interaction underprice and lose profit in the true game,
 #   ODCA most ({numref}`tbl-pm-compare`).
 #
