@@ -385,7 +385,8 @@ glue("cal_r2_gap", abs(ceiling.r2 - fit.test.r2), display=False)
 # %%
 price_sigma = planted.info["parameters"]["price_sigma"]
 listed = generate_planted_panel(seed=planted.seed, price_sigma=0.0)
-listed_train = listed.segment("Coding").subset(range(train.n_days))
+listed = listed.segment("Coding")
+listed_train = listed.subset(range(train.n_days))
 scales = np.linspace(0.5, 3.0, 11)
 # the scaled loss along theta(s), relative to its value at the truth (s = 1)
 profiles = {
