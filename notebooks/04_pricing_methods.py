@@ -451,10 +451,11 @@ glue_figure("fig-pm-ratios", ratio_figure(records, [last, f"{bf_n}x{bf_m}"]))
 #
 # At {glue:text}`pm_last_size` the refined grid and SPITER keep at least
 # {glue:text}`pm_grid_min:.6f` and {glue:text}`pm_spiter_min:.6f` of the optimum on every
-# market, but only the exact path certifies its price. The models that ignore user interaction do not: SPGCE's one
-# aggregate population keeps a median {glue:text}`pm_spgce_med:.4f` of the optimal profit,
-# and ODCA's decoupled users a median {glue:text}`pm_odca_med:.4f`, and as little as
-# {glue:text}`pm_odca_min:.4f` on its worst market ({numref}`fig-pm-ratios`).
+# market, but only the exact path certifies its price. The models that ignore user
+# interaction lose profit: SPGCE's one aggregate population keeps a median
+# {glue:text}`pm_spgce_med:.4f` of the optimal profit, and ODCA's decoupled users a median
+# {glue:text}`pm_odca_med:.4f`, and as little as {glue:text}`pm_odca_min:.4f` on its worst
+# market ({numref}`fig-pm-ratios`).
 #
 # ODCA's loss has a clear cause, visible in the price column of {numref}`tbl-pm-compare`: its
 # median price is {glue:text}`pm_odca_price:.3f` of the optimal one. It *underprices*. In its
@@ -493,7 +494,7 @@ glue("pm_mpec_slowdown", mpec_ms / by[(small_key, "exact")]["time_ms"], display=
 # Smooth took {glue:text}`pm_mpec_slowdown:.0f` times as long as the exact path.
 # ```
 #
-# **Comparison with the paper.** The paper reports (its Table 1) that its pipeline, game
+# **Comparison with the paper.** The paper reports (paper Table 1) that its pipeline, game
 # abstraction to $K = 2$ rivals then SPITER, reaches more than {glue:text}`paper_share:.0%` of
 # the brute-force optimum in less than {glue:text}`paper_time:.0%` of its time, and that it
 # beats pMPEC and Smooth by {glue:text}`paper_pmpec_gain:.1%` and

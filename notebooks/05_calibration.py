@@ -24,7 +24,7 @@
 # **This chapter** states and proves that theorem, derives the gradient as one adjoint linear
 # solve, runs both steps on a planted panel whose true preferences are known, shows when the
 # preferences can be recovered at all, and compares the method with the paper's baselines
-# (its Figure 3 and Table 2): finite differences (FD), an actor-critic agent (A2C), a
+# (paper Figure 3 and paper Table 2): finite differences (FD), an actor-critic agent (A2C), a
 # simulator without perceived values (NPM), one without congestion (noQ) and a gradient-boosted
 # regression without a game (XGBoost {cite}`chen2016xgboost`).
 #
@@ -346,7 +346,7 @@ glue("cal_r2_gap", abs(ceiling.r2 - fit.test.r2), display=False)
 #   falls quickly over the first iterations, then levels off.
 # ---
 # The scaled loss {eq}`cal-loss` of the calibration on the planted coding market, from
-# Algorithm 1's start, at each L-BFGS-B iteration (log scale). It levels off at the noise
+# paper Algorithm 1's start, at each L-BFGS-B iteration (log scale). It levels off at the noise
 # level, not at zero.
 # ```
 #
@@ -368,7 +368,7 @@ glue("cal_r2_gap", abs(ceiling.r2 - fit.test.r2), display=False)
 #
 # 1. **$b$ is identified only up to a common shift.** Adding a constant to every $b_j$ lowers
 #    every route's cost by the same amount for every user, so no one's choice changes
-#    ({ref}`ex-cal-shift`). We compare $b$ after centring; Algorithm 1 fixes the shift by
+#    ({ref}`ex-cal-shift`). We compare $b$ after centring; paper Algorithm 1 fixes the shift by
 #    making the smallest $b_j$ zero.
 # 2. **Without price variation, $\theta$ is identified only up to scale.** Scaling the whole
 #    potential by $s > 0$ does not move its minimiser. If provider $j$'s price never moved, the
@@ -576,7 +576,7 @@ if order != sorted(order, reverse=True) or order[-1] > 0:
 # {glue:text}`cal_xgboost_r2:.4f`) comes next and NPM ({glue:text}`cal_npm_r2:.4f`), which
 # ignores the perceived values, further behind; noQ ({glue:text}`cal_noq_r2:.2f`) fails,
 # because without congestion every app sends almost its whole demand to one model. The ordering
-# is the paper's (its Figure 3). {numref}`tbl-cal-methods` lists every method, the learning
+# is the paper's (paper Figure 3). {numref}`tbl-cal-methods` lists every method, the learning
 # methods too, on this market and on the synthetic market above, which has less observation
 # noise and other weights.
 
@@ -629,10 +629,10 @@ glue_table(
 # ## Learning methods (paper Table 2)
 #
 # The paper compares the learning methods by how much they reduce the training error and how
-# long they take: in its Table 2 the gradient method reduces the MSE by
+# long they take: in paper Table 2 the gradient method reduces the MSE by
 # {glue:text}`paper_mse_drop` in {glue:text}`paper_time_s` s, while FD and A2C "consistently
 # failed". {numref}`tbl-cal-learning` makes the same measurement on both planted markets (MSE
-# in million tokens squared, from each method's start, Algorithm 1's point, to its end).
+# in million tokens squared, from each method's start, paper Algorithm 1's point, to its end).
 
 # %% tags=["remove-cell", "timing"]
 learning = table[table["method"].isin(["gradient", "fd", "a2c"])]
@@ -648,7 +648,7 @@ glue_table(
     "tbl-cal-learning",
     learning[list(columns)].rename(columns=columns),
     caption="The learning methods (paper Table 2): how much each reduces the training MSE "
-    "from Algorithm 1's start, the MSE it ends with, its loss evaluations, and its wall time "
+    "from paper Algorithm 1's start, the MSE it ends with, its loss evaluations, and its wall time "
     "on the machine that built this page.",
     formats={
         "method": lambda v: f"`{v}`",
@@ -700,9 +700,9 @@ if fd_gap > 1e-3 or a2c_ratio < 2:
 # - The equilibrium map is continuous and piecewise smooth in the preferences
 #   ({prf:ref}`thm-learnable`), and the gradient of any loss of the flows is one extra solve
 #   with the KKT matrix that the exact solver already factorises {eq}`cal-adjoint`.
-# - Algorithm 1's LP is infeasible on noisy data; relaxed in two phases, it gives a start that
-#   already fits the held-out days well, and L-BFGS-B with the exact gradient takes the fit to
-#   the noise ceiling ({numref}`fig-cal-loss`).
+# - The LP of paper Algorithm 1 ({prf:ref}`alg-init`) is infeasible on noisy data; relaxed in
+#   two phases, it gives a start that already fits the held-out days well, and L-BFGS-B with
+#   the exact gradient takes the fit to the noise ceiling ({numref}`fig-cal-loss`).
 # - The perceived values are identified only up to a common shift, and the whole preference
 #   vector only up to scale unless prices move over time ({numref}`fig-cal-ray`).
 # - Against the paper's baselines the calibrated game fits best, then XGBoost, NPM and noQ,
@@ -725,11 +725,11 @@ if fd_gap > 1e-3 or a2c_ratio < 2:
 # `predict_flows(test, truth.replace(b=np.asarray(truth.b) + 5.0))` differ only by round-off.
 # ```
 #
-# ```{exercise} Counting the conditions of Algorithm 1
+# ```{exercise} Counting the conditions of paper Algorithm 1
 # :label: ex-cal-count
-# Count the equations and unknowns of the LP of Algorithm 1 on $T$ days with $n$ users who each
-# use $r$ of the $m$ providers. When must the equalities (paper Eq. 23) be infeasible for
-# generic data?
+# Count the equations and unknowns of the LP of {prf:ref}`alg-init` on $T$ days with $n$
+# users who each use $r$ of the $m$ providers. When must the equalities (paper Eq. 23) be
+# infeasible for generic data?
 # ```
 #
 # ```{solution} ex-cal-count
