@@ -639,8 +639,8 @@ learning = table[table["method"].isin(["gradient", "fd", "a2c"])]
 columns = {
     "market": "market",
     "method": "method",
-    "mse_reduction_M2": "MSE reduction (M² tokens²)",
-    "train_mse_M2": "final training MSE (M² tokens²)",
+    "mse_reduction_M2": "MSE reduction ((M tokens)²)",
+    "train_mse_M2": "final training MSE ((M tokens)²)",
     "evaluations": "loss evaluations",
     "wall_time_s": "time (s, this machine)",
 }
@@ -652,8 +652,8 @@ glue_table(
     "on the machine that built this page.",
     formats={
         "method": lambda v: f"`{v}`",
-        "MSE reduction (M² tokens²)": ",.1f",
-        "final training MSE (M² tokens²)": ",.1f",
+        "MSE reduction ((M tokens)²)": ",.1f",
+        "final training MSE ((M tokens)²)": ",.1f",
         "loss evaluations": lambda v: f"{int(v)}",
         "time (s, this machine)": ".2f",
     },
