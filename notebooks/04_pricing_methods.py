@@ -14,16 +14,44 @@
 # # Solving the Stackelberg pricing problem
 #
 # The previous chapter drew the target provider's profit as a function of its price and found
-# a first optimum on a dense grid. This chapter treats Problem 1 of the paper
-# {cite}`prillm2026` as the optimisation problem it is — a mathematical program with
-# equilibrium constraints (MPEC) — and solves it with every method the paper compares, plus an
-# exact one that follows the equilibrium along the price axis. All of them are behind one call,
+# a first optimum on a dense grid.
+#
+# **This chapter** treats the pricing problem (paper Problem 1 {cite}`prillm2026`) as the
+# optimisation problem it is, a mathematical program with equilibrium constraints (MPEC), and
+# solves it with every method the paper compares, plus an exact one that follows the
+# equilibrium along the price axis. All of them are behind one call,
 # `prillm.pricing.optimal_price(market, prefs, target, method=...)`, and every profit below is
 # evaluated in the true game (an exact equilibrium at the returned price), whatever model the
-# method used internally.
+# method used internally. We solve a small worked example with each method, look at a
+# degenerate case, and compare the methods on random markets.
+#
+# **What you need**: the pricing problem and its piecewise quadratic profit curve
+# ({doc}`03_stackelberg_pricing`), and the KKT conditions of the user-side equilibrium on a
+# fixed support ({doc}`02_user_game`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 quick = True
+
+# %% tags=["remove-cell"]
+# Book plumbing: the figure style and the table and figure helpers of notebooks/booktools.py.
+from booktools import glue_figure, glue_table, setup_book
+from myst_nb import glue
+
+from prillm.experiments import PAPER_IMPROVEMENT
+from prillm.pricing.pmpec import DEFAULT_BOUNDS
+from prillm.pricing.smooth import DEFAULT_EPS
+
+setup_book()
+
+# The paper's own statements (paper Section 1 and Table 1), quoted, not computed here.
+glue("paper_share", 0.95, display=False)
+glue("paper_time", 0.05, display=False)
+for name, stats in PAPER_IMPROVEMENT.items():
+    glue(f"paper_{name}_gain", stats["mean"], display=False)
+glue("pm_pmpec_eps0", f"{DEFAULT_BOUNDS[0]:.0e}", display=False)
+glue("pm_pmpec_eps1", f"{DEFAULT_BOUNDS[-1]:.0e}", display=False)
+glue("pm_smooth_eps0", f"{DEFAULT_EPS[0]:.0e}", display=False)
+glue("pm_smooth_eps1", f"{DEFAULT_EPS[-1]:.0e}", display=False)
 
 # %%
 import time
@@ -31,31 +59,30 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
-from myst_nb import glue
 
 from prillm import Market, Preferences, solve_equilibrium
-from prillm.experiments import compare_pricing_methods, summarise_pricing
+from prillm.experiments import (
+    compare_pricing_methods,
+    price_with_methods,
+    ratio_figure,
+    summarise_pricing,
+)
 from prillm.pricing import METHODS, optimal_price, vanishing_price
 from prillm.pricing.bf import n_branches
 
-plt.rcParams.update({"figure.dpi": 100, "svg.hashsalt": "prillm", "figure.figsize": (7, 3.6)})
 rng = np.random.default_rng(0)
-
-# Quick mode: small markets and fast methods; full mode: the benchmark's sizes.
+# quick: small markets, a coarser grid; full: the benchmark's sizes
 compare_sizes = [(4, 4), (8, 8)] if quick else [(8, 8), (20, 20), (50, 50)]
 n_markets = 3 if quick else 5
 grid_points = 1000 if quick else 10_000
-print(f"comparison sizes {compare_sizes}, {n_markets} markets each, grid of {grid_points} prices")
-
 
 # %% [markdown]
 # ## The MPEC
 #
 # With $c_{ij}(p_s) = w_p p_j + w_d d_{ij} - b_j$ (only column $s$ depends on $p_s$) and
 # $k_j = w_q / \alpha_j$, the user-side equilibrium is characterised by its KKT conditions
-# (Eq. 14-17). Substituting them for the constraint "the users are at equilibrium" turns
-# Problem 1 into a single-level program.
+# (paper Eq. 14-17). Substituting them for the constraint "the users are at equilibrium" turns
+# paper Problem 1 into a single-level program.
 #
 # ```{prf:definition} The pricing MPEC
 # :label: def-pricing-mpec
@@ -117,7 +144,7 @@ print(f"comparison sizes {compare_sizes}, {n_markets} markets each, grid of {gri
 
 # %%
 def small_market() -> tuple[Market, Preferences]:
-    """Three apps, three providers (data for the example, not an algorithm)."""
+    """Three apps and three providers (the example's data)."""
     market = Market(
         demand=[4e8, 2.5e8, 1e8],
         price=[2.0, 1.2, 0.6],
@@ -133,40 +160,83 @@ def small_market() -> tuple[Market, Preferences]:
 market, prefs = small_market()
 p_max = vanishing_price(market, prefs, "p0")
 ex = optimal_price(market, prefs, "p0")
-print(f"p_max (the price at which p0's load vanishes): {p_max:.4f} USD / 1M tokens")
-print(f"exact optimum: price {ex.price:.6f}, profit {ex.profit:,.4f} USD / day")
-print(f"{ex.diagnostics['n_breakpoints']} breakpoints, time {ex.wall_time * 1e3:.2f} ms")
-for bp in ex.diagnostics["breakpoints"]:
-    into = ", ".join(f"{u}->{p}" for u, p in bp["entered"]) or "-"
-    out = ", ".join(f"{u}->{p}" for u, p in bp["left"]) or "-"
-    print(f"  p = {bp['price']:.6f}: routes entering {into}; leaving {out}")
+
+
+# %% tags=["remove-cell"]
+def routes(pairs) -> str:
+    return ", ".join(f"`{u}`→`{p}`" for u, p in pairs) or "—"
+
+
+breakpoints = pd.DataFrame(
+    {
+        "price (USD / 1M tokens)": [bp["price"] for bp in ex.diagnostics["breakpoints"]],
+        "routes entering": [routes(bp["entered"]) for bp in ex.diagnostics["breakpoints"]],
+        "routes leaving": [routes(bp["left"]) for bp in ex.diagnostics["breakpoints"]],
+    }
+)
+glue_table(
+    "tbl-pm-breakpoints",
+    breakpoints,
+    caption="The breakpoints of the exact path on the small market: the prices of `p0` at "
+    "which the support of the equilibrium changes, and the routes (user → provider) that start "
+    "or stop carrying flow there.",
+    formats={"price (USD / 1M tokens)": ".6f"},
+)
+glue("pm_p_max", float(p_max), display=False)
 glue("pm_small_price", ex.price, display=False)
 glue("pm_small_profit", ex.profit, display=False)
 glue("pm_small_bps", ex.diagnostics["n_breakpoints"], display=False)
 
 # %% [markdown]
-# The path, drawn over the profit curve evaluated independently on a fine grid of exact
-# equilibria: each piece is the quadratic that the path computed, and the breakpoints are where
-# a user starts or stops using a provider.
+# The load of `p0` vanishes at $p^{\max} =$ {glue:text}`pm_p_max:.4f` USD per million tokens.
+# The exact path crosses {glue:text}`pm_small_bps` breakpoints on the way there
+# ({numref}`tbl-pm-breakpoints`) and finds the optimal price {glue:text}`pm_small_price:.6f`,
+# which earns {glue:text}`pm_small_profit:,.4f` USD a day.
+#
+# ```{glue:md} tbl-pm-breakpoints
+# :format: myst
+# ```
+#
+# {numref}`fig-pm-path` draws the path over the profit curve evaluated independently on a fine
+# grid of exact equilibria.
 
-# %%
+# %% tags=["remove-output"]
 prices = np.linspace(0.0, ex.p_max, 600)
-curve = [p * solve_equilibrium(market.with_price("p0", p), prefs).loads[0] / 1e6 for p in prices]
+moved = [market.with_price("p0", x) for x in prices]
+loads = [solve_equilibrium(mk, prefs).loads[0] for mk in moved]
+curve = prices * np.array(loads) / 1e6
 fig, ax = plt.subplots()
-ax.plot(prices, curve, color="lightgrey", lw=6, label="profit (grid of equilibria)")
+grey = {"color": "lightgrey", "lw": 6, "label": "profit (grid of prices)"}
+ax.plot(prices, curve, **grey)
 for k, (a, b, load_a, slope) in enumerate(ex.diagnostics["pieces"]):
     xs = np.linspace(a, b, 50)
-    ax.plot(xs, xs * (load_a + (xs - a) * slope) / 1e6, color=f"C{k % 10}", lw=1.5)
+    piece = xs * (load_a + (xs - a) * slope) / 1e6
+    ax.plot(xs, piece, color=f"C{k % 10}")
 for bp in ex.diagnostics["breakpoints"]:
     ax.axvline(bp["price"], color="grey", ls=":", lw=0.8)
 ax.plot(ex.price, ex.profit, "*", color="C3", ms=12, label="exact optimum")
 ax.set_xlabel("price of p0 (USD / 1M tokens)")
 ax.set_ylabel("profit (USD / day)")
-ax.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+legend = ax.legend(loc="upper right")
+
+# %% tags=["remove-cell"]
+glue_figure("fig-pm-path", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-pm-path
+# ---
+# name: fig-pm-path
+# alt: >-
+#   A thick grey profit curve against the price of p0, rising then falling to zero, with
+#   thin coloured parabola pieces drawn exactly on top of it, dotted vertical lines at the
+#   breakpoints, and a red star at the highest point.
+# ---
+# The profit of `p0` against its price: a fine grid of exact equilibria (thick grey), the
+# quadratic pieces that the exact path computed (coloured, one per support), its breakpoints
+# (dotted) and its optimum (star). The pieces lie on the curve, and each breakpoint is where a
+# user starts or stops using a provider ({numref}`tbl-pm-breakpoints`).
+# ```
+#
 # ## The methods on the same example
 #
 # * **grid** — {glue:text}`pm_grid_points` equally spaced prices, each a warm-started exact
@@ -179,41 +249,75 @@ plt.show()
 #   profit with the support fixed until the price stops moving (a local maximum); keep the best
 #   segment. The paper's text gives only this outline; the module documents our reading of it.
 # * **pmpec** — the MPEC {eq}`pm-mpec` in Pyomo {cite}`hart2017pyomo`, transformed by
-#   `mpec.simple_nonlinear` ($f\mu \le \varepsilon$, $\varepsilon = 10^{-2} \to 10^{-8}$) and
-#   solved by an interior-point NLP solver (ripopt). Local, and it may fail: its status is
-#   reported.
+#   `mpec.simple_nonlinear` ($f\mu \le \varepsilon$, with $\varepsilon$ from
+#   {glue:text}`pm_pmpec_eps0` down to {glue:text}`pm_pmpec_eps1`) and solved by an
+#   interior-point NLP solver (ripopt). Local, and it may fail: its status is reported.
 # * **smooth** — the complementarity replaced by the smoothed Fischer-Burmeister equation
-#   $f + \mu - \sqrt{f^2 + \mu^2 + 2\varepsilon^2} = 0$, $\varepsilon = 10^{-2} \to 10^{-4}$,
-#   as in Wu et al. {cite}`wu2021revenue`, same solver.
+#   $f + \mu - \sqrt{f^2 + \mu^2 + 2\varepsilon^2} = 0$, with $\varepsilon$ from
+#   {glue:text}`pm_smooth_eps0` down to {glue:text}`pm_smooth_eps1`, after Wu et al.
+#   {cite}`wu2021revenue`, same solver.
 # * **odca** and **spgce** — models that ignore the interaction between users: each user
 #   best-responds to the others' flows frozen at today's equilibrium (after Chen et al.
-#   {cite}`chen2020stackelberg`),
-#   or all users are merged into one homogeneous population in Wardrop equilibrium
-#   {cite}`harks2021stackelberg`. Their price is then evaluated in the true game.
+#   {cite}`chen2020stackelberg`), or all users are merged into one homogeneous population in
+#   Wardrop equilibrium {cite}`harks2021stackelberg`. Their price is then evaluated in the true
+#   game.
 # * **scip** — the same MPEC solved to global optimality by SCIP's spatial branch and bound:
 #   the ground truth for small markets.
+#
+# `prillm.experiments.price_with_methods` runs them all on one market and measures each
+# price in the true game ({numref}`tbl-pm-small`).
 
-# %%
+# %% tags=["timing"]
+options = {"grid": {"n_points": grid_points}}
+small = price_with_methods(market, prefs, "p0", METHODS, options=options)
+
+# %% tags=["remove-cell", "timing"]
+small_table = pd.DataFrame(small)[
+    ["method", "price", "profit", "ratio", "time_ms", "success"]
+]
+glue_table(
+    "tbl-pm-small",
+    small_table.rename(
+        columns={
+            "price": "price (USD / 1M tokens)",
+            "profit": "profit (USD / day)",
+            "ratio": "share of the optimum",
+            "time_ms": "time (ms, this machine)",
+            "success": "reports success",
+        }
+    ),
+    caption="Every method on the small market: its price, the profit of that price in the "
+    "true game and its share of the exact optimum; the wall time was measured on the machine "
+    "that built this page and changes from one build to the next. Methods that make no "
+    "success report show a dash.",
+    formats={
+        "method": lambda v: f"`{v}`",
+        "price (USD / 1M tokens)": ".5f",
+        "profit (USD / day)": ",.4f",
+        "share of the optimum": ".6f",
+        "time (ms, this machine)": ".1f",
+        "reports success": lambda v: "yes" if v else "no",
+    },
+)
+by_small = {r["method"]: r for r in small}
 glue("pm_grid_points", grid_points, display=False)
 glue("pm_small_branches", n_branches(3, 3), display=False)
-options = {"grid": {"n_points": grid_points}}
-print(f"{'method':>7} {'price':>10} {'profit USD':>12} {'ratio':>9} {'time ms':>9}  status")
-small_rows = {}
-for method in METHODS:
-    res = optimal_price(market, prefs, "p0", method=method, **options.get(method, {}))
-    status = res.diagnostics.get("success", "")
-    small_rows[method] = res
-    print(
-        f"{method:>7} {res.price:10.5f} {res.profit:12.4f} {res.profit / ex.profit:9.6f} "
-        f"{res.wall_time * 1e3:9.2f}  {status}"
-    )
-glue("pm_small_scip_gap", abs(small_rows["scip"].profit / ex.profit - 1.0), display=False)
-glue("pm_small_bf_gap", abs(small_rows["bf"].profit / ex.profit - 1.0), display=False)
+glue("pm_small_scip_gap", abs(by_small["scip"]["ratio"] - 1.0), display=False)
+glue("pm_small_bf_gap", abs(by_small["bf"]["ratio"] - 1.0), display=False)
+decoupled = min(by_small["odca"]["ratio"], by_small["spgce"]["ratio"])
+glue("pm_small_decoupled", decoupled, display=False)
+if decoupled >= 1 - 1e-6:
+    raise RuntimeError("the text assumes the decoupled models lose profit here")
 
 # %% [markdown]
+# ```{glue:md} tbl-pm-small
+# :format: myst
+# ```
+#
 # The brute force and SCIP confirm the exact optimum (relative differences
 # {glue:text}`pm_small_bf_gap:.1e` and {glue:text}`pm_small_scip_gap:.1e`). The models that
-# ignore user interaction price differently, and the true game charges them for it.
+# ignore user interaction price differently, and the true game charges them for it: the
+# worse of the two keeps {glue:text}`pm_small_decoupled:.4f` of the optimal profit.
 #
 # ## A degenerate path: identical rivals
 #
@@ -233,53 +337,186 @@ twins = Market(
 twin_prefs = Preferences(w_q=1.0, w_d=0.0, b=0.0)
 tw = optimal_price(twins, twin_prefs, "t")
 tw_bf = optimal_price(twins, twin_prefs, "t", method="bf")
-for bp in tw.diagnostics["breakpoints"]:
-    print(f"p = {bp['price']:.6f}: entering {bp['entered']}, leaving {bp['left']}")
-print(f"exact {tw.profit:.10f} USD, brute force {tw_bf.profit:.10f} USD")
+
+# %% tags=["remove-cell"]
+tw_bps = tw.diagnostics["breakpoints"]
+glue("pm_tw_n_bps", len(tw_bps), display=False)
+glue("pm_tw_entering", max(len(bp["entered"]) for bp in tw_bps), display=False)
+glue("pm_tw_price", float(tw_bps[0]["price"]), display=False)
+glue("pm_tw_gap", abs(tw.profit - tw_bf.profit) / tw_bf.profit, display=False)
 
 # %% [markdown]
+# The exact path has {glue:text}`pm_tw_n_bps` breakpoint(s); at the first, at the price
+# {glue:text}`pm_tw_price:.4f`, {glue:text}`pm_tw_entering` routes enter together. Its optimal
+# profit agrees with the brute force's to a relative {glue:text}`pm_tw_gap:.1e`.
+#
 # ## A first comparison
 #
 # Random markets with binding congestion (capacities about half the fair share,
-# `prillm.synthetic.random_market`), target provider 0. The brute force runs only where it can
-# (here 3 x 3), and pMPEC and Smooth on a tiny 2 x 3 market only in this quick mode;
-# `benchmarks/bench_pricing.py` runs the larger comparison. Ratios are profits in the true game
-# over the exact optimum; the harness is `prillm.experiments.compare_pricing_methods`.
+# `prillm.synthetic.random_market`), target provider 0, {glue:text}`pm_n_markets` markets per
+# size. The brute force and SCIP run only on {glue:text}`pm_bf_size` markets, and pMPEC and
+# Smooth, which are much slower, only on {glue:text}`pm_mpec_size` markets, in both modes of
+# the book; the fast methods run on {glue:text}`pm_sizes` as well.
+# `benchmarks/bench_pricing.py` runs a larger comparison. Shares are profits in the true game
+# over the exact optimum; the harness is `prillm.experiments.compare_pricing_methods`, and
+# {numref}`tbl-pm-compare` is its summary, `summarise_pricing`.
 
-# %%
+# %% tags=["timing"]
 fast = ["exact", "grid", "spiter", "odca", "spgce"]
-runs = [([(3, 3)], [*fast, "bf", "scip"]), ([(2, 3)], ["exact", "pmpec", "smooth"])]
+runs = [
+    ([(3, 3)], [*fast, "bf", "scip"]),
+    ([(2, 3)], ["exact", "pmpec", "smooth"]),
+    (compare_sizes, fast),
+]
 records = []
-for sizes, methods in [*runs, (compare_sizes, fast)]:
+for sizes, methods in runs:
     records += compare_pricing_methods(
         sizes, methods, n_markets=n_markets, rng=rng, options=options
     )
-summary = summarise_pricing(records)
-display(pd.DataFrame(summary).set_index(["size", "method"]))
-by = {(r["size"], r["method"]): r for r in summary}
+summary = pd.DataFrame(summarise_pricing(records))
+
+# %% tags=["remove-cell", "timing"]
+shown = summary[
+    ["size", "method", "ratio_median", "ratio_min", "price_ratio_median", "time_ms", "success"]
+]
+glue_table(
+    "tbl-pm-compare",
+    shown.rename(
+        columns={
+            "ratio_median": "share of the optimum, median",
+            "ratio_min": "share, worst",
+            "price_ratio_median": "price / optimal price, median",
+            "time_ms": "time (ms, this machine), median",
+            "success": "markets with success",
+        }
+    ),
+    caption="The methods on random markets with binding congestion, by market size (users x "
+    "providers): the median and the worst share of the exact optimum that each method's price "
+    "earns in the true game, its median price relative to the optimal price, its median wall "
+    "time on the machine that built this page, and on how many markets it reports success "
+    "(a dash: it makes no report).",
+    formats={
+        "method": lambda v: f"`{v}`",
+        "share of the optimum, median": ".4f",
+        "share, worst": ".4f",
+        "price / optimal price, median": ".3f",
+        "time (ms, this machine), median": ".1f",
+        "markets with success": lambda v: "—" if v is None else f"{int(v)}",
+    },
+)
+by = {(r["size"], r["method"]): r for r in summary.to_dict("records")}
 last = f"{compare_sizes[-1][0]}x{compare_sizes[-1][1]}"
-glue("pm_last_size", last, display=False)
-glue("pm_speedup", by[(last, "grid")]["time_ms"] / by[(last, "exact")]["time_ms"], display=False)
+odca = by[(last, "odca")]
+glue("pm_n_markets", n_markets, display=False)
+(bf_n, bf_m), (mpec_n, mpec_m) = runs[0][0][0], runs[1][0][0]
+glue("pm_bf_size", f"{bf_n} x {bf_m}", display=False)
+glue("pm_mpec_size", f"{mpec_n} x {mpec_m}", display=False)
+glue("pm_sizes", ", ".join(f"{n} x {m}" for n, m in compare_sizes), display=False)
+glue("pm_last_size", last.replace("x", " x "), display=False)
 glue("pm_spiter_min", by[(last, "spiter")]["ratio_min"], display=False)
-glue("pm_odca_med", by[(last, "odca")]["ratio_median"], display=False)
+glue("pm_grid_min", by[(last, "grid")]["ratio_min"], display=False)
+glue("pm_odca_med", odca["ratio_median"], display=False)
+glue("pm_odca_min", odca["ratio_min"], display=False)
+glue("pm_odca_price", odca["price_ratio_median"], display=False)
 glue("pm_spgce_med", by[(last, "spgce")]["ratio_median"], display=False)
+glue("pm_spgce_price", by[(last, "spgce")]["price_ratio_median"], display=False)
+small_key = f"{mpec_n}x{mpec_m}"
+glue("pm_pmpec_ok", int(by[(small_key, "pmpec")]["success"]), display=False)
+glue("pm_smooth_ok", int(by[(small_key, "smooth")]["success"]), display=False)
+mpec_min = min(by[(small_key, m)]["ratio_min"] for m in ("pmpec", "smooth"))
+glue("pm_mpec_min", mpec_min, display=False)
+spgce_price = by[(last, "spgce")]["price_ratio_median"]
+if not odca["price_ratio_median"] < spgce_price < 1:
+    raise RuntimeError("the text assumes both decoupled models underprice, ODCA more")
+glue_figure("fig-pm-ratios", ratio_figure(records, [last, f"{bf_n}x{bf_m}"]))
 
 # %% [markdown]
-# At {glue:text}`pm_last_size` the exact path is {glue:text}`pm_speedup:.0f` times faster than
-# the refined grid of {glue:text}`pm_grid_points` prices, and it is the only method with a
-# certificate. SPITER's worst ratio there is {glue:text}`pm_spiter_min:.6f`; the models that
-# ignore user interaction reach medians of {glue:text}`pm_odca_med:.4f` (decoupled users) and
-# {glue:text}`pm_spgce_med:.4f` (one aggregate population) of the optimal profit.
+# ```{glue:md} tbl-pm-compare
+# :format: myst
+# ```
 #
-# **Comparison with the paper.** The paper reports (Table 1) that its pipeline — game abstraction
-# to $K = 2$ rivals, then SPITER — reaches more than 95 % of the brute-force optimum in less than
-# 5 % of its time, and that it beats pMPEC and Smooth by 9.2 % and 14.3 % on average. Those
-# numbers are measured on its own (unreleased) OpenRouter markets and include the abstraction
-# step, so they are not reproduced here. What our numbers show instead is that for this game the
-# brute force is not needed as a reference: the exact path gives the same optimum as the
-# enumeration and as SCIP, at a cost comparable to a handful of equilibrium solves. Our pMPEC
-# and Smooth, warm-started from today's equilibrium, come close to the optimum on small
-# markets but are orders of magnitude slower and do not always report success.
+# ```{glue:figure} fig-pm-ratios
+# ---
+# name: fig-pm-ratios
+# alt: >-
+#   Two panels sharing their axes, one dot per market and method: the share of the optimum
+#   of each method. The exact path, the grid, SPITER, the brute force and SCIP sit at one; the
+#   decoupled models sit lower and spread out.
+# ---
+# The share of the exact optimum that each method's price earns in the true game, one dot per
+# random market, at the largest size of the comparison, {glue:text}`pm_last_size` (left), and
+# at {glue:text}`pm_bf_size`, where the brute force and SCIP run too (right). The methods that
+# solve the true game sit at one; the models that ignore the users' interaction (`odca`,
+# `spgce`) lose profit, by an amount that varies from market to market.
+# ```
+#
+# At {glue:text}`pm_last_size` the refined grid and SPITER keep at least
+# {glue:text}`pm_grid_min:.6f` and {glue:text}`pm_spiter_min:.6f` of the optimum on every
+# market, but only the exact path certifies its price. The models that ignore user
+# interaction lose profit: SPGCE's one aggregate population keeps a median
+# {glue:text}`pm_spgce_med:.4f` of the optimal profit, and ODCA's decoupled users a median
+# {glue:text}`pm_odca_med:.4f`, and as little as {glue:text}`pm_odca_min:.4f` on its worst
+# market ({numref}`fig-pm-ratios`).
+#
+# ODCA's loss has a clear cause, visible in the price column of {numref}`tbl-pm-compare`: its
+# median price is {glue:text}`pm_odca_price:.3f` of the optimal one. It *underprices*. In its
+# model each user re-optimises alone, against the other users' flows frozen at today's
+# equilibrium. When the target raises its price, a user who moves to a rival then meets the
+# rival's old congestion, as if nobody else moved. In the true game all users move at once,
+# the rivals become more congested, and this pushes part of the demand back: the target's
+# load is less sensitive to its price than the decoupled model believes. Believing its demand
+# more elastic than it is, ODCA stops raising the price too early. SPGCE's aggregate
+# population errs in the same direction (median price {glue:text}`pm_spgce_price:.3f` of the
+# optimum), but less, since one population does account for the congestion of the rivals.
+#
+# pMPEC and Smooth, warm-started from today's equilibrium, reach the optimum on these small
+# markets (worst share {glue:text}`pm_mpec_min:.6f`). They report success on
+# {glue:text}`pm_pmpec_ok` (pMPEC) and {glue:text}`pm_smooth_ok` (Smooth) of the
+# {glue:text}`pm_n_markets` markets: a local NLP solver's status is not a certificate either
+# way.
+
+# %% tags=["remove-cell", "timing"]
+glue("pm_exact_ms", by[(last, "exact")]["time_ms"], display=False)
+glue("pm_grid_ms", by[(last, "grid")]["time_ms"], display=False)
+glue("pm_speedup", by[(last, "grid")]["time_ms"] / by[(last, "exact")]["time_ms"], display=False)
+mpec_ms = min(by[(small_key, m)]["time_ms"] for m in ("pmpec", "smooth"))
+glue("pm_mpec_slowdown", mpec_ms / by[(small_key, "exact")]["time_ms"], display=False)
+
+# %% [markdown]
+# ```{admonition} On this machine
+# :class: note
+#
+# Timings depend on the machine that built this page and on what else it was doing; they
+# change from one build to the next. Here, at {glue:text}`pm_last_size`, the exact path took a
+# median {glue:text}`pm_exact_ms:.1f` ms and the refined grid of
+# {glue:text}`pm_grid_points` prices {glue:text}`pm_grid_ms:.0f` ms, about
+# {glue:text}`pm_speedup:.0f` times longer. On the {glue:text}`pm_mpec_size` markets the faster
+# of pMPEC and
+# Smooth took {glue:text}`pm_mpec_slowdown:.0f` times as long as the exact path.
+# ```
+#
+# **Comparison with the paper.** The paper reports (paper Table 1) that its pipeline, game
+# abstraction to $K = 2$ rivals then SPITER, reaches more than {glue:text}`paper_share:.0%` of
+# the brute-force optimum in less than {glue:text}`paper_time:.0%` of its time, and that it
+# beats pMPEC and Smooth by {glue:text}`paper_pmpec_gain:.1%` and
+# {glue:text}`paper_smooth_gain:.1%` of the optimal profit on average. Those numbers are
+# measured on its own (unreleased) OpenRouter markets and include the abstraction step, so
+# they are not reproduced here. What our numbers show instead is that for this game the brute
+# force is not needed as a reference: the exact path gives the same optimum as the
+# enumeration and as SCIP.
+#
+# ## Summary
+#
+# - The pricing problem is an MPEC {eq}`pm-mpec`: non-convex, without constraint
+#   qualification, hard in general. Here it has one decision variable and a profit that is
+#   continuous and piecewise quadratic ({prf:ref}`thm-pm-pieces`).
+# - The exact path follows the pieces along the price axis and returns the global optimum
+#   with its breakpoints as a certificate ({numref}`fig-pm-path`); ties between events are
+#   resolved exactly.
+# - The brute force and SCIP agree with it where they can run; the grid and SPITER come close
+#   to the same optimum on our random markets, without a certificate.
+# - The models that ignore the users' interaction underprice and lose profit in the true game,
+#   ODCA most ({numref}`tbl-pm-compare`).
 #
 # ## Exercises
 #
@@ -301,9 +538,14 @@ glue("pm_spgce_med", by[(last, "spgce")]["ratio_median"], display=False)
 # is maximised at the projection of its unconstrained maximiser.
 
 # %%
-a, b, load_a, slope = next(pc for pc in ex.diagnostics["pieces"] if pc[0] <= ex.price <= pc[1])
+pieces = ex.diagnostics["pieces"]
+a, b, load_a, slope = next(
+    pc for pc in pieces if pc[0] <= ex.price <= pc[1]
+)
 vertex = (0.0 * slope - load_a + a * slope) / (2 * slope)
-print(f"piece [{a:.6f}, {b:.6f}], vertex {vertex:.6f}, projected {min(max(vertex, a), b):.6f}")
+projected = min(max(vertex, a), b)
+print(f"piece [{a:.6f}, {b:.6f}], vertex {vertex:.6f}")
+print(f"projected onto the piece: {projected:.6f}")
 print(f"exact method's price {ex.price:.6f}")
 
 # %% [markdown]
@@ -322,18 +564,20 @@ print(f"exact method's price {ex.price:.6f}")
 # ```
 #
 # Each user uses a non-empty subset of the $m$ providers: $2^m - 1$ choices, independently, so
-# $(2^m-1)^n$ supports. The brute force's time per support, measured at $3 \times 3$,
-# extrapolates as follows, while the exact path visits only the supports that the equilibrium
-# actually takes along the price axis:
+# $(2^m-1)^n$ supports. The brute force's time per support, measured at $3 \times 3$ on the
+# machine that built this page, extrapolates as follows, while the exact path visits only the
+# supports that the equilibrium actually takes along the price axis:
 
-# %%
+# %% tags=["timing"]
 t0 = time.perf_counter()
 optimal_price(market, prefs, "p0", method="bf")
 per_branch = (time.perf_counter() - t0) / n_branches(3, 3)
 years = per_branch * n_branches(8, 8) / (3600 * 24 * 365)
-print(f"3x3: {n_branches(3, 3)} supports, {per_branch * 1e6:.0f} microseconds each")
-print(f"8x8: {n_branches(8, 8):.3e} supports, about {years:.1e} years of enumeration")
-print(f"the exact path at {last}: a median of {by[(last, 'exact')]['breakpoints']} breakpoints")
+print(f"3x3: {n_branches(3, 3)} supports, on this machine")
+print(f"  {per_branch * 1e6:.0f} microseconds each")
+print(f"8x8: {n_branches(8, 8):.3e} supports, about {years:.1e} years")
+median_bps = by[(last, "exact")]["breakpoints"]
+print(f"the exact path at {last}: a median of {median_bps} breakpoints")
 
 # %% [markdown]
 # ```{solution-end}

@@ -35,6 +35,8 @@ import check_book_html  # noqa: E402
 CHECKED_PAGES = (
     "_build/executed/01_market",
     "_build/executed/03_stackelberg_pricing",
+    "_build/executed/04_pricing_methods",
+    "_build/executed/05_calibration",
     "_build/executed/06_real_data",
     "_build/executed/status",
     "book/intro",

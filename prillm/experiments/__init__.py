@@ -3,10 +3,13 @@
 One module per experiment; the book's chapters display what they return.
 
 - :mod:`~prillm.experiments.pricing_methods` — the pricing methods of Problem 1 on random
-  markets (chapter 4): :func:`compare_pricing_methods`, :func:`summarise_pricing`;
+  markets (chapter 4): :func:`compare_pricing_methods`, :func:`summarise_pricing`,
+  :func:`price_with_methods` (one market); its figure :func:`ratio_figure`
+  (:mod:`~prillm.experiments.pricing_plots`);
 - :mod:`~prillm.experiments.calibration_methods` — every calibration method on one split
   (chapter 5, Figure 3 and Table 2): :func:`compare_calibration_methods`, :func:`method_table`,
-  :func:`method_predictions`;
+  :func:`method_predictions`; its figures in :mod:`~prillm.experiments.calibration_plots`:
+  :func:`flow_series_figure`, :func:`fit_grid_figure`;
 - :mod:`~prillm.experiments.daily_volumes` — the game calibrated on the 2025 daily model volumes
   (chapter 6): :func:`daily_volume_panel`, :func:`fit_daily_volumes`, :func:`w_q_profile`, ...;
 - :mod:`~prillm.experiments.nowcast` — the game as a nowcaster of those volumes (values from the
@@ -41,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "compare_calibration_methods": "prillm.experiments.calibration_methods",
     "method_predictions": "prillm.experiments.calibration_methods",
     "method_table": "prillm.experiments.calibration_methods",
+    "fit_grid_figure": "prillm.experiments.calibration_plots",
+    "flow_series_figure": "prillm.experiments.calibration_plots",
     "DailyFit": "prillm.experiments.daily_volumes",
     "EXECUTORS": "prillm.experiments.executor",
     "TaskFailure": "prillm.experiments.executor",
@@ -54,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "game_elasticities": "prillm.experiments.nowcast",
     "nowcast": "prillm.experiments.nowcast",
     "compare_pricing_methods": "prillm.experiments.pricing_methods",
+    "price_with_methods": "prillm.experiments.pricing_methods",
+    "ratio_figure": "prillm.experiments.pricing_plots",
     "summarise_pricing": "prillm.experiments.pricing_methods",
     "metrics_summary": "prillm.experiments.tables",
     "PAPER_IMPROVEMENT": "prillm.experiments.table1",

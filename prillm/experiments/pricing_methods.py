@@ -7,6 +7,7 @@ unused), prices provider ``target`` with every method asked, and returns one rec
 exact optimum (computed for every market as the reference), wall time, whether the method
 reports success, and the number of breakpoints of the exact path. :func:`summarise_pricing`
 reduces the records to one row per (size, method): medians and the worst ratio.
+:func:`price_with_methods` prices one given market with every method asked, the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,79 @@ from prillm.market import MarketError
 from prillm.pricing import METHODS, optimal_price
 from prillm.synthetic import random_market
 
-__all__ = ["compare_pricing_methods", "summarise_pricing"]
+__all__ = ["compare_pricing_methods", "price_with_methods", "summarise_pricing"]
+
+
+def _check_methods(methods: Sequence[str], options: Mapping[str, Any]) -> None:
+    for name in [*methods, *options]:
+        if name not in METHODS:
+            raise MarketError(
+                f"methods: unknown pricing method {name!r}; valid: {', '.join(METHODS)}"
+            )
+
+
+def _record(res: Any, best: Any) -> dict[str, Any]:
+    success = res.diagnostics.get("success")
+    return {
+        "price": float(res.price),
+        "profit": float(res.profit),
+        "ratio": float(res.profit / best.profit) if best.profit > 0 else 1.0,
+        "price_ratio": float(res.price / best.price) if best.price > 0 else float("nan"),
+        "time_ms": 1e3 * float(res.wall_time),
+        "success": None if success is None else bool(success),
+    }
+
+
+def price_with_methods(
+    market: Any,
+    prefs: Any,
+    target: int | str,
+    methods: Sequence[str] = METHODS,
+    *,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Price one market with every method, each price measured in the true game.
+
+    Parameters
+    ----------
+    market, prefs
+        The market and the users' preferences.
+    target
+        The provider that prices (index or id).
+    methods
+        Names from :data:`prillm.pricing.METHODS`; the exact path is always computed as the
+        reference.
+    options
+        Method name -> options for :func:`prillm.optimal_price`.
+
+    Returns
+    -------
+    list of dict
+        One record per method, in order: ``method``, ``price``, ``profit`` (USD per period, in
+        the true game), ``ratio`` (profit over the exact optimum), ``price_ratio`` (price over
+        the exact optimal price), ``time_ms`` and ``success`` (``None`` when the method makes
+        no report).
+
+    Examples
+    --------
+    >>> from prillm.synthetic import random_market
+    >>> market, prefs = random_market(np.random.default_rng(0), 3, 2)
+    >>> rows = price_with_methods(market, prefs, 0, ["exact", "grid"])
+    >>> rows[0]["ratio"], rows[1]["ratio"] <= 1 + 1e-9
+    (1.0, True)
+    """
+    opts = dict(options or {})
+    _check_methods(methods, opts)
+    best = optimal_price(market, prefs, target)
+    rows = []
+    for method in methods:
+        res = (
+            best
+            if method == "exact"
+            else optimal_price(market, prefs, target, method=method, **opts.get(method, {}))
+        )
+        rows.append({"method": method, **_record(res, best)})
+    return rows
 
 
 def compare_pricing_methods(
@@ -61,7 +134,8 @@ def compare_pricing_methods(
         One record per (size, market, method): ``size`` (``"8x8"``), ``users``, ``providers``,
         ``market`` (index within the size), ``method``, ``price`` (USD per 1M tokens),
         ``profit`` (USD per period), ``ratio`` (profit over the exact optimum; 1 when that is
-        0), ``time_ms``, ``success`` (the method's own report, ``None`` when it makes none) and
+        0), ``price_ratio`` (price over the exact optimal price), ``time_ms``, ``success``
+        (the method's own report, ``None`` when it makes none) and
         ``breakpoints`` (of the exact path on that market).
 
     Raises
@@ -77,11 +151,7 @@ def compare_pricing_methods(
     [('exact', True), ('grid', True)]
     """
     opts = dict(options or {})
-    for name in [*methods, *opts]:
-        if name not in METHODS:
-            raise MarketError(
-                f"methods: unknown pricing method {name!r}; valid: {', '.join(METHODS)}"
-            )
+    _check_methods(methods, opts)
     for size in sizes:
         if len(size) != 2 or any(
             isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in size
@@ -101,7 +171,6 @@ def compare_pricing_methods(
                     if method == "exact"
                     else optimal_price(market, prefs, target, method=method, **opts.get(method, {}))
                 )
-                success = res.diagnostics.get("success")
                 records.append(
                     {
                         "size": f"{n}x{m}",
@@ -109,11 +178,7 @@ def compare_pricing_methods(
                         "providers": m,
                         "market": k,
                         "method": method,
-                        "price": float(res.price),
-                        "profit": float(res.profit),
-                        "ratio": float(res.profit / best.profit) if best.profit > 0 else 1.0,
-                        "time_ms": 1e3 * float(res.wall_time),
-                        "success": None if success is None else bool(success),
+                        **_record(res, best),
                         "breakpoints": int(best.diagnostics["n_breakpoints"]),
                     }
                 )
@@ -127,7 +192,8 @@ def summarise_pricing(records: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     -------
     list of dict
         ``size``, ``method``, ``markets``, ``time_ms`` (median), ``ratio_median``,
-        ``ratio_min``, ``success`` (how many markets the method reported success on, ``None``
+        ``ratio_min``, ``price_ratio_median`` (the method's price over the optimal price),
+        ``success`` (how many markets the method reported success on, ``None``
         when it reports nothing) and ``breakpoints`` (median over the markets, of the exact
         path).
     """
@@ -145,6 +211,9 @@ def summarise_pricing(records: Sequence[Mapping[str, Any]]) -> list[dict[str, An
                 "time_ms": statistics.median(r["time_ms"] for r in rs),
                 "ratio_median": statistics.median(r["ratio"] for r in rs),
                 "ratio_min": min(r["ratio"] for r in rs),
+                "price_ratio_median": statistics.median(
+                    r.get("price_ratio", float("nan")) for r in rs
+                ),
                 "success": sum(flags) if flags else None,
                 "breakpoints": int(statistics.median(r["breakpoints"] for r in rs)),
             }
