@@ -20,7 +20,7 @@ __all__ = [
     "JSON_SUFFIXES",
     "MAX_PRICE",
     "OneLineParser",
-    "add_price_bounds",
+    "add_target_pricing",
     "check_outputs",
     "check_price_bounds",
     "integer",
@@ -119,12 +119,16 @@ def integer(lo: int, hi: int, *, what: str = "an integer") -> Callable[[str], in
 seed = integer(0, 2**63 - 1, what="a seed (an integer)")
 
 
-def add_price_bounds(p: argparse.ArgumentParser, cost_help: str = "default 0") -> None:
-    """Add ``--p-max``, ``--p-min`` and ``--marginal-cost`` (USD per 1M tokens) to ``p``.
+def add_target_pricing(p: argparse.ArgumentParser, cost_help: str = "default 0") -> None:
+    """Add the arguments of a command that prices one target provider to ``p``.
 
-    Each is a finite number in ``[0, MAX_PRICE]`` (``--p-max`` > 0); ``cost_help`` ends the
-    help of ``--marginal-cost``. :func:`check_price_bounds` checks ``--p-min`` < ``--p-max``.
+    The market file, ``--target``, ``--p-max``, ``--p-min`` and ``--marginal-cost`` (USD per 1M
+    tokens, each a finite number in ``[0, MAX_PRICE]``, ``--p-max`` > 0; ``cost_help`` ends the
+    help of ``--marginal-cost``) and ``--prefs``. :func:`check_price_bounds` checks
+    ``--p-min`` < ``--p-max``.
     """
+    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
+    p.add_argument("--target", required=True, help="id of the provider that sets its price")
     price = f"USD per 1M tokens, at most {MAX_PRICE:g}"
     p.add_argument(
         "--p-max",
@@ -144,10 +148,11 @@ def add_price_bounds(p: argparse.ArgumentParser, cost_help: str = "default 0") -
         default=0.0,
         help=f"the target's cost, {price} ({cost_help})",
     )
+    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
 
 
 def check_price_bounds(args: Any) -> None:
-    """Refuse ``--p-min`` >= ``--p-max`` (options added by :func:`add_price_bounds`).
+    """Refuse ``--p-min`` >= ``--p-max`` (options added by :func:`add_target_pricing`).
 
     Raises
     ------

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from prillm.cli._common import load_market_and_prefs, table
 from prillm.cli._options import (
     IMAGE_SUFFIXES,
-    add_price_bounds,
+    add_target_pricing,
     check_outputs,
     check_price_bounds,
 )
@@ -47,10 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the target's exact optimal price, its profit curve, elasticity and key rivals",
         description="Explain the exact optimal price of one provider (rivals' prices fixed).",
     )
-    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
-    p.add_argument("--target", required=True, help="id of the provider that sets its price")
-    add_price_bounds(p)
-    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
+    add_target_pricing(p)
     p.add_argument(
         "--no-scores", action="store_true", help="skip the abstraction network's rival scores"
     )

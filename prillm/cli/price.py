@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prillm.cli._common import load_market_and_prefs, report
-from prillm.cli._options import add_price_bounds, check_price_bounds
+from prillm.cli._options import add_target_pricing, check_price_bounds
 
 if TYPE_CHECKING:
     from prillm.pricing import PricingResult
@@ -33,8 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the profit-maximising price of one provider (Stackelberg pricing, Eq. 2)",
         description="Optimal price of the target provider, the rivals' prices held fixed.",
     )
-    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
-    p.add_argument("--target", required=True, help="id of the provider that sets its price")
+    add_target_pricing(p, cost_help="profit = (price - cost) x load; default 0")
     p.add_argument(
         "--method",
         default="exact",
@@ -42,8 +41,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD",
         help="pricing method: %(choices)s (default: exact, the certified global optimum)",
     )
-    add_price_bounds(p, cost_help="profit = (price - cost) x load; default 0")
-    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
     return p
