@@ -13,6 +13,7 @@ __all__ = [
     "MarketError",
     "as_float_array",
     "check_ids",
+    "check_integer",
     "check_number",
     "check_price",
     "describe",
@@ -156,6 +157,27 @@ def check_number(name: str, value: object) -> float:
     if not np.isfinite(out):
         raise MarketError(f"{name}: must be finite, got {describe(out)}")
     return out
+
+
+def check_integer(name: str, value: object, minimum: int) -> None:
+    """An integer (never a boolean or a float) that is at least ``minimum``.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
+
+    Examples
+    --------
+    >>> check_integer("max_rounds", 0, 1)
+    Traceback (most recent call last):
+    ...
+    prillm._validation.MarketError: max_rounds: must be >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise MarketError(f"{name}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise MarketError(f"{name}: must be >= {minimum}, got {value!r}")
 
 
 def check_price(name: str, value: object, *, positive: bool = False) -> float:

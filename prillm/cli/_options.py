@@ -13,14 +13,16 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "JSON_SUFFIXES",
     "MAX_PRICE",
     "OneLineParser",
+    "add_target_pricing",
     "check_outputs",
+    "check_price_bounds",
     "integer",
     "number",
     "seed",
@@ -115,6 +117,52 @@ def integer(lo: int, hi: int, *, what: str = "an integer") -> Callable[[str], in
 
 #: An argparse ``type`` for seeds: an integer in ``[0, 2**63 - 1]``.
 seed = integer(0, 2**63 - 1, what="a seed (an integer)")
+
+
+def add_target_pricing(p: argparse.ArgumentParser, cost_help: str = "default 0") -> None:
+    """Add the arguments of a command that prices one target provider to ``p``.
+
+    The market file, ``--target``, ``--p-max``, ``--p-min`` and ``--marginal-cost`` (USD per 1M
+    tokens, each a finite number in ``[0, MAX_PRICE]``, ``--p-max`` > 0; ``cost_help`` ends the
+    help of ``--marginal-cost``) and ``--prefs``. :func:`check_price_bounds` checks
+    ``--p-min`` < ``--p-max``.
+    """
+    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
+    p.add_argument("--target", required=True, help="id of the provider that sets its price")
+    price = f"USD per 1M tokens, at most {MAX_PRICE:g}"
+    p.add_argument(
+        "--p-max",
+        type=number(0.0, MAX_PRICE, lo_open=True, what="a price"),
+        default=None,
+        help=f"upper price bound, {price} (default: where the target loses its last user)",
+    )
+    p.add_argument(
+        "--p-min",
+        type=number(0.0, MAX_PRICE, what="a price"),
+        default=0.0,
+        help=f"lower price bound, {price} (default 0)",
+    )
+    p.add_argument(
+        "--marginal-cost",
+        type=number(0.0, MAX_PRICE, what="a cost"),
+        default=0.0,
+        help=f"the target's cost, {price} ({cost_help})",
+    )
+    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
+
+
+def check_price_bounds(args: Any) -> None:
+    """Refuse ``--p-min`` >= ``--p-max`` (options added by :func:`add_target_pricing`).
+
+    Raises
+    ------
+    prillm.MarketError
+        ``--p-min: must be below --p-max (P_MAX), got P_MIN``.
+    """
+    from prillm._validation import MarketError
+
+    if args.p_max is not None and args.p_min >= args.p_max:
+        raise MarketError(f"--p-min: must be below --p-max ({args.p_max:g}), got {args.p_min:g}")
 
 
 def check_outputs(

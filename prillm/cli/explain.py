@@ -27,7 +27,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from prillm.cli._common import load_market_and_prefs, table
-from prillm.cli._options import IMAGE_SUFFIXES, MAX_PRICE, check_outputs, number
+from prillm.cli._options import (
+    IMAGE_SUFFIXES,
+    add_target_pricing,
+    check_outputs,
+    check_price_bounds,
+)
 
 if TYPE_CHECKING:
     from prillm.pricing.explain import Explanation
@@ -42,28 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the target's exact optimal price, its profit curve, elasticity and key rivals",
         description="Explain the exact optimal price of one provider (rivals' prices fixed).",
     )
-    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
-    p.add_argument("--target", required=True, help="id of the provider that sets its price")
-    price = f"USD per 1M tokens, at most {MAX_PRICE:g}"
-    p.add_argument(
-        "--p-max",
-        type=number(0.0, MAX_PRICE, lo_open=True, what="a price"),
-        default=None,
-        help=f"upper price bound, {price} (default: where the target loses its last user)",
-    )
-    p.add_argument(
-        "--p-min",
-        type=number(0.0, MAX_PRICE, what="a price"),
-        default=0.0,
-        help=f"lower price bound, {price} (default 0)",
-    )
-    p.add_argument(
-        "--marginal-cost",
-        type=number(0.0, MAX_PRICE, what="a cost"),
-        default=0.0,
-        help=f"the target's cost, {price} (default 0)",
-    )
-    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
+    add_target_pricing(p)
     p.add_argument(
         "--no-scores", action="store_true", help="skip the abstraction network's rival scores"
     )
@@ -204,8 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from prillm.pricing.explain import explain_price
 
     check_outputs({"--plot": (args.plot, IMAGE_SUFFIXES)}, inputs=[args.market, args.prefs])
-    if args.p_max is not None and args.p_min >= args.p_max:
-        raise MarketError(f"--p-min: must be below --p-max ({args.p_max:g}), got {args.p_min:g}")
+    check_price_bounds(args)
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     target = args.target
     if target not in market.provider_index_map:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prillm.cli._common import load_market_and_prefs, report
-from prillm.cli._options import MAX_PRICE, number
+from prillm.cli._options import add_target_pricing, check_price_bounds
 
 if TYPE_CHECKING:
     from prillm.pricing import PricingResult
@@ -33,8 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the profit-maximising price of one provider (Stackelberg pricing, Eq. 2)",
         description="Optimal price of the target provider, the rivals' prices held fixed.",
     )
-    p.add_argument("market", help="market file (JSON, format 'prillm-market')")
-    p.add_argument("--target", required=True, help="id of the provider that sets its price")
+    add_target_pricing(p, cost_help="profit = (price - cost) x load; default 0")
     p.add_argument(
         "--method",
         default="exact",
@@ -42,26 +41,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD",
         help="pricing method: %(choices)s (default: exact, the certified global optimum)",
     )
-    price = f"USD per 1M tokens, at most {MAX_PRICE:g}"
-    p.add_argument(
-        "--p-max",
-        type=number(0.0, MAX_PRICE, lo_open=True, what="a price"),
-        default=None,
-        help=f"upper price bound, {price} (default: where the target loses its last user)",
-    )
-    p.add_argument(
-        "--p-min",
-        type=number(0.0, MAX_PRICE, what="a price"),
-        default=0.0,
-        help=f"lower price bound, {price} (default 0)",
-    )
-    p.add_argument(
-        "--marginal-cost",
-        type=number(0.0, MAX_PRICE, what="a cost"),
-        default=0.0,
-        help=f"the target's cost, {price} (profit = (price - cost) x load; default 0)",
-    )
-    p.add_argument("--prefs", help="preferences file (JSON); overrides the market file's")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
     return p
@@ -114,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from prillm._validation import MarketError
     from prillm.pricing import optimal_price
 
-    if args.p_max is not None and args.p_min >= args.p_max:
-        raise MarketError(f"--p-min: must be below --p-max ({args.p_max:g}), got {args.p_min:g}")
+    check_price_bounds(args)
     market, prefs, source = load_market_and_prefs(args.market, args.prefs)
     try:
         res = optimal_price(

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_integer
 from prillm.data.panel import Panel
 from prillm.equilibrium import solve_equilibrium
 from prillm.market import Market, Preferences
@@ -131,8 +131,8 @@ def generate_planted_panel(
     >>> panel.shape, panel.truth.w_q
     ((3, 6, 5), 1.2)
     """
-    _check_int("seed", seed, 0)
-    _check_int("n_days", n_days, 1)
+    check_integer("seed", seed, 0)
+    check_integer("n_days", n_days, 1)
     _check_float("noise_sigma", noise_sigma)
     try:
         first = _dt.date.fromisoformat(start)
@@ -254,13 +254,6 @@ def _make(cls: Any, options: Mapping[str, Any]) -> Any:
     if unknown:
         raise MarketError(f"{unknown[0]}: unknown option; valid: {', '.join(valid)}")
     return cls(**options)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise MarketError(f"{name}: expected an integer, got {value!r}")
-    if value < minimum:
-        raise MarketError(f"{name}: must be >= {minimum}, got {value!r}")
 
 
 def _check_float(name: str, value: object, *, positive: bool = False) -> None:

@@ -69,9 +69,9 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_integer
 from prillm.data import openrouter
-from prillm.data.generate import DesignDraw, _check_float, _check_int
+from prillm.data.generate import DesignDraw, _check_float
 from prillm.data.table import Table
 from prillm.market import Preferences
 
@@ -137,8 +137,8 @@ class OpenRouterDesign:
     name = "openrouter"
 
     def __post_init__(self) -> None:
-        _check_int("n_providers", self.n_providers, 2)
-        _check_int("n_users", self.n_users, 3)
+        check_integer("n_providers", self.n_providers, 2)
+        check_integer("n_users", self.n_users, 3)
         for key in ("w_q", "utilisation"):
             _check_float(key, getattr(self, key), positive=True)
         for key in (

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from prillm._validation import MarketError
-from prillm.data.generate import DesignDraw, _check_int
+from prillm._validation import MarketError, check_integer
+from prillm.data.generate import DesignDraw
 from prillm.data.panel import aligned_b
 from prillm.market import Preferences
 
@@ -53,8 +53,8 @@ class RandomDesign:
     name = "random"
 
     def __post_init__(self) -> None:
-        _check_int("n_users", self.n_users, 1)
-        _check_int("n_providers", self.n_providers, 1)
+        check_integer("n_users", self.n_users, 1)
+        check_integer("n_providers", self.n_providers, 1)
         if not isinstance(self.truth, Preferences):
             raise MarketError(f"truth: expected Preferences, got {type(self.truth).__name__}")
 

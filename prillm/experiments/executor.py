@@ -234,15 +234,7 @@ def _run_futures(
     pool: cf.Executor, fn: Callable, tasks: Sequence[Mapping[str, Any]], bar: _Progress
 ) -> list[Any]:
     futures = {pool.submit(_run_one, fn, task, k): k for k, task in enumerate(tasks)}
-    out: list[Any] = [None] * len(tasks)
-    for fut in cf.as_completed(futures):
-        k = futures[fut]
-        try:
-            out[k] = fut.result()
-        except Exception as exc:  # the worker died, or the task could not be pickled
-            out[k] = _failure(k, tasks[k], exc)
-        bar.step()
-    return out
+    return _collect(((futures[fut], fut) for fut in cf.as_completed(futures)), tasks, bar)
 
 
 def _run_dask(
@@ -251,9 +243,16 @@ def _run_dask(
     distributed = require("distributed", "run_sweep on a Dask client")
     futures = [client.submit(_run_one, fn, task, k, pure=False) for k, task in enumerate(tasks)]
     index = {fut.key: k for k, fut in enumerate(futures)}
+    done = ((index[fut.key], fut) for fut in distributed.as_completed(futures))
+    return _collect(done, tasks, bar)
+
+
+def _collect(
+    done: Iterable[tuple[int, Any]], tasks: Sequence[Mapping[str, Any]], bar: _Progress
+) -> list[Any]:
+    """The results in task order, from ``(task index, future)`` pairs as the futures finish."""
     out: list[Any] = [None] * len(tasks)
-    for fut in distributed.as_completed(futures):
-        k = index[fut.key]
+    for k, fut in done:
         try:
             out[k] = fut.result()
         except Exception as exc:  # the worker died, or the task could not be pickled

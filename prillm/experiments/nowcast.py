@@ -34,7 +34,7 @@ Eq. (13)-(17) the user-side equilibrium and its KKT conditions; Section 4 (``w_p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,18 +117,38 @@ def elasticities(
     values and capacities read from days ``t - memory + 1 .. t``.
     """
     b, alpha = nowcast_values(panel, range(max(0, t - memory + 1), t + 1), w_q, utilisation)
-    out = np.zeros(panel.n_providers)
-    for j in range(panel.n_providers):
-        p = float(panel.price[t, j])
+    return _own_price_elasticities(
+        panel.price[t],
+        lambda q: q[None, :] + panel.latency[t] - b[None, :],
+        w_q / alpha,
+        panel.demand[t],
+        h,
+    )
+
+
+def _own_price_elasticities(
+    price: np.ndarray,
+    cost_at: Callable[[np.ndarray], np.ndarray],
+    slope: np.ndarray,
+    demand: np.ndarray,
+    h: float,
+) -> np.ndarray:
+    """Each provider's own-price elasticity of its equilibrium load, ``(m,)``.
+
+    Central finite differences with step ``h`` relative to the price (at least ``h * 1e-3``);
+    ``cost_at(prices)`` gives the route costs ``(n, m)`` at a price vector.
+    """
+    base = solve_active_set(cost_at(price), slope, demand).flows
+    out = np.zeros(price.size)
+    for j in range(price.size):
+        p = float(price[j])
         step = h * max(p, 1e-3)
         loads = []
         for sign in (1.0, -1.0):
-            moved = panel.price[t].copy()
+            moved = price.copy()
             moved[j] = p + sign * step
-            cost = moved[None, :] + panel.latency[t] - b[None, :]
-            loads.append(solve_active_set(cost, w_q / alpha, panel.demand[t]).flows[:, j].sum())
-        base = _predict(panel, t, b, alpha, w_q)[:, j].sum()
-        out[j] = (loads[0] - loads[1]) / (2 * step) * p / base
+            loads.append(solve_active_set(cost_at(moved), slope, demand).flows[:, j].sum())
+        out[j] = (loads[0] - loads[1]) / (2 * step) * p / base[:, j].sum()
     return out
 
 
@@ -159,19 +179,14 @@ def game_elasticities(
     days = list(days)
     e = np.zeros((len(days), panel.n_providers))
     for k, t in enumerate(days):
-        slope = prefs.w_q / panel.capacity[t]
         fixed = prefs.w_d * panel.latency[t] - b[None, :]
-        base = solve_active_set(prefs.w_p * panel.price[t][None, :] + fixed, slope, panel.demand[t])
-        for j in range(panel.n_providers):
-            p = float(panel.price[t, j])
-            step = h * max(p, 1e-3)
-            loads = []
-            for sign in (1.0, -1.0):
-                moved = panel.price[t].copy()
-                moved[j] = p + sign * step
-                eq = solve_active_set(prefs.w_p * moved[None, :] + fixed, slope, panel.demand[t])
-                loads.append(eq.flows[:, j].sum())
-            e[k, j] = (loads[0] - loads[1]) / (2 * step) * p / base.flows[:, j].sum()
+        e[k] = _own_price_elasticities(
+            panel.price[t],
+            lambda q, fixed=fixed: prefs.w_p * q[None, :] + fixed,
+            prefs.w_q / panel.capacity[t],
+            panel.demand[t],
+            h,
+        )
     picks = rng.integers(0, len(days), (n_boot, len(days)))
     means = e[picks].mean(axis=1)  # (n_boot, m)
     lows, highs = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)

@@ -24,7 +24,8 @@ from prillm.pricing.problem import PricingProblem
 
 __all__ = [
     "build_model",
-    "homotopy_outcome",
+    "homotopy_diagnostics",
+    "homotopy_start",
     "load_quietly",
     "no_demand",
     "start_point",
@@ -208,13 +209,34 @@ def no_demand(p0: float) -> dict[str, Any]:
     }
 
 
-def homotopy_outcome(
-    stages: list[dict[str, Any]], solved: list[float], schedule: tuple[float, ...], name: str
-) -> dict[str, Any]:
-    """``success``, ``status`` and ``reason`` of an NLP homotopy over ``schedule`` (``name``).
+def homotopy_start(
+    prob: PricingProblem, schedule: tuple[float, ...], what: str, start_price: float | None
+) -> float:
+    """The start price of an NLP homotopy, once its ``schedule`` is checked to be > 0.
 
-    Converged only when the last value of the schedule was solved to a local optimum; a local
-    method is never certified.
+    Raises
+    ------
+    ValueError
+        ``"{what} must be > 0, got {schedule}"`` (``what`` names the method and the schedule).
+    """
+    if any(v <= 0 for v in schedule):
+        raise ValueError(f"{what} must be > 0, got {schedule}")
+    return prob.start_price(start_price)
+
+
+def homotopy_diagnostics(
+    stages: list[dict[str, Any]],
+    solved: list[float],
+    schedule: tuple[float, ...],
+    name: str,
+    solver: str,
+    p0: float,
+) -> dict[str, Any]:
+    """The diagnostics of an NLP homotopy over ``schedule`` (each value a ``name``).
+
+    ``stages``, ``success``, ``status``, ``reason``, ``smallest_{name}_solved``, ``solver`` and
+    ``start_price`` (``p0``). Converged only when the last value of the schedule was solved to a
+    local optimum; a local method is never certified.
     """
     success = bool(solved) and solved[-1] == schedule[-1]
     if success:
@@ -230,7 +252,11 @@ def homotopy_outcome(
             "solved, or the start price"
         )
     return {
+        "stages": stages,
         "success": success,
         "status": "converged" if success else "not_converged",
         "reason": reason,
+        f"smallest_{name}_solved": solved[-1] if solved else None,
+        "solver": solver,
+        "start_price": p0,
     }

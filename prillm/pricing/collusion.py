@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from prillm._threads import limit_threads
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 from prillm.pricing.exact import price_path
@@ -226,10 +226,7 @@ def collusive_prices(
             "inelastic in this model, so raising every price together raises the joint "
             "profit without bound (give upper bounds, or leave a provider out)"
         )
-    if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, (int, np.integer)):
-        raise MarketError(f"max_sweeps: expected an integer, got {max_sweeps!r}")
-    if max_sweeps < 1:
-        raise MarketError(f"max_sweeps: must be >= 1, got {max_sweeps!r}")
+    check_integer("max_sweeps", max_sweeps, 1)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < math.inf:
         raise MarketError(f"tol: must be a finite number > 0, got {tol!r}")
     if start is None:

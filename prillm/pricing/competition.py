@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from prillm._threads import limit_threads
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium
 from prillm.market import Market, Preferences
 from prillm.pricing.best_response import BestResponse, best_response
@@ -194,10 +194,7 @@ def _check_options(method: str, damping: Any, max_rounds: Any, tol: Any, cycle_t
         raise MarketError(f"cycle_tol: expected a number, got {cycle_tol!r}")
     if not math.isfinite(cycle_tol) or cycle_tol < 0:
         raise MarketError(f"cycle_tol: must be a finite number >= 0, got {cycle_tol!r}")
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)):
-        raise MarketError(f"max_rounds: expected an integer, got {max_rounds!r}")
-    if max_rounds < 1:
-        raise MarketError(f"max_rounds: must be >= 1, got {max_rounds!r}")
+    check_integer("max_rounds", max_rounds, 1)
 
 
 def _start(game: PricingGame, start: Any) -> np.ndarray:

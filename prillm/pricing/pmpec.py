@@ -59,9 +59,7 @@ def solve(
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
 
-    if any(b <= 0 for b in bounds):
-        raise ValueError(f"pmpec: bounds must be > 0, got {bounds}")
-    p0 = prob.start_price(start_price)
+    p0 = _mpec.homotopy_start(prob, bounds, "pmpec: bounds", start_price)
     if prob.demand.size == 0:
         return p0, _mpec.no_demand(p0)
     first = _mpec.start_point(prob, p0)
@@ -94,10 +92,5 @@ def solve(
                 break
         if not ok:
             break
-    return price, {
-        "stages": stages,
-        **_mpec.homotopy_outcome(stages, solved, bounds, "bound"),
-        "smallest_bound_solved": solved[-1] if solved else None,
-        "solver": "ripopt via pyomo (mpec.simple_nonlinear)",
-        "start_price": p0,
-    }
+    solver_name = "ripopt via pyomo (mpec.simple_nonlinear)"
+    return price, _mpec.homotopy_diagnostics(stages, solved, bounds, "bound", solver_name, p0)

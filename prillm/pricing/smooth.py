@@ -57,9 +57,7 @@ def solve(
     import pyomo.environ as pyo
     import pyomo_ripopt  # noqa: F401  (registers the 'ripopt' solver)
 
-    if any(e <= 0 for e in eps):
-        raise ValueError(f"smooth: eps must be > 0, got {eps}")
-    p0 = prob.start_price(start_price)
+    p0 = _mpec.homotopy_start(prob, eps, "smooth: eps", start_price)
     if prob.demand.size == 0:
         return p0, _mpec.no_demand(p0)
     start = _mpec.start_point(prob, p0)
@@ -83,10 +81,5 @@ def solve(
         price = _mpec.values(model, prob)["p"]
         solved.append(e)
         stage["price"] = price
-    return price, {
-        "stages": stages,
-        **_mpec.homotopy_outcome(stages, solved, eps, "eps"),
-        "smallest_eps_solved": solved[-1] if solved else None,
-        "solver": "ripopt via pyomo (smoothed Fischer-Burmeister)",
-        "start_price": p0,
-    }
+    solver_name = "ripopt via pyomo (smoothed Fischer-Burmeister)"
+    return price, _mpec.homotopy_diagnostics(stages, solved, eps, "eps", solver_name, p0)

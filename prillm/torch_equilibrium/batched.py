@@ -35,8 +35,9 @@ from prillm.equilibrium import EquilibriumError
 from prillm.torch_equilibrium.kernel import (
     SupportSystem,
     adjoint,
+    batch_last,
     check_coefficients,
-    scales,
+    scaled,
     workspace,
 )
 from prillm.torch_equilibrium.numpy_engine import find_supports
@@ -229,10 +230,7 @@ def _solve_batch(
     tol: float,
 ) -> tuple[Any, ...]:
     """Forward pass on batch-last data: flows (tokens) and everything the backward needs."""
-    d_scale, c_scale = scales(cost, slope, demand)
-    ct = cost / c_scale
-    d = demand / d_scale
-    capa = c_scale / (slope * d_scale)
+    ct, capa, d, d_scale, c_scale = scaled(cost, slope, demand)
     zero = (d <= 0)[:, None].to(ct.dtype)
     start = _first_support(ct, capa, d) if warm is None else warm
     a, unsettled, iters = _iterate(
@@ -278,9 +276,7 @@ class _BatchedEquilibrium(torch.autograd.Function):
         tol: float,
         info_box: list[BatchedInfo],
     ) -> torch.Tensor:
-        c = cost.detach().permute(1, 2, 0).contiguous()
-        k = slope.detach().T.contiguous()
-        dm = demand.detach().T.contiguous()
+        c, k, dm = (t.contiguous() for t in batch_last(cost, slope, demand))
         flows, sysm, a, d_scale, c_scale, iters, fallback, resid = _solve_batch(
             c, k, dm, warm, max_iter, system, tol
         )

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from prillm.torch_equilibrium.kernel import SupportSystem, adjoint, check_coefficients, scales
+from prillm.torch_equilibrium.kernel import (
+    SupportSystem,
+    adjoint,
+    batch_last,
+    check_coefficients,
+    scaled,
+)
 from prillm.torch_equilibrium.numpy_engine import find_supports, numpy_adjoint
 
 __all__ = ["equilibrium_from_coefficients"]
@@ -58,14 +64,10 @@ class _FixedSupportEquilibrium(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, a: torch.Tensor
     ) -> torch.Tensor:
-        c = cost.detach().permute(1, 2, 0)
-        k = slope.detach().T
-        dm = demand.detach().T
-        d_scale, c_scale = scales(c, k, dm)
-        capa = c_scale / (k * d_scale)
+        ct, capa, d, d_scale, c_scale = scaled(*batch_last(cost, slope, demand))
         a_last = a.permute(1, 2, 0).contiguous()
         sysm = SupportSystem(a_last, capa)
-        _, _, x = sysm.solve(c / c_scale, dm / d_scale)
+        _, _, x = sysm.solve(ct, d)
         flows = x * d_scale
         ctx.sysm = sysm
         ctx.save_for_backward(flows, a_last, d_scale, c_scale)

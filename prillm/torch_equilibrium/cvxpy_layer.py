@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from prillm.torch_equilibrium.flows import market_coefficients
-from prillm.torch_equilibrium.kernel import scales
+from prillm.torch_equilibrium.kernel import batch_last, scales
 
 __all__ = ["CvxpyLayerEquilibrium"]
 
@@ -61,8 +61,7 @@ class CvxpyLayerEquilibrium:
         self, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor
     ) -> torch.Tensor:
         """Flows ``(B, n, m)`` from ``cost (B, n, m)``, ``slope (B, m)``, ``demand (B, n)``."""
-        last = (cost.detach().permute(1, 2, 0), slope.detach().T, demand.detach().T)
-        d_scale, c_scale = scales(*last)
+        d_scale, c_scale = scales(*batch_last(cost, slope, demand))
         s = torch.sqrt(slope * (d_scale / c_scale)[:, None] / 2.0)
         (x,) = self.layer(
             cost / c_scale[:, None, None],

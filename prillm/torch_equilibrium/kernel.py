@@ -46,7 +46,9 @@ __all__ = [
     "UNROLLED_MAX",
     "SupportSystem",
     "adjoint",
+    "batch_last",
     "check_coefficients",
+    "scaled",
     "scales",
     "workspace",
 ]
@@ -81,6 +83,29 @@ def scales(
         cost.abs().amax(dim=(0, 1)), slope.amax(dim=0) * demand.sum(dim=0)
     ).clamp_min(torch.finfo(cost.dtype).tiny)
     return d_scale, c_scale
+
+
+def batch_last(
+    cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Detached batch-last views ``(n, m, B)``, ``(m, B)``, ``(n, B)`` of batch-first inputs."""
+    return cost.detach().permute(1, 2, 0), slope.detach().T, demand.detach().T
+
+
+def scaled(
+    cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch-last coefficients in the units of :func:`scales`.
+
+    Returns
+    -------
+    cost, capa, demand, d_scale, c_scale
+        ``c / c_scale``, the scaled capacities ``c_scale / (k d_scale)`` and ``D / d_scale``
+        (shapes as the inputs), and the two ``(B,)`` scales.
+    """
+    d_scale, c_scale = scales(cost, slope, demand)
+    capa = c_scale / (slope * d_scale)
+    return cost / c_scale, capa, demand / d_scale, d_scale, c_scale
 
 
 def workspace(n: int, m: int, batch: int, like: torch.Tensor) -> dict[str, torch.Tensor]:
