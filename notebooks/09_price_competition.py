@@ -47,6 +47,7 @@ from myst_nb import glue
 setup_book()
 
 # %%
+import textwrap
 import time
 
 import matplotlib.pyplot as plt
@@ -149,7 +150,7 @@ n_grid = 41 if quick else 121
 # %%
 market, prefs = demo_market()
 res = price_equilibrium(market, prefs)
-print(res.status, "-", res.reason)
+print(textwrap.fill(f"{res.status}: {res.reason}", 76))
 
 # %% tags=["remove-cell"]
 table = pd.DataFrame(
@@ -264,7 +265,7 @@ glue_figure("fig-pc-duo-maps", fig)
 rng = np.random.default_rng(101)
 cyc_market, cyc_prefs = random_market(rng, int(rng.integers(2, 5)), 2)
 cyc = price_equilibrium(cyc_market, cyc_prefs)
-print(cyc.status, "-", cyc.reason)
+print(textwrap.fill(f"{cyc.status}: {cyc.reason}", 76))
 
 # %% tags=["remove-cell"]
 orbit = pd.DataFrame(
@@ -436,6 +437,25 @@ gs = variants["random, Gauss-Seidel"]
 glue("pc_survey_n", len(gs), display=False)
 glue("pc_survey_conv", int((gs.status == "converged").sum()), display=False)
 glue("pc_survey_cycle", int((gs.status == "cycle").sum()), display=False)
+cycles = {name: int((df.status == "cycle").sum()) for name, df in variants.items()}
+random_cycles = [cycles[n] for n in variants if n.startswith("random")]
+glue(
+    "pc_survey_variants",
+    "Jacobi steps and damping change the period of the cycles, not whether they happen"
+    if len(set(random_cycles)) == 1
+    else "Jacobi steps and damping change how many markets cycle ("
+    + ", ".join(f"{n}: {c}" for n, c in cycles.items() if n.startswith("random"))
+    + "), but none removes the cycles",
+    display=False,
+)
+kinds = {k for df in variants.values() for k in df.cycle[df.cycle != ""]}
+glue(
+    "pc_survey_kinds",
+    "Every cycle seen involves a jump between local maxima"
+    if kinds and all(k.startswith("jump") for k in kinds)
+    else "The cycles seen are of the kinds listed in the table",
+    display=False,
+)
 glue(
     "pc_survey_plaus",
     int((variants["OpenRouter-like, Gauss-Seidel"].status == "cycle").sum()),
@@ -449,9 +469,9 @@ glue(
 #
 # Of {glue:text}`pc_survey_n` random markets (this build's size; full mode surveys more),
 # {glue:text}`pc_survey_conv` converged and {glue:text}`pc_survey_cycle` cycled under
-# Gauss-Seidel. Jacobi steps and damping change the period of the cycles, not whether they
-# happen: when a best-response map jumps over the other, no step size creates the missing
-# crossing. Every cycle seen involves a jump between local maxima; on the OpenRouter-like
+# Gauss-Seidel ({numref}`tbl-pc-survey`). {glue:text}`pc_survey_variants`: when a
+# best-response map jumps over the other, no step size creates the missing crossing.
+# {glue:text}`pc_survey_kinds`; on the OpenRouter-like
 # markets, whose perceived values grow with the price, the count of cycles is
 # {glue:text}`pc_survey_plaus`. Cycles are not a corner case of the model: a pricing tool for
 # several providers has to detect them, and `prillm` does.
@@ -477,20 +497,31 @@ glue(
 cmp = compare_outcomes(market, prefs, ["mid-llm", "budget-llm"])
 players_df = pd.DataFrame(cmp.players_table()).set_index("provider")
 scen_df = pd.DataFrame(cmp.scenarios_table()).set_index("scenario")
-print(cmp.collusion.status, "-", cmp.collusion_note)
+print(textwrap.fill(f"{cmp.collusion.status}: {cmp.collusion_note}", 76))
 
 # %% tags=["remove-cell"]
+scenario_names = {
+    "list": "list prices",
+    "stackelberg": "single leader",
+    "equilibrium": "price equilibrium",
+    "collusion": "collusion",
+}
+by_scenario = pd.DataFrame(
+    {
+        f"{who} {what}": [players_df.loc[who, f"{key}_{what}"] for key in scenario_names]
+        for who in players_df.index
+        for what in ("price", "profit")
+    },
+    index=pd.Index(list(scenario_names.values()), name="scenario"),
+)
 glue_table(
     "tbl-pc-cmp-players",
-    players_df.rename(columns=lambda c: c.replace("_", " ")),
+    by_scenario,
     caption="mid-llm and budget-llm on the demo market: prices (USD per million tokens) and "
-    "profits (USD per day) at the list prices, as a single Stackelberg leader against the "
-    "other's list price, in the price equilibrium, and in collusion.",
+    "profits (USD per day) at the list prices, each as a single Stackelberg leader against "
+    "the other's list price, in the price equilibrium, and in collusion.",
     index=True,
-    formats={
-        c.replace("_", " "): ".3f" if c.endswith("price") else ",.0f"
-        for c in players_df.columns
-    },
+    formats={c: ".3f" if c.endswith("price") else ",.0f" for c in by_scenario.columns},
 )
 glue_table(
     "tbl-pc-cmp-scenarios",
@@ -602,7 +633,7 @@ eco_market, eco_prefs = economy.markets[-1], economy.truth
 t0 = time.perf_counter()
 eco = price_equilibrium(eco_market, eco_prefs)
 eco_time = time.perf_counter() - t0
-print(eco.status, "-", eco.reason)
+print(textwrap.fill(f"{eco.status}: {eco.reason}", 76))
 leader = int(np.argmax(eco.equilibrium.shares))
 leader_id = eco.player_ids[leader]
 t0 = time.perf_counter()
@@ -780,7 +811,8 @@ game_one = price_equilibrium(one, one_prefs, tol=1e-13)
 print("closed form", closed.round(6), " price_equilibrium", game_one.prices.round(6))
 print("relative difference", np.abs(game_one.prices / closed - 1).max())
 errors = np.abs(game_one.history - game_one.prices).max(axis=1)[:5]
-print("error per round", errors.round(6), " ratios", (errors[1:] / errors[:-1]).round(3))
+print("error per round", errors.round(6))
+print("ratios", (errors[1:] / errors[:-1]).round(3))
 
 # %% [markdown]
 # ```{solution-end}
