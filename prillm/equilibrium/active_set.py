@@ -269,7 +269,7 @@ def solve_active_set(
             if accurate:
                 if callable(cost_lo):
                     cost_lo = cost_lo()
-                lo = np.zeros_like(ct) if cost_lo is None else cost_lo / c_scale
+                lo = np.zeros_like(cost) if cost_lo is None else cost_lo / c_scale
                 ref = refine_support(ct, lo if every else lo[active], capa, d, s, lt, lf, system)
                 x, lt, s = ref.flows, ref.lam, ref.support
                 iters += ref.rounds
