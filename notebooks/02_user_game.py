@@ -59,11 +59,6 @@ from prillm.equilibrium import (
 )
 from prillm.synthetic import plausible_market
 
-rng = np.random.default_rng(0)
-# quick: a small market for continuous integration; full: the paper's 20 x 20
-n_users, n_providers = (8, 6) if quick else (20, 20)
-n_starts = 8 if quick else 50
-
 # %% [markdown]
 # ## A market to play on
 #
@@ -75,6 +70,10 @@ n_starts = 8 if quick else 50
 # that no provider wins on price alone ({numref}`tbl-ug-market`).
 
 # %%
+rng = np.random.default_rng(0)
+# quick: a small market, for continuous integration; full: the paper's size
+n_users, n_providers = (8, 6) if quick else (20, 20)
+n_starts = 8 if quick else 50
 market, prefs = plausible_market(rng, n_users, n_providers)
 gc = game_coefficients(market, prefs)
 eq = solve_equilibrium(market, prefs, check_nash=True)
@@ -263,14 +262,17 @@ for i in range(n_users):
         e = np.zeros_like(profile)
         e[i, j] = step
         up, down = profile + e, profile - e
-        d_phi = potential(market, prefs, up) - potential(market, prefs, down)
-        d_cost = user_costs(market, prefs, up) - user_costs(market, prefs, down)
-        grad_phi[i, j] = d_phi / (2 * step)
-        grad_cost[i, j] = d_cost[i] / (2 * step)
+        phi_up = potential(market, prefs, up)
+        phi_down = potential(market, prefs, down)
+        cost_up = user_costs(market, prefs, up)[i]
+        cost_down = user_costs(market, prefs, down)[i]
+        grad_phi[i, j] = (phi_up - phi_down) / (2 * step)
+        grad_cost[i, j] = (cost_up - cost_down) / (2 * step)
 
 # %%
 loads = profile.sum(axis=0)
-closed_form = (gc.cost + gc.slope * (loads + profile)) / 1e6  # USD per token
+# USD per token
+closed_form = (gc.cost + gc.slope * (loads + profile)) / 1e6
 scale = np.abs(closed_form).max()
 err_phi = np.abs(grad_phi - closed_form).max() / scale
 err_cost = np.abs(grad_cost - closed_form).max() / scale
@@ -287,13 +289,15 @@ glue("ug_grad_err", float(max(err_phi, err_cost, err_both)), display=False)
 
 # %%
 n_moves = 200
+phi_profile = potential(market, prefs, profile)
 gaps = []
 for _ in range(n_moves):
     i = int(rng.integers(n_users))
     moved = np.array(profile)
     moved[i] = rng.dirichlet(np.ones(n_providers)) * market.demand[i]
-    d_phi = potential(market, prefs, moved) - potential(market, prefs, profile)
-    d_cost = user_costs(market, prefs, moved)[i] - user_costs(market, prefs, profile)[i]
+    d_phi = potential(market, prefs, moved) - phi_profile
+    before = user_costs(market, prefs, profile)[i]
+    d_cost = user_costs(market, prefs, moved)[i] - before
     gaps.append(abs(d_phi - d_cost) / max(abs(d_cost), 1e-6))
 
 # %% tags=["remove-cell"]
@@ -340,8 +344,8 @@ reduced = eq.marginal_costs - eq.multipliers[:, None]
 user_of = np.repeat(np.arange(n_users)[:, None], n_providers, axis=1)
 used = eq.support
 fig, ax = plt.subplots(figsize=(7, 3.4))
-ax.plot(user_of[used], reduced[used], "o", color="C0", label="used route")
-ax.plot(user_of[~used], reduced[~used], "x", color="C3", label="unused route")
+ax.plot(user_of[used], reduced[used], "o", color="C0", label="used")
+ax.plot(user_of[~used], reduced[~used], "x", color="C3", label="unused")
 ax.axhline(0.0, color="grey", lw=0.8)
 ax.set_xticks(range(n_users), market.user_ids)
 ax.set_xlabel("user $u_i$")
@@ -497,7 +501,8 @@ glue("ug_hess_sym", float(np.abs(hessian - hessian.T).max() / np.abs(hessian).ma
 # %%
 starts = [rng.random((n_users, n_providers)) < 0.5 for _ in range(n_starts)]
 warm = [solve_equilibrium(market, prefs, warm_start=s) for s in starts]
-spread = max(np.abs(w.flows - eq.flows).max() for w in warm) / market.demand.max()
+d_max = market.demand.max()
+spread = max(np.abs(w.flows - eq.flows).max() for w in warm) / d_max
 iters = [w.iterations for w in warm]
 
 # %% tags=["remove-cell"]
@@ -525,7 +530,7 @@ for _ in range(min(n_starts, 8)):
     start = rng.dirichlet(np.ones(n_providers), size=n_users) * demand
     run = best_response_dynamics(market, prefs, start, rounds=sweeps)
     histories.append(np.array(run.potential))
-    final_gaps.append(np.abs(run.final - eq.flows).max() / market.demand.max())
+    final_gaps.append(np.abs(run.final - eq.flows).max() / d_max)
 
 # %% tags=["remove-output"]
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -586,7 +591,8 @@ print(f"max |lambda - lambda*| = {lam_diff:.1e} USD / 1M tokens")
 # %%
 full = np.ones((n_users, n_providers), dtype=bool)
 lam, loads, flows = solve_support(gc.cost, K, market.demand, full)
-print(f"full support: {int((flows < 0).sum())} negative flows of {flows.size}")
+n_negative = int((flows < 0).sum())
+print(f"full support: {n_negative} negative flows of {flows.size}")
 print(f"true support: {int(eq.support.sum())} routes used")
 
 # %% [markdown]
@@ -610,7 +616,8 @@ print(f"true support: {int(eq.support.sum())} routes used")
 
 # %%
 ref = equilibrium_reference(market, prefs)
-# measured on the exact support: the interior-point solution leaves tiny flows everywhere
+# measured on the exact support: the interior-point solution leaves
+# tiny flows everywhere
 ref_cert = kkt_certificate(
     market, prefs, ref.flows, ref.multipliers, support=eq.support
 )

@@ -204,8 +204,10 @@ grid_mid = np.linspace(0.3, 4.0, n_map)
 grid_budget = np.linspace(0.1, 3.0, n_map)
 br_budget = best_response_map(duo, "budget-llm", "mid-llm", grid_mid)
 br_mid = best_response_map(duo, "mid-llm", "budget-llm", grid_budget)
-print(duo_res.status, duo_res.prices.round(4), "after", duo_res.n_rounds, "rounds")
-print("jumps in the maps:", int(br_budget.jumps.sum()), int(br_mid.jumps.sum()))
+print(duo_res.status, duo_res.prices.round(4))
+print("rounds:", duo_res.n_rounds)
+jumps = int(br_budget.jumps.sum()), int(br_mid.jumps.sum())
+print("jumps in the maps:", *jumps)
 
 # %% tags=["remove-cell"]
 glue("pc_duo_mid", float(duo_res.prices[0]), display=False)
@@ -361,8 +363,10 @@ glue_figure("fig-pc-cycle", fig)
 p1s = np.linspace(cmap_1.prices.min(), cmap_1.prices.max(), n_map)
 gap = []
 for p1 in p1s:
-    b0 = best_response(cgame, np.array([cyc.prices[0], p1]), 0, prune=False).price
-    gap.append(best_response(cgame, np.array([b0, p1]), 1, prune=False).price - p1)
+    at = np.array([cyc.prices[0], p1])
+    b0 = best_response(cgame, at, 0, prune=False).price
+    b1 = best_response(cgame, np.array([b0, p1]), 1, prune=False).price
+    gap.append(b1 - p1)
 gap = np.array(gap)
 changes = np.flatnonzero(np.diff(np.sign(gap)))
 
@@ -392,14 +396,16 @@ glue("pc_gap_hi", float(p1s[c0 + 1]), display=False)
 
 # %%
 def survey(gen, n_markets, **options):
-    """Statuses of price_equilibrium on random small markets (one record per market)."""
+    """price_equilibrium's outcome on random small markets."""
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(n_markets):
         mk, pr = gen(rng, int(rng.integers(3, 6)), int(rng.integers(3, 6)))
         r = price_equilibrium(mk, pr, max_rounds=150, **options)
         kind = f"{r.cycle.kind}, period {r.cycle.period}" if r.cycle else ""
-        rows.append({"status": r.status, "rounds": r.n_rounds, "cycle": kind})
+        rows.append(
+            {"status": r.status, "rounds": r.n_rounds, "cycle": kind}
+        )
     return pd.DataFrame(rows)
 
 
@@ -639,7 +645,8 @@ leader_id = eco.player_ids[leader]
 t0 = time.perf_counter()
 war = respond_to(eco.market, eco_prefs, leader_id, 0.8 * eco.prices[leader])
 war_time = time.perf_counter() - t0
-print(f"{leader_id} cuts to {war.price:.4f}: the others answer ({war.others.status})")
+print(f"{leader_id} cuts to {war.price:.4f}")
+print(f"the others answer: {war.others.status}")
 
 # %% tags=["remove-cell"]
 others = [k for k in range(eco.game.n_players) if k != leader]
@@ -801,14 +808,19 @@ one = Market(
     latency=[0.5, 0.8],
     provider_ids=["s", "r"],
 )
-one_prefs = Preferences(w_q=2.0, w_d=0.5, b=[1.0, 1.5], provider_ids=["s", "r"])
+one_prefs = Preferences(
+    w_q=2.0, w_d=0.5, b=[1.0, 1.5], provider_ids=["s", "r"]
+)
+
+# %%
 k_s, k_r = one_prefs.w_q / one.capacity
 e_s, e_r = 0.5 * 0.5 - 1.0, 0.5 * 0.8 - 1.5
 a_s = e_r - e_s + 2 * k_r * 2e9
 a_r = e_s - e_r + 2 * k_s * 2e9
 closed = np.array([2 * a_s + a_r, 2 * a_r + a_s]) / 3
 game_one = price_equilibrium(one, one_prefs, tol=1e-13)
-print("closed form", closed.round(6), " price_equilibrium", game_one.prices.round(6))
+print("closed form      ", closed.round(6))
+print("price_equilibrium", game_one.prices.round(6))
 print("relative difference", np.abs(game_one.prices / closed - 1).max())
 errors = np.abs(game_one.history - game_one.prices).max(axis=1)[:5]
 print("error per round", errors.round(6))
@@ -863,10 +875,13 @@ print("ratios", (errors[1:] / errors[:-1]).round(3))
 # %%
 base = solve_equilibrium(market, prefs)
 shifted = solve_equilibrium(market.replace(price=market.price + 1.0), prefs)
-print("largest flow change:", float(np.abs(shifted.flows - base.flows).max()), "tokens")
-gain = (shifted.market.price @ shifted.loads - market.price @ base.loads) / 1e6
+change = float(np.abs(shifted.flows - base.flows).max())
+print("largest flow change:", change, "tokens")
+revenue_after = shifted.market.price @ shifted.loads
+gain = (revenue_after - market.price @ base.loads) / 1e6
 total = market.demand.sum() / 1e6
-print(f"joint revenue gain {gain:,.0f} USD = sum of demands / 1e6 = {total:,.0f}")
+print(f"joint revenue gain {gain:,.0f} USD")
+print(f"sum of demands / 1e6 = {total:,.0f}")
 
 # %% [markdown]
 # ```{solution-end}
@@ -891,13 +906,14 @@ print(f"joint revenue gain {gain:,.0f} USD = sum of demands / 1e6 = {total:,.0f}
 # not cross; damping changes the orbit, not that fact.
 
 # %%
-damped = price_equilibrium(cyc_market, cyc_prefs, damping=0.2, max_rounds=400)
-tail = damped.history[-40:]
-print(
-    damped.status,
-    f"- p1 in [{tail[:, 1].min():.3f}, {tail[:, 1].max():.3f}] (jump at "
-    f"{jump_at:.3f}), p0 in [{tail[:, 0].min():.3f}, {tail[:, 0].max():.3f}]",
+damped = price_equilibrium(
+    cyc_market, cyc_prefs, damping=0.2, max_rounds=400
 )
+tail = damped.history[-40:]
+(lo0, lo1), (hi0, hi1) = tail.min(axis=0), tail.max(axis=0)
+print(damped.status)
+print(f"p1 in [{lo1:.3f}, {hi1:.3f}] (jump at {jump_at:.3f})")
+print(f"p0 in [{lo0:.3f}, {hi0:.3f}]")
 
 # %% [markdown]
 # ```{solution-end}
