@@ -165,8 +165,8 @@ glue("ug_cost_rel_diff", float(rel_diff.max()), display=False)
 n_negative = int((direct < 0).sum())
 if n_negative == 0:
     sign_text = (
-        f"All {n_users} costs are positive here: for every user the price, congestion and "
-        "latency of the routes it uses outweigh the value it perceives in them"
+        f"All {n_users} costs are positive here: every user pays more in price, congestion "
+        "and latency than the value it perceives in the models it uses"
     )
 elif n_negative == n_users:
     sign_text = f"All {n_users} costs are negative here"
@@ -865,7 +865,8 @@ print(f"water level {level:.6f} = lambda {lam_one:.6f} USD / 1M tokens")
 # sends to the twins* evenly between them: $D_i/2$ to each when the twins are the only
 # providers; when other providers take part of the demand, $(D_i - \sum_{j > 2} f_{ij})/2$ to
 # each. Without uniqueness the argument fails: a game with several equilibria can have
-# asymmetric ones. In the check below a third, cheaper provider takes
+# asymmetric ones. In the check below a third provider, cheaper in price but slower and
+# valued less, takes
 # {glue:text}`ug_twin_third` ({numref}`tbl-ug-twins`), so the twins' flows are equal but
 # {glue:text}`ug_twin_half`.
 

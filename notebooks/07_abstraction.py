@@ -714,10 +714,10 @@ glue(
 #   optimum on average and {glue:text}`ab_da2_worst:.2%` at worst, ahead of MIN (which keeps
 #   the cheapest rivals, not the closest competitors) and of AVG (which does not depend on $K$
 #   at all).
-# - Against the exact path the abstraction saves at most a small factor of time on markets of
-#   up to 200 users x 500 providers (it pays one full equilibrium and the network on every
-#   rival); the paper's trade-off holds against a brute force, and the exact path remains the
-#   reference and the only certified answer.
+# - Against the exact path the abstraction can save at most a small factor of time (it pays
+#   one full equilibrium and the network on every rival; the box "On this machine" gives the
+#   times measured in this build); the paper's trade-off holds against a brute force, and
+#   the exact path remains the reference and the only certified answer.
 #
 # ## Exercises
 #

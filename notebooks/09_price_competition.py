@@ -325,7 +325,8 @@ ys = [piece_profit(curve.pieces, x, 0.0) for x in xs]
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 7.2), sharex=True)
 recent = cyc.history[max(cyc.cycle.first_round - 6, 0) :]
 draw_maps(ax1, cmap_0, cmap_1, recent, ("p0", "p1"), start="six rounds before the cycle")
-ax1.legend(loc="upper right")
+ax1.legend(loc="upper left")
+ax1.set_xlabel("")  # the price axis is shared with (b)
 ax1.set_title("(a) best-response maps", loc="left")
 ax2.plot(xs, np.array(ys) / 1e3, color="C0")
 for p, v in curve.peaks:

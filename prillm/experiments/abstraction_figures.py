@@ -42,7 +42,7 @@ def learning_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Any
     if not runs:
         raise ValueError("learning_curves_figure: no run to draw")
     fig, axes = plt.subplots(
-        1, len(runs), figsize=(MAX_WIDTH, 3.4), sharey=True, squeeze=False
+        1, len(runs), figsize=(MAX_WIDTH, 3.8), sharey=True, squeeze=False, layout="constrained"
     )
     for ax, (title, history) in zip(axes[0], runs, strict=True):
         train = np.asarray(history["train"], dtype=float)
@@ -56,7 +56,8 @@ def learning_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Any
         ax.set_xlabel("epoch")
         ax.set_title(title, loc="left", fontsize=FONT)
     axes[0, 0].set_ylabel("curve loss (paper Eq. 7)")
-    axes[0, -1].legend(loc="upper right", fontsize=FONT)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=FONT)
     return fig
 
 
