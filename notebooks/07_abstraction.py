@@ -13,27 +13,31 @@
 # %% [markdown]
 # # Abstracting the game
 #
-# A provider facing many rivals has a large Stackelberg game to solve. Section 5 of the paper
+# A provider facing many rivals has a large Stackelberg game to solve. Paper Section 5
 # {cite}`prillm2026` answers with a *game abstraction*: a neural network ranks the rivals, the
 # most influential ones are kept, the others are merged into one representative rival, and the
 # small game is priced instead of the large one. The network is trained so that the target's
 # profit curve in the small game matches the curve in the large one (paper Eq. 7).
 #
-# This chapter builds that pipeline, `optimal_price(..., method="prillm")`, and measures it:
-# why matching curves is the right target, the network and what it sees, how it is trained,
-# how close the abstracted curves and prices come to the truth on held-out markets, against
-# the two baselines of the paper's Table 3, and — since the exact price path of
+# **This chapter** builds that pipeline, `optimal_price(..., method="prillm")`, and measures
+# it: why matching curves is the right target, the network and what it sees, how it is
+# trained, how close the abstracted curves and prices come to the truth on held-out markets,
+# against the two baselines of paper Table 3, and — since the exact price path of
 # {doc}`04_pricing_methods` already finds the global optimum quickly — where the abstraction
-# actually saves time. It assumes the price path and SPITER of that chapter and the planted
-# panel of {doc}`05_calibration`.
+# actually saves time.
+#
+# **What you need**: the exact price path and SPITER of {doc}`04_pricing_methods`, the
+# differentiable equilibrium and the planted panel of {doc}`05_calibration`.
 
 # %% tags=["parameters", "remove-cell"]
 quick = True
 
 # %% tags=["remove-cell"]
-import matplotlib.pyplot as plt
+# Book plumbing: the figure style and the table and figure helpers of notebooks/booktools.py.
 import numpy as np
 import pandas as pd
+from booktools import glue_figure, setup_book
+from booktools import glue_table as book_table
 from myst_nb import glue
 
 from prillm.abstraction import FEATURE_NAMES, build_scenarios, load_weights
@@ -47,40 +51,24 @@ from prillm.abstraction.evaluation import (
     timing_summary,
 )
 from prillm.abstraction.features import FEATURE_DESCRIPTIONS
-from prillm.abstraction.plots import (
-    learning_curve_figure,
-    network_diagram,
-    profit_curves_figure,
-)
 from prillm.abstraction.recipe import run_recipe
+from prillm.experiments.abstraction_figures import (
+    learning_curves_figure,
+    network_figure,
+    relative_curves_figure,
+)
 
-plt.rcParams.update({"figure.dpi": 150, "svg.hashsalt": "prillm", "font.size": 9})
-
-# Book plumbing: the book's table helper (notebooks/booktools.py), for the tables of the timing
-# section.
-from booktools import glue_table as book_table
+setup_book()
 
 
 def glue_table(name, df, caption, formats=None):
-    """Glue a DataFrame as a captioned, numbered MyST table (presentation only)."""
-    from IPython.display import Markdown
-
+    """booktools.glue_table with the index as columns, "{:.2%}"-style formats, floats .4g."""
     df = df.reset_index()
-    formats = formats or {}
-
-    def cell(col, v):
-        if isinstance(v, float):
-            return formats.get(col, "{:.4g}").format(v)
-        return str(v)
-
-    cols = [str(c) for c in df.columns]
-    align = ["---:" if pd.api.types.is_numeric_dtype(df[c]) else ":---" for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(align) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(cols, row, strict=True)) + " |")
-    # a tilde fence: the caption may hold roles, and a backtick fence's info string may not
-    md = f"~~~{{table}} {caption}\n:name: {name}\n\n" + "\n".join(lines) + "\n~~~\n"
-    glue(name, Markdown(md), display=False)
+    specs = {c: f[2:-1] if f.startswith("{:") else f for c, f in (formats or {}).items()}
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c]):
+            specs.setdefault(c, ".4g")
+    book_table(name, df, caption, formats=specs)
 
 
 def flat(df):
@@ -127,7 +115,7 @@ timing_repeats = 1 if quick else 3
 # Divided by the optimal profit, a curve error of $\varepsilon$ relative to $\Psi(p^*)$ costs at
 # most $2\varepsilon$ of the optimum; a solver that only finds a $\delta$-optimal price of the
 # abstracted game loses at most $2\varepsilon + \delta$. The bound is tight
-# ({numref}`ex-ab-tight`). Eq. (7) of the paper,
+# ({numref}`ex-ab-tight`). Paper Eq. 7,
 #
 # $$
 # \mathcal L_{curve}(\phi) = \frac1L \sum_{k=1}^{L}
@@ -149,14 +137,16 @@ timing_repeats = 1 if quick else 3
 # $a$ (paper Section 5.1):
 #
 # $$
-# \alpha_a = \sum_{j \in R_{agg}} \mathrm{score}^{sum}_j\,\alpha_j, \qquad
-# (p_a, \{d_{ia}\}, b_a) = \frac{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j\,
+# \begin{aligned}
+# \alpha_a &= \sum_{j \in R_{agg}} \mathrm{score}^{sum}_j\,\alpha_j, \\
+# (p_a, \{d_{ia}\}, b_a) &= \frac{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j\,
 #   (p_j, \{d_{ij}\}, b_j)}{\sum_{j \in R_{agg}} \mathrm{score}^{avg}_j}.
+# \end{aligned}
 # $$ (ab-merge)
 #
 # Capacity adds up (a weighted sum), price, latencies and perceived value average (weighted
 # means, so they stay within the merged rivals' range). The abstracted game is an ordinary
-# market of the same users with $K + 1$ providers. Two baselines of the paper's Table 3 share
+# market of the same users with $K + 1$ providers. Two baselines of paper Table 3 share
 # the interface: **MIN** keeps the $K$ rivals of lowest list price and drops the others, and
 # with them the traffic they carry today (each app's demand becomes its current flow to the
 # target and the kept rivals, so today's equilibrium of the providers kept is exactly the
@@ -188,21 +178,19 @@ print(small.market.provider_ids, small.market.capacity)
 # 1, so an untrained network merges by plain sums and averages.
 
 # %% tags=["remove-cell"]
-fig = network_diagram(blocks=2)
-glue("fig-ab-network", fig, display=False)
-plt.close(fig)
+fig = network_figure(blocks=2)
+glue_figure("fig-ab-network", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-ab-network
 # ---
 # name: fig-ab-network
-# alt: >
+# alt: >-
 #   Block diagram: rival features go through a linear embedding, two Set Attention Blocks
 #   (multi-head attention then a row-wise feed-forward layer, each with a residual connection
 #   and layer norm), a linear layer with softplus, giving score_sum and score_avg, which feed
 #   the aggregation that keeps the top K-1 rivals and merges the rest.
 # ---
-#
 # The deep aggregation network. The same weights process every rival; the attention lets each
 # rival's scores depend on the others. The two scores feed the aggregation of {eq}`ab-merge`.
 # ```
@@ -233,8 +221,8 @@ glue_table(
 #
 # The paper trains on more than 2,000 scenarios derived from daily market snapshots by
 # perturbing the rivals. We do the same on the data `prillm` ships: each day of the planted
-# panel ({doc}`05_calibration`) gives one market per *family* — the four segments of the
-# paper's Table 1 and the 8-model and 6-model Economy markets of its Section 6.2 (7 and 5
+# panel ({doc}`05_calibration`) gives one market per *family* — the four segments of
+# paper Table 1 and the 8-model and 6-model Economy markets of paper Section 6.2 (7 and 5
 # rivals; each app's demand is its exact flow to those models, so the flows remain an exact
 # equilibrium). For each scenario a target is drawn at random and every rival's price,
 # capacity and latency is multiplied by independent uniform factors
@@ -282,13 +270,14 @@ net = shipped if quick else run.network
 record = run.record
 
 # %% tags=["remove-cell"]
-fig_ship = learning_curve_figure(meta["history"], title="full recipe (the shipped weights)")
-glue("fig-ab-learning-shipped", fig_ship, display=False)
 mode = "quick" if quick else "full"
-fig_run = learning_curve_figure(record["history"], title=f"{mode} recipe, trained in this build")
-glue("fig-ab-learning-run", fig_run, display=False)
-plt.close(fig_ship)
-plt.close(fig_run)
+fig = learning_curves_figure(
+    [
+        ("(a) full recipe (shipped weights)", meta["history"]),
+        (f"(b) {mode} recipe, this build", record["history"]),
+    ]
+)
+glue_figure("fig-ab-learning", fig)
 glue("ab_ship_initial", meta["history"]["validation_initial"], display=False)
 glue("ab_ship_best", meta["best_validation_loss"], display=False)
 glue("ab_ship_epochs", meta["epochs"], display=False)
@@ -302,33 +291,22 @@ glue("ab_run_wall", record["wall_time_s"], display=False)
 glue("ab_ship_params", meta["parameters"], display=False)
 
 # %% [markdown]
-# ```{glue:figure} fig-ab-learning-shipped
+# ```{glue:figure} fig-ab-learning
 # ---
-# name: fig-ab-learning-shipped
-# alt: >
-#   Training and validation curve loss per epoch of the full recipe on a log scale; both fall
-#   by more than an order of magnitude in the first epochs and then flatten; a dotted line
-#   marks the chosen epoch.
+# name: fig-ab-learning
+# alt: >-
+#   Two panels sharing a logarithmic loss axis: training and validation curve loss per epoch,
+#   left for the full recipe of the shipped weights, right for the run trained while this page
+#   was built; the losses fall in the first epochs and then flatten, and a dotted line marks
+#   the chosen epoch.
 # ---
-#
-# Learning curve of the shipped weights (full recipe, recorded in the weights file): Eq. (7)
-# per epoch on the training batches (which mix $K = 1, 2, 3$ and random prices in each
-# stratum) and on the validation split ($K = 2$, mid-stratum prices). The validation loss goes from
-# {glue:text}`ab_ship_initial:.2e` (untrained) to {glue:text}`ab_ship_best:.2e` at epoch
-# {glue:text}`ab_ship_best_epoch` of {glue:text}`ab_ship_epochs`.
-# ```
-#
-# ```{glue:figure} fig-ab-learning-run
-# ---
-# name: fig-ab-learning-run
-# alt: >
-#   Training and validation curve loss per epoch of the training run made while building this
-#   page, on a log scale.
-# ---
-#
-# The same measurement for the {glue:text}`ab_run_mode` recipe trained while this page was
-# built: validation loss {glue:text}`ab_run_initial:.2e` untrained,
-# {glue:text}`ab_run_best:.2e` at the chosen epoch.
+# Learning curves, paper Eq. 7 per epoch on the training batches (which mix $K = 1, 2, 3$ and
+# random prices in each stratum) and on the validation split ($K = 2$, mid-stratum prices).
+# (a) The shipped weights (full recipe, recorded in the weights file): the validation loss
+# goes from {glue:text}`ab_ship_initial:.2e` (untrained) to {glue:text}`ab_ship_best:.2e` at
+# epoch {glue:text}`ab_ship_best_epoch` of {glue:text}`ab_ship_epochs`. (b) The
+# {glue:text}`ab_run_mode` recipe trained while this page was built: from
+# {glue:text}`ab_run_initial:.2e` to {glue:text}`ab_run_best:.2e` at the chosen epoch.
 # ```
 #
 # ```{admonition} On this machine
@@ -355,11 +333,9 @@ for s in test:
 panels, gaps = [], []
 for fam, s in shown.items():
     c = profit_curves(s, k=2, weights=net)
-    top = float(c["curves"]["true"].max())
     panels.append(
         {
             "title": f"{fam} ({s.n_rivals} rivals)",
-            "ylim": (-0.05 * top, 1.6 * top),
             "prices": c["prices"],
             "curves": {
                 "true": c["curves"]["true"],
@@ -378,9 +354,7 @@ for fam, s in shown.items():
                 "share_at_argmax": true_at / c["optimum"][1],
             }
         )
-fig_curves = profit_curves_figure(panels, ncols=2)
-glue("fig-ab-curves", fig_curves, display=False)
-plt.close(fig_curves)
+glue_figure("fig-ab-curves", relative_curves_figure(panels, ncols=2))
 gap_table = pd.DataFrame(gaps).set_index(["market", "method"])
 glue_table(
     "tab-ab-gaps",
@@ -405,14 +379,14 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # ```{glue:figure} fig-ab-curves
 # ---
 # name: fig-ab-curves
-# alt: >
-#   Four panels of profit against the target's price; the thick grey true curve is followed
-#   closely by the DA curve in every panel, the AVG curve deviates in some, and the MIN curve
-#   lies above the true curve at most prices.
+# alt: >-
+#   Four panels of profit against the target's price, on a shared vertical axis; the thick
+#   grey true curve is followed closely by the DA curve in every panel, the AVG curve
+#   deviates in some, and the MIN curve lies above the true curve at most prices.
 # ---
-#
 # The target's profit in the true game (thick grey) and in its abstractions with $K = 2$, on
-# four held-out test markets (the vertical axis stops at 1.6 times the true maximum). DA
+# four held-out test markets, each divided by the true game's maximum (the shared vertical
+# axis stops at 1.6). DA
 # follows the true curve; AVG, one average rival for all, deviates where the rivals differ;
 # MIN keeps the two cheapest rivals and the traffic the kept providers carry today; its curve
 # falls too slowly as the target's price rises (the dropped rivals' users cannot come back to
@@ -593,12 +567,12 @@ glue("ab_avg_spread", avg_spread, display=False)
 # {glue:text}`ab_da1_mean:.2%` on average (worst {glue:text}`ab_da1_worst:.2%`); keeping two
 # rivals ($K = 3$) lifts the worst case to {glue:text}`ab_da3_worst:.2%`.
 #
-# **Comparison with the paper.** The paper's Table 3 reports more than 97 % of the optimum for
+# **Comparison with the paper.** Paper Table 3 reports more than 97 % of the optimum for
 # DA with $K = 2$ on its 8-LLM Economy market with 5 and 7 rivals, and its K sweep a profit gap
 # falling from 11.53 % at $K = 1$ to 0.06 % at $K = 4$. Our markets are generated, not the
 # paper's unreleased data, so the numbers are comparable in kind only;
 # {numref}`tab-ab-families-k2` gives ours by family, the Economy-8 and Economy-6 rows being the
-# analogues of Table 3.
+# analogues of paper Table 3.
 
 # %% [markdown]
 # ```{glue:md} tab-ab-families-k2
@@ -722,7 +696,7 @@ glue(
 # ````
 #
 # Where the paper's trade-off holds, then: a little profit for much less time holds against an
-# exponential method such as the brute force of the paper's Table 3. Against the exact path it
+# exponential method such as the brute force of paper Table 3. Against the exact path it
 # does not hold on these markets: the time saved, where there is any, is a small factor, paid
 # for with a share of the profit and with the certificate, since only the exact path proves
 # that its price is the global optimum.
@@ -740,10 +714,10 @@ glue(
 #   optimum on average and {glue:text}`ab_da2_worst:.2%` at worst, ahead of MIN (which keeps
 #   the cheapest rivals, not the closest competitors) and of AVG (which does not depend on $K$
 #   at all).
-# - Against the exact path the abstraction saves at most a small factor of time on markets of
-#   up to 200 users x 500 providers (it pays one full equilibrium and the network on every
-#   rival); the paper's trade-off holds against a brute force, and the exact path remains the
-#   reference and the only certified answer.
+# - Against the exact path the abstraction can save at most a small factor of time (it pays
+#   one full equilibrium and the network on every rival; the box "On this machine" gives the
+#   times measured in this build); the paper's trade-off holds against a brute force, and
+#   the exact path remains the reference and the only certified answer.
 #
 # ## Exercises
 #
@@ -759,8 +733,8 @@ glue(
 # :class: dropdown
 # ```
 #
-# By symmetry and uniqueness (Theorem 1) the copies carry equal flows $f_{ij} = f_i / K$, so
-# $F_j = F / K$. A copy's marginal cost (Eq. 12) is
+# By symmetry and uniqueness (paper Theorem 1) the copies carry equal flows $f_{ij} = f_i / K$,
+# so $F_j = F / K$. A copy's marginal cost (paper Eq. 12) is
 # $c_i + \frac{w_q K}{\alpha}(F_j + f_{ij}) = c_i + \frac{w_q}{\alpha}(F + f_i)$, the marginal
 # cost of one provider of capacity $\alpha$ carrying $f_i$ from each user. The KKT conditions of
 # the two games therefore coincide, with the same multipliers and the same flows on every other

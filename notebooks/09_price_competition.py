@@ -14,11 +14,12 @@
 # # When every provider prices
 #
 # The paper prices one provider, the *target*, against rivals whose prices stay put
-# (Problem 1, {doc}`03_stackelberg_pricing`), and names "multiple leaders" as future work
+# (paper Problem 1, {doc}`03_stackelberg_pricing`), and names "multiple leaders" as future work
 # {cite}`prillm2026`. A provider that asks "if I cut my price, how will the others answer?"
 # needs exactly that: every provider sets its price, each one best-responding to the others,
-# the users answering every price profile with their equilibrium. This chapter studies that
-# game among leaders:
+# the users answering every price profile with their equilibrium.
+#
+# **This chapter** studies that game among leaders:
 #
 # 1. the game, its Nash equilibria and a certificate for them;
 # 2. existence: what quasi-concave profits would guarantee, and why ours are not;
@@ -29,22 +30,29 @@
 #    for the users' costs;
 # 6. a price war on the shipped Economy segment.
 #
-# It needs the user-side equilibrium ({doc}`02_user_game`), the piecewise-quadratic profit of
-# {doc}`03_stackelberg_pricing` and the exact price path of {doc}`04_pricing_methods`: with it,
-# each provider's best response is a certified global optimum, computed in milliseconds, which
-# is what makes the game computable. The page is executed in quick mode (fewer random markets
-# in the survey, coarser best-response maps and grids); `make book-full` builds it at full size.
+# **What you need**: the user-side equilibrium ({doc}`02_user_game`), the piecewise-quadratic
+# profit of {doc}`03_stackelberg_pricing` and the exact price path of {doc}`04_pricing_methods`:
+# with it, each provider's best response is a certified global optimum, which is what makes the
+# game computable. In quick mode the survey has fewer random markets and the best-response maps
+# and grids are coarser; `make book-full` builds the chapter at full size.
 
 # %% tags=["parameters", "remove-cell"]
 quick = True
 
+# %% tags=["remove-cell"]
+# Book plumbing: the figure style and the table and figure helpers of notebooks/booktools.py.
+from booktools import glue_figure, glue_table, setup_book
+from myst_nb import glue
+
+setup_book()
+
 # %%
+import textwrap
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from myst_nb import glue
 
 from prillm import solve_equilibrium
 from prillm.data import load_panel
@@ -55,28 +63,10 @@ from prillm.pricing.outcomes import best_response_map, compare_outcomes
 from prillm.pricing.respond import respond_to
 from prillm.synthetic import demo_market, plausible_market, random_market
 
-# %% tags=["remove-cell"]
-plt.rcParams.update(
-    {
-        "figure.dpi": 150,
-        "savefig.dpi": 150,
-        "font.size": 10,
-        "legend.fontsize": 9,
-        "svg.hashsalt": "prillm",
-        "figure.figsize": (7, 3.6),
-    }
-)
-pd.set_option("display.precision", 4)
-# Quick mode: fewer survey markets and coarser maps; full mode: the larger survey.
+# quick: fewer survey markets and coarser maps; full: the larger survey
 n_survey = 8 if quick else 60
 n_map = 120 if quick else 400
 n_grid = 41 if quick else 121
-
-
-def show(df, key):
-    """Glue a DataFrame for a captioned table (presentation only)."""
-    glue(key, df, display=False)
-
 
 # %% [markdown]
 # ## The game among leaders
@@ -104,10 +94,11 @@ def show(df, key):
 # $$ (pc-epsilon)
 # ```
 #
-# With the others' prices fixed, $\pi_j$ as a function of $p_j$ is the profit of Problem 1 with
-# $j$ as the target. Its maximum, the *best response* $\mathrm{BR}_j(p_{-j})$, is what the
-# exact price path of {doc}`04_pricing_methods` computes, globally and with a certificate. So
-# $\varepsilon_j(p)$ in Eq. {eq}`pc-epsilon` is computed, not estimated: every answer of
+# With the others' prices fixed, $\pi_j$ as a function of $p_j$ is the profit of paper
+# Problem 1 with $j$ as the target. Its maximum, the *best response*
+# $\mathrm{BR}_j(p_{-j})$, is what the exact price path of {doc}`04_pricing_methods`
+# computes, globally and with a certificate. So
+# $\varepsilon_j(p)$ in {eq}`pc-epsilon` is computed, not estimated: every answer of
 # `prillm.pricing.competition.price_equilibrium` carries it for every player, and the status
 # `"converged"` is set from it alone.
 #
@@ -134,7 +125,8 @@ def show(df, key):
 # fixed-point theorem gives a profile that is a best response to itself. Our payoffs are
 # continuous (the equilibrium is continuous in the prices, {doc}`03_stackelberg_pricing`) and
 # the strategy sets are intervals (capped, for compactness, above every price at which a player
-# still has users). What fails is quasi-concavity: chapter 3 showed a profit with two local
+# still has users). What fails is quasi-concavity: {doc}`03_stackelberg_pricing` showed a profit
+# with two local
 # maxima, a low price that serves everyone and a high one that serves a loyal niche. Without it
 # the best response can *jump* from one peak to the other as a rival's price crosses the point
 # where the two peaks tie, and a jump can step over the other player's best-response map.
@@ -158,7 +150,9 @@ def show(df, key):
 # %%
 market, prefs = demo_market()
 res = price_equilibrium(market, prefs)
-print(res.status, "-", res.reason)
+print(textwrap.fill(f"{res.status}: {res.reason}", 76))
+
+# %% tags=["remove-cell"]
 table = pd.DataFrame(
     {
         "list price": market.price,
@@ -169,17 +163,27 @@ table = pd.DataFrame(
     },
     index=pd.Index(res.player_ids, name="provider"),
 )
-show(table, "pc-demo-table")
+glue_table(
+    "tbl-pc-demo",
+    table,
+    caption="The price equilibrium of the demo market (three providers, four apps), reached "
+    "from the list prices by Gauss-Seidel best responses. The last column is each provider's "
+    "$\\varepsilon_j / \\pi_j$: what it could still gain, relatively, by moving alone.",
+    index=True,
+    formats={
+        "list price": ".3f",
+        "equilibrium price": ".4f",
+        "profit (USD/day)": ",.1f",
+        "share": ".1%",
+        "epsilon (relative)": ".1e",
+    },
+)
 glue("pc_demo_rounds", res.n_rounds, display=False)
 glue("pc_demo_eps", float(res.epsilon_relative), display=False)
 
 # %% [markdown]
-# ```{glue:figure} pc-demo-table
-# :name: tbl-pc-demo
-#
-# The price equilibrium of the demo market (three providers, four apps), reached from the list
-# prices by Gauss-Seidel best responses. The last column is each provider's $\varepsilon_j /
-# \pi_j$: what it could still gain, relatively, by moving alone.
+# ```{glue:md} tbl-pc-demo
+# :format: myst
 # ```
 #
 # The dynamics converged in {glue:text}`pc_demo_rounds` rounds, to a profile where no provider
@@ -200,8 +204,12 @@ grid_mid = np.linspace(0.3, 4.0, n_map)
 grid_budget = np.linspace(0.1, 3.0, n_map)
 br_budget = best_response_map(duo, "budget-llm", "mid-llm", grid_mid)
 br_mid = best_response_map(duo, "mid-llm", "budget-llm", grid_budget)
-print(duo_res.status, duo_res.prices.round(4), "after", duo_res.n_rounds, "rounds")
-print("jumps in the maps:", int(br_budget.jumps.sum()), int(br_mid.jumps.sum()))
+print(duo_res.status, duo_res.prices.round(4))
+print("rounds:", duo_res.n_rounds)
+jumps = int(br_budget.jumps.sum()), int(br_mid.jumps.sum())
+print("jumps in the maps:", *jumps)
+
+# %% tags=["remove-cell"]
 glue("pc_duo_mid", float(duo_res.prices[0]), display=False)
 glue("pc_duo_budget", float(duo_res.prices[1]), display=False)
 
@@ -225,20 +233,20 @@ def draw_maps(ax, map_x, map_y, history, names, start="list prices"):
     ax.set_ylabel(f"price of {names[1]} (USD / 1M tokens)")
 
 
-fig, ax = plt.subplots(figsize=(6.4, 4.6))
+fig, ax = plt.subplots(figsize=(7, 4.8))
 draw_maps(ax, br_mid, br_budget, duo_res.history, ("mid-llm", "budget-llm"))
 ax.plot(*duo_res.prices, "o", color="C3", ms=7, label="price equilibrium")
 ax.legend(loc="upper left")
-fig.tight_layout()
-glue("pc-fig-duo-maps", fig, display=False)
-plt.close(fig)
+glue_figure("fig-pc-duo-maps", fig)
 
 # %% [markdown]
-# ```{glue:figure} pc-fig-duo-maps
-# :name: fig-pc-duo-maps
-# :alt: Two increasing best-response curves in the plane of the two prices, crossing once; a
+# ```{glue:figure} fig-pc-duo-maps
+# ---
+# name: fig-pc-duo-maps
+# alt: >-
+#   Two increasing best-response curves in the plane of the two prices, crossing once; a
 #   dashed staircase of best responses runs from the list prices to the crossing.
-#
+# ---
 # Best-response maps of mid-llm and budget-llm (premium-llm held at its list price), each
 # computed exactly at every point. They cross once: the price equilibrium (red). The dashed
 # staircase is the Gauss-Seidel dynamics from the list prices (square), one best response at a
@@ -259,7 +267,9 @@ plt.close(fig)
 rng = np.random.default_rng(101)
 cyc_market, cyc_prefs = random_market(rng, int(rng.integers(2, 5)), 2)
 cyc = price_equilibrium(cyc_market, cyc_prefs)
-print(cyc.status, "-", cyc.reason)
+print(textwrap.fill(f"{cyc.status}: {cyc.reason}", 76))
+
+# %% tags=["remove-cell"]
 orbit = pd.DataFrame(
     cyc.cycle.prices,
     columns=cyc.player_ids,
@@ -267,18 +277,22 @@ orbit = pd.DataFrame(
         range(cyc.cycle.first_round, cyc.cycle.first_round + cyc.cycle.period), name="round"
     ),
 )
-show(orbit, "pc-orbit-table")
+glue_table(
+    "tbl-pc-orbit",
+    orbit,
+    caption="The periodic orbit of Gauss-Seidel best responses on the cycling duopoly: the "
+    "players' prices (USD per million tokens) at the start of each round of one period.",
+    index=True,
+    formats=dict.fromkeys(orbit.columns, ".4f"),
+)
 glue("pc_cyc_eps", float(cyc.epsilon_relative), display=False)
 glue("pc_cyc_period", cyc.cycle.period, display=False)
 glue("pc_cyc_first", cyc.cycle.first_round, display=False)
 glue("pc_cyc_kind", cyc.cycle.kind, display=False)
 
 # %% [markdown]
-# ```{glue:figure} pc-orbit-table
-# :name: tbl-pc-orbit
-#
-# The periodic orbit of Gauss-Seidel best responses on the cycling duopoly: the players'
-# prices (USD per million tokens) at the start of each round of one period.
+# ```{glue:md} tbl-pc-orbit
+# :format: myst
 # ```
 #
 # From round {glue:text}`pc_cyc_first` on, the prices repeat with period
@@ -294,10 +308,11 @@ cmap_0 = best_response_map(cgame, 0, 1, np.linspace(lo, hi, n_map))
 cmap_1 = best_response_map(cgame, 1, 0, np.linspace(lo, hi, n_map))
 k = int(np.flatnonzero(cmap_0.jumps)[0])
 jump_at = 0.5 * (cmap_0.grid[k - 1] + cmap_0.grid[k])
-print(
-    f"p0's best response jumps from {cmap_0.prices[k - 1]:.3f} to {cmap_0.prices[k]:.3f} "
-    f"as p1 crosses {jump_at:.3f}"
-)
+jump = (cmap_0.prices[k - 1], cmap_0.prices[k])
+print(f"p0's best response jumps from {jump[0]:.3f} to {jump[1]:.3f}")
+print(f"as p1 crosses {jump_at:.3f}")
+
+# %% tags=["remove-cell"]
 glue("pc_jump_at", float(jump_at), display=False)
 glue("pc_jump_from", float(cmap_0.prices[k - 1]), display=False)
 glue("pc_jump_to", float(cmap_0.prices[k]), display=False)
@@ -307,31 +322,33 @@ profile = np.array([cyc.cycle.prices[0, 0], jump_at])
 curve = best_response(cgame, profile, 0, prune=False)
 xs = np.linspace(curve.pieces[0][0], curve.pieces[-1][1], 800)
 ys = [piece_profit(curve.pieces, x, 0.0) for x in xs]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 7.2), sharex=True)
 recent = cyc.history[max(cyc.cycle.first_round - 6, 0) :]
 draw_maps(ax1, cmap_0, cmap_1, recent, ("p0", "p1"), start="six rounds before the cycle")
-ax1.legend(loc="upper left", fontsize=8)
+ax1.legend(loc="upper left")
+ax1.set_xlabel("")  # the price axis is shared with (b)
+ax1.set_title("(a) best-response maps", loc="left")
 ax2.plot(xs, np.array(ys) / 1e3, color="C0")
 for p, v in curve.peaks:
     ax2.plot(p, v / 1e3, "o", color="C3")
 ax2.set_xlabel("price of p0 (USD / 1M tokens)")
 ax2.set_ylabel("profit of p0 (thousand USD / day)")
-ax2.set_title(f"p0's profit when p1 = {jump_at:.3f}", fontsize=10)
-fig.tight_layout()
-glue("pc-fig-cycle", fig, display=False)
-plt.close(fig)
+ax2.set_title(f"(b) p0's profit when p1 = {jump_at:.3f}", loc="left")
+glue_figure("fig-pc-cycle", fig)
 
 # %% [markdown]
-# ```{glue:figure} pc-fig-cycle
-# :name: fig-pc-cycle
-# :alt: Left, two best-response curves that do not cross: one has a vertical gap where it
-#   jumps over the other; a dashed rectangle of best responses circles the gap. Right, a profit
-#   curve with two peaks of almost equal height.
-#
-# Left: the best-response maps of the cycling duopoly. The map of p0 (blue) jumps as p1 crosses
+# ```{glue:figure} fig-pc-cycle
+# ---
+# name: fig-pc-cycle
+# alt: >-
+#   Two panels sharing the price axis of p0. Top, two best-response curves that do not cross:
+#   one has a gap where it jumps over the other; a dashed loop of best responses circles the
+#   gap. Bottom, a profit curve with two peaks of almost equal height.
+# ---
+# (a) The best-response maps of the cycling duopoly. The map of p0 (blue) jumps as p1 crosses
 # the price where p0's two local maxima tie, and the jump steps over p1's map (orange): the
 # maps never cross, and Gauss-Seidel best responses (dashed, the last rounds) circle the gap
-# forever. Right: p0's profit at that price of p1, with its two peaks (red): a low price that
+# forever. (b) p0's profit at that price of p1, with its two peaks (red): a low price that
 # serves both apps and a high one that serves the app close to it.
 # ```
 #
@@ -347,20 +364,26 @@ plt.close(fig)
 p1s = np.linspace(cmap_1.prices.min(), cmap_1.prices.max(), n_map)
 gap = []
 for p1 in p1s:
-    b0 = best_response(cgame, np.array([cyc.prices[0], p1]), 0, prune=False).price
-    gap.append(best_response(cgame, np.array([b0, p1]), 1, prune=False).price - p1)
+    at = np.array([cyc.prices[0], p1])
+    b0 = best_response(cgame, at, 0, prune=False).price
+    b1 = best_response(cgame, np.array([b0, p1]), 1, prune=False).price
+    gap.append(b1 - p1)
 gap = np.array(gap)
 changes = np.flatnonzero(np.diff(np.sign(gap)))
-print(
-    f"sign changes of BR1(BR0(p1)) - p1 on {n_map} prices: {len(changes)}, between "
-    f"{p1s[changes[0]]:.4f} and {p1s[changes[0] + 1]:.4f}; |gap| there >= "
-    f"{min(abs(gap[changes[0]]), abs(gap[changes[0] + 1])):.3f}"
-)
-glue("pc_gap_min", float(min(abs(gap[changes[0]]), abs(gap[changes[0] + 1]))), display=False)
+
+# %% tags=["remove-cell"]
+c0 = changes[0]
+glue("pc_gap_min", float(min(abs(gap[c0]), abs(gap[c0 + 1]))), display=False)
+glue("pc_gap_n", len(changes), display=False)
+glue("pc_gap_n_map", n_map, display=False)
+glue("pc_gap_lo", float(p1s[c0]), display=False)
+glue("pc_gap_hi", float(p1s[c0 + 1]), display=False)
 
 # %% [markdown]
-# Every pure equilibrium has its $p_1$ in the range of $\mathrm{BR}_1$, which this grid covers;
-# on it the map changes sign once, at the jump, where it steps from one side of zero to the
+# Every pure equilibrium has its $p_1$ in the range of $\mathrm{BR}_1$, which this grid of
+# {glue:text}`pc_gap_n_map` prices covers; on it the map changes sign
+# {glue:text}`pc_gap_n` time(s), first between {glue:text}`pc_gap_lo:.4f` and
+# {glue:text}`pc_gap_hi:.4f`, at the jump, where it steps from one side of zero to the
 # other by at least {glue:text}`pc_gap_min:.3f` USD per million tokens. That is strong numerical
 # evidence, not a proof (a proof would bound the map between grid points), that this duopoly has
 # no pure equilibrium: Glicksberg's theorem still gives it a mixed one.
@@ -374,14 +397,16 @@ glue("pc_gap_min", float(min(abs(gap[changes[0]]), abs(gap[changes[0] + 1]))), d
 
 # %%
 def survey(gen, n_markets, **options):
-    """Statuses of price_equilibrium on random small markets (one record per market)."""
+    """price_equilibrium's outcome on random small markets."""
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(n_markets):
         mk, pr = gen(rng, int(rng.integers(3, 6)), int(rng.integers(3, 6)))
         r = price_equilibrium(mk, pr, max_rounds=150, **options)
         kind = f"{r.cycle.kind}, period {r.cycle.period}" if r.cycle else ""
-        rows.append({"status": r.status, "rounds": r.n_rounds, "cycle": kind})
+        rows.append(
+            {"status": r.status, "rounds": r.n_rounds, "cycle": kind}
+        )
     return pd.DataFrame(rows)
 
 
@@ -406,11 +431,38 @@ summary = pd.DataFrame(
         for name, df in variants.items()
     }
 ).T
-show(summary, "pc-survey-table")
+glue_table(
+    "tbl-pc-survey",
+    summary.reset_index(names="dynamics"),
+    caption="Best-response dynamics on random small markets (3-5 apps x 3-5 providers, seed "
+    "0), from the list prices. A cycle is a return to an earlier round's prices; its kind is "
+    "jump when some best response in the orbit jumps from one local maximum of the mover's "
+    "profit to another.",
+    formats={"rounds to converge (median)": ".0f"},
+)
 gs = variants["random, Gauss-Seidel"]
 glue("pc_survey_n", len(gs), display=False)
 glue("pc_survey_conv", int((gs.status == "converged").sum()), display=False)
 glue("pc_survey_cycle", int((gs.status == "cycle").sum()), display=False)
+cycles = {name: int((df.status == "cycle").sum()) for name, df in variants.items()}
+random_cycles = [cycles[n] for n in variants if n.startswith("random")]
+glue(
+    "pc_survey_variants",
+    "Jacobi steps and damping change the period of the cycles, not whether they happen"
+    if len(set(random_cycles)) == 1
+    else "Jacobi steps and damping change how many markets cycle ("
+    + ", ".join(f"{n}: {c}" for n, c in cycles.items() if n.startswith("random"))
+    + "), but none removes the cycles",
+    display=False,
+)
+kinds = {k for df in variants.values() for k in df.cycle[df.cycle != ""]}
+glue(
+    "pc_survey_kinds",
+    "Every cycle seen involves a jump between local maxima"
+    if kinds and all(k.startswith("jump") for k in kinds)
+    else "The cycles seen are of the kinds listed in the table",
+    display=False,
+)
 glue(
     "pc_survey_plaus",
     int((variants["OpenRouter-like, Gauss-Seidel"].status == "cycle").sum()),
@@ -418,19 +470,15 @@ glue(
 )
 
 # %% [markdown]
-# ```{glue:figure} pc-survey-table
-# :name: tbl-pc-survey
-#
-# Best-response dynamics on random small markets (3-5 apps x 3-5 providers, seed 0), from the
-# list prices. A cycle is a return to an earlier round's prices; its kind is `"jump"` when some
-# best response in the orbit jumps from one local maximum of the mover's profit to another.
+# ```{glue:md} tbl-pc-survey
+# :format: myst
 # ```
 #
 # Of {glue:text}`pc_survey_n` random markets (this build's size; full mode surveys more),
 # {glue:text}`pc_survey_conv` converged and {glue:text}`pc_survey_cycle` cycled under
-# Gauss-Seidel. Jacobi steps and damping change the period of the cycles, not whether they
-# happen: when a best-response map jumps over the other, no step size creates the missing
-# crossing. Every cycle seen involves a jump between local maxima; on the OpenRouter-like
+# Gauss-Seidel ({numref}`tbl-pc-survey`). {glue:text}`pc_survey_variants`: when a
+# best-response map jumps over the other, no step size creates the missing crossing.
+# {glue:text}`pc_survey_kinds`; on the OpenRouter-like
 # markets, whose perceived values grow with the price, the count of cycles is
 # {glue:text}`pc_survey_plaus`. Cycles are not a corner case of the model: a pricing tool for
 # several providers has to detect them, and `prillm` does.
@@ -439,7 +487,7 @@ glue(
 #
 # Three benchmarks for the same market, each with the users' bill:
 #
-# - a single **Stackelberg leader** (the paper's Problem 1): one provider optimises against
+# - a single **Stackelberg leader** (paper Problem 1): one provider optimises against
 #   rivals held at their list prices;
 # - **competition**: the price equilibrium, every player best-responding;
 # - **collusion**: the players choose their prices together to maximise their joint profit.
@@ -456,30 +504,60 @@ glue(
 cmp = compare_outcomes(market, prefs, ["mid-llm", "budget-llm"])
 players_df = pd.DataFrame(cmp.players_table()).set_index("provider")
 scen_df = pd.DataFrame(cmp.scenarios_table()).set_index("scenario")
-show(players_df, "pc-cmp-players")
-show(scen_df, "pc-cmp-scenarios")
+print(textwrap.fill(f"{cmp.collusion.status}: {cmp.collusion_note}", 76))
+
+# %% tags=["remove-cell"]
+scenario_names = {
+    "list": "list prices",
+    "stackelberg": "single leader",
+    "equilibrium": "price equilibrium",
+    "collusion": "collusion",
+}
+by_scenario = pd.DataFrame(
+    {
+        f"{who} {what}": [players_df.loc[who, f"{key}_{what}"] for key in scenario_names]
+        for who in players_df.index
+        for what in ("price", "profit")
+    },
+    index=pd.Index(list(scenario_names.values()), name="scenario"),
+)
+glue_table(
+    "tbl-pc-cmp-players",
+    by_scenario,
+    caption="mid-llm and budget-llm on the demo market: prices (USD per million tokens) and "
+    "profits (USD per day) at the list prices, each as a single Stackelberg leader against "
+    "the other's list price, in the price equilibrium, and in collusion.",
+    index=True,
+    formats={c: ".3f" if c.endswith("price") else ",.0f" for c in by_scenario.columns},
+)
+glue_table(
+    "tbl-pc-cmp-scenarios",
+    scen_df.rename(columns=lambda c: c.replace("_", " ")),
+    caption="The same market under each scenario: the two players' joint profit, the users' "
+    "total cost of paper Eq. 1 (price, congestion and latency, minus the perceived value, in "
+    "USD per day), what the users pay (USD per day), and the average price they pay per "
+    "million tokens.",
+    index=True,
+    formats={
+        "players profit": ",.0f",
+        "users cost": ",.0f",
+        "users payment": ",.0f",
+        "mean price": ".3f",
+    },
+)
 glue("pc_cartel_budget", float(players_df.loc["budget-llm", "collusion_profit"]), display=False)
 glue("pc_eq_budget", float(players_df.loc["budget-llm", "equilibrium_profit"]), display=False)
 glue("pc_lead_mid", float(players_df.loc["mid-llm", "stackelberg_price"]), display=False)
 for key, row in (("list", "list prices"), ("eq", "price equilibrium"), ("cartel", "collusion")):
     glue(f"pc_cost_{key}", float(scen_df.loc[row, "users_cost"]), display=False)
-print(cmp.collusion.status, "-", cmp.collusion_note)
 
 # %% [markdown]
-# ```{glue:figure} pc-cmp-players
-# :name: tbl-pc-cmp-players
-#
-# mid-llm and budget-llm on the demo market: prices (USD per million tokens) and profits (USD
-# per day) at the list prices, as a single Stackelberg leader against the other's list price,
-# in the price equilibrium, and in collusion.
+# ```{glue:md} tbl-pc-cmp-players
+# :format: myst
 # ```
 #
-# ```{glue:figure} pc-cmp-scenarios
-# :name: tbl-pc-cmp-scenarios
-#
-# The same market under each scenario: the two players' joint profit, the users' total cost of
-# paper Eq. 1 (price, congestion and latency, minus the perceived value, in USD per day), what
-# the users pay, and the average price they pay per million tokens.
+# ```{glue:md} tbl-pc-cmp-scenarios
+# :format: myst
 # ```
 
 # %% tags=["remove-cell"]
@@ -495,11 +573,13 @@ best = np.unravel_index(np.argmax(joint), joint.shape)
 glue("pc_grid_best", float(joint.max()), display=False)
 glue("pc_cartel", float(cmp.collusion.joint_profit), display=False)
 glue("pc_cartel_gap", float(cmp.collusion.joint_profit / joint.max() - 1.0), display=False)
-fig, ax = plt.subplots(figsize=(6.4, 4.6))
+fig, ax = plt.subplots(figsize=(7, 5.2))
 cs = ax.contourf(mids, buds, joint / 1e3, levels=20, cmap="Greys", alpha=0.55)
 fig.colorbar(cs, ax=ax, label="joint profit (thousand USD / day)")
 ax.plot(br_mid.prices, br_mid.grid, color="C0", lw=1.5, label="best response of mid-llm")
-ax.plot(br_budget.grid, br_budget.prices, color="C1", lw=1.5, label="best response of budget-llm")
+ax.plot(
+    br_budget.grid, br_budget.prices, color="C1", lw=1.5, label="best response of budget-llm"
+)
 ax.plot(*cmp.equilibrium.prices, "o", color="C3", ms=7, label="price equilibrium")
 ax.plot(*cmp.collusion.prices, "*", color="C2", ms=12, label="collusion (coordinate ascent)")
 ax.plot(mids[best[1]], buds[best[0]], "x", color="k", ms=8, label="best grid point")
@@ -507,18 +587,18 @@ ax.set_xlim(mids[0], mids[-1])
 ax.set_ylim(buds[0], buds[-1])
 ax.set_xlabel("price of mid-llm (USD / 1M tokens)")
 ax.set_ylabel("price of budget-llm (USD / 1M tokens)")
-ax.legend(loc="lower right", fontsize=8)
-fig.tight_layout()
-glue("pc-fig-joint", fig, display=False)
-plt.close(fig)
+ax.legend(loc="lower right")
+glue_figure("fig-pc-joint", fig)
 
 # %% [markdown]
-# ```{glue:figure} pc-fig-joint
-# :name: fig-pc-joint
-# :alt: Grey contours of the joint profit over the two prices, with the two best-response
+# ```{glue:figure} fig-pc-joint
+# ---
+# name: fig-pc-joint
+# alt: >-
+#   Grey contours of the joint profit over the two prices, with the two best-response
 #   curves crossing at the equilibrium, below and to the left of the collusive prices, which
 #   coincide with the best grid point.
-#
+# ---
 # Joint profit of mid-llm and budget-llm over their two prices (premium-llm at its list price),
 # from a grid of exact equilibria; the best-response maps and the equilibrium at their crossing
 # (red); the collusive prices found by exact coordinate ascent (green star) and the best grid
@@ -537,7 +617,7 @@ plt.close(fig)
 # {glue:text}`pc_lead_mid:.3f` against {glue:text}`pc_duo_mid:.3f` USD per million tokens):
 # it optimises against its rival's list price, and that rival, once it prices too, raises its
 # price, to which the leader answers by raising its own. Both providers earn more in the
-# equilibrium than either does as the lone leader: Problem 1's price is the right answer to
+# equilibrium than either does as the lone leader: paper Problem 1's price is the right answer to
 # "what if only I move", not to "what if everyone does".
 #
 # For the users every scenario raises the bill over the list prices; their total cost of
@@ -560,13 +640,14 @@ eco_market, eco_prefs = economy.markets[-1], economy.truth
 t0 = time.perf_counter()
 eco = price_equilibrium(eco_market, eco_prefs)
 eco_time = time.perf_counter() - t0
-print(eco.status, "-", eco.reason)
+print(textwrap.fill(f"{eco.status}: {eco.reason}", 76))
 leader = int(np.argmax(eco.equilibrium.shares))
 leader_id = eco.player_ids[leader]
 t0 = time.perf_counter()
 war = respond_to(eco.market, eco_prefs, leader_id, 0.8 * eco.prices[leader])
 war_time = time.perf_counter() - t0
-print(f"{leader_id} cuts to {war.price:.4f}: the others answer ({war.others.status})")
+print(f"{leader_id} cuts to {war.price:.4f}")
+print(f"the others answer: {war.others.status}")
 
 # %% tags=["remove-cell"]
 others = [k for k in range(eco.game.n_players) if k != leader]
@@ -606,20 +687,29 @@ bill = pd.DataFrame(
         for name, e in pay.items()
     }
 ).T
-show(bill, "pc-eco-bill")
+glue_table(
+    "tbl-pc-eco-bill",
+    bill,
+    caption="The Economy segment's users (20 apps, one day): their total cost of paper Eq. 1, "
+    "what they pay the 17 models, and the mean price per million tokens, at the list prices, "
+    "at the price equilibrium and after the leader's cut and the others' answer.",
+    index=True,
+    formats={
+        "users' cost (Eq. 1, USD/day)": ",.0f",
+        "users' payment (USD/day)": ",.0f",
+        "mean price (USD / 1M tokens)": ".3f",
+    },
+)
 glue("pc_eco_pay_eq", float(bill.iloc[1, 1]), display=False)
 glue("pc_eco_pay_war", float(bill.iloc[2, 1]), display=False)
 glue("pc_eco_pay_list", float(bill.iloc[0, 1]), display=False)
 glue("pc_eco_time", float(eco_time), display=False)
 glue("pc_war_time", float(war_time), display=False)
-fig, ax = plt.subplots(figsize=(7, 4.4))
+fig, ax = plt.subplots(figsize=(7, 5.2))
 ax.barh(moves.index, 100 * moves["change"], color="C0")
 ax.set_xlabel("price change after the cut (%)")
-ax.tick_params(axis="y", labelsize=9)
-ax.set_title(f"{leader_id} cuts its price by 20 %", fontsize=10)
-fig.tight_layout()
-glue("pc-fig-war", fig, display=False)
-plt.close(fig)
+ax.set_title(f"{leader_id} cuts its price by 20 %", loc="left")
+glue_figure("fig-pc-war", fig)
 
 # %% [markdown]
 # The 17 models' price equilibrium is {glue:text}`pc_eco_status` after
@@ -632,10 +722,12 @@ plt.close(fig)
 # The largest model at the equilibrium, {glue:text}`pc_eco_leader` (a share of
 # {glue:text}`pc_eco_share:.1%`), cuts its price by 20 % and holds it there:
 #
-# ```{glue:figure} pc-fig-war
-# :name: fig-pc-war
-# :alt: Horizontal bars, all negative, one per model, of a few per cent each.
-#
+# ```{glue:figure} fig-pc-war
+# ---
+# name: fig-pc-war
+# alt: >-
+#   Horizontal bars, all negative, one per model, of a few per cent each.
+# ---
 # The other 16 Economy models' answer to the cut: each one's new equilibrium price (the leader
 # held at its cut price) relative to its price in the equilibrium before the cut.
 # ```
@@ -648,12 +740,8 @@ plt.close(fig)
 # cannot pay by itself (the equilibrium price was already the leader's best response); the
 # others' answer takes back part of the custom the cut won and makes it worse. The users' side:
 #
-# ```{glue:figure} pc-eco-bill
-# :name: tbl-pc-eco-bill
-#
-# The Economy segment's users (20 apps, one day): their total cost of paper Eq. 1, what they
-# pay the 17 models, and the mean price per million tokens, at the list prices, at the price
-# equilibrium and after the leader's cut and the others' answer.
+# ```{glue:md} tbl-pc-eco-bill
+# :format: myst
 # ```
 #
 # The users pay {glue:text}`pc_eco_pay_eq:,.0f` USD per day at the equilibrium and
@@ -672,9 +760,9 @@ plt.close(fig)
 #
 # ## Summary
 #
-# - When every provider prices, each one's best response is Problem 1 with itself as the
+# - When every provider prices, each one's best response is paper Problem 1 with itself as the
 #   target, solved exactly by the price path; the epsilon of an epsilon-Nash equilibrium,
-#   Eq. {eq}`pc-epsilon`, is therefore a certificate, and no result is called an equilibrium
+#   {eq}`pc-epsilon`, is therefore a certificate, and no result is called an equilibrium
 #   without it.
 # - Quasi-concave profits would guarantee a pure equilibrium ({prf:ref}`thm-pc-dgf`); ours can
 #   have two peaks, best responses then jump, and when a jump steps over the other player's
@@ -721,17 +809,23 @@ one = Market(
     latency=[0.5, 0.8],
     provider_ids=["s", "r"],
 )
-one_prefs = Preferences(w_q=2.0, w_d=0.5, b=[1.0, 1.5], provider_ids=["s", "r"])
+one_prefs = Preferences(
+    w_q=2.0, w_d=0.5, b=[1.0, 1.5], provider_ids=["s", "r"]
+)
+
+# %%
 k_s, k_r = one_prefs.w_q / one.capacity
 e_s, e_r = 0.5 * 0.5 - 1.0, 0.5 * 0.8 - 1.5
 a_s = e_r - e_s + 2 * k_r * 2e9
 a_r = e_s - e_r + 2 * k_s * 2e9
 closed = np.array([2 * a_s + a_r, 2 * a_r + a_s]) / 3
 game_one = price_equilibrium(one, one_prefs, tol=1e-13)
-print("closed form", closed.round(6), " price_equilibrium", game_one.prices.round(6))
+print("closed form      ", closed.round(6))
+print("price_equilibrium", game_one.prices.round(6))
 print("relative difference", np.abs(game_one.prices / closed - 1).max())
 errors = np.abs(game_one.history - game_one.prices).max(axis=1)[:5]
-print("error per round", errors.round(6), " ratios", (errors[1:] / errors[:-1]).round(3))
+print("error per round", errors.round(6))
+print("ratios", (errors[1:] / errors[:-1]).round(3))
 
 # %% [markdown]
 # ```{solution-end}
@@ -782,10 +876,13 @@ print("error per round", errors.round(6), " ratios", (errors[1:] / errors[:-1]).
 # %%
 base = solve_equilibrium(market, prefs)
 shifted = solve_equilibrium(market.replace(price=market.price + 1.0), prefs)
-print("largest flow change:", float(np.abs(shifted.flows - base.flows).max()), "tokens")
-gain = (shifted.market.price @ shifted.loads - market.price @ base.loads) / 1e6
+change = float(np.abs(shifted.flows - base.flows).max())
+print("largest flow change:", change, "tokens")
+revenue_after = shifted.market.price @ shifted.loads
+gain = (revenue_after - market.price @ base.loads) / 1e6
 total = market.demand.sum() / 1e6
-print(f"joint revenue gain {gain:,.0f} USD = sum of demands / 1e6 = {total:,.0f}")
+print(f"joint revenue gain {gain:,.0f} USD")
+print(f"sum of demands / 1e6 = {total:,.0f}")
 
 # %% [markdown]
 # ```{solution-end}
@@ -810,13 +907,14 @@ print(f"joint revenue gain {gain:,.0f} USD = sum of demands / 1e6 = {total:,.0f}
 # not cross; damping changes the orbit, not that fact.
 
 # %%
-damped = price_equilibrium(cyc_market, cyc_prefs, damping=0.2, max_rounds=400)
-tail = damped.history[-40:]
-print(
-    damped.status,
-    f"- p1 in [{tail[:, 1].min():.3f}, {tail[:, 1].max():.3f}] (jump at "
-    f"{jump_at:.3f}), p0 in [{tail[:, 0].min():.3f}, {tail[:, 0].max():.3f}]",
+damped = price_equilibrium(
+    cyc_market, cyc_prefs, damping=0.2, max_rounds=400
 )
+tail = damped.history[-40:]
+(lo0, lo1), (hi0, hi1) = tail.min(axis=0), tail.max(axis=0)
+print(damped.status)
+print(f"p1 in [{lo1:.3f}, {hi1:.3f}] (jump at {jump_at:.3f})")
+print(f"p0 in [{lo0:.3f}, {hi0:.3f}]")
 
 # %% [markdown]
 # ```{solution-end}

@@ -34,10 +34,13 @@ import check_book_html  # noqa: E402
 #: rules; the others are reported by ``make book-check`` meanwhile.
 CHECKED_PAGES = (
     "_build/executed/01_market",
+    "_build/executed/02_user_game",
     "_build/executed/03_stackelberg_pricing",
     "_build/executed/04_pricing_methods",
     "_build/executed/05_calibration",
     "_build/executed/06_real_data",
+    "_build/executed/07_abstraction",
+    "_build/executed/09_price_competition",
     "_build/executed/status",
     "book/intro",
     "book/notation",
