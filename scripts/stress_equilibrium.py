@@ -125,6 +125,7 @@ def run(
         for key in ("raised", "certified_wrong", "nash_false_failure", "warm_changed"):
             totals[key] += out[key]
         totals["raised_warm"] += out["raised_warm"]
+        totals[f"raised_{kind}"] += out["raised"]
         totals["not_certified_status"] += out["not_certified_status"]
         if err is not None:
             worst[kind] = max(worst[kind], err)
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("certified_wrong", "raised", "raised_warm", "nash_false_failure",
                 "warm_changed", "not_certified_status"):
         print(f"{key}: {totals[key]}")
+    print("raised by kind: " + ", ".join(f"{k} {totals[f'raised_{k}']}" for k in KINDS))
     print("worst flow error / demand by kind:")
     for kind, err in worst.items():
         print(f"  {kind}: {err:.3e}")
