@@ -71,29 +71,16 @@ import pandas as pd
 from prillm.calibration import evaluate
 from prillm.data import load_panel
 from prillm.experiments import (
-    K_SWEEP_QUICK,
-    TABLE1_QUICK,
-    TABLE3_QUICK,
     compare_calibration_methods,
     daily_volume_panel,
     fit_daily_volumes,
-    improvement_over,
-    k_sweep,
     method_table,
-    summarise_k_sweep,
-    summarise_table1,
-    summarise_table3,
-    table1_records,
-    table3_records,
 )
 
 # the arguments of chapters 5, 6 and 8 in each mode
 n_days, a2c_budget = (40, 400) if quick else (100, 2000)
 learners = ("gradient", "a2c") if quick else ("gradient", "fd", "a2c")
 steps = 60 if quick else 200
-table1_args = TABLE1_QUICK if quick else {}
-table3_args = TABLE3_QUICK if quick else {}
-sweep_args = K_SWEEP_QUICK if quick else {}
 
 # %% [markdown]
 # The calibration claims: the planted coding market of {doc}`05_calibration` (its first
@@ -118,14 +105,30 @@ daily_fit = fit_daily_volumes(daily, steps=steps, window=7).metrics["fit"]["test
 # process.
 
 # %%
+from prillm.experiments import (
+    K_SWEEP_QUICK,
+    TABLE1_QUICK,
+    TABLE3_QUICK,
+    improvement_over,
+    k_sweep,
+    summarise_k_sweep,
+    summarise_table1,
+    summarise_table3,
+    table1_records,
+    table3_records,
+)
+
+table1_args = TABLE1_QUICK if quick else {}
+table3_args = TABLE3_QUICK if quick else {}
+sweep_args = K_SWEEP_QUICK if quick else {}
 records = table1_records(**table1_args)
 summary1 = summarise_table1(records)
 gains = {g["base"]: g for g in improvement_over(records)}
 summary3 = summarise_table3(table3_records(**table3_args))
 summary_k = summarise_k_sweep(k_sweep(**sweep_args))
-weights = load_weights().meta
 
 # %% tags=["remove-cell"]
+weights = load_weights().meta
 glue("sc_days", n_days, display=False)
 segments = sorted({r["segment"] for r in summary1})
 by1 = {(r["segment"], r["method"]): r for r in summary1}

@@ -36,6 +36,8 @@ CHECKED_PAGES = (
     "_build/executed/01_market",
     "_build/executed/03_stackelberg_pricing",
     "_build/executed/06_real_data",
+    "_build/executed/08_evaluation",
+    "_build/executed/10_scorecard",
     "_build/executed/status",
     "book/intro",
     "book/notation",
