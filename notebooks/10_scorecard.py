@@ -286,7 +286,7 @@ rows += [
         "here": f"{panel.dates[0]} to {panel.dates[-1]}",
         "status": status(
             (panel.dates[0], panel.dates[-1]) == (PAPER["first_day"], PAPER["last_day"]),
-            no="differs: the first complete days of the public copy",
+            no=f"differs: {days} days that end where the paper's window ends",
         ),
     },
     {
