@@ -204,14 +204,14 @@ rows = [
     },
     {
         "claim (paper section)": "PriLLM's share of the optimal profit (abstract, 1, 6.1)",
-        "paper": f"> {PAPER['share']:.0%}",
+        "paper": f"more than {PAPER['share']:.0%}",
         "here": f"at least {pct(prillm_worst)} on every scenario of Table 1 "
         "({doc}`08_evaluation`)",
         "status": status(prillm_worst > PAPER["share"]),
     },
     {
         "claim (paper section)": "PriLLM's time over BF's (abstract, 1, 6.1)",
-        "paper": f"< {PAPER['time']:.0%}",
+        "paper": f"less than {PAPER['time']:.0%}",
         "here": f"BF finished {bf_finished} of {bf_all} scenarios; "
         "ratio to its extrapolated time: {numref}`tbl-sc-times`",
         "status": status(
@@ -227,13 +227,13 @@ for base, name in (("pmpec", "pMPEC"), ("smooth", "Smooth")):
             "paper": f"{claim['mean']:.1%}, {claim['max']:.1%}",
             "here": f"{g['mean']:+.1%}, {g['max']:+.1%} ({g['max_segment']})",
             "status": f"differs: {name} stops early on some segments and matches PriLLM on "
-            "the others ({doc}`08_evaluation`)",
+            "the others; capped in time, so it varies from run to run ({doc}`08_evaluation`)",
         }
     )
 rows += [
     {
         "claim (paper section)": "DA's share of the optimum, $K = 2$ (6.2, Table 3)",
-        "paper": f"> {PAPER_TABLE3['da_share_min']:.0%}",
+        "paper": f"more than {PAPER_TABLE3['da_share_min']:.0%}",
         "here": f"at least {pct(da_worst)} on the 6- and 8-model Economy markets",
         "status": status(da_worst > PAPER_TABLE3["da_share_min"]),
     },
@@ -325,7 +325,11 @@ glue("sc_reproduced", int(counts.get("reproduced", 0)), display=False)
 glue("sc_differs", int(counts.get("differs", 0)), display=False)
 glue("sc_unavailable", int(scorecard["status"].str.contains(NOT_REP).sum()), display=False)
 # the summary below says these hold
-held = (prillm_worst > PAPER["share"], da_worst > PAPER_TABLE3["da_share_min"], a2c_ratio > 1)
+held = [prillm_worst > PAPER["share"], da_worst > PAPER_TABLE3["da_share_min"], a2c_ratio > 1]
+held += [
+    by3[(m, "da")]["share_mean"] > max(by3[(m, "min")]["share_mean"], by3[(m, "avg")]["share_mean"])
+    for m in markets3
+]
 if not all(held) or not gap[2]["gap_mean_pct"] < gap[1]["gap_mean_pct"]:
     raise RuntimeError("the summary assumes PriLLM's and DA's shares, A2C and the gap hold")
 
@@ -337,7 +341,7 @@ times = [
     },
     {
         "claim": "PriLLM's time over BF's, largest over the segments",
-        "paper": f"< {PAPER['time']:.0%}",
+        "paper": f"less than {PAPER['time']:.0%}",
         "here": f"{time_vs_bf:.1e}",
     },
     {
@@ -382,8 +386,8 @@ glue_table(
 # ## Summary
 #
 # - What can be checked without the paper's data mostly holds in kind: PriLLM's share of the
-#   optimum, DA's advantage over MIN and AVG, the profit gap falling with $K$, and A2C's
-#   failure to calibrate.
+#   optimum, DA's advantage over MIN and AVG, the profit gap falling from $K = 1$ to $K = 2$,
+#   and A2C's failure to calibrate.
 # - What differs does so for stated reasons: the gains over pMPEC and Smooth come from their
 #   early stops, the $K = 1$ gap is far smaller on the planted markets, FD does not fail when
 #   the equilibrium is exact, and our data sets are not the paper's.
