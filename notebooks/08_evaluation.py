@@ -36,7 +36,7 @@
 quick = True
 
 # %% tags=["remove-cell"]
-# Book plumbing: the figure style and the table and figure helpers of notebooks/booktools.py.
+# Book plumbing: the figure style and the table and figure functions of notebooks/booktools.py.
 import itertools
 import re
 

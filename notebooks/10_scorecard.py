@@ -29,7 +29,7 @@
 quick = True
 
 # %% tags=["remove-cell"]
-# Book plumbing: the table helpers of notebooks/booktools.py.
+# Book plumbing: the table functions of notebooks/booktools.py.
 from booktools import glue_table, setup_book
 from myst_nb import glue
 
