@@ -5,7 +5,7 @@ Two recipes, both seeded:
 =============  ===========  ========  ====================================  ========  =====
 recipe         scenarios    epochs    network (dim / heads / blocks / rFF)  prices L  batch
 =============  ===========  ========  ====================================  ========  =====
-full           2,400        30        32 / 4 / 2 / 64                       16        32
+full           4,800        60        32 / 4 / 2 / 64                       16        32
 quick          240          4         16 / 2 / 1 / 32                       8         32
 =============  ===========  ========  ====================================  ========  =====
 
@@ -38,9 +38,9 @@ __all__ = ["FULL", "QUICK", "RecipeResult", "recipe_config", "run_recipe"]
 
 #: The full recipe (the shipped weights).
 FULL: dict[str, Any] = {
-    "scenarios": 2400,
+    "scenarios": 4800,
     "config": {
-        "epochs": 30,
+        "epochs": 60,
         "batch_size": 32,
         "n_prices": 16,
         "network": {"dim": 32, "heads": 4, "blocks": 2, "hidden": 64},

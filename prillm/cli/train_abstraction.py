@@ -8,8 +8,8 @@ Usage::
 Builds ``N`` seeded scenarios from the shipped panel (``prillm.abstraction.dataset``), trains
 by the curve loss of paper Eq. (7) (``prillm.abstraction.training``) and writes the stamped
 weights to ``--out`` and the learning curve beside it (``--out`` with the suffix ``.png``).
-Without ``--scenarios`` / ``--epochs`` the recipe's numbers are used: the full recipe (2,400
-scenarios, 30 epochs: the shipped weights) or, with ``--quick``, a small one that trains in
+Without ``--scenarios`` / ``--epochs`` the recipe's numbers are used: the full recipe (4,800
+scenarios, 60 epochs: the shipped weights) or, with ``--quick``, a small one that trains in
 well under a minute. ``--scenarios`` is an integer in [60, :data:`MAX_SCENARIOS`], ``--epochs``
 in [1, :data:`MAX_EPOCHS`], ``--seed`` in [0, 2**63 - 1]; they, both output paths and the optional
 dependencies (the ``torch`` extra, ``plot`` for the curve) are checked before any work. Both files
@@ -30,7 +30,7 @@ from prillm.cli._options import integer, seed
 
 __all__ = ["MAX_EPOCHS", "MAX_SCENARIOS", "MIN_SCENARIOS", "add_parser", "run"]
 
-#: ``--scenarios`` range: fewer than 60 leave a split empty; the full recipe uses 2,400.
+#: ``--scenarios`` range: fewer than 60 leave a split empty; the full recipe uses 4,800.
 MIN_SCENARIOS, MAX_SCENARIOS = 60, 100_000
 #: Largest ``--epochs`` (the full recipe uses 30).
 MAX_EPOCHS = 10_000
@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="train the game abstraction's scoring network (Section 5, Eq. 7)",
         description="Train the game abstraction's scoring network by the curve loss of "
         "Eq. (7); writes the weights and, beside them, the learning curve (.png). Defaults: the "
-        "full recipe (2,400 scenarios, 30 epochs), the one of the shipped weights.",
+        "full recipe (4,800 scenarios, 60 epochs), the one of the shipped weights.",
     )
     p.add_argument("--out", required=True, help="weights file to write (.pt)")
     p.add_argument(
