@@ -330,8 +330,8 @@ held += [
     by3[(m, "da")]["share_mean"] > max(by3[(m, "min")]["share_mean"], by3[(m, "avg")]["share_mean"])
     for m in markets3
 ]
-if not all(held) or not gap[2]["gap_mean_pct"] < gap[1]["gap_mean_pct"]:
-    raise RuntimeError("the summary assumes PriLLM's and DA's shares, A2C and the gap hold")
+if not all(held):
+    raise RuntimeError("the summary assumes PriLLM's and DA's shares and A2C hold")
 
 times = [
     {
@@ -386,10 +386,11 @@ glue_table(
 # ## Summary
 #
 # - What can be checked without the paper's data mostly holds in kind: PriLLM's share of the
-#   optimum, DA's advantage over MIN and AVG, the profit gap falling from $K = 1$ to $K = 2$,
-#   and A2C's failure to calibrate.
+#   optimum, DA's advantage over MIN and AVG, and A2C's failure to calibrate.
 # - What differs does so for stated reasons: the gains over pMPEC and Smooth come from their
-#   early stops, the $K = 1$ gap is far smaller on the planted markets, FD does not fail when
-#   the equilibrium is exact, and our data sets are not the paper's.
+#   early stops; the $K = 1$ gap is far smaller on the planted markets, so small that whether it
+#   still falls from one $K$ to the next is decided by a few scenarios (the table above says
+#   which way it went in this build); FD does not fail when the equilibrium is exact; and our
+#   data sets are not the paper's.
 # - The calibration figures ($R^2$, MAE, the MSE reduction of Table 2) rest on data that were
 #   never released; ours are measured on the planted and the public data instead.
