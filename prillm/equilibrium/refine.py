@@ -16,14 +16,19 @@ Numerical Algorithms*, ch. 12): the fixed costs carry their rounding error
 (:func:`prillm.market.cost_rounding_error`) and the multipliers a second double, so that every
 difference ``lambda_i - c_ij`` is formed to about 106 bits (:mod:`prillm._dd`); the residuals
 of the demand (Eq. 15) and load equations are formed from those differences and corrected with
-the support's Cholesky factor (:mod:`prillm.equilibrium.kkt`). Three corrections bring the flows
-to round-off of their own size. The support is then checked again with the accurate flows and
-reduced costs; a route whose accurate reduced cost times ``K_j`` (the flow it would draw) is
-negative enters, one whose accurate flow is negative leaves, and the refinement repeats.
+the support's Cholesky factor (:mod:`prillm.equilibrium.kkt`). Corrections repeat (at most
+``steps``) until each flow moves by less than ``1e-17`` of its user's demand. The support is then
+checked again with the accurate flows and reduced costs; an unused route whose accurate reduced
+cost times ``-K_j`` (about the flow it would draw) exceeds ``1e-15`` of its user's demand enters,
+a used route whose accurate flow is negative leaves, and the refinement repeats (one change at a
+time if a support repeats).
 
-The correction size of the last step, ``|K_j delta lambda_i - delta F_j|``, is the forward error
-estimate of iterative refinement; :mod:`prillm.equilibrium.forward` turns it into the
-certificate's bound on the flows.
+The bound on each flow (:attr:`Refined.error`, the certificate's ``flow_error`` once divided by
+the user's demand) is twice the last correction ``|K_j delta lambda_i - delta F_j|`` (the forward
+error estimate of iterative refinement), plus the round-off of the flow's own evaluation, plus the
+floor of double-double differences ``8 eps^2 K_j (|lambda_i| + |c_ij|)``, plus, for an unused
+route, the little it could draw below the entry threshold; it is infinite when the support could
+not be settled.
 """
 
 from __future__ import annotations
