@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm.experiments.tables import group_records
 from prillm.market import MarketError
 from prillm.pricing import METHODS, optimal_price
 from prillm.synthetic import random_market
@@ -197,11 +198,8 @@ def summarise_pricing(records: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         when it reports nothing) and ``breakpoints`` (median over the markets, of the exact
         path).
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["size"], r["method"]), []).append(r)
     rows = []
-    for (size, method), rs in groups.items():
+    for (size, method), rs in group_records(records, "size", "method").items():
         flags = [r["success"] for r in rs if r["success"] is not None]
         rows.append(
             {
