@@ -44,6 +44,7 @@ from prillm.pricing import METHODS, optimal_price
 
 __all__ = [
     "RECORD_KEYS",
+    "check_sweep",
     "failure_record",
     "held_out_days",
     "held_out_scenario",
@@ -79,6 +80,21 @@ RECORD_KEYS = (
     "bf_enumerated",
     "bf_extrapolated_s",
 )
+
+
+def check_sweep(name: str, scenarios: Any, bf_budget: Any = None) -> None:
+    """Check a sweep's scenario count (field ``name``) and, unless ``None``, its BF budget.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value: ``scenarios`` not an integer >= 1, ``bf_budget`` not a
+        positive number of seconds.
+    """
+    if isinstance(scenarios, bool) or not isinstance(scenarios, int) or scenarios < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {scenarios!r}")
+    if bf_budget is not None and not bf_budget > 0:
+        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
 
 
 def task_seed(seed: int, family: str, scenario: int) -> int:

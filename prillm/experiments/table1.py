@@ -44,7 +44,12 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from prillm.experiments.scenario_runs import method_task, outcome_summary, sweep_records
+from prillm.experiments.scenario_runs import (
+    check_sweep,
+    method_task,
+    outcome_summary,
+    sweep_records,
+)
 from prillm.experiments.tables import group_records
 
 __all__ = [
@@ -114,16 +119,7 @@ def table1_tasks(
     ValueError
         For ``scenarios_per_segment < 1`` or ``bf_budget <= 0``.
     """
-    if (
-        isinstance(scenarios_per_segment, bool)
-        or not isinstance(scenarios_per_segment, int)
-        or scenarios_per_segment < 1
-    ):
-        raise ValueError(
-            f"scenarios_per_segment: expected an integer >= 1, got {scenarios_per_segment!r}"
-        )
-    if not bf_budget > 0:
-        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
+    check_sweep("scenarios_per_segment", scenarios_per_segment, bf_budget)
     for seg in segments:
         if seg not in SEGMENTS:
             raise ValueError(f"segments: unknown segment {seg!r}; choose from {SEGMENTS}")

@@ -27,7 +27,12 @@ from typing import Any
 
 from prillm.abstraction.core import METHODS as ABSTRACTIONS
 from prillm.abstraction.core import check_k
-from prillm.experiments.scenario_runs import method_task, outcome_summary, sweep_records
+from prillm.experiments.scenario_runs import (
+    check_sweep,
+    method_task,
+    outcome_summary,
+    sweep_records,
+)
 from prillm.experiments.tables import group_records
 
 __all__ = [
@@ -59,13 +64,6 @@ PAPER_TABLE3: dict[str, Any] = {"da_share_min": 0.97}
 #: reduces the profit gap from 11.53% to a near-zero 0.06%" (percent of the optimal profit;
 #: K = 2 and 3 are in its Table 3, not in its text).
 PAPER_K_GAP: dict[int, float] = {1: 11.53, 4: 0.06}
-
-
-def _check(scenarios: Any, bf_budget: float | None = None) -> None:
-    if isinstance(scenarios, bool) or not isinstance(scenarios, int) or scenarios < 1:
-        raise ValueError(f"scenarios: expected an integer >= 1, got {scenarios!r}")
-    if bf_budget is not None and not bf_budget > 0:
-        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
 
 
 def _rivals(records: Sequence[Mapping[str, Any]]) -> int | None:
@@ -140,7 +138,7 @@ def table3_records(
     >>> [r["method"] for r in rows], rows[-1]["K"], rows[-1]["share"] <= 1 + 1e-9
     (['exact', 'bf', 'min'], 2, True)
     """
-    _check(scenarios, bf_budget)
+    check_sweep("scenarios", scenarios, bf_budget)
     k_rivals = check_k(K)
     for a in abstractions:
         if a not in ABSTRACTIONS:
@@ -214,7 +212,7 @@ def k_sweep(
     >>> rows[0]["gap_pct"]
     0.0
     """
-    _check(scenarios)
+    check_sweep("scenarios", scenarios)
     ks = [check_k(k) for k in K]
     if abstraction not in ABSTRACTIONS:
         raise ValueError(f"abstraction: unknown method {abstraction!r}; choose from {ABSTRACTIONS}")
