@@ -354,3 +354,21 @@ def test_k_sweep_matches_table3_and_summarises_the_gap(table3_quick) -> None:
     assert PAPER_K_GAP == {1: 11.53, 4: 0.06}
     with pytest.raises(MarketError, match="K: expected an integer >= 1"):
         k_sweep((0,), scenarios=1)
+
+
+@pytest.mark.parametrize(
+    ("call", "kwargs", "message"),
+    [
+        ("table1_tasks", {"scenarios_per_segment": 0}, "scenarios_per_segment: expected an int"),
+        ("table1_tasks", {"scenarios_per_segment": True}, "scenarios_per_segment: expected an"),
+        ("table1_tasks", {"bf_budget": 0.0}, "bf_budget: expected a positive number of seconds"),
+        ("table3_records", {"scenarios": 1.5}, "scenarios: expected an integer >= 1, got 1.5"),
+        ("table3_records", {"bf_budget": -1}, "seconds, got -1$"),
+        ("k_sweep", {"scenarios": 0}, "scenarios: expected an integer >= 1, got 0"),
+    ],
+)
+def test_sweep_sizes_are_checked_before_anything_runs(call, kwargs, message) -> None:
+    import prillm.experiments as ex
+
+    with pytest.raises(ValueError, match=message):
+        getattr(ex, call)(**kwargs)

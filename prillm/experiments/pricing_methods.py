@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm.experiments.tables import group_records
 from prillm.market import MarketError
 from prillm.pricing import METHODS, optimal_price
 from prillm.synthetic import random_market
@@ -85,6 +86,17 @@ def price_with_methods(
     """
     opts = dict(options or {})
     _check_methods(methods, opts)
+    return _price_with(market, prefs, target, methods, opts)[1]
+
+
+def _price_with(
+    market: Any,
+    prefs: Any,
+    target: int | str,
+    methods: Sequence[str],
+    opts: Mapping[str, Mapping[str, Any]],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The exact result and the records of :func:`price_with_methods` (inputs checked)."""
     best = optimal_price(market, prefs, target)
     rows = []
     for method in methods:
@@ -94,7 +106,7 @@ def price_with_methods(
             else optimal_price(market, prefs, target, method=method, **opts.get(method, {}))
         )
         rows.append({"method": method, **_record(res, best)})
-    return rows
+    return best, rows
 
 
 def compare_pricing_methods(
@@ -164,24 +176,18 @@ def compare_pricing_methods(
     for n, m in sizes:
         for k in range(n_markets):
             market, prefs = random_market(gen, n, m, tightness=tightness)
-            best = optimal_price(market, prefs, target)
-            for method in methods:
-                res = (
-                    best
-                    if method == "exact"
-                    else optimal_price(market, prefs, target, method=method, **opts.get(method, {}))
-                )
-                records.append(
-                    {
-                        "size": f"{n}x{m}",
-                        "users": n,
-                        "providers": m,
-                        "market": k,
-                        "method": method,
-                        **_record(res, best),
-                        "breakpoints": int(best.diagnostics["n_breakpoints"]),
-                    }
-                )
+            best, rows = _price_with(market, prefs, target, methods, opts)
+            records.extend(
+                {
+                    "size": f"{n}x{m}",
+                    "users": n,
+                    "providers": m,
+                    "market": k,
+                    **row,
+                    "breakpoints": int(best.diagnostics["n_breakpoints"]),
+                }
+                for row in rows
+            )
     return records
 
 
@@ -197,11 +203,8 @@ def summarise_pricing(records: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         when it reports nothing) and ``breakpoints`` (median over the markets, of the exact
         path).
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["size"], r["method"]), []).append(r)
     rows = []
-    for (size, method), rs in groups.items():
+    for (size, method), rs in group_records(records, "size", "method").items():
         flags = [r["success"] for r in rs if r["success"] is not None]
         rows.append(
             {

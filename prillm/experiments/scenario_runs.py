@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,12 @@ from prillm.pricing import METHODS, optimal_price
 
 __all__ = [
     "RECORD_KEYS",
+    "check_sweep",
     "failure_record",
     "held_out_days",
     "held_out_scenario",
     "method_task",
+    "outcome_summary",
     "run_method_task",
     "sweep_records",
     "task_seed",
@@ -77,6 +80,21 @@ RECORD_KEYS = (
     "bf_enumerated",
     "bf_extrapolated_s",
 )
+
+
+def check_sweep(name: str, scenarios: Any, bf_budget: Any = None) -> None:
+    """Check a sweep's scenario count (field ``name``) and, unless ``None``, its BF budget.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value: ``scenarios`` not an integer >= 1, ``bf_budget`` not a
+        positive number of seconds.
+    """
+    if isinstance(scenarios, bool) or not isinstance(scenarios, int) or scenarios < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {scenarios!r}")
+    if bf_budget is not None and not bf_budget > 0:
+        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
 
 
 def task_seed(seed: int, family: str, scenario: int) -> int:
@@ -207,6 +225,31 @@ def run_method_task(task: Mapping[str, Any]) -> dict[str, Any]:
         "bf_extrapolated_s": bf_extrapolated,
     }
     return record
+
+
+def outcome_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the records of one method on one market family say, as a row of Table 1 or 3.
+
+    Returns
+    -------
+    dict
+        ``scenarios`` (records), ``solved`` (records with a share), ``failed``, ``share_mean``,
+        ``share_worst`` (over the solved; ``None`` if none), ``time_median_s`` (over the
+        records with a time), ``bf_extrapolated_median_s`` (over the records with one: the
+        brute force's, measured or extrapolated; else ``None``).
+    """
+    shares = [r["share"] for r in records if r["share"] is not None]
+    times = [r["time_s"] for r in records if r["time_s"] is not None]
+    extra = [r["bf_extrapolated_s"] for r in records if r["bf_extrapolated_s"] is not None]
+    return {
+        "scenarios": len(records),
+        "solved": len(shares),
+        "failed": sum(r["status"] == "failed" for r in records),
+        "share_mean": statistics.fmean(shares) if shares else None,
+        "share_worst": min(shares) if shares else None,
+        "time_median_s": statistics.median(times) if times else None,
+        "bf_extrapolated_median_s": statistics.median(extra) if extra else None,
+    }
 
 
 def failure_record(task: Mapping[str, Any], failure: Any) -> dict[str, Any]:

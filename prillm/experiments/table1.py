@@ -44,7 +44,13 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from prillm.experiments.scenario_runs import method_task, sweep_records
+from prillm.experiments.scenario_runs import (
+    check_sweep,
+    method_task,
+    outcome_summary,
+    sweep_records,
+)
+from prillm.experiments.tables import group_records
 
 __all__ = [
     "PAPER_IMPROVEMENT",
@@ -113,16 +119,7 @@ def table1_tasks(
     ValueError
         For ``scenarios_per_segment < 1`` or ``bf_budget <= 0``.
     """
-    if (
-        isinstance(scenarios_per_segment, bool)
-        or not isinstance(scenarios_per_segment, int)
-        or scenarios_per_segment < 1
-    ):
-        raise ValueError(
-            f"scenarios_per_segment: expected an integer >= 1, got {scenarios_per_segment!r}"
-        )
-    if not bf_budget > 0:
-        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
+    check_sweep("scenarios_per_segment", scenarios_per_segment, bf_budget)
     for seg in segments:
         if seg not in SEGMENTS:
             raise ValueError(f"segments: unknown segment {seg!r}; choose from {SEGMENTS}")
@@ -203,38 +200,25 @@ def summarise_table1(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     -------
     list of dict
         ``segment``, ``method``, ``scenarios``, ``solved`` (records with a share), ``failed``,
-        ``over_budget``, ``share_mean``, ``share_worst`` (over the solved; ``None`` if none),
-        ``time_median_s`` (over the records with a time; for BF over budget that is the
-        budget), ``bf_extrapolated_median_s`` (BF only: the median time the whole enumeration
-        takes, measured or extrapolated from the branches enumerated), ``time_vs_bf`` (the
-        median time over the segment's ``bf_extrapolated_median_s``: the paper's "< 5 % of
-        BF's time"; ``None`` without BF), ``paper`` (the paper's statement about the method,
-        :data:`PAPER_TABLE1`, or ``None``).
+        ``share_mean``, ``share_worst`` (over the solved; ``None`` if none), ``time_median_s``
+        (over the records with a time; for BF over budget that is the budget),
+        ``bf_extrapolated_median_s`` (BF only: the median time the whole enumeration takes,
+        measured or extrapolated from the branches enumerated), ``over_budget``,
+        ``time_vs_bf`` (the median time over the segment's ``bf_extrapolated_median_s``: the
+        paper's "< 5 % of BF's time"; ``None`` without BF), ``paper`` (the paper's statement
+        about the method, :data:`PAPER_TABLE1`, or ``None``).
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["family"], r["method"]), []).append(r)
-    rows = []
-    for (segment, method), rs in groups.items():
-        shares = [r["share"] for r in rs if r["share"] is not None]
-        times = [r["time_s"] for r in rs if r["time_s"] is not None]
-        extra = [r["bf_extrapolated_s"] for r in rs if r["bf_extrapolated_s"] is not None]
-        rows.append(
-            {
-                "segment": segment,
-                "method": method,
-                "scenarios": len(rs),
-                "solved": len(shares),
-                "failed": sum(r["status"] == "failed" for r in rs),
-                "over_budget": sum(r["status"] == "over_budget" for r in rs),
-                "share_mean": statistics.fmean(shares) if shares else None,
-                "share_worst": min(shares) if shares else None,
-                "time_median_s": statistics.median(times) if times else None,
-                "bf_extrapolated_median_s": statistics.median(extra) if extra else None,
-                "time_vs_bf": None,
-                "paper": PAPER_TABLE1.get(method),
-            }
-        )
+    rows = [
+        {
+            "segment": segment,
+            "method": method,
+            **outcome_summary(rs),
+            "over_budget": sum(r["status"] == "over_budget" for r in rs),
+            "time_vs_bf": None,
+            "paper": PAPER_TABLE1.get(method),
+        }
+        for (segment, method), rs in group_records(records, "family", "method").items()
+    ]
     bf_time = {
         r["segment"]: r["bf_extrapolated_median_s"]
         for r in rows

@@ -22,13 +22,18 @@ Table 3's per-cell figures are not in the text of the paper we have; its stateme
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prillm.abstraction.core import METHODS as ABSTRACTIONS
 from prillm.abstraction.core import check_k
-from prillm.experiments.scenario_runs import method_task, sweep_records
+from prillm.experiments.scenario_runs import (
+    check_sweep,
+    method_task,
+    outcome_summary,
+    sweep_records,
+)
+from prillm.experiments.tables import group_records
 
 __all__ = [
     "ABSTRACTIONS",
@@ -61,11 +66,15 @@ PAPER_TABLE3: dict[str, Any] = {"da_share_min": 0.97}
 PAPER_K_GAP: dict[int, float] = {1: 11.53, 4: 0.06}
 
 
-def _check(scenarios: Any, bf_budget: float | None = None) -> None:
-    if isinstance(scenarios, bool) or not isinstance(scenarios, int) or scenarios < 1:
-        raise ValueError(f"scenarios: expected an integer >= 1, got {scenarios!r}")
-    if bf_budget is not None and not bf_budget > 0:
-        raise ValueError(f"bf_budget: expected a positive number of seconds, got {bf_budget!r}")
+def _rivals(records: Sequence[Mapping[str, Any]]) -> int | None:
+    """The target's rivals in the records' markets (``None`` unless they all have as many)."""
+    providers = {r["providers"] for r in records if r["providers"] is not None}
+    return providers.pop() - 1 if len(providers) == 1 else None
+
+
+def _gap_pct(share: float | None) -> float | None:
+    """The profit gap ``100 (1 - share)``: percent of the optimal profit lost."""
+    return None if share is None else 100.0 * (1.0 - share)
 
 
 def _abstraction_task(
@@ -129,7 +138,7 @@ def table3_records(
     >>> [r["method"] for r in rows], rows[-1]["K"], rows[-1]["share"] <= 1 + 1e-9
     (['exact', 'bf', 'min'], 2, True)
     """
-    _check(scenarios, bf_budget)
+    check_sweep("scenarios", scenarios, bf_budget)
     k_rivals = check_k(K)
     for a in abstractions:
         if a not in ABSTRACTIONS:
@@ -158,32 +167,17 @@ def summarise_table3(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         brute force on the full game, extrapolated when over budget; ``bf`` rows),
         ``paper_share_min`` (0.97 for DA, :data:`PAPER_TABLE3`; else ``None``).
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["family"], r["method"]), []).append(r)
-    rows = []
-    for (market, method), rs in groups.items():
-        shares = [r["share"] for r in rs if r["share"] is not None]
-        times = [r["time_s"] for r in rs if r["time_s"] is not None]
-        extra = [r["bf_extrapolated_s"] for r in rs if r["bf_extrapolated_s"] is not None]
-        providers = {r["providers"] for r in rs if r["providers"] is not None}
-        rows.append(
-            {
-                "market": market,
-                "rivals": providers.pop() - 1 if len(providers) == 1 else None,
-                "method": method,
-                "K": rs[0]["K"],
-                "scenarios": len(rs),
-                "solved": len(shares),
-                "failed": sum(r["status"] == "failed" for r in rs),
-                "share_mean": statistics.fmean(shares) if shares else None,
-                "share_worst": min(shares) if shares else None,
-                "time_median_s": statistics.median(times) if times else None,
-                "bf_extrapolated_median_s": statistics.median(extra) if extra else None,
-                "paper_share_min": PAPER_TABLE3["da_share_min"] if method == "da" else None,
-            }
-        )
-    return rows
+    return [
+        {
+            "market": market,
+            "rivals": _rivals(rs),
+            "method": method,
+            "K": rs[0]["K"],
+            **outcome_summary(rs),
+            "paper_share_min": PAPER_TABLE3["da_share_min"] if method == "da" else None,
+        }
+        for (market, method), rs in group_records(records, "family", "method").items()
+    ]
 
 
 def k_sweep(
@@ -218,7 +212,7 @@ def k_sweep(
     >>> rows[0]["gap_pct"]
     0.0
     """
-    _check(scenarios)
+    check_sweep("scenarios", scenarios)
     ks = [check_k(k) for k in K]
     if abstraction not in ABSTRACTIONS:
         raise ValueError(f"abstraction: unknown method {abstraction!r}; choose from {ABSTRACTIONS}")
@@ -232,7 +226,7 @@ def k_sweep(
         tasks, executor=executor, workers=workers, progress=progress, label="K sweep"
     )
     for r in rows:
-        r["gap_pct"] = None if r["share"] is None else 100.0 * (1.0 - r["share"])
+        r["gap_pct"] = _gap_pct(r["share"])
     return rows
 
 
@@ -246,27 +240,23 @@ def summarise_k_sweep(records: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         (``100 (1 - mean share)``), ``gap_worst_pct``, ``time_median_s``, ``paper_gap_pct``
         (:data:`PAPER_K_GAP` for the 8-LLM market's DA rows, else ``None``).
     """
-    groups: dict[tuple[str, str, Any], list[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["family"], r["method"], r["K"]), []).append(r)
     rows = []
-    for (market, method, k), rs in groups.items():
-        shares = [r["share"] for r in rs if r["share"] is not None]
-        times = [r["time_s"] for r in rs if r["time_s"] is not None]
-        providers = {r["providers"] for r in rs if r["providers"] is not None}
-        paper = PAPER_K_GAP.get(k) if market == "Economy-8" and method == "da" else None
+    for (market, method, k), rs in group_records(records, "family", "method", "K").items():
+        summary = outcome_summary(rs)
         rows.append(
             {
                 "market": market,
-                "rivals": providers.pop() - 1 if len(providers) == 1 else None,
+                "rivals": _rivals(rs),
                 "method": method,
                 "K": k,
-                "scenarios": len(rs),
-                "solved": len(shares),
-                "gap_mean_pct": 100.0 * (1.0 - statistics.fmean(shares)) if shares else None,
-                "gap_worst_pct": 100.0 * (1.0 - min(shares)) if shares else None,
-                "time_median_s": statistics.median(times) if times else None,
-                "paper_gap_pct": paper,
+                "scenarios": summary["scenarios"],
+                "solved": summary["solved"],
+                "gap_mean_pct": _gap_pct(summary["share_mean"]),
+                "gap_worst_pct": _gap_pct(summary["share_worst"]),
+                "time_median_s": summary["time_median_s"],
+                "paper_gap_pct": (
+                    PAPER_K_GAP.get(k) if market == "Economy-8" and method == "da" else None
+                ),
             }
         )
     return rows

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from prillm.calibration.identifiability import IdentifiabilityWarning
 from prillm.calibration.metrics import FitMetrics
 
-__all__ = ["metrics_summary", "recording_identifiability"]
+__all__ = ["group_records", "metrics_summary", "recording_identifiability"]
 
 T = TypeVar("T")
 
@@ -31,3 +31,21 @@ def recording_identifiability(fit: Callable[[], T]) -> T:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
         return fit()
+
+
+def group_records(
+    records: Iterable[Mapping[str, Any]], *keys: str
+) -> dict[tuple[Any, ...], list[Mapping[str, Any]]]:
+    """The records grouped by their values of ``keys``: groups, and records in each, in the
+    order met (what every ``summarise_*`` reduces to one row per group).
+
+    Examples
+    --------
+    >>> rows = [{"m": "a", "x": 1}, {"m": "b", "x": 2}, {"m": "a", "x": 3}]
+    >>> {k: [r["x"] for r in rs] for k, rs in group_records(rows, "m").items()}
+    {('a',): [1, 3], ('b',): [2]}
+    """
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return groups
