@@ -56,22 +56,30 @@ from prillm.equilibrium.active_set import ActiveSetResult
 from prillm.equilibrium.certificate import EquilibriumError
 from prillm.market import Market, Preferences
 
-__all__ = ["MAX_ROUTES", "MAX_USERS", "rational_equilibrium", "within_limits"]
+__all__ = ["MAX_ROUTES", "MAX_USERS", "rational_equilibrium", "size_limit"]
 
-#: The exact path is offered to markets of at most this many users with demand ...
-MAX_USERS = 60
-#: ... and this many routes ``n m`` (measured here: a 30 x 30 market of the stress script's
-#: "wide" kind takes about a second, most of it the ``O(n^3)`` elimination).
+#: The exact path is offered to markets of at most this many users with demand (the system's
+#: size) ...
+MAX_USERS = 32
+#: ... and this many routes ``n m``. Measured on a shared machine: a 32 x 32 market with 386
+#: routes used takes 0.05-0.2 s from the floating-point passes' support and 0.9 s from a cold
+#: start (6 supports); with 60 users one solve already takes 2.5-3.5 s, so the bound is on ``n``.
 MAX_ROUTES = 1024
 #: Primal-dual active-set steps before the monotone method takes over.
 _PDAS_STEPS = 50
 
 
-def within_limits(market: Market) -> bool:
-    """Whether :func:`rational_equilibrium` takes this market (see :data:`MAX_ROUTES`)."""
+def size_limit(market: Market) -> str | None:
+    """Why :func:`rational_equilibrium` declines ``market`` (too large), or ``None``."""
     n, m = market.shape
     users = int(np.count_nonzero(np.asarray(market.demand) > 0))
-    return users <= MAX_USERS and n * m <= MAX_ROUTES
+    if users <= MAX_USERS and n * m <= MAX_ROUTES:
+        return None
+    return (
+        f"the exact rational path takes markets of at most MAX_USERS={MAX_USERS} users with "
+        f"demand and MAX_ROUTES={MAX_ROUTES} routes (n*m); this one has {users} users with "
+        f"demand and {n} x {m} = {n * m} routes"
+    )
 
 
 def _dyadic(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -243,11 +251,9 @@ def rational_equilibrium(
     ([[1.0, 2.0]], 'rational')
     """
     n, m = market.shape
-    if not within_limits(market):
-        raise EquilibriumError(
-            f"the exact rational path takes markets of at most {MAX_USERS} users with demand and "
-            f"{MAX_ROUTES} routes (n*m); this one is {n} x {m}"
-        )
+    too_large = size_limit(market)
+    if too_large is not None:
+        raise EquilibriumError(too_large)
     game = _Game(market, prefs)
     act = np.asarray(market.demand) > 0
     s = np.zeros(game.cost.shape, bool) if support is None else np.array(support, bool)[act]
