@@ -58,8 +58,6 @@ from prillm.equilibrium import (
     solve_support,
     user_costs,
 )
-from prillm.equilibrium.rational import MAX_ROUTES, MAX_USERS
-from prillm.market import cost_rounding_error
 from prillm.synthetic import plausible_market
 
 # %% [markdown]
@@ -797,6 +795,8 @@ glue("ug_moved_res", float(moved_cert.max_residual), display=False)
 # per million tokens, $w_q = 10^{-6}$: congestion is about $10^{-25}$ of the prices.
 
 # %%
+from prillm.market import cost_rounding_error
+
 corner = Market(
     demand=[1.0, 1e6],
     price=[1e4, 1e4],
@@ -817,6 +817,8 @@ assert corner_dd.path == "double-double" and corner_eq.path == "rational"
 print(corner_eq.flows, corner_eq.certificate.flow_error)
 
 # %% tags=["remove-cell"]
+from prillm.equilibrium.rational import MAX_ROUTES, MAX_USERS
+
 glue("ug_corner_dd_bound", float(corner_dd.flow_error.max()), display=False)
 glue("ug_corner_bound", float(corner_eq.certificate.flow_error), display=False)
 glue("ug_rational_users", MAX_USERS, display=False)
