@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prillm import EquilibriumError, Market, Preferences, solve_equilibrium, water_filling
+from prillm import Market, Preferences, solve_equilibrium, water_filling
 from scripts.stress_equilibrium import KINDS, check_market, random_market, run
 from tests.oracle import exact_equilibrium, flow_error
 

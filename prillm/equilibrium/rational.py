@@ -40,9 +40,9 @@ face's minimiser and stripped of its zero flows, so that the potential falls str
 two faces and none repeats: it terminates. The exact flows are finally rounded to the nearest
 doubles; their error, computed exactly, is the certificate's ``flow_error``.
 
-Cost: building the system takes ``O(n^2 m)`` and solving it ``O(n^3)`` operations on integers
-of up to ``n`` times a few hundred bits, per support. The path is offered only up to
-:data:`MAX_USERS` users with demand and :data:`MAX_ROUTES` routes (``n m``).
+Cost: ``O(n^2 m)`` to build and ``O(n^3)`` operations on integers of up to ``n`` times a few
+hundred bits to solve, per support; the path is offered up to :data:`MAX_USERS` users with
+demand and :data:`MAX_ROUTES` routes ``n m``.
 """
 
 from __future__ import annotations
@@ -127,9 +127,8 @@ class _Game:
     def __init__(self, market: Market, prefs: Preferences) -> None:
         w_p, w_q, w_d, b = prefs.values_for(market)
         act = np.asarray(market.demand) > 0
-        (wp,), e_wp = _dyadic(np.array([w_p]))
-        (wd,), e_wd = _dyadic(np.array([w_d]))
-        (wq,), e_wq = _dyadic(np.array([w_q]))
+        ((wp, wd, wq),), e_w = _dyadic(np.array([[w_p, w_d, w_q]]))
+        e_wp = e_wd = e_wq = e_w
         price, e_p = _dyadic(market.price)
         lat, e_l = _dyadic(np.asarray(market.latency))
         bias, e_b = _dyadic(b)
@@ -153,9 +152,8 @@ class _Game:
         kp = (s * self.alpha[None, :]).sum(axis=1) * big_l
         ac = s * self.cost
         q = ac.sum(axis=0)  # sum_{i in U_j} C_ij
-        rhs = (self.total + (ac * self.alpha[None, :]).sum(axis=1)) * big_l - (s * (w * q)).sum(
-            axis=1
-        )
+        rhs = (self.total + (ac * self.alpha[None, :]).sum(axis=1)) * big_l
+        rhs -= (s * (w * q)).sum(axis=1)
         mat = [[0] * n for _ in range(n)]
         for j in range(m):
             users = np.flatnonzero(s[:, j]).tolist()
