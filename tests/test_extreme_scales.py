@@ -29,6 +29,7 @@ def test_stress_sample_of_2000_markets():
     # double-double refinement: they are solved exactly (the rational path), never raised
     assert totals["raised"] == 0 and totals["raised_warm"] == 0
     assert totals["path_rational"] > 0  # the sample reaches that corner
+    assert worst["rational path"] <= 2.0**-53  # exact, up to the rounding of each flow
     for kind in KINDS:
         if kind != "wide":
             assert worst[kind] <= 1e-11, (kind, worst[kind])
