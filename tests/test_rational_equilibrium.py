@@ -144,6 +144,12 @@ def test_the_size_limit_raises_and_names_itself(monkeypatch):
         solve_equilibrium(market, prefs)
 
 
+def test_a_tol_below_the_rounding_is_refused_with_the_reason():
+    market, prefs = CORNER[0]
+    with pytest.raises(EquilibriumError, match="rounded to doubles"):
+        solve_equilibrium(market, prefs, tol=1e-30)
+
+
 def test_the_path_is_recorded():
     plain = solve_equilibrium(Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e6, 1e6]))
     huge = solve_equilibrium(Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e19, 1e19]))

@@ -247,7 +247,13 @@ def solve_equilibrium(
             raise EquilibriumError(f"{exc}; {too_large}") from exc
     # the floating-point passes could not settle the support or its bound: solve exactly
     raw = rational_equilibrium(market, prefs, raw.support)
-    return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+    try:
+        return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+    except EquilibriumError as exc:
+        raise EquilibriumError(
+            f"{exc}; this is the exact equilibrium (rational path) rounded to doubles, so tol is "
+            "below what doubles can show"
+        ) from exc
 
 
 def package_equilibrium(
