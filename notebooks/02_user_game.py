@@ -54,6 +54,7 @@ from prillm import (
 from prillm.equilibrium import (
     best_response_dynamics,
     potential,
+    solve_active_set,
     solve_support,
     user_costs,
 )
@@ -776,8 +777,58 @@ glue("ug_moved_res", float(moved_cert.max_residual), display=False)
 #   equilibrium solves one linear system, so the flows' error is what iterative refinement still
 #   moves them by, plus the round-off of their evaluation; the certificate's `flow_error` is
 #   this bound, each flow relative to its own user's demand (here
-#   {glue:text}`ug_tie_bound:.1e`). `certified` requires it below `tol` too; where it cannot be
-#   shown the solver raises and says so rather than return a plausible wrong answer.
+#   {glue:text}`ug_tie_bound:.1e`). `certified` requires it below `tol` too.
+# * **An exact last resort** (`prillm.equilibrium.rational`). Where even the double-double
+#   refinement cannot settle the support (congestion below about $10^{-17}$ of the costs against
+#   the smallest user: a capacity of $10^{13}$ times the demand, $w_q = 10^{-6}$ and prices of
+#   $10^4$ at once), the equilibrium is solved exactly. Every stored double is a rational, so
+#   the fixed-support system of {eq}`ug-kkt` becomes an integer one, solved by fraction-free
+#   elimination; the support is settled by active-set steps on exact signs, and the exact flows
+#   are rounded to doubles: `flow_error` is then that rounding alone, at most $2^{-53}$ of a
+#   user's demand. `Equilibrium.path` says which arithmetic settled an answer (`"double"`,
+#   `"double-double"` or `"rational"`). The exact path costs $O(n^3)$ operations on integers
+#   that grow with $n$, so it is offered to markets of at most {glue:text}`ug_rational_users`
+#   users with demand and {glue:text}`ug_rational_routes` routes; beyond that the solver raises
+#   and names the limit rather than return a plausible wrong answer.
+#
+# Two users of 1 and $10^6$ tokens, two providers of capacity $10^{19}$ tokens at $10^4$ USD
+# per million tokens, $w_q = 10^{-6}$: congestion is about $10^{-25}$ of the prices.
+
+# %%
+from prillm.market import cost_rounding_error
+
+corner = Market(
+    demand=[1.0, 1e6],
+    price=[1e4, 1e4],
+    capacity=[1e19, 1e19],
+    latency=[[0.5, 0.7], [0.3, 0.2]],
+)
+corner_prefs = Preferences(w_q=1e-6, w_d=1.0)
+corner_gc = game_coefficients(corner, corner_prefs)
+# the floating-point passes alone (double, then double-double)
+corner_dd = solve_active_set(
+    corner_gc.cost,
+    corner_gc.slope,
+    corner_gc.demand,
+    cost_lo=cost_rounding_error(corner, corner_prefs),
+)
+corner_eq = solve_equilibrium(corner, corner_prefs)
+assert corner_dd.path == "double-double" and corner_eq.path == "rational"
+print(corner_eq.flows, corner_eq.certificate.flow_error)
+
+# %% tags=["remove-cell"]
+from prillm.equilibrium.rational import MAX_ROUTES, MAX_USERS
+
+glue("ug_corner_dd_bound", float(corner_dd.flow_error.max()), display=False)
+glue("ug_corner_bound", float(corner_eq.certificate.flow_error), display=False)
+glue("ug_rational_users", MAX_USERS, display=False)
+glue("ug_rational_routes", MAX_ROUTES, display=False)
+
+# %% [markdown]
+# The double-double pass bounds these flows only to {glue:text}`ug_corner_dd_bound:.1e` of a
+# user's demand, far above `tol`; the rational path returns them with bound
+# {glue:text}`ug_corner_bound:.1e` (each user's whole demand on its lower-latency provider:
+# exact doubles).
 #
 # The bound {eq}`ug-forward` is the reason residuals alone do not suffice; the bound the
 # library reports comes from the linear system on the verified support. The test suite checks
@@ -802,7 +853,8 @@ glue("ug_moved_res", float(moved_cert.max_residual), display=False)
 #   a Nash gap.
 # - Small residuals do not bound the flows when capacities dwarf the demand
 #   ({prf:ref}`prop-ug-forward`); the solver then refines in double-double arithmetic and
-#   certifies a forward bound on the flows.
+#   certifies a forward bound on the flows, and where even that cannot settle the support it
+#   solves small markets exactly in rational arithmetic.
 #
 # ## Exercises
 #

@@ -10,11 +10,19 @@ oracle of ``tests/oracle.py``. Printed counts:
 - ``nash_false_failure``: ``check_nash=True`` (the command line's setting) rejected a market;
 - ``warm_changed``: a warm start changed the answer by more than ``tol``;
 - ``not_certified_status``: the answer was returned with a "not certified" status (allowed,
-  counted).
+  counted);
+- ``path_<name>``: markets whose cold solve was settled in ``double``, ``double-double`` or
+  ``rational`` arithmetic (:attr:`prillm.Equilibrium.path`), with the cold solve's time on the
+  rational path (median and max).
+
+The markets are drawn from one stream, the warm starts from a stream of their own per market,
+so that the markets do not depend on the solver's outcomes. ``--kinds`` checks only some kinds
+(the others are still drawn, so a kind's markets are the same as in the mixed run).
 
 Usage::
 
     python scripts/stress_equilibrium.py --markets 100000 --seed 0 [--max-size 30]
+    python scripts/stress_equilibrium.py --markets 21000 --seed 0 --kinds wide
 
 The test suite runs a 2,000-market sample of the same generator (tests/test_extreme_scales.py).
 """
@@ -36,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from prillm import EquilibriumError, Market, Preferences, solve_equilibrium  # noqa: E402
 from tests.oracle import exact_equilibrium, flow_error  # noqa: E402
 
+PATHS = ("double", "double-double", "rational")
 KINDS = ("balanced", "wide", "huge_capacity", "tiny_capacity", "ties", "monopoly", "one_token")
 
 
@@ -75,12 +84,15 @@ def random_market(rng: np.random.Generator, kind: str, max_size: int = 30):
 def check_market(market, prefs, tol: float = 1e-9, rng: np.random.Generator | None = None):
     """The outcome counts (a Counter) of one market against the oracle."""
     out: Counter = Counter()
+    start = time.perf_counter()
     try:
         eq = solve_equilibrium(market, prefs, tol=tol)
     except EquilibriumError:
         out["raised"] += 1
         exact = exact_equilibrium(market, prefs)
         return out, None
+    out[f"path_{eq.path}"] += 1
+    out[f"seconds_{eq.path}"] = time.perf_counter() - start
     exact = exact_equilibrium(market, prefs, hint=eq.support)
     err = flow_error(eq.flows, exact, market.demand)
     out["worst_error"] = err
@@ -111,19 +123,33 @@ def run(
     tol: float = 1e-9,
     quiet: bool = False,
     dump: str | None = None,
+    kinds: tuple[str, ...] = KINDS,
 ):
-    """Run the stress test; returns the totals (a Counter) and the worst error per kind."""
+    """Run the stress test; returns the totals (a Counter) and the worst error per kind (and
+    over the markets settled on the rational path, ``"rational path"``).
+
+    The totals also hold ``rational_seconds``: the cold solve's time of each market settled on
+    the rational path (a list).
+    """
     rng = np.random.default_rng(seed)
     totals: Counter = Counter()
-    worst: dict[str, float] = dict.fromkeys(KINDS, 0.0)
+    totals["rational_seconds"] = []
+    worst: dict[str, float] = dict.fromkeys((*KINDS, "rational path"), 0.0)
     start = time.perf_counter()
     for k in range(markets):
         kind = KINDS[k % len(KINDS)]
         market, prefs = random_market(rng, kind, max_size)
-        out, err = check_market(market, prefs, tol, rng)
+        if kind not in kinds:
+            continue
+        out, err = check_market(market, prefs, tol, np.random.default_rng((seed, k)))
         totals["markets"] += 1
         for key in ("raised", "certified_wrong", "nash_false_failure", "warm_changed"):
             totals[key] += out[key]
+        for path in PATHS:
+            totals[f"path_{path}"] += out[f"path_{path}"]
+        if out["path_rational"]:
+            totals["rational_seconds"].append(out["seconds_rational"])
+            worst["rational path"] = max(worst["rational path"], err)
         totals["raised_warm"] += out["raised_warm"]
         totals[f"raised_{kind}"] += out["raised"]
         totals["not_certified_status"] += out["not_certified_status"]
@@ -136,8 +162,9 @@ def run(
         if bad and not quiet:
             print(f"market {k} ({kind}, {market.shape}): {', '.join(bad)}; error {err:.3e}",
                   file=sys.stderr)
-        if not quiet and (k + 1) % 1000 == 0:
-            print(f"{k + 1} markets, {time.perf_counter() - start:.0f} s: {dict(totals)}",
+        if not quiet and totals["markets"] % 1000 == 0:
+            shown = {key: v for key, v in totals.items() if key != "rational_seconds"}
+            print(f"{k + 1} markets drawn, {time.perf_counter() - start:.0f} s: {shown}",
                   file=sys.stderr)
     return totals, worst
 
@@ -148,16 +175,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-size", type=int, default=30)
     parser.add_argument("--dump", help="folder to pickle each failing market into")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="check only these kinds (all are drawn)")
     args = parser.parse_args(argv)
-    totals, worst = run(args.markets, args.seed, args.max_size, dump=args.dump)
+    totals, worst = run(args.markets, args.seed, args.max_size, dump=args.dump,
+                        kinds=tuple(args.kinds))
     print(f"markets: {totals['markets']}")
     for key in ("certified_wrong", "raised", "raised_warm", "nash_false_failure",
                 "warm_changed", "not_certified_status"):
         print(f"{key}: {totals[key]}")
-    print("raised by kind: " + ", ".join(f"{k} {totals[f'raised_{k}']}" for k in KINDS))
+    print("raised by kind: " + ", ".join(f"{k} {totals[f'raised_{k}']}" for k in args.kinds))
+    print("cold solves by path: " + ", ".join(f"{p} {totals[f'path_{p}']}" for p in PATHS))
+    times = totals["rational_seconds"]
+    if times:
+        print(f"rational path, seconds per cold solve: median {np.median(times):.3f}, "
+              f"max {max(times):.3f}")
     print("worst flow error / demand by kind:")
-    for kind, err in worst.items():
-        print(f"  {kind}: {err:.3e}")
+    for kind in (*args.kinds, "rational path"):
+        print(f"  {kind}: {worst[kind]:.3e}")
     bad = totals["certified_wrong"] + totals["raised"] + totals["raised_warm"]
     bad += totals["nash_false_failure"] + totals["warm_changed"]
     return 1 if bad else 0

@@ -9,6 +9,7 @@ Modules, from the bottom up:
                               the potential (Eq. 4-5), best responses and their dynamics
 :mod:`~.certificate`          the KKT certificate (Eq. 14-17) and :class:`EquilibriumError`
 :mod:`~.active_set`           the exact solver on raw arrays (primal-dual active set)
+:mod:`~.rational`             the last resort: the equilibrium in exact rational arithmetic
 :mod:`~.solve`                :func:`solve_equilibrium` and :class:`Equilibrium`
 ============================  =================================================================
 
@@ -39,6 +40,7 @@ from prillm.equilibrium.model import (
     user_cost_arrays,
     user_costs,
 )
+from prillm.equilibrium.rational import rational_equilibrium
 from prillm.equilibrium.solve import Equilibrium, package_equilibrium, solve_equilibrium
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "potential",
     "potential_arrays",
     "problem_scales",
+    "rational_equilibrium",
     "single_threaded_blas",
     "solve_active_set",
     "solve_equilibrium",

@@ -85,6 +85,8 @@ class ActiveSetResult:
     flow_error
         Per user, a forward error estimate of its flows relative to its own demand (see
         :mod:`prillm.equilibrium.refine`).
+    path
+        ``"double"``, ``"double-double"`` or ``"rational"``: which arithmetic settled it.
     """
 
     flows: np.ndarray
@@ -96,6 +98,10 @@ class ActiveSetResult:
     #: Forward error estimate of each user's flows relative to its own demand (0 without
     #: demand); ``inf`` where the solver could not settle the support. ``None``: not estimated.
     flow_error: np.ndarray | None = None
+    #: Which arithmetic settled the answer: ``"double"`` (the active-set iteration alone),
+    #: ``"double-double"`` (:mod:`prillm.equilibrium.refine`) or ``"rational"``
+    #: (:mod:`prillm.equilibrium.rational`, exact).
+    path: str = "double"
 
 
 def _population_loads(cost: np.ndarray, inv_curv: np.ndarray, total: float) -> np.ndarray:
@@ -281,8 +287,9 @@ def solve_active_set(
         raise EquilibriumError(f"linear algebra failure in the active-set solver: {exc}") from exc
     x *= d_scale
     lt *= c_scale
+    path = "double-double" if accurate else "double"
     if every:
-        return ActiveSetResult(x, lt, x.sum(axis=0), s, iters, fallback, user_err)
+        return ActiveSetResult(x, lt, x.sum(axis=0), s, iters, fallback, user_err, path)
     flows = np.zeros((n, m))
     flows[active] = x
     support_full = np.zeros((n, m), bool)
@@ -294,7 +301,7 @@ def solve_active_set(
     lam[~active] = (cost[~active] + slope * loads).min(axis=1)
     flow_error = np.zeros(n)
     flow_error[active] = user_err
-    return ActiveSetResult(flows, lam, loads, support_full, iters, fallback, flow_error)
+    return ActiveSetResult(flows, lam, loads, support_full, iters, fallback, flow_error, path)
 
 
 def _pdas(

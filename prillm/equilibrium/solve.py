@@ -16,7 +16,9 @@ with :math:`c_{ij} = w_p p_j + w_d d_{ij} - b_j`, :math:`k_j = w_q/\\alpha_j` an
 :func:`solve_equilibrium` validates the inputs, runs the active-set solver
 (:mod:`prillm.equilibrium.active_set`, on the kernel of :mod:`prillm.equilibrium.kkt`) and
 returns the result only with its KKT certificate (:mod:`prillm.equilibrium.certificate`) below
-the tolerance; otherwise it raises :class:`EquilibriumError`.
+the tolerance. When the floating-point passes cannot certify it, a small enough market is solved
+exactly in rational arithmetic (:mod:`prillm.equilibrium.rational`); otherwise it raises
+:class:`EquilibriumError`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from prillm.equilibrium.certificate import (
     certify_arrays,
 )
 from prillm.equilibrium.model import user_cost_arrays
+from prillm.equilibrium.rational import rational_equilibrium, size_limit
 from prillm.market import (
     TOKENS_PER_PRICE_UNIT,
     Market,
@@ -75,6 +78,11 @@ class Equilibrium:
         Active-set iterations (linear solves) used.
     method
         Which solver produced it.
+    path
+        Which arithmetic settled the answer: ``"double"`` (the active-set iteration alone),
+        ``"double-double"`` (the accurate refinement, :mod:`prillm.equilibrium.refine`) or
+        ``"rational"`` (the exact last resort, :mod:`prillm.equilibrium.rational`, where the
+        certificate's ``flow_error`` is only the rounding of the exact flows to doubles).
     """
 
     market: Market
@@ -89,6 +97,7 @@ class Equilibrium:
     certificate: KKTCertificate
     iterations: int = 0
     method: str = "exact"
+    path: str = "double"
     info: dict[str, Any] = field(default_factory=dict)
 
     def revenue(self, provider: str | int) -> float:
@@ -107,6 +116,7 @@ class Equilibrium:
         mkt = self.market
         return {
             "method": self.method,
+            "path": self.path,
             "iterations": self.iterations,
             "certificate": self.certificate.to_dict(),
             "providers": [
@@ -181,7 +191,12 @@ def solve_equilibrium(
     ------
     EquilibriumError
         If the result cannot be certified to ``tol``: the solver never returns an uncertified
-        equilibrium.
+        equilibrium. When the floating-point passes cannot certify it (congestion below about
+        ``1e-17`` of the costs: huge capacity, tiny ``w_q`` and large prices at once), the
+        equilibrium is solved exactly in rational arithmetic
+        (:mod:`prillm.equilibrium.rational`, ``path="rational"``) for markets of at most
+        32 users with demand and 1024 routes (``MAX_USERS``, ``MAX_ROUTES`` there); beyond
+        that the error names the limit.
     prillm.MarketError
         If the preferences do not fit the market, or the warm start has the wrong shape.
 
@@ -224,7 +239,21 @@ def solve_equilibrium(
         system=system,
         cost_lo=lambda: cost_rounding_error(market, prefs),
     )
-    return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+    try:
+        return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+    except EquilibriumError as exc:
+        too_large = size_limit(market)
+        if too_large is not None:
+            raise EquilibriumError(f"{exc}; {too_large}") from exc
+    # the floating-point passes could not settle the support or its bound: solve exactly
+    raw = rational_equilibrium(market, prefs, raw.support)
+    try:
+        return package_equilibrium(market, prefs, gc.cost, gc.slope, raw, tol, nash=check_nash)
+    except EquilibriumError as exc:
+        raise EquilibriumError(
+            f"{exc}; this is the exact equilibrium (rational path) rounded to doubles, so tol is "
+            "below what doubles can show"
+        ) from exc
 
 
 def package_equilibrium(
@@ -287,5 +316,6 @@ def package_equilibrium(
         certificate=cert,
         iterations=raw.iterations,
         method=method,
+        path=raw.path,
         info={"fallback": raw.fallback},
     )
