@@ -18,15 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from prillm.torch_equilibrium.coefficients import (
-    equilibrium_from_coefficients,
-    find_supports,
-    numpy_adjoint,
-)
+from prillm.torch_equilibrium.coefficients import equilibrium_from_coefficients
+from prillm.torch_equilibrium.fused import fused_flows, is_batched
 
 __all__ = ["EquilibriumLayer", "equilibrium_flows", "market_coefficients"]
-
-_NAMES = ("price", "capacity", "latency", "demand", "w_q", "w_d", "b", "w_p")
 
 
 def _as_tensor(x: Any, like: torch.Tensor | None) -> torch.Tensor:
@@ -45,13 +40,6 @@ def _inputs(args: tuple[Any, ...]) -> list[torch.Tensor]:
     if demand.dim() == 0 or price.dim() == 0:
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
     return out
-
-
-def _is_batched(ts: list[torch.Tensor]) -> bool:
-    price, capacity, latency, demand, w_q, w_d, b, w_p = ts
-    return any(
-        t.dim() > k for t, k in ((price, 1), (capacity, 1), (latency, 2), (demand, 1), (b, 1))
-    ) or any(t.dim() > 0 for t in (w_q, w_d, w_p))
 
 
 def market_coefficients(
@@ -104,125 +92,30 @@ def _torch_coefficients(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     return cost, slope, demand
 
 
-# ----------------------------------------------------------------- fused CPU path
-def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to the shape of the input it was broadcast from."""
-    lead = x.ndim - len(shape)
-    if lead > 0:
-        x = x.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and x.shape[i] != 1)
-    if axes:
-        x = x.sum(axis=axes, keepdims=True)
-    return x.reshape(shape)
-
-
-def _numpy_coefficients(arrays: list[np.ndarray]) -> dict[str, Any]:
-    price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
-    n, m = demand.shape[-1], price.shape[-1]
-    lat = np.broadcast_to(latency, (n, m)) if latency.ndim <= 1 else latency
-    b_m = np.broadcast_to(b, (m,)) if b.ndim == 0 else b
-    wp_e, wd_e, wq_e = w_p[..., None, None], w_d[..., None, None], w_q[..., None]
-    p_e, b_e = price[..., None, :], b_m[..., None, :]
-    cost = wp_e * p_e + wd_e * lat - b_e
-    slope = wq_e / capacity
-    batch = np.broadcast_shapes(cost.shape[:-2], slope.shape[:-1], demand.shape[:-1])
-    size = int(np.prod(batch)) if batch else 1
-    return {
-        "cost": np.broadcast_to(cost, (*batch, n, m)).reshape(size, n, m),
-        "slope": np.broadcast_to(slope, (*batch, m)).reshape(size, m),
-        "demand": np.broadcast_to(demand, (*batch, n)).reshape(size, n),
-        "batch": batch,
-        "lat": lat,
-        "b_m": b_m,
-    }
-
-
-class _MarketEquilibrium(torch.autograd.Function):
-    """Flows from the eight market inputs in one node (numpy forward, hand-written backward)."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, warm: np.ndarray | None, box: list[np.ndarray], *inputs: torch.Tensor
-    ) -> torch.Tensor:
-        # copies: the backward pass must see the inputs as they were, whatever happens to them
-        arrays = [t.detach().numpy().copy() for t in inputs]
-        _check_arrays(arrays)
-        co = _numpy_coefficients(arrays)
-        if warm is not None and warm.shape != co["cost"].shape:
-            warm = None
-        supports, flows = find_supports(co["cost"], co["slope"], co["demand"], warm)
-        box.append(supports)
-        ctx.state = (arrays, co, flows, supports)
-        return torch.from_numpy(flows)
-
-    @staticmethod
-    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        arrays, co, flows, supports = ctx.state
-        price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
-        g_cost, g_slope, g_dem = numpy_adjoint(
-            co["cost"], co["slope"], co["demand"], flows, supports, grad_flows.numpy()
-        )
-        batch, (n, m) = co["batch"], flows.shape[1:]
-        gc = g_cost.reshape(*batch, n, m)
-        gk = g_slope.reshape(*batch, m)
-        need = ctx.needs_input_grad[2:]
-        wp_e, wd_e, wq_e = w_p[..., None, None], w_d[..., None, None], w_q[..., None]
-        p_e, b_e = price[..., None, :], co["b_m"][..., None, :]
-        out: list[np.ndarray | None] = [None] * 8
-        if need[0]:  # price
-            out[0] = _sum_to(wp_e * gc, p_e.shape)[..., 0, :]
-        if need[1]:  # capacity
-            out[1] = _sum_to(-gk * wq_e / capacity**2, capacity.shape)
-        if need[2]:  # latency
-            out[2] = _sum_to(wd_e * gc, latency.shape)
-        if need[3]:  # demand
-            out[3] = _sum_to(g_dem.reshape(*batch, n), demand.shape)
-        if need[4]:  # w_q
-            out[4] = _sum_to(gk / capacity, wq_e.shape)[..., 0]
-        if need[5]:  # w_d
-            out[5] = _sum_to(gc * co["lat"], wd_e.shape)[..., 0, 0]
-        if need[6]:  # b
-            out[6] = _sum_to(_sum_to(-gc, b_e.shape)[..., 0, :], b.shape)
-        if need[7]:  # w_p
-            out[7] = _sum_to(gc * p_e, wp_e.shape)[..., 0, 0]
-        grads = tuple(None if g is None else torch.from_numpy(np.ascontiguousarray(g)) for g in out)
-        return (None, None, *grads)
-
-
-def _fused(ts: list[torch.Tensor], linalg: str) -> bool:
-    if linalg == "torch":
-        return False
-    return all(t.dtype == torch.float64 and t.device.type == "cpu" for t in ts)
-
-
 def _solve(
-    ts: list[torch.Tensor], warm: np.ndarray | None, linalg: str
+    args: tuple[Any, ...], warm: np.ndarray | None, linalg: str, keep_batch: bool
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """Flows ``(B, n, m)`` and the supports found, by the fused path when it applies."""
+    """Flows and the supports ``(B, n, m)`` found, by the fused path when it applies.
+
+    The flows are ``(B, n, m)``, or ``(n, m)`` when no input has a batch dimension and not
+    ``keep_batch``.
+    """
     if linalg not in ("auto", "numpy", "torch"):
         raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
-    if _fused(ts, linalg):
-        box: list[np.ndarray] = []
-        flows = _MarketEquilibrium.apply(warm, box, *ts)
-        return flows, box[0]
+    if linalg != "torch" and all(
+        t.dtype == torch.float64 and t.device.type == "cpu"
+        for t in args
+        if isinstance(t, torch.Tensor)
+    ):
+        return fused_flows(args, warm, keep_batch)
+    ts = _inputs(args)
     cost, slope, dem = _torch_coefficients(ts)
     if warm is not None and warm.shape != tuple(cost.shape):
         warm = None
     flows, supports = equilibrium_from_coefficients(
         cost, slope, dem, warm_start=warm, return_support=True, linalg=linalg
     )
-    return flows, supports
-
-
-def _check_arrays(arrays: list[np.ndarray]) -> None:
-    """The checks of :func:`equilibrium_from_coefficients`, on the eight inputs (numpy, fast)."""
-    for name, x in zip(_NAMES, arrays, strict=True):
-        if not np.isfinite(x).all():
-            raise ValueError(f"{name}: contains NaN or infinite values")
-    if not ((arrays[4] > 0).all() and (arrays[1] > 0).all()):
-        raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
-    if (arrays[3] < 0).any():
-        raise ValueError("demand: must be >= 0")
+    return (flows if keep_batch or is_batched(ts) else flows[0]), supports
 
 
 def equilibrium_flows(
@@ -284,9 +177,8 @@ def equilibrium_flows(
     ----------
     Eq. (1), (4-5) the game; Eq. (14-17) KKT; Eq. (19-20) implicit differentiation.
     """
-    ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
-    flows, _ = _solve(ts, warm_start, linalg)
-    return flows if _is_batched(ts) else flows[0]
+    args = (price, capacity, latency, demand, w_q, w_d, b, w_p)
+    return _solve(args, warm_start, linalg, keep_batch=False)[0]
 
 
 class EquilibriumLayer:
@@ -319,6 +211,7 @@ class EquilibriumLayer:
         w_p: Any = 1.0,
     ) -> torch.Tensor:
         """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
-        ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
-        flows, self.supports = _solve(ts, self.supports, "auto")  # a stale shape is ignored
+        args = (price, capacity, latency, demand, w_q, w_d, b, w_p)
+        # a stale shape of the remembered supports is ignored
+        flows, self.supports = _solve(args, self.supports, "auto", keep_batch=True)
         return flows

@@ -3,17 +3,24 @@
 The single-market paths (:mod:`~prillm.torch_equilibrium.coefficients`,
 :mod:`~prillm.torch_equilibrium.flows`) find every support with
 :func:`prillm.equilibrium.solve_active_set` and differentiate with the engine's own fixed-support
-kernel :func:`prillm.equilibrium.solve_support`; the batched equilibrium hands the rare market it
-cannot settle to the same engine.
+kernel (:class:`prillm.equilibrium.SupportKKT`, one factor and one adjoint solve per market); the
+batched equilibrium hands the rare market it cannot settle to the same engine.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from prillm.equilibrium import solve_active_set, solve_support
+from prillm.equilibrium import SupportKKT, solve_active_set
+from prillm.equilibrium.kkt import support_flows
 
-__all__ = ["find_supports", "numpy_adjoint", "numpy_scales"]
+__all__ = [
+    "find_supports",
+    "first_token_routes",
+    "market_adjoint",
+    "numpy_adjoint",
+    "numpy_scales",
+]
 
 
 def numpy_scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tuple[float, float]:
@@ -25,6 +32,27 @@ def numpy_scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tup
     d_scale = d_max if d_max > 0 else 1.0
     c_scale = max(float(np.abs(cost).max()), float(slope.max() * demand.sum()), 1e-300)
     return d_scale, c_scale
+
+
+def first_token_routes(
+    support: np.ndarray,
+    cost: np.ndarray,
+    slope: np.ndarray,
+    loads: np.ndarray,
+    demand: np.ndarray,
+) -> np.ndarray:
+    """``support`` with the route of its cheapest first token for each user without demand.
+
+    The engine leaves a user without demand with an empty row; the route of its cheapest
+    first token ``c_ij + k_j F_j`` is the support of the right derivative in its demand.
+    """
+    empty = demand <= 0
+    if not empty.any():
+        return support
+    s = support.copy()
+    marginal = cost[empty] + slope[None, :] * loads[None, :]
+    s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
+    return s
 
 
 def find_supports(
@@ -40,14 +68,47 @@ def find_supports(
     flows = np.zeros((batch, n, m))
     for t in range(batch):
         res = solve_active_set(cost[t], slope[t], demand[t], None if warm is None else warm[t])
-        s = res.support.copy()
-        empty = ~s.any(axis=1)
-        if empty.any():
-            marginal = cost[t][empty] + slope[t][None, :] * res.loads[None, :]
-            s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
-        out[t] = s
+        out[t] = first_token_routes(res.support, cost[t], slope[t], res.loads, demand[t])
         flows[t] = res.flows
     return out, flows
+
+
+def market_adjoint(
+    slope: np.ndarray,
+    support: np.ndarray,
+    flows: np.ndarray,
+    grad_flows: np.ndarray,
+    scales: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` of one market: one adjoint solve.
+
+    On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = grad_flows``
+    and zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)``
+    (Theorem 2, Eq. 19-20; see :mod:`prillm.torch_equilibrium`). The system is solved in the
+    units of ``scales = (d_scale, c_scale)`` (:func:`numpy_scales`); both maps are linear in
+    ``v``, which needs no scale of its own.
+
+    Parameters
+    ----------
+    slope, support, flows, grad_flows
+        ``k`` (m,), the boolean support (n, m) (every row non-empty), the flows (n, m) and
+        ``dL/df`` (n, m).
+    scales
+        ``(d_scale, c_scale)`` of the market.
+
+    Returns
+    -------
+    grad_cost, grad_slope, grad_demand
+        ``(n, m)``, ``(m,)``, ``(n,)``.
+    """
+    d_scale, c_scale = scales
+    kkt = SupportKKT(c_scale / (slope * d_scale), support)
+    v = grad_flows * kkt.a
+    lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
+    grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
+    grad_cost *= d_scale / c_scale  # the flow map scales with K, the multiplier map does not
+    grad_slope = (grad_cost * (flows + flows.sum(axis=0))).sum(axis=0)
+    return grad_cost, grad_slope, lam
 
 
 def numpy_adjoint(
@@ -58,35 +119,21 @@ def numpy_adjoint(
     support: np.ndarray,
     grad_flows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` by one adjoint solve per market.
-
-    On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = grad_flows`` and
-    zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)``
-    (Theorem 2, Eq. 19-20); see :mod:`prillm.torch_equilibrium`.
-
-    Parameters
-    ----------
-    cost, slope, demand, flows, support, grad_flows
-        ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ``(B, n, m)``, bool ``(B, n, m)``, ``(B, n, m)``.
+    """:func:`market_adjoint` for a batch: ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ... arrays.
 
     Returns
     -------
     grad_cost, grad_slope, grad_demand
+        ``(B, n, m)``, ``(B, m)``, ``(B, n)``.
     """
-    v_all = grad_flows * support
     grad_cost = np.zeros_like(cost)
+    grad_slope = np.zeros_like(slope)
     grad_demand = np.zeros_like(demand)
-    zero = np.zeros(cost.shape[1])
     for t in range(cost.shape[0]):
-        v = v_all[t]
-        v_scale = float(np.abs(v).max())
-        if v_scale == 0.0:
+        if not grad_flows[t].any():
             continue
-        d_scale, c_scale = numpy_scales(cost[t], slope[t], demand[t])
-        capa = c_scale / (slope[t] * d_scale)
-        lam_v, _, x_v = solve_support(v / v_scale, capa, zero, support[t])
-        grad_cost[t] = x_v * (v_scale * d_scale / c_scale)
-        grad_demand[t] = lam_v * v_scale
-    loads = flows.sum(axis=1)
-    grad_slope = (grad_cost * (flows + loads[:, None, :])).sum(axis=1)
+        scales = numpy_scales(cost[t], slope[t], demand[t])
+        grad_cost[t], grad_slope[t], grad_demand[t] = market_adjoint(
+            slope[t], support[t], flows[t], grad_flows[t], scales
+        )
     return grad_cost, grad_slope, grad_demand

@@ -1,0 +1,268 @@
+"""The fused CPU path of :func:`~prillm.torch_equilibrium.equilibrium_flows`: one autograd node.
+
+On float64 CPU tensors the map from the eight market inputs to the flows is one autograd node:
+the game coefficients ``c_ij = w_p p_j + w_d d_ij - b_j`` and ``k_j = w_q / alpha_j`` are formed
+in numpy, the exact engine solves each market, and the backward pass is one adjoint solve per
+market (:func:`~prillm.torch_equilibrium.numpy_engine.market_adjoint`) followed by the chain rule
+through ``c`` and ``k``, written out by hand. A dozen small torch operations and their autograd
+bookkeeping would cost more than the equilibrium itself at 20 x 20.
+
+One market in the plain shapes (``price (m,)``, ``capacity (m,)``, ``latency (n, m)``, ``(m,)``
+or scalar, ``demand (n,)``, scalar ``w_q, w_d, w_p``, ``b (m,)`` or scalar), the case of a
+calibration step, takes a short path (:class:`_OneMarket`): the inputs are checked and the
+problem's scales found by the same few reductions, only the gradients of the inputs that
+require one are formed, and the node's inputs are only the tensors that require a gradient.
+Anything else (a batch dimension anywhere) goes through :class:`_ManyMarkets`, with numpy's
+broadcasting rules.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from prillm.equilibrium import solve_active_set
+from prillm.torch_equilibrium.numpy_engine import (
+    find_supports,
+    first_token_routes,
+    market_adjoint,
+    numpy_adjoint,
+)
+
+__all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
+
+#: The eight inputs of :func:`~prillm.torch_equilibrium.equilibrium_flows`, in order.
+NAMES = ("price", "capacity", "latency", "demand", "w_q", "w_d", "b", "w_p")
+
+
+def check_arrays(arrays: list[np.ndarray]) -> None:
+    """The checks of :func:`equilibrium_from_coefficients`, on the eight inputs (numpy, fast)."""
+    for name, x in zip(NAMES, arrays, strict=True):
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name}: contains NaN or infinite values")
+    if not ((arrays[4] > 0).all() and (arrays[1] > 0).all()):
+        raise ValueError("slope: k_j = w_q/alpha_j must be > 0 (w_q > 0, Eq. 8)")
+    if (arrays[3] < 0).any():
+        raise ValueError("demand: must be >= 0")
+
+
+def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to the shape of the input it was broadcast from."""
+    lead = x.ndim - len(shape)
+    if lead > 0:
+        x = x.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and x.shape[i] != 1)
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x.reshape(shape)
+
+
+def is_batched(inputs: list[Any]) -> bool:
+    """Whether any of the eight inputs (tensors or arrays) has a batch dimension."""
+    price, capacity, latency, demand, w_q, w_d, b, w_p = inputs
+    return any(
+        x.ndim > k for x, k in ((price, 1), (capacity, 1), (latency, 2), (demand, 1), (b, 1))
+    ) or any(x.ndim > 0 for x in (w_q, w_d, w_p))
+
+
+def _one_market(arrays: list[np.ndarray]) -> bool:
+    """Whether the eight inputs (no batch dimension) are one non-empty market, plain shapes."""
+    price, capacity, _, demand, _, _, b, _ = arrays
+    return (
+        capacity.shape == price.shape
+        and b.shape in ((), price.shape)
+        and price.size > 0
+        and demand.size > 0
+    )
+
+
+class _OneMarket:
+    """One market in the plain shapes: its equilibrium, and the backward pass of the node."""
+
+    __slots__ = ("arrays", "flows", "scales", "slope", "support")
+
+    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None) -> None:
+        price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
+        n, m = demand.shape[0], price.shape[0]
+        wq = float(w_q)
+        cost = float(w_d) * latency + (float(w_p) * price - b)
+        if cost.shape != (n, m):  # latency (m,) or a scalar: the same for every user
+            cost = np.broadcast_to(cost, (n, m)).copy()
+        slope = wq / capacity
+        # the checks of check_arrays and the scales of numpy_scales from the same reductions:
+        # a NaN or an infinity in any input leaves one of these non-finite, or k <= 0
+        d_max, d_min, total = demand.max(), demand.min(), demand.sum()
+        c_abs, k_min, k_max = np.abs(cost).max(), slope.min(), slope.max()
+        finite = math.isfinite(d_max + total) and math.isfinite(c_abs + k_max)
+        if not (finite and wq > 0 and k_min > 0 and d_min >= 0 and capacity.min() > 0):
+            check_arrays(arrays)  # names the input at fault
+            raise ValueError(
+                "cost, slope: the coefficients of Eq. (4-5) overflow or underflow "
+                f"(max |c| = {c_abs:.3e}, k from {k_min:.3e} to {k_max:.3e})"
+            )
+        if warm is not None and warm.shape != (1, n, m):
+            warm = None
+        res = solve_active_set(cost, slope, demand, None if warm is None else warm[0])
+        support = res.support
+        if d_min <= 0:
+            support = first_token_routes(support, cost, slope, res.loads, demand)
+        self.arrays = arrays
+        self.flows = res.flows
+        self.support = support
+        self.slope = slope
+        self.scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
+
+    @property
+    def supports(self) -> np.ndarray:
+        """The support as a batch of one, ``(1, n, m)``."""
+        return self.support[None]
+
+    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
+        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
+        price, capacity, latency, _, w_q, w_d, b, w_p = self.arrays
+        g_cost, g_slope, g_dem = market_adjoint(
+            self.slope, self.support, self.flows, grad_flows.reshape(self.flows.shape), self.scales
+        )
+        per_user = latency.ndim == 2
+        g_lat = g_cost if per_user else _sum_to(g_cost, latency.shape)
+        col = g_cost.sum(axis=0) if {0, 6, 7} & set(wanted) else None
+        out: list[Any] = []
+        for i in wanted:
+            if i == 0:  # price
+                out.append(float(w_p) * col)
+            elif i == 1:  # capacity: k = w_q / alpha
+                out.append(-(float(w_q) * g_slope) / capacity**2)
+            elif i == 2:  # latency
+                out.append(float(w_d) * g_lat)
+            elif i == 3:  # demand
+                out.append(g_dem)
+            elif i == 4:  # w_q
+                out.append((g_slope / capacity).sum())
+            elif i == 5:  # w_d
+                out.append(np.vdot(g_lat, latency))
+            elif i == 6:  # b
+                out.append(-col if b.ndim else -col.sum())
+            else:  # w_p
+                out.append(col @ price)
+        return out
+
+
+class _ManyMarkets:
+    """A batch of markets (numpy broadcasting): the equilibria, and the node's backward pass."""
+
+    __slots__ = ("arrays", "co", "flows", "supports")
+
+    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None) -> None:
+        check_arrays(arrays)
+        price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
+        n, m = demand.shape[-1], price.shape[-1]
+        lat = np.broadcast_to(latency, (n, m)) if latency.ndim <= 1 else latency
+        b_m = np.broadcast_to(b, (m,)) if b.ndim == 0 else b
+        cost = w_p[..., None, None] * price[..., None, :] + w_d[..., None, None] * lat
+        cost = cost - b_m[..., None, :]
+        slope = w_q[..., None] / capacity
+        batch = np.broadcast_shapes(cost.shape[:-2], slope.shape[:-1], demand.shape[:-1])
+        size = int(np.prod(batch)) if batch else 1
+        self.co = {
+            "cost": np.broadcast_to(cost, (*batch, n, m)).reshape(size, n, m),
+            "slope": np.broadcast_to(slope, (*batch, m)).reshape(size, m),
+            "demand": np.broadcast_to(demand, (*batch, n)).reshape(size, n),
+            "batch": batch,
+            "lat": lat,
+            "b_m": b_m,
+        }
+        if warm is not None and warm.shape != self.co["cost"].shape:
+            warm = None
+        self.supports, self.flows = find_supports(
+            self.co["cost"], self.co["slope"], self.co["demand"], warm
+        )
+        self.arrays = arrays
+
+    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
+        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
+        co, flows = self.co, self.flows
+        price, capacity, latency, demand, w_q, w_d, b, w_p = self.arrays
+        g_cost, g_slope, g_dem = numpy_adjoint(
+            co["cost"],
+            co["slope"],
+            co["demand"],
+            flows,
+            self.supports,
+            grad_flows.reshape(flows.shape),
+        )
+        batch, (n, m) = co["batch"], flows.shape[1:]
+        gc = g_cost.reshape(*batch, n, m)
+        gk = g_slope.reshape(*batch, m)
+        wp_e, wd_e, wq_e = w_p[..., None, None], w_d[..., None, None], w_q[..., None]
+        p_e, b_e = price[..., None, :], co["b_m"][..., None, :]
+        grads = {
+            0: lambda: _sum_to(wp_e * gc, p_e.shape)[..., 0, :],
+            1: lambda: _sum_to(-gk * wq_e / capacity**2, capacity.shape),
+            2: lambda: _sum_to(wd_e * gc, latency.shape),
+            3: lambda: _sum_to(g_dem.reshape(*batch, n), demand.shape),
+            4: lambda: _sum_to(gk / capacity, wq_e.shape)[..., 0],
+            5: lambda: _sum_to(gc * co["lat"], wd_e.shape)[..., 0, 0],
+            6: lambda: _sum_to(_sum_to(-gc, b_e.shape)[..., 0, :], b.shape),
+            7: lambda: _sum_to(gc * p_e, wp_e.shape)[..., 0, 0],
+        }
+        return [np.ascontiguousarray(grads[i]()) for i in wanted]
+
+
+Problem = _OneMarket | _ManyMarkets
+
+
+class _MarketEquilibrium(torch.autograd.Function):
+    """The node: flows from the inputs that require a gradient (the rest is in the problem)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, problem: Problem, wanted: tuple[int, ...], out: np.ndarray, *inputs: torch.Tensor
+    ) -> torch.Tensor:
+        ctx.problem, ctx.wanted = problem, wanted
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        grads = ctx.problem.gradients(grad_flows.detach().numpy(), ctx.wanted)
+        return (None, None, None, *(torch.from_numpy(np.asarray(g)) for g in grads))
+
+
+def fused_flows(
+    args: tuple[Any, ...], warm: np.ndarray | None, keep_batch: bool
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Flows and supports ``(B, n, m)`` of the eight inputs ``args``.
+
+    ``args`` are the eight inputs (tensors, all float64 on the CPU, or array-likes). The flows
+    are ``(n, m)`` for one market in the plain shapes unless ``keep_batch``, else ``(B, n, m)``.
+    """
+    grad = torch.is_grad_enabled()
+    wanted = tuple(
+        i for i, x in enumerate(args) if grad and isinstance(x, torch.Tensor) and x.requires_grad
+    )
+    # copies when the backward pass will read them: it must see the inputs as they were
+    arrays = [
+        (x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float))
+        for x in args
+    ]
+    if wanted:
+        arrays = [x.copy() for x in arrays]
+    price, demand = arrays[0], arrays[3]
+    if demand.ndim == 0 or price.ndim == 0:
+        raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
+    batched = is_batched(arrays)
+    one = not batched and _one_market(arrays)
+    problem: Problem = _OneMarket(arrays, warm) if one else _ManyMarkets(arrays, warm)
+    flows = problem.flows  # (n, m) for one market, else (B, n, m)
+    if one and keep_batch:
+        flows = flows[None]
+    elif not (one or batched or keep_batch):
+        flows = flows[0]
+    if not wanted:
+        return torch.from_numpy(flows), problem.supports
+    # the node keeps its own flows: the caller may change the returned tensor in place
+    out = flows.copy()
+    tensors = [args[i] for i in wanted]
+    return _MarketEquilibrium.apply(problem, wanted, out, *tensors), problem.supports
