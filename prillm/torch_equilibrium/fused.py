@@ -26,9 +26,9 @@ import torch
 
 from prillm.equilibrium import solve_active_set
 from prillm.torch_equilibrium.numpy_engine import (
+    MarketAdjoint,
     find_supports,
     first_token_routes,
-    market_adjoint,
     numpy_adjoint,
 )
 
@@ -80,11 +80,17 @@ def _one_market(arrays: list[np.ndarray]) -> bool:
 
 
 class _OneMarket:
-    """One market in the plain shapes: its equilibrium, and the backward pass of the node."""
+    """One market in the plain shapes: its equilibrium, and the backward pass of the node.
 
-    __slots__ = ("arrays", "flows", "scales", "slope", "support")
+    With ``grads``, everything of the backward pass that does not depend on the upstream
+    gradient is prepared in the forward pass: the adjoint system's factor
+    (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`) and the congestion terms
+    ``f_ij + F_j`` of ``dL/dk``.
+    """
 
-    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None) -> None:
+    __slots__ = ("adjoint", "arrays", "congestion", "flows", "support")
+
+    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None, grads: bool) -> None:
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[0], price.shape[0]
         wq = float(w_q)
@@ -112,8 +118,10 @@ class _OneMarket:
         self.arrays = arrays
         self.flows = res.flows
         self.support = support
-        self.slope = slope
-        self.scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
+        if grads:
+            scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
+            self.adjoint = MarketAdjoint(slope, support, scales)
+            self.congestion = res.flows + res.loads
 
     @property
     def supports(self) -> np.ndarray:
@@ -123,24 +131,22 @@ class _OneMarket:
     def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
         """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
         price, capacity, latency, _, w_q, w_d, b, w_p = self.arrays
-        g_cost, g_slope, g_dem = market_adjoint(
-            self.slope, self.support, self.flows, grad_flows.reshape(self.flows.shape), self.scales
-        )
-        per_user = latency.ndim == 2
-        g_lat = g_cost if per_user else _sum_to(g_cost, latency.shape)
+        g_cost, g_dem = self.adjoint.solve(grad_flows.reshape(self.flows.shape))
+        g_lat = g_cost if latency.ndim == 2 else _sum_to(g_cost, latency.shape)
         col = g_cost.sum(axis=0) if {0, 6, 7} & set(wanted) else None
         out: list[Any] = []
         for i in wanted:
             if i == 0:  # price
                 out.append(float(w_p) * col)
-            elif i == 1:  # capacity: k = w_q / alpha
+            elif i == 1:  # capacity: k = w_q / alpha, dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)
+                g_slope = (g_cost * self.congestion).sum(axis=0)
                 out.append(-(float(w_q) * g_slope) / capacity**2)
             elif i == 2:  # latency
                 out.append(float(w_d) * g_lat)
             elif i == 3:  # demand
                 out.append(g_dem)
             elif i == 4:  # w_q
-                out.append((g_slope / capacity).sum())
+                out.append(np.vdot(g_cost, self.congestion / capacity))
             elif i == 5:  # w_d
                 out.append(np.vdot(g_lat, latency))
             elif i == 6:  # b
@@ -155,7 +161,8 @@ class _ManyMarkets:
 
     __slots__ = ("arrays", "co", "flows", "supports")
 
-    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None) -> None:
+    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None, grads: bool) -> None:
+        del grads  # the backward pass does all of its work
         check_arrays(arrays)
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[-1], price.shape[-1]
@@ -254,7 +261,7 @@ def fused_flows(
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
     batched = is_batched(arrays)
     one = not batched and _one_market(arrays)
-    problem: Problem = _OneMarket(arrays, warm) if one else _ManyMarkets(arrays, warm)
+    problem: Problem = (_OneMarket if one else _ManyMarkets)(arrays, warm, bool(wanted))
     flows = problem.flows  # (n, m) for one market, else (B, n, m)
     if one and keep_batch:
         flows = flows[None]

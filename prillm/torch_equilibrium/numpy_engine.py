@@ -15,9 +15,9 @@ from prillm.equilibrium import SupportKKT, solve_active_set
 from prillm.equilibrium.kkt import support_flows
 
 __all__ = [
+    "MarketAdjoint",
     "find_supports",
     "first_token_routes",
-    "market_adjoint",
     "numpy_adjoint",
     "numpy_scales",
 ]
@@ -73,42 +73,42 @@ def find_supports(
     return out, flows
 
 
-def market_adjoint(
-    slope: np.ndarray,
-    support: np.ndarray,
-    flows: np.ndarray,
-    grad_flows: np.ndarray,
-    scales: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` of one market: one adjoint solve.
+class MarketAdjoint:
+    """The adjoint solve of one market's equilibrium (Theorem 2, Eq. 19-20), factorised once.
 
-    On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = grad_flows``
-    and zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)``
-    (Theorem 2, Eq. 19-20; see :mod:`prillm.torch_equilibrium`). The system is solved in the
-    units of ``scales = (d_scale, c_scale)`` (:func:`numpy_scales`); both maps are linear in
-    ``v``, which needs no scale of its own.
+    On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = dL/df`` and
+    zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` (see
+    :mod:`prillm.torch_equilibrium`). The system depends on the support and the slopes only:
+    it is built and factorised here, in the forward pass, and :meth:`solve` is the backward
+    pass's one solve. It is solved in the units of ``scales = (d_scale, c_scale)``
+    (:func:`numpy_scales`); both maps are linear in ``v``, which needs no scale of its own.
 
     Parameters
     ----------
-    slope, support, flows, grad_flows
-        ``k`` (m,), the boolean support (n, m) (every row non-empty), the flows (n, m) and
-        ``dL/df`` (n, m).
+    slope, support
+        ``k`` (m,) and the boolean support (n, m), every row non-empty.
     scales
         ``(d_scale, c_scale)`` of the market.
-
-    Returns
-    -------
-    grad_cost, grad_slope, grad_demand
-        ``(n, m)``, ``(m,)``, ``(n,)``.
     """
-    d_scale, c_scale = scales
-    kkt = SupportKKT(c_scale / (slope * d_scale), support)
-    v = grad_flows * kkt.a
-    lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
-    grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
-    grad_cost *= d_scale / c_scale  # the flow map scales with K, the multiplier map does not
-    grad_slope = (grad_cost * (flows + flows.sum(axis=0))).sum(axis=0)
-    return grad_cost, grad_slope, lam
+
+    __slots__ = ("kkt", "mask", "ratio")
+
+    def __init__(self, slope: np.ndarray, support: np.ndarray, scales: tuple[float, float]) -> None:
+        d_scale, c_scale = scales
+        self.kkt = SupportKKT(c_scale / (slope * d_scale), support)
+        # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not:
+        # the costs of the solve are v times that ratio on the support
+        self.ratio = d_scale / c_scale
+        self.mask = self.kkt.a * self.ratio
+
+    def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``dL/dc`` (n, m) and ``dL/dD`` (n,) for ``grad_flows = dL/df`` (n, m)."""
+        kkt = self.kkt
+        v = grad_flows * self.mask
+        lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
+        grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
+        lam /= self.ratio
+        return grad_cost, lam
 
 
 def numpy_adjoint(
@@ -119,7 +119,12 @@ def numpy_adjoint(
     support: np.ndarray,
     grad_flows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`market_adjoint` for a batch: ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ... arrays.
+    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` by one adjoint solve per market.
+
+    Parameters
+    ----------
+    cost, slope, demand, flows, support, grad_flows
+        ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ``(B, n, m)``, bool ``(B, n, m)``, ``(B, n, m)``.
 
     Returns
     -------
@@ -127,13 +132,12 @@ def numpy_adjoint(
         ``(B, n, m)``, ``(B, m)``, ``(B, n)``.
     """
     grad_cost = np.zeros_like(cost)
-    grad_slope = np.zeros_like(slope)
     grad_demand = np.zeros_like(demand)
     for t in range(cost.shape[0]):
         if not grad_flows[t].any():
             continue
         scales = numpy_scales(cost[t], slope[t], demand[t])
-        grad_cost[t], grad_slope[t], grad_demand[t] = market_adjoint(
-            slope[t], support[t], flows[t], grad_flows[t], scales
-        )
+        adj = MarketAdjoint(slope[t], support[t], scales)
+        grad_cost[t], grad_demand[t] = adj.solve(grad_flows[t])
+    grad_slope = (grad_cost * (flows + flows.sum(axis=1, keepdims=True))).sum(axis=1)
     return grad_cost, grad_slope, grad_demand
