@@ -103,9 +103,7 @@ def _solve(
     if linalg not in ("auto", "numpy", "torch"):
         raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
     if linalg != "torch" and all(
-        t.dtype == torch.float64 and t.device.type == "cpu"
-        for t in args
-        if isinstance(t, torch.Tensor)
+        t.dtype == torch.float64 and t.is_cpu for t in args if isinstance(t, torch.Tensor)
     ):
         return fused_flows(args, warm, keep_batch)
     ts = _inputs(args)

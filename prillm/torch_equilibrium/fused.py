@@ -82,15 +82,18 @@ def _one_market(arrays: list[np.ndarray]) -> bool:
 class _OneMarket:
     """One market in the plain shapes: its equilibrium, and the backward pass of the node.
 
-    With ``grads``, everything of the backward pass that does not depend on the upstream
-    gradient is prepared in the forward pass: the adjoint system's factor
-    (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`) and the congestion terms
-    ``f_ij + F_j`` of ``dL/dk``.
+    For the inputs at the positions ``wanted`` (in :data:`NAMES`), everything of the backward
+    pass that does not depend on the upstream gradient is prepared in the forward pass: the
+    adjoint system's factor (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`)
+    and, through ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and ``k_j = w_q / alpha_j``, the
+    terms ``(f_ij + F_j) / alpha_j`` of the gradients in ``w_q`` and ``alpha``.
     """
 
-    __slots__ = ("adjoint", "arrays", "congestion", "flows", "support")
+    __slots__ = ("adjoint", "arrays", "flows", "support", "through_k")
 
-    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None, grads: bool) -> None:
+    def __init__(
+        self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
+    ) -> None:
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[0], price.shape[0]
         wq = float(w_q)
@@ -118,10 +121,12 @@ class _OneMarket:
         self.arrays = arrays
         self.flows = res.flows
         self.support = support
-        if grads:
+        if wanted:
             scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
             self.adjoint = MarketAdjoint(slope, support, scales)
-            self.congestion = res.flows + res.loads
+            if 1 in wanted or 4 in wanted:  # capacity, w_q
+                self.through_k = res.flows + res.loads
+                self.through_k /= capacity
 
     @property
     def supports(self) -> np.ndarray:
@@ -131,22 +136,20 @@ class _OneMarket:
     def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
         """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
         price, capacity, latency, _, w_q, w_d, b, w_p = self.arrays
-        g_cost, g_dem = self.adjoint.solve(grad_flows.reshape(self.flows.shape))
+        g_cost, col, g_dem = self.adjoint.solve(grad_flows.reshape(self.flows.shape))
         g_lat = g_cost if latency.ndim == 2 else _sum_to(g_cost, latency.shape)
-        col = g_cost.sum(axis=0) if {0, 6, 7} & set(wanted) else None
         out: list[Any] = []
         for i in wanted:
             if i == 0:  # price
                 out.append(float(w_p) * col)
-            elif i == 1:  # capacity: k = w_q / alpha, dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)
-                g_slope = (g_cost * self.congestion).sum(axis=0)
-                out.append(-(float(w_q) * g_slope) / capacity**2)
+            elif i == 1:  # capacity: dL/dalpha_j = -(w_q / alpha_j^2) dL/dk_j
+                out.append((g_cost * self.through_k).sum(axis=0) * (-float(w_q) / capacity))
             elif i == 2:  # latency
                 out.append(float(w_d) * g_lat)
             elif i == 3:  # demand
                 out.append(g_dem)
-            elif i == 4:  # w_q
-                out.append(np.vdot(g_cost, self.congestion / capacity))
+            elif i == 4:  # w_q: dL/dw_q = sum_j dL/dk_j / alpha_j
+                out.append(np.vdot(g_cost, self.through_k))
             elif i == 5:  # w_d
                 out.append(np.vdot(g_lat, latency))
             elif i == 6:  # b
@@ -161,8 +164,10 @@ class _ManyMarkets:
 
     __slots__ = ("arrays", "co", "flows", "supports")
 
-    def __init__(self, arrays: list[np.ndarray], warm: np.ndarray | None, grads: bool) -> None:
-        del grads  # the backward pass does all of its work
+    def __init__(
+        self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
+    ) -> None:
+        del wanted  # the backward pass does all of its work
         check_arrays(arrays)
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[-1], price.shape[-1]
@@ -261,7 +266,7 @@ def fused_flows(
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
     batched = is_batched(arrays)
     one = not batched and _one_market(arrays)
-    problem: Problem = (_OneMarket if one else _ManyMarkets)(arrays, warm, bool(wanted))
+    problem: Problem = (_OneMarket if one else _ManyMarkets)(arrays, warm, wanted)
     flows = problem.flows  # (n, m) for one market, else (B, n, m)
     if one and keep_batch:
         flows = flows[None]

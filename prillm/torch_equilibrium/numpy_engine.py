@@ -101,14 +101,18 @@ class MarketAdjoint:
         self.ratio = d_scale / c_scale
         self.mask = self.kkt.a * self.ratio
 
-    def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``dL/dc`` (n, m) and ``dL/dD`` (n,) for ``grad_flows = dL/df`` (n, m)."""
+    def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
+
+        The column sums of ``dL/dc`` are the loads of the adjoint game (the load equations
+        hold on the support), so they come with the solve.
+        """
         kkt = self.kkt
         v = grad_flows * self.mask
         lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
         grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
         lam /= self.ratio
-        return grad_cost, lam
+        return grad_cost, loads, lam
 
 
 def numpy_adjoint(
@@ -138,6 +142,6 @@ def numpy_adjoint(
             continue
         scales = numpy_scales(cost[t], slope[t], demand[t])
         adj = MarketAdjoint(slope[t], support[t], scales)
-        grad_cost[t], grad_demand[t] = adj.solve(grad_flows[t])
+        grad_cost[t], _, grad_demand[t] = adj.solve(grad_flows[t])
     grad_slope = (grad_cost * (flows + flows.sum(axis=1, keepdims=True))).sum(axis=1)
     return grad_cost, grad_slope, grad_demand
