@@ -102,6 +102,12 @@ class ActiveSetResult:
     #: ``"double-double"`` (:mod:`prillm.equilibrium.refine`) or ``"rational"``
     #: (:mod:`prillm.equilibrium.rational`, exact).
     path: str = "double"
+    #: The factorised fixed-support system of the final support, in the solver's units
+    #: (:attr:`scales`), for more solves on it (the adjoint of Theorem 2). ``None`` when a user
+    #: has no demand (the system then covers the other users only).
+    kkt: SupportKKT | None = None
+    #: ``(d_scale, c_scale)`` of :attr:`kkt` (:func:`~prillm.equilibrium.kkt.problem_scales`).
+    scales: tuple[float, float] | None = None
 
 
 def _population_loads(cost: np.ndarray, inv_curv: np.ndarray, total: float) -> np.ndarray:
@@ -255,7 +261,7 @@ def solve_active_set(
     try:
         with blas_limited(max(n, m)):
             if not accurate:
-                x, lt, lf, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system)
+                x, lt, lf, s, iters, fallback, kkt = _pdas(ct, capa, d, s, max_iter, system)
                 # round-off of f = K (lambda - c) - F in doubles, against each user's demand
                 err = np.multiply.outer(np.abs(lt), capa)
                 err += np.abs(ct) * capa
@@ -269,7 +275,9 @@ def solve_active_set(
                 # round-off, about 1e-16 K of the demand, may even make it cycle); the accurate
                 # refinement decides it
                 try:
-                    _, lt, lf, s, iters, fallback = _pdas(ct, capa, d, s, max_iter, system, False)
+                    _, lt, lf, s, iters, fallback, _ = _pdas(
+                        ct, capa, d, s, max_iter, system, False
+                    )
                 except LinAlgError:
                     lt, lf, iters, fallback = np.zeros(d.shape), np.zeros(m), 0, True
             if accurate:
@@ -280,7 +288,7 @@ def solve_active_set(
                 else:
                     lo = (cost_lo if every else cost_lo[active]) / c_scale
                 ref = refine_support(ct, lo, capa, d, s, lt, lf, system)
-                x, lt, s = ref.flows, ref.lam, ref.support
+                x, lt, s, kkt = ref.flows, ref.lam, ref.support, ref.kkt
                 iters += ref.rounds
                 user_err = ref.error.max(axis=1) / d
     except LinAlgError as exc:
@@ -289,7 +297,9 @@ def solve_active_set(
     lt *= c_scale
     path = "double-double" if accurate else "double"
     if every:
-        return ActiveSetResult(x, lt, x.sum(axis=0), s, iters, fallback, user_err, path)
+        return ActiveSetResult(
+            x, lt, x.sum(axis=0), s, iters, fallback, user_err, path, kkt, (d_scale, c_scale)
+        )
     flows = np.zeros((n, m))
     flows[active] = x
     support_full = np.zeros((n, m), bool)
@@ -312,11 +322,12 @@ def _pdas(
     max_iter: int,
     system: str,
     monotone: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool, SupportKKT | None]:
     """Primal-dual active-set iteration; hands over to the monotone method on a cycle.
 
     With ``monotone=False`` a cycle or a spent budget returns the current support and the last
     solve's multipliers and loads instead (flagged as a fallback), for the accurate refinement.
+    The last item is the factorised system of the returned support (None on that early return).
     """
     n, m = ct.shape
     users = use_users_system((n, m), system)
@@ -359,7 +370,8 @@ def _pdas(
         if kept == count and total == count:  # nothing dropped, nothing added
             x = support_flows(a, ct, capa, lam, loads)
             x, lam, loads = _refine(chol, a, capa, weight, users, d, x, lam, loads)
-            return x, lam, loads, s, it, False
+            kkt = SupportKKT.from_factor(capa, a, nj, rowk, users, weight, chol)
+            return x, lam, loads, s, it, False, kkt
         s, new = new, s
         count = total
         if it >= _CYCLE_WATCH:  # cycles are rare: watch for them after a few iterations
@@ -370,8 +382,8 @@ def _pdas(
     # a cycle, or the budget is spent: monotone primal active set from a feasible point
     if not monotone:
         if lam is None:
-            return np.zeros_like(ct), np.zeros(n), np.zeros(m), s, it, True
-        return np.zeros_like(ct), lam, loads, s, it, True
+            return np.zeros_like(ct), np.zeros(n), np.zeros(m), s, it, True, None
+        return np.zeros_like(ct), lam, loads, s, it, True, None
     if lam is None:
         x0 = np.zeros_like(ct)
     else:  # the last solve's flows (``new`` now holds its support), kept on the new support
@@ -383,8 +395,8 @@ def _pdas(
         x0[bad, np.argmin(ct[bad], axis=1)] = 1.0
         rows = x0.sum(axis=1)
     x0 *= (d / rows)[:, None]
-    x, lam, loads, s, extra = _primal_active_set(ct, capa, d, x0, system)
-    return x, lam, loads, s, it + extra, True
+    x, lam, loads, s, extra, kkt = _primal_active_set(ct, capa, d, x0, system)
+    return x, lam, loads, s, it + extra, True, kkt
 
 
 def _refine(
@@ -425,7 +437,7 @@ def _primal_active_set(
     x: np.ndarray,
     system: str,
     max_iter: int = 100000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, SupportKKT]:
     """Monotone primal active-set method (Nocedal & Wright, Alg. 16.3) from a feasible ``x``.
 
     Each step moves towards the minimiser on the working support and stops at the first route
@@ -462,7 +474,7 @@ def _primal_active_set(
             kkt = SupportKKT(capa, w, system)
             chol, a, weight, users = kkt.chol, kkt.a, kkt.weight, kkt.users
             xs, lam, loads = _refine(chol, a, capa, weight, users, d, xs, lam, loads)
-            return xs, lam, loads, w, it
+            return xs, lam, loads, w, it, kkt
         if single:
             k = np.unravel_index(np.argmin(np.where(add, mu, np.inf)), mu.shape)
             add = np.zeros_like(add)

@@ -318,6 +318,27 @@ class SupportKKT:
         else:
             self.chol = factor(matrix)
 
+    @classmethod
+    def from_factor(
+        cls,
+        capa: np.ndarray,
+        a: np.ndarray,
+        nj: np.ndarray,
+        rowk: np.ndarray,
+        users: bool,
+        weight: np.ndarray,
+        chol: np.ndarray,
+    ) -> SupportKKT:
+        """The system of a support whose factor is already at hand (an iteration's last solve).
+
+        The arguments are the attributes of the same names: the 0/1 support ``a`` (floats), its
+        ``n_j`` and ``kappa_i``, the system chosen, its :func:`system_weights` and factor.
+        """
+        kkt = cls.__new__(cls)
+        kkt.capa, kkt.a, kkt.nj, kkt.rowk = capa, a, nj, rowk
+        kkt.users, kkt.weight, kkt.chol = users, weight, chol
+        return kkt
+
     def solve(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Multipliers and loads for the terms ``(r, q)`` (see :func:`solve_factored`)."""
         return solve_factored(self.chol, self.a, self.weight, self.users, row, col)

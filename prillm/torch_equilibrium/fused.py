@@ -121,12 +121,14 @@ class _OneMarket:
         self.arrays = arrays
         self.flows = res.flows
         self.support = support
-        if wanted:
+        if wanted and res.kkt is not None and res.scales is not None and d_min > 0:
+            self.adjoint = MarketAdjoint(res.kkt, res.scales)  # the solver's last factor
+        elif wanted:
             scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
-            self.adjoint = MarketAdjoint(slope, support, scales)
-            if 1 in wanted or 4 in wanted:  # capacity, w_q
-                self.through_k = res.flows + res.loads
-                self.through_k /= capacity
+            self.adjoint = MarketAdjoint.build(slope, support, scales)
+        if 1 in wanted or 4 in wanted:  # capacity, w_q
+            self.through_k = res.flows + res.loads
+            self.through_k /= capacity
 
     @property
     def supports(self) -> np.ndarray:

@@ -79,27 +79,35 @@ class MarketAdjoint:
     On a fixed support, ``dL/dc`` is the flow of the same game with costs ``v = dL/df`` and
     zero demand, ``dL/dD`` its multiplier and ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` (see
     :mod:`prillm.torch_equilibrium`). The system depends on the support and the slopes only:
-    it is built and factorised here, in the forward pass, and :meth:`solve` is the backward
-    pass's one solve. It is solved in the units of ``scales = (d_scale, c_scale)``
-    (:func:`numpy_scales`); both maps are linear in ``v``, which needs no scale of its own.
+    it is factorised in the forward pass (or is the exact solver's own,
+    :attr:`prillm.equilibrium.ActiveSetResult.kkt`), and :meth:`solve` is the backward pass's
+    one solve. Both maps are linear in ``v``, which needs no scale of its own.
 
     Parameters
     ----------
-    slope, support
-        ``k`` (m,) and the boolean support (n, m), every row non-empty.
+    kkt
+        The factorised system of the support, with ``K = c_scale / (k d_scale)``.
     scales
-        ``(d_scale, c_scale)`` of the market.
+        ``(d_scale, c_scale)`` of ``kkt`` (:func:`numpy_scales`, or the solver's).
     """
 
     __slots__ = ("kkt", "mask", "ratio")
 
-    def __init__(self, slope: np.ndarray, support: np.ndarray, scales: tuple[float, float]) -> None:
+    def __init__(self, kkt: SupportKKT, scales: tuple[float, float]) -> None:
         d_scale, c_scale = scales
-        self.kkt = SupportKKT(c_scale / (slope * d_scale), support)
+        self.kkt = kkt
         # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not:
         # the costs of the solve are v times that ratio on the support
         self.ratio = d_scale / c_scale
-        self.mask = self.kkt.a * self.ratio
+        self.mask = kkt.a * self.ratio
+
+    @classmethod
+    def build(
+        cls, slope: np.ndarray, support: np.ndarray, scales: tuple[float, float]
+    ) -> MarketAdjoint:
+        """Factorise the system of ``support`` (boolean (n, m), rows non-empty) for slopes ``k``."""
+        d_scale, c_scale = scales
+        return cls(SupportKKT(c_scale / (slope * d_scale), support), scales)
 
     def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
@@ -141,7 +149,7 @@ def numpy_adjoint(
         if not grad_flows[t].any():
             continue
         scales = numpy_scales(cost[t], slope[t], demand[t])
-        adj = MarketAdjoint(slope[t], support[t], scales)
+        adj = MarketAdjoint.build(slope[t], support[t], scales)
         grad_cost[t], _, grad_demand[t] = adj.solve(grad_flows[t])
     grad_slope = (grad_cost * (flows + flows.sum(axis=1, keepdims=True))).sum(axis=1)
     return grad_cost, grad_slope, grad_demand
