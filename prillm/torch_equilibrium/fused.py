@@ -258,7 +258,7 @@ def fused_flows(
     )
     # copies when the backward pass will read them: it must see the inputs as they were
     arrays = [
-        (x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float))
+        (x.numpy(force=True) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float))
         for x in args
     ]
     if wanted:
