@@ -9,7 +9,8 @@ What is here
   on a CPU or a GPU (training the game abstraction).
 * :class:`~prillm.torch_equilibrium.kernel.SupportSystem`: the torch mirror of the engine's
   fixed-support KKT kernel (:func:`prillm.equilibrium.solve_support`), used by all of the above.
-* :class:`CvxpyLayerEquilibrium`: the same equilibrium through cvxpylayers, the reference.
+* :class:`CvxpyLayerEquilibrium`: the same equilibrium through cvxpylayers, the reference; it and
+  :class:`EquilibriumLayer` are :class:`MarketLayer` subclasses (called with the market inputs).
 * :func:`torch_threads`: the thread limiter for small tensors.
 
 Forward
@@ -33,7 +34,8 @@ upstream gradient :math:`v = \\partial L/\\partial f` (Eq. 20), therefore,
 * :math:`\\partial L/\\partial k_j = \\sum_{i \\in U_j} (\\partial L/\\partial c_{ij})
   (f_{ij} + F_j)`, because :math:`\\partial (H f)_{ij}/\\partial k_j = f_{ij} + F_j`,
 
-so the backward pass is one more solve with the same matrix (one adjoint solve). Gradients with
+so the backward pass is one more solve with the same matrix (one adjoint solve; on the CPU path
+with the exact solver's own factor of its final support). Gradients with
 respect to prices, ``w_p``, ``w_q``, ``w_d``, ``b``, latencies and capacities follow by the chain
 rule through :math:`c_{ij} = w_p p_j + w_d d_{ij} - b_j` and :math:`k_j = w_q/\\alpha_j`
 (written out by hand on the fused CPU path of :func:`equilibrium_flows`, by autograd otherwise).
@@ -56,6 +58,7 @@ with optional_dependency("the differentiable equilibrium (prillm.torch_equilibri
     from prillm.torch_equilibrium.cvxpy_layer import CvxpyLayerEquilibrium
     from prillm.torch_equilibrium.flows import (
         EquilibriumLayer,
+        MarketLayer,
         equilibrium_flows,
         market_coefficients,
     )
@@ -66,6 +69,7 @@ __all__ = [
     "BatchedInfo",
     "CvxpyLayerEquilibrium",
     "EquilibriumLayer",
+    "MarketLayer",
     "SupportSystem",
     "batched_equilibrium",
     "equilibrium_flows",

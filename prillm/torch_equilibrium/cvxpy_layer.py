@@ -10,13 +10,13 @@ from typing import Any
 
 import torch
 
-from prillm.torch_equilibrium.flows import market_coefficients
+from prillm.torch_equilibrium.flows import MarketLayer, market_coefficients
 from prillm.torch_equilibrium.kernel import batch_last, scales
 
 __all__ = ["CvxpyLayerEquilibrium"]
 
 
-class CvxpyLayerEquilibrium:
+class CvxpyLayerEquilibrium(MarketLayer):
     """The same equilibrium through a generic differentiable convex layer (cvxpylayers).
 
     An independent reference for tests and benchmarks: it shares nothing with the exact solver
@@ -72,17 +72,6 @@ class CvxpyLayerEquilibrium:
         )
         return x * d_scale[:, None, None]
 
-    def __call__(
-        self,
-        price: Any,
-        capacity: Any,
-        latency: Any,
-        demand: Any,
-        w_q: Any,
-        w_d: Any,
-        b: Any,
-        w_p: Any = 1.0,
-    ) -> torch.Tensor:
-        """Flows ``(B, n, m)`` with the arguments of :func:`equilibrium_flows`."""
-        cost, slope, dem = market_coefficients(price, capacity, latency, demand, w_q, w_d, b, w_p)
-        return self.from_coefficients(cost, slope, dem)
+    def flows(self, args: tuple[Any, ...]) -> torch.Tensor:
+        """Flows ``(B, n, m)`` of the eight inputs of :func:`equilibrium_flows`."""
+        return self.from_coefficients(*market_coefficients(*args))

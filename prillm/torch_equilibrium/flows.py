@@ -21,7 +21,7 @@ import torch
 from prillm.torch_equilibrium.coefficients import equilibrium_from_coefficients
 from prillm.torch_equilibrium.fused import fused_flows, is_batched
 
-__all__ = ["EquilibriumLayer", "equilibrium_flows", "market_coefficients"]
+__all__ = ["EquilibriumLayer", "MarketLayer", "equilibrium_flows", "market_coefficients"]
 
 
 def _as_tensor(x: Any, like: torch.Tensor | None) -> torch.Tensor:
@@ -179,7 +179,33 @@ def equilibrium_flows(
     return _solve(args, warm_start, linalg, keep_batch=False)[0]
 
 
-class EquilibriumLayer:
+class MarketLayer:
+    """A layer called with the eight market inputs of :func:`equilibrium_flows`.
+
+    Subclasses say how the flows are found (:meth:`flows`); the arguments, their broadcasting
+    and units are those of :func:`equilibrium_flows`.
+    """
+
+    def __call__(
+        self,
+        price: Any,
+        capacity: Any,
+        latency: Any,
+        demand: Any,
+        w_q: Any,
+        w_d: Any,
+        b: Any,
+        w_p: Any = 1.0,
+    ) -> torch.Tensor:
+        """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
+        return self.flows((price, capacity, latency, demand, w_q, w_d, b, w_p))
+
+    def flows(self, args: tuple[Any, ...]) -> torch.Tensor:
+        """Flows ``(B, n, m)`` of the eight inputs ``args`` (in the order of the call)."""
+        raise NotImplementedError
+
+
+class EquilibriumLayer(MarketLayer):
     """:func:`equilibrium_flows` with warm starts: remembers the last supports it found.
 
     Calibration solves the same batch of markets again and again with slowly changing
@@ -197,19 +223,8 @@ class EquilibriumLayer:
     def __init__(self) -> None:
         self.supports: np.ndarray | None = None
 
-    def __call__(
-        self,
-        price: Any,
-        capacity: Any,
-        latency: Any,
-        demand: Any,
-        w_q: Any,
-        w_d: Any,
-        b: Any,
-        w_p: Any = 1.0,
-    ) -> torch.Tensor:
-        """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
-        args = (price, capacity, latency, demand, w_q, w_d, b, w_p)
+    def flows(self, args: tuple[Any, ...]) -> torch.Tensor:
+        """Flows ``(B, n, m)``, the exact solver started from the remembered supports."""
         # a stale shape of the remembered supports is ignored
         flows, self.supports = _solve(args, self.supports, "auto", keep_batch=True)
         return flows
