@@ -14,7 +14,8 @@ Two kinds of random markets in realistic units (token volumes ~1e9):
 For each it times one forward+backward pass of a scalar loss ``sum(W * f) / max D`` through
 
 * ``prillm``: ``prillm.torch_equilibrium.equilibrium_flows`` cold (exact support by the numpy
-  engine, one adjoint solve, the chain rule by hand: one autograd node on float64 CPU tensors);
+  engine, one adjoint solve with the engine's own factor of that support, the chain rule by
+  hand: one autograd node on float64 CPU tensors);
 * ``prillm-warm``: ``EquilibriumLayer``, which starts the exact solver from the support of its
   previous call, as calibration does between optimiser steps (here the same market is solved
   again, the most favourable case);

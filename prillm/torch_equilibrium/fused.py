@@ -253,15 +253,17 @@ def fused_flows(
     are ``(n, m)`` for one market in the plain shapes unless ``keep_batch``, else ``(B, n, m)``.
     """
     grad = torch.is_grad_enabled()
-    wanted = tuple(
-        i for i, x in enumerate(args) if grad and isinstance(x, torch.Tensor) and x.requires_grad
-    )
-    # copies when the backward pass will read them: it must see the inputs as they were
-    arrays = [
-        (x.numpy(force=True) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float))
-        for x in args
-    ]
-    if wanted:
+    arrays: list[np.ndarray] = []
+    positions: list[int] = []
+    for i, x in enumerate(args):
+        if isinstance(x, torch.Tensor):
+            if grad and x.requires_grad:
+                positions.append(i)
+            arrays.append(x.numpy(force=True))
+        else:
+            arrays.append(np.asarray(x, dtype=float))
+    wanted = tuple(positions)
+    if wanted:  # copies: the backward pass must see the inputs as they were
         arrays = [x.copy() for x in arrays]
     price, demand = arrays[0], arrays[3]
     if demand.ndim == 0 or price.ndim == 0:
