@@ -13,6 +13,7 @@ differentiates them.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -179,7 +180,7 @@ def equilibrium_flows(
     return _solve(args, warm_start, linalg, keep_batch=False)[0]
 
 
-class MarketLayer:
+class MarketLayer(ABC):
     """A layer called with the eight market inputs of :func:`equilibrium_flows`.
 
     Subclasses say how the flows are found (:meth:`flows`); the arguments, their broadcasting
@@ -200,9 +201,9 @@ class MarketLayer:
         """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
         return self.flows((price, capacity, latency, demand, w_q, w_d, b, w_p))
 
+    @abstractmethod
     def flows(self, args: tuple[Any, ...]) -> torch.Tensor:
         """Flows ``(B, n, m)`` of the eight inputs ``args`` (in the order of the call)."""
-        raise NotImplementedError
 
 
 class EquilibriumLayer(MarketLayer):
