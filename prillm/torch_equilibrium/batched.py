@@ -40,7 +40,7 @@ from prillm.torch_equilibrium.kernel import (
     scaled,
     workspace,
 )
-from prillm.torch_equilibrium.numpy_engine import find_supports
+from prillm.torch_equilibrium.numpy_engine import Markets
 
 __all__ = ["BatchedInfo", "batched_equilibrium"]
 
@@ -208,7 +208,8 @@ def _engine_solve(
     cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Markets ``(b, n, m)`` by the numpy engine: flows, supports and demand residuals, checked."""
-    supports, flows = find_supports(cost, slope, demand, None)
+    solved = Markets(cost, slope, demand)
+    supports, flows = solved.supports, solved.flows
     d_max = demand.max(axis=1)
     resid = np.abs(flows.sum(axis=2) - demand).max(axis=1) / np.where(d_max > 0, d_max, 1.0)
     worst = float(resid.max())

@@ -4,9 +4,9 @@
 (:func:`prillm.equilibrium.solve_active_set`, one market at a time) and differentiates on it:
 
 * ``linalg="numpy"`` (the CPU default): the engine's flows forward, and one adjoint solve per
-  market with the engine's own fixed-support kernel (:func:`prillm.equilibrium.solve_support`)
-  backward. For markets of a few hundred routes the per-operation overhead of torch would cost
-  more than the arithmetic.
+  market backward with the engine's own factor of the final support
+  (:class:`~prillm.torch_equilibrium.numpy_engine.Markets`). For markets of a few hundred
+  routes the per-operation overhead of torch would cost more than the arithmetic.
 * ``linalg="torch"``: the flows recomputed on the supports by the torch kernel
   (:class:`~prillm.torch_equilibrium.kernel.SupportSystem`, on the inputs' device), and the
   adjoint solved with the same factor: the GPU path.
@@ -29,32 +29,25 @@ from prillm.torch_equilibrium.kernel import (
     check_coefficients,
     scaled,
 )
-from prillm.torch_equilibrium.numpy_engine import find_supports, numpy_adjoint
+from prillm.torch_equilibrium.numpy_engine import Markets
 
 __all__ = ["equilibrium_from_coefficients"]
 
 
 class _NumpyAdjointEquilibrium(torch.autograd.Function):
-    """CPU path: the exact solver's flows forward; backward by :func:`numpy_adjoint`."""
+    """CPU path: the exact solver's flows forward; backward by :meth:`Markets.gradients`."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any,
-        cost: torch.Tensor,
-        slope: torch.Tensor,
-        demand: torch.Tensor,
-        flows: np.ndarray,
-        support: np.ndarray,
+        ctx: Any, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, solved: Markets
     ) -> torch.Tensor:
-        ctx.save_for_backward(cost, slope, demand)
-        ctx.arrays = (flows, support)
-        return torch.from_numpy(flows.copy())
+        ctx.solved = solved
+        return torch.from_numpy(solved.flows.copy())
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        coefficients = (t.detach().numpy() for t in ctx.saved_tensors)
-        grads = numpy_adjoint(*coefficients, *ctx.arrays, grad_flows.detach().numpy())
-        return (*(torch.from_numpy(g) for g in grads), None, None)
+        grads = ctx.solved.gradients(grad_flows.detach().numpy())
+        return (*(torch.from_numpy(g) for g in grads), None)
 
 
 class _FixedSupportEquilibrium(torch.autograd.Function):
@@ -138,9 +131,12 @@ def equilibrium_from_coefficients(
     if linalg == "numpy" and not cpu64:
         raise ValueError("linalg='numpy' needs float64 CPU tensors")
     c_np, k_np, d_np = (t.detach().cpu().double().numpy() for t in (cost, slope, demand))
-    supports, flows_np = find_supports(c_np, k_np, d_np, warm_start)
-    if linalg == "numpy" or (linalg == "auto" and cpu64):
-        flows = _NumpyAdjointEquilibrium.apply(cost, slope, demand, flows_np, supports)
+    fused = linalg == "numpy" or (linalg == "auto" and cpu64)
+    grads = torch.is_grad_enabled() and any(t.requires_grad for t in (cost, slope, demand))
+    solved = Markets(c_np, k_np, d_np, warm_start, adjoint=fused and grads)
+    supports = solved.supports
+    if fused:
+        flows = _NumpyAdjointEquilibrium.apply(cost, slope, demand, solved)
     else:
         a = torch.as_tensor(supports, dtype=cost.dtype, device=cost.device)
         flows = _FixedSupportEquilibrium.apply(cost, slope, demand, a)

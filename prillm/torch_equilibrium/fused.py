@@ -25,12 +25,7 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
-from prillm.torch_equilibrium.numpy_engine import (
-    MarketAdjoint,
-    find_supports,
-    first_token_routes,
-    numpy_adjoint,
-)
+from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
 __all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
 
@@ -162,14 +157,17 @@ class _OneMarket:
 
 
 class _ManyMarkets:
-    """A batch of markets (numpy broadcasting): the equilibria, and the node's backward pass."""
+    """A batch of markets (numpy broadcasting): the equilibria, and the node's backward pass.
 
-    __slots__ = ("arrays", "co", "flows", "supports")
+    With a gradient wanted, each market's adjoint system is kept from the forward pass
+    (:class:`~prillm.torch_equilibrium.numpy_engine.Markets`).
+    """
+
+    __slots__ = ("arrays", "co", "solved")
 
     def __init__(
         self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
     ) -> None:
-        del wanted  # the backward pass does all of its work
         check_arrays(arrays)
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[-1], price.shape[-1]
@@ -180,33 +178,34 @@ class _ManyMarkets:
         slope = w_q[..., None] / capacity
         batch = np.broadcast_shapes(cost.shape[:-2], slope.shape[:-1], demand.shape[:-1])
         size = int(np.prod(batch)) if batch else 1
-        self.co = {
-            "cost": np.broadcast_to(cost, (*batch, n, m)).reshape(size, n, m),
-            "slope": np.broadcast_to(slope, (*batch, m)).reshape(size, m),
-            "demand": np.broadcast_to(demand, (*batch, n)).reshape(size, n),
-            "batch": batch,
-            "lat": lat,
-            "b_m": b_m,
-        }
-        if warm is not None and warm.shape != self.co["cost"].shape:
+        self.co = {"batch": batch, "lat": lat, "b_m": b_m}
+        cost = np.broadcast_to(cost, (*batch, n, m)).reshape(size, n, m)
+        if warm is not None and warm.shape != cost.shape:
             warm = None
-        self.supports, self.flows = find_supports(
-            self.co["cost"], self.co["slope"], self.co["demand"], warm
+        self.solved = Markets(
+            cost,
+            np.broadcast_to(slope, (*batch, m)).reshape(size, m),
+            np.broadcast_to(demand, (*batch, n)).reshape(size, n),
+            warm,
+            adjoint=bool(wanted),
         )
         self.arrays = arrays
+
+    @property
+    def flows(self) -> np.ndarray:
+        """The flows ``(B, n, m)``."""
+        return self.solved.flows
+
+    @property
+    def supports(self) -> np.ndarray:
+        """The supports ``(B, n, m)``."""
+        return self.solved.supports
 
     def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
         """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
         co, flows = self.co, self.flows
         price, capacity, latency, demand, w_q, w_d, b, w_p = self.arrays
-        g_cost, g_slope, g_dem = numpy_adjoint(
-            co["cost"],
-            co["slope"],
-            co["demand"],
-            flows,
-            self.supports,
-            grad_flows.reshape(flows.shape),
-        )
+        g_cost, g_slope, g_dem = self.solved.gradients(grad_flows.reshape(flows.shape))
         batch, (n, m) = co["batch"], flows.shape[1:]
         gc = g_cost.reshape(*batch, n, m)
         gk = g_slope.reshape(*batch, m)

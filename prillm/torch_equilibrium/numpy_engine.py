@@ -14,13 +14,7 @@ import numpy as np
 from prillm.equilibrium import SupportKKT, solve_active_set
 from prillm.equilibrium.kkt import support_flows
 
-__all__ = [
-    "MarketAdjoint",
-    "find_supports",
-    "first_token_routes",
-    "numpy_adjoint",
-    "numpy_scales",
-]
+__all__ = ["MarketAdjoint", "Markets", "first_token_routes", "numpy_scales"]
 
 
 def numpy_scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tuple[float, float]:
@@ -53,24 +47,6 @@ def first_token_routes(
     marginal = cost[empty] + slope[None, :] * loads[None, :]
     s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
     return s
-
-
-def find_supports(
-    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, warm: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact equilibria by the numpy engine, one market at a time: supports and flows.
-
-    A user without demand gets the route of its cheapest first token as support (so that the
-    gradient in its demand is the right derivative).
-    """
-    batch, n, m = cost.shape
-    out = np.zeros((batch, n, m), bool)
-    flows = np.zeros((batch, n, m))
-    for t in range(batch):
-        res = solve_active_set(cost[t], slope[t], demand[t], None if warm is None else warm[t])
-        out[t] = first_token_routes(res.support, cost[t], slope[t], res.loads, demand[t])
-        flows[t] = res.flows
-    return out, flows
 
 
 class MarketAdjoint:
@@ -123,33 +99,70 @@ class MarketAdjoint:
         return grad_cost, loads, lam
 
 
-def numpy_adjoint(
-    cost: np.ndarray,
-    slope: np.ndarray,
-    demand: np.ndarray,
-    flows: np.ndarray,
-    support: np.ndarray,
-    grad_flows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``sum(grad_flows * f)`` in ``c, k, D`` by one adjoint solve per market.
+class Markets:
+    """Exact equilibria of a batch of markets by the numpy engine, and their adjoint solves.
+
+    Each market is solved by :func:`prillm.equilibrium.solve_active_set`; a user without demand
+    gets the route of its cheapest first token as support (:func:`first_token_routes`). With
+    ``adjoint``, each market's adjoint system is kept (:class:`MarketAdjoint`: the solver's own
+    factor when every user has demand) for :meth:`gradients`.
 
     Parameters
     ----------
-    cost, slope, demand, flows, support, grad_flows
-        ``(B, n, m)``, ``(B, m)``, ``(B, n)``, ``(B, n, m)``, bool ``(B, n, m)``, ``(B, n, m)``.
-
-    Returns
-    -------
-    grad_cost, grad_slope, grad_demand
+    cost, slope, demand
         ``(B, n, m)``, ``(B, m)``, ``(B, n)``.
+    warm
+        Optional boolean supports ``(B, n, m)`` to start the solver from.
+    adjoint
+        Keep the adjoint systems (the backward pass will come).
+
+    Attributes
+    ----------
+    supports, flows
+        Boolean ``(B, n, m)`` and ``(B, n, m)``.
     """
-    grad_cost = np.zeros_like(cost)
-    grad_demand = np.zeros_like(demand)
-    for t in range(cost.shape[0]):
-        if not grad_flows[t].any():
-            continue
-        scales = numpy_scales(cost[t], slope[t], demand[t])
-        adj = MarketAdjoint.build(slope[t], support[t], scales)
-        grad_cost[t], _, grad_demand[t] = adj.solve(grad_flows[t])
-    grad_slope = (grad_cost * (flows + flows.sum(axis=1, keepdims=True))).sum(axis=1)
-    return grad_cost, grad_slope, grad_demand
+
+    __slots__ = ("adjoints", "flows", "supports")
+
+    def __init__(
+        self,
+        cost: np.ndarray,
+        slope: np.ndarray,
+        demand: np.ndarray,
+        warm: np.ndarray | None = None,
+        adjoint: bool = False,
+    ) -> None:
+        batch, n, m = cost.shape
+        self.supports = np.zeros((batch, n, m), bool)
+        self.flows = np.zeros((batch, n, m))
+        self.adjoints: list[MarketAdjoint] = []
+        for t in range(batch):
+            c, k, d = cost[t], slope[t], demand[t]
+            res = solve_active_set(c, k, d, None if warm is None else warm[t])
+            support = first_token_routes(res.support, c, k, res.loads, d)
+            self.supports[t] = support
+            self.flows[t] = res.flows
+            if not adjoint:
+                continue
+            if support is res.support and res.kkt is not None and res.scales is not None:
+                self.adjoints.append(MarketAdjoint(res.kkt, res.scales))
+            else:
+                self.adjoints.append(MarketAdjoint.build(k, support, numpy_scales(c, k, d)))
+
+    def gradients(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gradients of ``sum(grad_flows * f)`` in ``c, k, D``: one adjoint solve per market.
+
+        ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` (see :mod:`prillm.torch_equilibrium`).
+
+        Returns
+        -------
+        grad_cost, grad_slope, grad_demand
+            ``(B, n, m)``, ``(B, m)``, ``(B, n)``.
+        """
+        flows = self.flows
+        grad_cost = np.zeros_like(flows)
+        grad_demand = np.zeros(flows.shape[:2])
+        for t, adj in enumerate(self.adjoints):
+            grad_cost[t], _, grad_demand[t] = adj.solve(grad_flows[t])
+        grad_slope = (grad_cost * (flows + flows.sum(axis=1, keepdims=True))).sum(axis=1)
+        return grad_cost, grad_slope, grad_demand
