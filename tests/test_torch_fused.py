@@ -215,3 +215,20 @@ def test_negative_capacity_and_w_q_are_refused() -> None:
     mk = _market("plain", seed=30)  # k = w_q / alpha > 0, but neither is
     with pytest.raises(ValueError, match="slope"):
         equilibrium_flows(**{**mk, "capacity": -mk["capacity"], "w_q": -2.0})
+
+
+def test_batched_fused_path_with_a_user_without_demand_equals_the_torch_path() -> None:
+    rng = np.random.default_rng(31)
+    markets_ = [plain_market(rng, 4, 3) for _ in range(3)]
+    markets_[1]["demand"][2] = 0.0  # its adjoint system is factorised afresh, the others reused
+    mk = {k: np.stack([np.asarray(m[k]) for m in markets_]) for k in ("price", "latency", "demand")}
+    mk.update(capacity=markets_[0]["capacity"], w_q=2.0, w_d=0.7, b=markets_[0]["b"], w_p=1.3)
+    weights = torch.tensor(rng.normal(size=(3, 4, 3)))
+    grads = []
+    for linalg in ("auto", "torch"):
+        args = {k: torch.tensor(mk[k], dtype=F64, requires_grad=True) for k in NAMES}
+        (equilibrium_flows(**args, linalg=linalg) * weights).sum().backward()
+        grads.append({k: args[k].grad for k in NAMES})
+    for key in NAMES:
+        err = float((grads[0][key] - grads[1][key]).abs().max() / grads[1][key].abs().max())
+        assert err <= 1e-9, f"{key}: batched fused and torch gradients differ by {err:.1e}"
