@@ -55,7 +55,7 @@ rivals), Table 1 (segments).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,6 +70,7 @@ __all__ = [
     "Scenario",
     "base_markets",
     "build_scenarios",
+    "scale_demand",
     "split_of_day",
 ]
 
@@ -258,3 +259,42 @@ def build_scenarios(
             )
         )
     return out
+
+
+def scale_demand(
+    scenarios: Sequence[Scenario],
+    demand_range: tuple[float, float],
+    rng: np.random.Generator,
+) -> list[Scenario]:
+    """The scenarios with every user's demand multiplied by one uniform factor per scenario.
+
+    Our addition to the paper's augmentation (which perturbs the rivals only): the factor
+    ``f ~ U[low, high]`` scales the whole demand of a scenario, so the training also sees
+    markets more and less congested than the base days (the features are invariant to scaling
+    demand and capacity together, so this is the one congestion axis the rivals' perturbation
+    does not cover: the target's capacity is never perturbed). The prices, capacities,
+    latencies, target, family, day and split are unchanged.
+
+    Raises
+    ------
+    prillm.MarketError
+        For a range that is not ``0 < low <= high`` (finite).
+
+    Examples
+    --------
+    >>> sc = build_scenarios(2, seed=0, families=["Translation"], days=[0])
+    >>> out = scale_demand(sc, (0.5, 0.5), np.random.default_rng(0))
+    >>> bool(np.allclose(out[0].market.demand, 0.5 * sc[0].market.demand))
+    True
+    """
+    try:
+        lo, hi = (float(v) for v in demand_range)
+    except (TypeError, ValueError):
+        raise MarketError(f"demand_range: expected (low, high), got {demand_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+        raise MarketError(f"demand_range: expected finite 0 < low <= high, got {demand_range!r}")
+    factors = rng.uniform(lo, hi, len(scenarios))
+    return [
+        replace(sc, market=sc.market.replace(demand=sc.market.demand * f))
+        for sc, f in zip(scenarios, factors, strict=True)
+    ]
