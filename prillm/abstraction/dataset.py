@@ -26,6 +26,11 @@ How a scenario is built
    ``[0.5, 1.5]``, latency ``[0.8, 1.25]``); the target, the apps and their demand are left as
    they were.
 
+:func:`scale_demand` is a fourth, optional step (ours, not the paper's): one uniform factor per
+scenario on the whole demand. The training recipe (:mod:`prillm.abstraction.recipe`) applies it
+to the training scenarios and to a copy of the validation ones; :func:`build_scenarios` itself
+never does, so every split, the test split included, is what steps 1-3 give.
+
 The base markets are visited day by day, family by family within a day, the days in a random
 order (so that any number of scenarios covers the three splits in proportion); scenario ``i``
 uses base market ``i mod (families x days)`` of that order. Every random draw (the order of the

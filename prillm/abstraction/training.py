@@ -10,16 +10,21 @@ One step, for a mini-batch of scenarios of one family and one ``K``:
    differentiable equilibrium and take the target's profits ``Y_hat``
    (:func:`~prillm.abstraction.curves.abstract_profits`);
 4. the loss of Eq. (7), normalised per scenario by the original curve's maximum over its ``L``
-   prices, averaged over the batch; one Adam step (cosine-decayed step size) on its gradient,
-   which flows from the
-   equilibrium (Eq. 19-20) through the merged rival's attributes into both scores and the
-   network.
+   prices, averaged over the batch, optionally mixed with the batch's tail
+   (:attr:`TrainConfig.tail_weight`: the mean of the largest per-scenario losses, their CVaR;
+   our addition, not the paper's, so that the rare scenarios the abstraction gets badly wrong
+   weigh more than their share of the batch); one Adam step (cosine-decayed step size) on its
+   gradient, which flows from the equilibrium (Eq. 19-20) through the merged rival's
+   attributes into both scores and the network.
 
 ``K`` is drawn for each batch from :attr:`TrainConfig.k_choices` (those below the family's
-number of rivals). After every epoch the validation loss (Eq. 7 at mid-stratum prices,
-``K = 2``, or ``K = 1`` where there are only two rivals) is recorded; the returned network is
-the one of the epoch with the lowest validation loss (model selection on validation data,
-never on the test split). The history holds the raw per-epoch losses.
+number of rivals). After every epoch the validation losses (Eq. 7 at mid-stratum prices,
+``K = 2``, or ``K = 1`` where there are only two rivals, one per scenario) are recorded: their
+mean, their tail (the mean of the largest :attr:`TrainConfig.select_fraction` of them) and
+their maximum. The returned network is the one of the epoch with the lowest validation mean or
+tail (:attr:`TrainConfig.select`; model selection on validation data, never on the test split).
+The history holds the raw per-epoch numbers; its ``train`` entries are the plain Eq. (7) batch
+means, whatever the step's objective.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "group_loss",
+    "step_prices",
     "tail_mean",
     "train_network",
     "validation_loss",
@@ -65,7 +71,13 @@ class TrainConfig:
     batch_size
         Scenarios per step.
     n_prices
-        ``L``, sampled prices per scenario (Eq. 7).
+        ``L``, sampled prices per scenario (Eq. 7), one per equal stratum of ``[0, p_max]``.
+    peak_prices, peak_width
+        Our addition, not the paper's: this many more prices per scenario, one per equal
+        stratum of the window ``p* +- peak_width * p_max`` around the exact optimum ``p*``
+        (clipped to ``[0, p_max]``), so that Eq. (7) weighs the curve where the price is
+        decided more (``0``: the paper's ``L`` prices only). Validation uses them too
+        (mid-strata).
     lr, weight_decay
         Adam's initial step size and L2 penalty.
     final_lr_fraction
@@ -93,6 +105,8 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     n_prices: int = 16
+    peak_prices: int = 0
+    peak_width: float = 0.1
     lr: float = 3e-3
     weight_decay: float = 0.0
     final_lr_fraction: float = 0.05
@@ -114,6 +128,14 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
         if not self.k_choices or any(int(k) < 1 for k in self.k_choices):
             raise ValueError(f"k_choices: expected integers >= 1, got {self.k_choices!r}")
+        if (
+            isinstance(self.peak_prices, bool)
+            or not isinstance(self.peak_prices, int)
+            or (self.peak_prices < 0)
+        ):
+            raise ValueError(f"peak_prices: expected an integer >= 0, got {self.peak_prices!r}")
+        if not 0.0 < self.peak_width <= 1.0:
+            raise ValueError(f"peak_width: expected a number in (0, 1], got {self.peak_width!r}")
         if not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr!r}")
         if not 0.0 <= self.tail_weight <= 1.0:
@@ -139,11 +161,14 @@ class TrainResult:
     Attributes
     ----------
     network
-        The network of the epoch with the lowest validation loss.
+        The network of the epoch with the lowest validation mean or tail
+        (:attr:`TrainConfig.select`).
     history
-        ``train`` (mean training loss of each epoch, as seen by the steps), ``validation``
-        (validation loss after each epoch), ``validation_initial`` (before training),
-        ``epoch_seconds``.
+        ``train`` (mean Eq. 7 loss of each epoch's batches, as seen by the steps),
+        ``validation``, ``validation_tail``, ``validation_max`` (the mean, the tail and the
+        largest per-scenario validation loss after each epoch), ``validation_initial`` and
+        ``validation_tail_initial`` (before training), ``epoch_seconds``, ``selected_epoch``
+        (the epoch returned, as ``best_epoch``).
     best_epoch
         1-based epoch of the returned network (0: the untrained one).
     wall_time
@@ -174,6 +199,29 @@ def group_loss(
     return curve_loss(y, y_hat, reduction=reduction)
 
 
+def step_prices(
+    group: Group,
+    n_prices: int,
+    peak_prices: int = 0,
+    peak_width: float = 0.1,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The prices ``(B, L + peak_prices)`` of a step (``rng``) or of validation (``None``).
+
+    ``L`` stratified prices on ``[0, p_max]`` (:func:`~prillm.abstraction.prepare.sample_prices`)
+    and ``peak_prices`` stratified on ``[p* - w, p* + w]``, ``w = peak_width * p_max``, clipped
+    to ``[0, p_max]`` (``p*`` the exact optimum of each scenario).
+    """
+    prices = sample_prices(group.p_max, n_prices, rng)
+    if peak_prices == 0:
+        return prices
+    w = peak_width * group.p_max
+    lo = np.maximum(group.optimum[:, 0] - w, 0.0)
+    hi = np.minimum(group.optimum[:, 0] + w, group.p_max)
+    u = sample_prices(np.ones_like(lo), peak_prices, rng)
+    return np.concatenate([prices, lo[:, None] + u * (hi - lo)[:, None]], axis=1)
+
+
 def _val_k(group: Group) -> int:
     return min(2, group.n_rivals - 1) if group.n_rivals > 1 else 1
 
@@ -197,12 +245,18 @@ def tail_mean(losses: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 def validation_losses(
-    net: ScoreNetwork, data: PreparedScenarios, n_prices: int = 16, k: int | None = None
+    net: ScoreNetwork,
+    data: PreparedScenarios,
+    n_prices: int = 16,
+    k: int | None = None,
+    peak_prices: int = 0,
+    peak_width: float = 0.1,
 ) -> dict[str, np.ndarray]:
     """Eq. (7) of every scenario at mid-stratum prices, without gradients: family -> losses.
 
     ``k``: the ``K`` of the abstraction (default 2, or 1 where a family has only two rivals);
-    families with no more rivals than ``K`` (nothing to abstract) are left out.
+    families with no more rivals than ``K`` (nothing to abstract) are left out. The prices are
+    those of :func:`step_prices` without a generator.
     """
     out: dict[str, np.ndarray] = {}
     with torch.no_grad(), torch_threads(1):
@@ -210,7 +264,7 @@ def validation_losses(
             kk = _val_k(g) if k is None else k
             if kk >= g.n_rivals:
                 continue
-            prices = sample_prices(g.p_max, n_prices)
+            prices = step_prices(g, n_prices, peak_prices, peak_width)
             out[name] = group_loss(net, g, kk, prices, reduction="none").numpy().copy()
     return out
 
@@ -237,7 +291,9 @@ def validation_loss(
 def _validation_numbers(
     net: ScoreNetwork, data: PreparedScenarios, config: TrainConfig
 ) -> dict[str, float]:
-    fam = validation_losses(net, data, config.n_prices)
+    fam = validation_losses(
+        net, data, config.n_prices, peak_prices=config.peak_prices, peak_width=config.peak_width
+    )
     allv = torch.as_tensor(np.concatenate(list(fam.values())))
     return {
         "mean": float(allv.mean()),
@@ -277,7 +333,8 @@ def train_network(
     config
         The recipe (default :class:`TrainConfig`).
     progress
-        Optional ``progress(step, total_steps, loss)`` called after every step.
+        Optional ``progress(step, total_steps, loss)`` called after every step (``loss``: the
+        step's objective).
     network
         Start from this network (default: a fresh one seeded by ``config.seed``).
 
@@ -328,7 +385,7 @@ def train_network(
             losses = []
             for name, idx, k in batches:
                 g = train.groups[name].take(idx)
-                prices = sample_prices(g.p_max, config.n_prices, rng)
+                prices = step_prices(g, config.n_prices, config.peak_prices, config.peak_width, rng)
                 per = group_loss(net, g, k, prices, reduction="none")
                 loss = per.mean()
                 if config.tail_weight > 0:
@@ -340,8 +397,8 @@ def train_network(
                 opt.step()
                 sched.step()
                 value = loss.item()
-                losses.append(value)
-                equilibria += g.size * config.n_prices
+                losses.append(per.mean().item())
+                equilibria += g.size * prices.shape[1]
                 step += 1
                 if progress is not None:
                     progress(step, total_steps, value)
@@ -356,6 +413,7 @@ def train_network(
             if val < best_val:
                 best_val, best_state, best_epoch = val, copy.deepcopy(net.state_dict()), epoch
     wall = time.perf_counter() - t0
+    history["selected_epoch"] = best_epoch
     net.load_state_dict(best_state)
     net.eval()
     return TrainResult(

@@ -32,7 +32,7 @@ __all__ = ["MAX_EPOCHS", "MAX_SCENARIOS", "MIN_SCENARIOS", "add_parser", "run"]
 
 #: ``--scenarios`` range: fewer than 60 leave a split empty; the full recipe uses 4,800.
 MIN_SCENARIOS, MAX_SCENARIOS = 60, 100_000
-#: Largest ``--epochs`` (the full recipe uses 30).
+#: Largest ``--epochs`` (the full recipe uses 60).
 MAX_EPOCHS = 10_000
 
 
