@@ -18,6 +18,7 @@ from prillm.abstraction import (
 )
 from prillm.abstraction.dataset import base_markets, scale_demand, split_of_day
 from prillm.abstraction.prepare import PreparedScenarios
+from prillm.abstraction.recipe import FULL, QUICK, recipe_config, run_recipe
 from prillm.abstraction.training import (
     TrainConfig,
     tail_mean,
@@ -210,6 +211,27 @@ def test_shipped_weights_load_and_are_small() -> None:
     )
     data = torch.load(SHIPPED_WEIGHTS, weights_only=True)
     assert data["format"] == WEIGHTS_FORMAT and data["feature_spec"]["names"] == list(FEATURE_NAMES)
+
+
+def test_shipped_weights_are_the_full_recipe_defaults() -> None:
+    """``prillm train-abstraction`` with its defaults is what trained the shipped weights."""
+    meta = load_weights().meta
+    assert meta["config"] == recipe_config(False, None, 0).to_dict()
+    assert meta["scenarios"] == FULL["scenarios"] and meta["seed"] == 0
+    assert meta["demand_range"] == list(FULL["demand_range"])
+    assert meta["history"]["selected_epoch"] == meta["best_epoch"]
+
+
+def test_recipe_rescales_training_and_a_copy_of_validation() -> None:
+    res = run_recipe(scenarios=60, epochs=1, seed=3, quick=True)
+    rec = res.record
+    assert rec["demand_range"] == list(QUICK["demand_range"])
+    # the validation split as built plus one rescaled copy (skipped ones counted over both)
+    assert (
+        rec["selection_scenarios"] + rec["skipped"]["validation"]
+        == 2 * rec["split_sizes"]["validation"]
+    )
+    assert rec["config"]["select"] == QUICK["config"]["select"]
 
 
 def test_corrupt_or_mismatched_weights_are_refused(tmp_path) -> None:

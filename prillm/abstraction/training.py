@@ -50,7 +50,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "group_loss",
-    "step_prices",
     "tail_mean",
     "train_network",
     "validation_loss",
@@ -71,13 +70,7 @@ class TrainConfig:
     batch_size
         Scenarios per step.
     n_prices
-        ``L``, sampled prices per scenario (Eq. 7), one per equal stratum of ``[0, p_max]``.
-    peak_prices, peak_width
-        Our addition, not the paper's: this many more prices per scenario, one per equal
-        stratum of the window ``p* +- peak_width * p_max`` around the exact optimum ``p*``
-        (clipped to ``[0, p_max]``), so that Eq. (7) weighs the curve where the price is
-        decided more (``0``: the paper's ``L`` prices only). Validation uses them too
-        (mid-strata).
+        ``L``, sampled prices per scenario (Eq. 7).
     lr, weight_decay
         Adam's initial step size and L2 penalty.
     final_lr_fraction
@@ -105,8 +98,6 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     n_prices: int = 16
-    peak_prices: int = 0
-    peak_width: float = 0.1
     lr: float = 3e-3
     weight_decay: float = 0.0
     final_lr_fraction: float = 0.05
@@ -128,14 +119,6 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
         if not self.k_choices or any(int(k) < 1 for k in self.k_choices):
             raise ValueError(f"k_choices: expected integers >= 1, got {self.k_choices!r}")
-        if (
-            isinstance(self.peak_prices, bool)
-            or not isinstance(self.peak_prices, int)
-            or (self.peak_prices < 0)
-        ):
-            raise ValueError(f"peak_prices: expected an integer >= 0, got {self.peak_prices!r}")
-        if not 0.0 < self.peak_width <= 1.0:
-            raise ValueError(f"peak_width: expected a number in (0, 1], got {self.peak_width!r}")
         if not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr!r}")
         if not 0.0 <= self.tail_weight <= 1.0:
@@ -199,29 +182,6 @@ def group_loss(
     return curve_loss(y, y_hat, reduction=reduction)
 
 
-def step_prices(
-    group: Group,
-    n_prices: int,
-    peak_prices: int = 0,
-    peak_width: float = 0.1,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """The prices ``(B, L + peak_prices)`` of a step (``rng``) or of validation (``None``).
-
-    ``L`` stratified prices on ``[0, p_max]`` (:func:`~prillm.abstraction.prepare.sample_prices`)
-    and ``peak_prices`` stratified on ``[p* - w, p* + w]``, ``w = peak_width * p_max``, clipped
-    to ``[0, p_max]`` (``p*`` the exact optimum of each scenario).
-    """
-    prices = sample_prices(group.p_max, n_prices, rng)
-    if peak_prices == 0:
-        return prices
-    w = peak_width * group.p_max
-    lo = np.maximum(group.optimum[:, 0] - w, 0.0)
-    hi = np.minimum(group.optimum[:, 0] + w, group.p_max)
-    u = sample_prices(np.ones_like(lo), peak_prices, rng)
-    return np.concatenate([prices, lo[:, None] + u * (hi - lo)[:, None]], axis=1)
-
-
 def _val_k(group: Group) -> int:
     return min(2, group.n_rivals - 1) if group.n_rivals > 1 else 1
 
@@ -245,18 +205,12 @@ def tail_mean(losses: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 def validation_losses(
-    net: ScoreNetwork,
-    data: PreparedScenarios,
-    n_prices: int = 16,
-    k: int | None = None,
-    peak_prices: int = 0,
-    peak_width: float = 0.1,
+    net: ScoreNetwork, data: PreparedScenarios, n_prices: int = 16, k: int | None = None
 ) -> dict[str, np.ndarray]:
     """Eq. (7) of every scenario at mid-stratum prices, without gradients: family -> losses.
 
     ``k``: the ``K`` of the abstraction (default 2, or 1 where a family has only two rivals);
-    families with no more rivals than ``K`` (nothing to abstract) are left out. The prices are
-    those of :func:`step_prices` without a generator.
+    families with no more rivals than ``K`` (nothing to abstract) are left out.
     """
     out: dict[str, np.ndarray] = {}
     with torch.no_grad(), torch_threads(1):
@@ -264,7 +218,7 @@ def validation_losses(
             kk = _val_k(g) if k is None else k
             if kk >= g.n_rivals:
                 continue
-            prices = step_prices(g, n_prices, peak_prices, peak_width)
+            prices = sample_prices(g.p_max, n_prices)
             out[name] = group_loss(net, g, kk, prices, reduction="none").numpy().copy()
     return out
 
@@ -291,9 +245,7 @@ def validation_loss(
 def _validation_numbers(
     net: ScoreNetwork, data: PreparedScenarios, config: TrainConfig
 ) -> dict[str, float]:
-    fam = validation_losses(
-        net, data, config.n_prices, peak_prices=config.peak_prices, peak_width=config.peak_width
-    )
+    fam = validation_losses(net, data, config.n_prices)
     allv = torch.as_tensor(np.concatenate(list(fam.values())))
     return {
         "mean": float(allv.mean()),
@@ -385,7 +337,7 @@ def train_network(
             losses = []
             for name, idx, k in batches:
                 g = train.groups[name].take(idx)
-                prices = step_prices(g, config.n_prices, config.peak_prices, config.peak_width, rng)
+                prices = sample_prices(g.p_max, config.n_prices, rng)
                 per = group_loss(net, g, k, prices, reduction="none")
                 loss = per.mean()
                 if config.tail_weight > 0:
@@ -398,7 +350,7 @@ def train_network(
                 sched.step()
                 value = loss.item()
                 losses.append(per.mean().item())
-                equilibria += g.size * prices.shape[1]
+                equilibria += g.size * config.n_prices
                 step += 1
                 if progress is not None:
                     progress(step, total_steps, value)
