@@ -8,8 +8,8 @@ Usage::
 Builds ``N`` seeded scenarios from the shipped panel (``prillm.abstraction.dataset``), trains
 by the curve loss of paper Eq. (7) (``prillm.abstraction.training``; the recipe's additions,
 demand rescaling and a tail-aware loss and selection, are listed in
-``prillm.abstraction.recipe``) and writes the stamped
-weights to ``--out`` and the learning curve beside it (``--out`` with the suffix ``.png``).
+``prillm.abstraction.recipe``) and writes the stamped weights to ``--out`` and the learning
+curve beside it (``--out`` with the suffix ``.png``).
 Without ``--scenarios`` / ``--epochs`` the recipe's numbers are used: the full recipe (4,800
 scenarios, 60 epochs: the shipped weights) or, with ``--quick``, a small one that trains in
 well under a minute. ``--scenarios`` is an integer in [60, :data:`MAX_SCENARIOS`], ``--epochs``
