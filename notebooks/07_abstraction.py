@@ -263,6 +263,17 @@ glue_table(
 # is a ranking, constant almost everywhere, so it is learnt only through the merged rival's
 # weights. After each epoch the loss is measured on the validation split; the network of the
 # best epoch is kept. The test split is never seen.
+#
+# Three choices are ours, not the paper's, and aim at the worst case rather than the mean (the
+# rare markets the abstraction gets badly wrong were the uncongested ones, where users leave the
+# target for its single closest substitute and an averaged representative rival is too weak a
+# competitor). Each training scenario's demand is rescaled by a uniform factor
+# (`prillm.abstraction.dataset.scale_demand`), so that less and more congested markets than the
+# base days are seen; the step's loss is half the batch mean of {eq}`ab-curve-loss` and half the
+# mean of the batch's worst quarter (its CVaR); and the epoch kept is the one with the lowest
+# mean over the worst 5 % of the validation scenarios (the validation split as built and once
+# more with rescaled demand), not the lowest mean. {eq}`ab-curve-loss` stays the loss every term
+# is made of.
 
 # %%
 run = run_recipe(quick=quick, seed=0)
@@ -297,14 +308,16 @@ glue("ab_ship_params", meta["parameters"], display=False)
 # alt: >-
 #   Two panels sharing a logarithmic loss axis: training and validation curve loss per epoch,
 #   left for the full recipe of the shipped weights, right for the run trained while this page
-#   was built; the losses fall in the first epochs and then flatten, and a dotted line marks
-#   the chosen epoch.
+#   was built; the losses fall in the first epochs and then flatten, a dashed line gives the
+#   mean of the worst 5 % of the validation losses, and a dotted line marks the chosen epoch.
 # ---
-# Learning curves, paper Eq. 7 per epoch on the training batches (which mix $K = 1, 2, 3$ and
-# random prices in each stratum) and on the validation split ($K = 2$, mid-stratum prices).
-# (a) The shipped weights (full recipe, recorded in the weights file): the validation loss
-# goes from {glue:text}`ab_ship_initial:.2e` (untrained) to {glue:text}`ab_ship_best:.2e` at
-# epoch {glue:text}`ab_ship_best_epoch` of {glue:text}`ab_ship_epochs`. (b) The
+# Learning curves, paper Eq. 7 per epoch on the training batches (their plain mean; they mix
+# $K = 1, 2, 3$ and random prices in each stratum) and on the validation scenarios (the split
+# and its rescaled copy; $K = 2$, mid-stratum prices): their mean, and dashed the mean of their
+# worst 5 %, which picks the epoch. (a) The shipped weights (full recipe, recorded in the
+# weights file): the mean validation loss goes from {glue:text}`ab_ship_initial:.2e`
+# (untrained) to {glue:text}`ab_ship_best:.2e` at the chosen epoch,
+# {glue:text}`ab_ship_best_epoch` of {glue:text}`ab_ship_epochs`. (b) The
 # {glue:text}`ab_run_mode` recipe trained while this page was built: from
 # {glue:text}`ab_run_initial:.2e` to {glue:text}`ab_run_best:.2e` at the chosen epoch.
 # ```
@@ -529,6 +542,12 @@ glue("ab_avg2_worst", t2["avg"]["worst"], display=False)
 glue("ab_da1_mean", by[("da", 1)]["mean"], display=False)
 glue("ab_da1_worst", by[("da", 1)]["worst"], display=False)
 glue("ab_da3_worst", by[("da", 3)]["worst"], display=False)
+da2_worst, da3_worst = by[("da", 2)]["worst"], by[("da", 3)]["worst"]
+glue(
+    "ab_da3_word",
+    "lifts" if da3_worst > da2_worst else "lowers" if da3_worst < da2_worst else "leaves",
+    display=False,
+)
 beats = all(t2["da"][q] > t2[m][q] for m in ("min", "avg") for q in ("mean", "worst"))
 glue("ab_beats", "beats" if beats else "does not beat", display=False)
 fam_rows = [r for r in summarise(records, by=("family", "method", "K")) if r["K"] == 2]
@@ -565,7 +584,7 @@ glue("ab_avg_spread", avg_spread, display=False)
 # {glue:text}`ab_avg_spread:.1e`): $K$ identical copies that share a capacity are one provider
 # in this game ({numref}`ex-ab-avg`). With a single merged rival ($K = 1$) DA reaches
 # {glue:text}`ab_da1_mean:.2%` on average (worst {glue:text}`ab_da1_worst:.2%`); keeping two
-# rivals ($K = 3$) lifts the worst case to {glue:text}`ab_da3_worst:.2%`.
+# rivals ($K = 3$) {glue:text}`ab_da3_word` the worst case at {glue:text}`ab_da3_worst:.2%`.
 #
 # **Comparison with the paper.** Paper Table 3 reports more than 97 % of the optimum for
 # DA with $K = 2$ on its 8-LLM Economy market with 5 and 7 rivals, and its K sweep a profit gap

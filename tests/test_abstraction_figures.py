@@ -42,6 +42,22 @@ def test_learning_curves_share_the_loss_axis_and_mark_the_chosen_epoch():
     plt.close(fig)
 
 
+def test_learning_curves_mark_the_selected_epoch_and_draw_the_tail():
+    tailed = {
+        **HISTORY,
+        "validation_tail": [3.0, 2.0, 1.0],
+        "validation_tail_initial": 5.0,
+        "selected_epoch": 3,
+    }
+    fig = learning_curves_figure([("a", tailed)])
+    (ax,) = fig.axes
+    chosen = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert chosen and chosen[0].get_xdata()[0] == 3  # the recorded choice, not argmin(mean)
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert dashed and list(dashed[0].get_ydata()) == [5.0, 3.0, 2.0, 1.0]
+    plt.close(fig)
+
+
 def test_network_figure_is_legible_at_page_width():
     fig = network_figure(blocks=3)
     _check_page_width_and_fonts(fig)

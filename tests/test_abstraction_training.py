@@ -16,9 +16,16 @@ from prillm.abstraction import (
     load_weights,
     save_weights,
 )
-from prillm.abstraction.dataset import base_markets, split_of_day
+from prillm.abstraction.dataset import base_markets, scale_demand, split_of_day
 from prillm.abstraction.prepare import PreparedScenarios
-from prillm.abstraction.training import TrainConfig, train_network, validation_loss
+from prillm.abstraction.recipe import FULL, QUICK, recipe_config, run_recipe
+from prillm.abstraction.training import (
+    TrainConfig,
+    tail_mean,
+    train_network,
+    validation_loss,
+    validation_losses,
+)
 from prillm.abstraction.weights import WEIGHTS_FORMAT
 from prillm.equilibrium import solve_equilibrium
 
@@ -109,6 +116,71 @@ def test_train_config_is_validated() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="k_choices"):
         TrainConfig(k_choices=(0,))
+    with pytest.raises(ValueError, match="tail_weight"):
+        TrainConfig(tail_weight=1.5)
+    with pytest.raises(ValueError, match="tail_fraction"):
+        TrainConfig(tail_fraction=0.0)
+    with pytest.raises(ValueError, match="select_fraction"):
+        TrainConfig(select_fraction=2.0)
+    with pytest.raises(ValueError, match="select: expected one of"):
+        TrainConfig(select="median")
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.25, 0.5, 0.99, 1.0])
+def test_tail_mean_is_the_mean_of_the_largest_losses(fraction) -> None:
+    losses = np.random.default_rng(3).exponential(size=37)
+    n_tail = int(np.ceil(fraction * losses.size - 1e-9))
+    want = np.sort(losses)[::-1][: max(1, n_tail)].mean()
+    got = float(tail_mean(torch.as_tensor(losses), fraction))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert got >= losses.mean() - 1e-12
+    with pytest.raises(ValueError, match="fraction"):
+        tail_mean(torch.as_tensor(losses), 0.0)
+
+
+def test_scale_demand_scales_only_the_demand() -> None:
+    sc = build_scenarios(12, seed=1, families=["Translation", "Economy-6"])
+    out = scale_demand(sc, (0.5, 1.2), np.random.default_rng(9))
+    again = scale_demand(sc, (0.5, 1.2), np.random.default_rng(9))
+    factors = []
+    for a, b, c in zip(sc, out, again, strict=True):
+        ratio = b.market.demand / a.market.demand
+        assert np.allclose(ratio, ratio[0], rtol=1e-12)  # one factor per scenario
+        factors.append(ratio[0])
+        assert np.array_equal(b.market.demand, c.market.demand)  # seeded
+        assert np.array_equal(a.market.price, b.market.price)
+        assert np.array_equal(a.market.capacity, b.market.capacity)
+        assert np.array_equal(a.market.latency, b.market.latency)
+        assert (a.target, a.family, a.day, a.split) == (b.target, b.family, b.day, b.split)
+    assert all(0.5 <= f <= 1.2 for f in factors) and len(set(factors)) == len(factors)
+    for bad in [(0.0, 1.0), (1.2, 0.5), (float("nan"), 1.0), "wide"]:
+        with pytest.raises(MarketError, match="demand_range"):
+            scale_demand(sc, bad, np.random.default_rng(0))
+
+
+def test_tail_training_selects_the_epoch_by_the_validation_tail(tiny_sets) -> None:
+    cfg = TrainConfig(
+        epochs=3,
+        n_prices=6,
+        batch_size=16,
+        network=SMALL,
+        seed=1,
+        lr=1e-2,
+        tail_weight=0.5,
+        tail_fraction=0.25,
+        select="tail",
+        select_fraction=0.2,
+    )
+    res = train_network(tiny_sets["train"], tiny_sets["validation"], cfg)
+    h = res.history
+    tails = [h["validation_tail_initial"], *h["validation_tail"]]
+    assert res.best_epoch == int(np.argmin(tails))
+    # the recorded tail is the CVaR of the per-scenario validation losses of that network
+    fam = validation_losses(res.network, tiny_sets["validation"], n_prices=6)
+    allv = np.concatenate(list(fam.values()))
+    n_tail = int(np.ceil(0.2 * allv.size - 1e-9))
+    assert np.sort(allv)[::-1][:n_tail].mean() == pytest.approx(tails[res.best_epoch], rel=1e-9)
+    assert max(h["validation_max"]) >= max(h["validation_tail"])
 
 
 # ------------------------------------------------------------------ weights files
@@ -139,6 +211,27 @@ def test_shipped_weights_load_and_are_small() -> None:
     )
     data = torch.load(SHIPPED_WEIGHTS, weights_only=True)
     assert data["format"] == WEIGHTS_FORMAT and data["feature_spec"]["names"] == list(FEATURE_NAMES)
+
+
+def test_shipped_weights_are_the_full_recipe_defaults() -> None:
+    """``prillm train-abstraction`` with its defaults is what trained the shipped weights."""
+    meta = load_weights().meta
+    assert meta["config"] == recipe_config(False, None, 0).to_dict()
+    assert meta["scenarios"] == FULL["scenarios"] and meta["seed"] == 0
+    assert meta["demand_range"] == list(FULL["demand_range"])
+    assert meta["history"]["selected_epoch"] == meta["best_epoch"]
+
+
+def test_recipe_rescales_training_and_a_copy_of_validation() -> None:
+    res = run_recipe(scenarios=60, epochs=1, seed=3, quick=True)
+    rec = res.record
+    assert rec["demand_range"] == list(QUICK["demand_range"])
+    # the validation split as built plus one rescaled copy (skipped ones counted over both)
+    assert (
+        rec["selection_scenarios"] + rec["skipped"]["validation"]
+        == 2 * rec["split_sizes"]["validation"]
+    )
+    assert rec["config"]["select"] == QUICK["config"]["select"]
 
 
 def test_corrupt_or_mismatched_weights_are_refused(tmp_path) -> None:

@@ -26,6 +26,11 @@ How a scenario is built
    ``[0.5, 1.5]``, latency ``[0.8, 1.25]``); the target, the apps and their demand are left as
    they were.
 
+:func:`scale_demand` is a fourth, optional step (ours, not the paper's): one uniform factor per
+scenario on the whole demand. The training recipe (:mod:`prillm.abstraction.recipe`) applies it
+to the training scenarios and to a copy of the validation ones; :func:`build_scenarios` itself
+never does, so every split, the test split included, is what steps 1-3 give.
+
 The base markets are visited day by day, family by family within a day, the days in a random
 order (so that any number of scenarios covers the three splits in proportion); scenario ``i``
 uses base market ``i mod (families x days)`` of that order. Every random draw (the order of the
@@ -55,7 +60,7 @@ rivals), Table 1 (segments).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,6 +75,7 @@ __all__ = [
     "Scenario",
     "base_markets",
     "build_scenarios",
+    "scale_demand",
     "split_of_day",
 ]
 
@@ -258,3 +264,42 @@ def build_scenarios(
             )
         )
     return out
+
+
+def scale_demand(
+    scenarios: Sequence[Scenario],
+    demand_range: tuple[float, float],
+    rng: np.random.Generator,
+) -> list[Scenario]:
+    """The scenarios with every user's demand multiplied by one uniform factor per scenario.
+
+    Our addition to the paper's augmentation (which perturbs the rivals only): the factor
+    ``f ~ U[low, high]`` scales the whole demand of a scenario, so the training also sees
+    markets more and less congested than the base days (the features are invariant to scaling
+    demand and capacity together, so this is the one congestion axis the rivals' perturbation
+    does not cover: the target's capacity is never perturbed). The prices, capacities,
+    latencies, target, family, day and split are unchanged.
+
+    Raises
+    ------
+    prillm.MarketError
+        For a range that is not ``0 < low <= high`` (finite).
+
+    Examples
+    --------
+    >>> sc = build_scenarios(2, seed=0, families=["Translation"], days=[0])
+    >>> out = scale_demand(sc, (0.5, 0.5), np.random.default_rng(0))
+    >>> bool(np.allclose(out[0].market.demand, 0.5 * sc[0].market.demand))
+    True
+    """
+    try:
+        lo, hi = (float(v) for v in demand_range)
+    except (TypeError, ValueError):
+        raise MarketError(f"demand_range: expected (low, high), got {demand_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+        raise MarketError(f"demand_range: expected finite 0 < low <= high, got {demand_range!r}")
+    factors = rng.uniform(lo, hi, len(scenarios))
+    return [
+        replace(sc, market=sc.market.replace(demand=sc.market.demand * f))
+        for sc, f in zip(scenarios, factors, strict=True)
+    ]

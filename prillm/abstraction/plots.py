@@ -21,7 +21,8 @@ def learning_curve_figure(history: Mapping[str, Any], title: str | None = None) 
     """Training and validation loss (paper Eq. 7) per epoch, log scale, best epoch marked.
 
     ``history``: the ``history`` of a training record (``train``, ``validation``,
-    ``validation_initial``).
+    ``validation_initial``; optionally ``validation_tail`` with ``validation_tail_initial``,
+    drawn dashed, and ``selected_epoch``, marked; otherwise the least validation loss is).
     """
     import matplotlib.pyplot as plt
 
@@ -38,7 +39,17 @@ def learning_curve_figure(history: Mapping[str, Any], title: str | None = None) 
             ms=3,
             label="validation (after the epoch)",
         )
-        best = int(np.argmin(np.concatenate([[history["validation_initial"]], val])))
+        if "validation_tail" in history:
+            ax.plot(
+                np.concatenate([[0], epochs]),
+                np.concatenate([[history["validation_tail_initial"]], history["validation_tail"]]),
+                "^--",
+                ms=3,
+                label="validation, worst 5 % (selects the epoch)",
+            )
+        best = history.get("selected_epoch")
+        if best is None:
+            best = int(np.argmin(np.concatenate([[history["validation_initial"]], val])))
         ax.axvline(best, color="grey", ls=":", lw=1, label=f"chosen epoch ({best})")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")

@@ -6,8 +6,10 @@ Usage::
                              [--quick] [--quiet] [--json]
 
 Builds ``N`` seeded scenarios from the shipped panel (``prillm.abstraction.dataset``), trains
-by the curve loss of paper Eq. (7) (``prillm.abstraction.training``) and writes the stamped
-weights to ``--out`` and the learning curve beside it (``--out`` with the suffix ``.png``).
+by the curve loss of paper Eq. (7) (``prillm.abstraction.training``; the recipe's additions,
+demand rescaling and a tail-aware loss and selection, are listed in
+``prillm.abstraction.recipe``) and writes the stamped weights to ``--out`` and the learning
+curve beside it (``--out`` with the suffix ``.png``).
 Without ``--scenarios`` / ``--epochs`` the recipe's numbers are used: the full recipe (4,800
 scenarios, 60 epochs: the shipped weights) or, with ``--quick``, a small one that trains in
 well under a minute. ``--scenarios`` is an integer in [60, :data:`MAX_SCENARIOS`], ``--epochs``
@@ -32,7 +34,7 @@ __all__ = ["MAX_EPOCHS", "MAX_SCENARIOS", "MIN_SCENARIOS", "add_parser", "run"]
 
 #: ``--scenarios`` range: fewer than 60 leave a split empty; the full recipe uses 4,800.
 MIN_SCENARIOS, MAX_SCENARIOS = 60, 100_000
-#: Largest ``--epochs`` (the full recipe uses 30).
+#: Largest ``--epochs`` (the full recipe uses 60).
 MAX_EPOCHS = 10_000
 
 

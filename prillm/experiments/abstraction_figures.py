@@ -34,7 +34,9 @@ def learning_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Any
     runs
         ``(title, history)`` pairs; each history is the ``history`` of a training record, with
         ``train`` (mean loss of each epoch's steps), ``validation`` (after each epoch) and
-        ``validation_initial`` (before training). The chosen epoch, the one of least
+        ``validation_initial`` (before training), optionally ``validation_tail`` and
+        ``validation_tail_initial`` (the mean of the worst validation losses, drawn dashed) and
+        ``selected_epoch``. The chosen epoch, ``selected_epoch`` or else the one of least
         validation loss (0: the untrained network), is marked with a dotted line.
     """
     import matplotlib.pyplot as plt
@@ -50,7 +52,12 @@ def learning_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Any
         epochs = np.arange(1, train.size + 1)
         ax.plot(epochs, train, "o-", ms=3, label="training")
         ax.plot(np.arange(val.size), val, "s-", ms=3, label="validation")
-        best = int(np.argmin(val))
+        if "validation_tail" in history:
+            tail = np.concatenate(
+                [[history["validation_tail_initial"]], history["validation_tail"]]
+            )
+            ax.plot(np.arange(tail.size), tail, "^--", ms=3, label="validation, worst 5 %")
+        best = int(history.get("selected_epoch", np.argmin(val)))
         ax.axvline(best, color="grey", ls=":", lw=1, label="chosen epoch")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
