@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from prillm.abstraction import build_scenarios, load_weights
+from prillm.abstraction.dataset import SPLIT_DAYS
 from prillm.abstraction.evaluation import (
     profit_records,
     summarise,
@@ -44,6 +45,8 @@ from prillm.abstraction.evaluation import (
 #: (users, providers) of part 2.
 SIZES = [(20, 50), (50, 100), (100, 200), (200, 500)]
 QUICK_SIZES = [(20, 50), (50, 100)]
+#: The test split's base days (the panel has 100 days).
+TEST_DAYS = range(SPLIT_DAYS[1], 100)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -54,17 +57,23 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def profits(weights: str | None, limit: int | None) -> tuple[list[dict], bool]:
+def profits(
+    weights: str | None, limit: int | None, fresh: tuple[int, int] | None = None
+) -> tuple[list[dict], bool]:
     net = load_weights(weights)
     meta = net.meta
-    scenarios = build_scenarios(meta["scenarios"], meta["seed"])
-    test = [s for s in scenarios if s.split == "test"]
+    if fresh is None:
+        scenarios = build_scenarios(meta["scenarios"], meta["seed"])
+        test = [s for s in scenarios if s.split == "test"]
+        where = f"of the {meta['scenarios']} built with seed {meta['seed']}"
+    else:
+        # a pool never used to train, select or diagnose: new draws on the test days only
+        seed, n = fresh
+        test = [s for s in build_scenarios(n, seed, days=TEST_DAYS) if s.n_rivals > 2]
+        where = f"(more than two rivals) of a fresh pool of {n} built with seed {seed}"
     if limit is not None:
         test = test[:limit]
-    print(
-        f"held-out test split: {len(test)} scenarios (base days 85-99) of the "
-        f"{meta['scenarios']} built with seed {meta['seed']}"
-    )
+    print(f"held-out test split: {len(test)} scenarios (base days 85-99) {where}")
     t0 = time.perf_counter()
     rows = profit_records(test, weights=net)
     print(f"evaluated in {time.perf_counter() - t0:.1f} s\n")
@@ -221,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-timing", action="store_true", help="skip part 2")
     ap.add_argument("--skip-training", action="store_true", help="skip part 3")
     ap.add_argument("--curves", action="store_true", help="only part 3")
+    ap.add_argument(
+        "--fresh-pool",
+        nargs=2,
+        type=int,
+        metavar=("SEED", "N"),
+        default=None,
+        help="part 1 on N new scenarios drawn with SEED on the test days (85-99) instead",
+    )
     ap.add_argument("--json", default=None, help="write all records to this JSON file")
     args = ap.parse_args(argv)
     if args.curves:
@@ -229,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     rows, ok = [], True
     if not args.skip_profits:
-        rows, ok = profits(args.weights, 40 if args.quick else None)
+        fresh = tuple(args.fresh_pool) if args.fresh_pool else None
+        rows, ok = profits(args.weights, 40 if args.quick else None, fresh)
     trows: list[dict] = []
     if not args.skip_timing:
         sizes = QUICK_SIZES if args.quick else SIZES
