@@ -734,7 +734,7 @@ if fd_gap > 1e-3 or a2c_ratio < 2:
 # `predict_flows(test, truth.replace(b=np.asarray(truth.b) + 5.0))` differ only by round-off.
 # ```
 #
-# ```{exercise} Counting the conditions of paper Algorithm 1
+# ```{exercise} Counting the conditions of the initialisation LP
 # :label: ex-cal-count
 # Count the equations and unknowns of the LP of {prf:ref}`alg-init` on $T$ days with $n$
 # users who each use $r$ of the $m$ providers. When must the equalities (paper Eq. 23) be
