@@ -183,9 +183,10 @@ glue("ug_cost_sign", sign_text, display=False)
 # The two agree to a relative difference of {glue:text}`ug_cost_rel_diff:.1e`
 # ({numref}`tbl-ug-costs`). {glue:text}`ug_cost_sign`. A cost can be negative: a user that values
 # a model above its price, congestion and latency gains from using it, and $b_j$ is a value in
-# USD per million tokens like the price.
+# USD per million tokens like the price. The equilibrium of this game, paper Definition 1, is
+# {prf:ref}`def-user-ne`.
 #
-# ```{prf:definition} Nash equilibrium of the user-side game (paper Definition 1)
+# ```{prf:definition} Nash equilibrium of the user-side game
 # :label: def-user-ne
 #
 # A strategy profile $\mathcal F^* = (\boldsymbol f_1^*, \dots, \boldsymbol f_n^*)$ is a Nash
@@ -426,9 +427,10 @@ glue_table(
 # ```
 #
 # This is the cost-minimisation form of the existence theorem and of the uniqueness theorem
-# (with all weights $r_i = 1$ and uncoupled strategy sets) of {cite}`rosen1965`.
+# (with all weights $r_i = 1$ and uncoupled strategy sets) of {cite}`rosen1965`. Applied to the
+# user-side game it gives {prf:ref}`thm-unique-ne`, which is paper Theorem 1.
 #
-# ```{prf:theorem} Uniqueness of the user-side equilibrium (paper Theorem 1)
+# ```{prf:theorem} Uniqueness of the user-side equilibrium
 # :label: thm-unique-ne
 #
 # For any prices $\mathcal P$, if $w_q > 0$ and every $\alpha_j > 0$, the user-side game has

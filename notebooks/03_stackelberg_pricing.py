@@ -55,9 +55,10 @@ n_grid = 400 if quick else 4000
 #
 # The target provider $s$ is the leader: it announces its price $p_s$, the users respond with
 # their unique equilibrium $\mathcal F^*(p_s)$ ({doc}`02_user_game`), and the target earns its
-# price times the load the equilibrium sends it.
+# price times the load the equilibrium sends it: {prf:ref}`def-pricing-problem`, which is paper
+# Problem 1.
 #
-# ```{prf:definition} LLM service pricing problem (paper Problem 1)
+# ```{prf:definition} LLM service pricing problem
 # :label: def-pricing-problem
 #
 # Given the rivals' prices and the users' preferences, the target $s$ chooses

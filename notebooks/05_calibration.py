@@ -127,13 +127,18 @@ glue("cal_sigma", planted.noise["sigma"], display=False)
 # of the strictly convex potential
 #
 # $$
-# \Phi(f;\theta) = \sum_{ij} c_{ij} f_{ij} + \sum_j \frac{k_j}{2}\Big(F_j^2 + \sum_i f_{ij}^2\Big),
-# \qquad c_{ij} = w_p p_j + w_d d_{ij} - b_j,\quad k_j = \frac{w_q}{\alpha_j},
+# \begin{aligned}
+# \Phi(f;\theta) &= \sum_{ij} c_{ij} f_{ij}
+#   + \sum_j \frac{k_j}{2}\Big(F_j^2 + \sum_i f_{ij}^2\Big),\\
+# c_{ij} &= w_p p_j + w_d d_{ij} - b_j,\qquad k_j = \frac{w_q}{\alpha_j},
+# \end{aligned}
 # $$ (cal-potential)
 #
-# over $\{f \ge 0,\ \sum_j f_{ij} = D_i\}$.
+# over $\{f \ge 0,\ \sum_j f_{ij} = D_i\}$. Paper Theorem 2 states that this map is piecewise
+# differentiable, so that $\theta$ can be learnt by gradient descent through it; in this book it
+# is {prf:ref}`thm-learnable`.
 #
-# ```{prf:theorem} Learnability (paper Theorem 2)
+# ```{prf:theorem} Learnability
 # :label: thm-learnable
 # The equilibrium map $\theta \mapsto F^*(\theta)$ is continuous and piecewise differentiable.
 # For any differentiable loss $L(F^*)$ the gradient $\nabla_\theta L$ exists wherever the set of
@@ -241,7 +246,10 @@ glue("cal_t_fd_ms", 1e3 * t_fd, display=False)
 #
 # ## Initialisation (paper Algorithm 1)
 #
-# ```{prf:algorithm} Initialisation of the perceived values (paper Algorithm 1, Eq. 21-25)
+# The perceived values $b_j$ start from the solution of a linear program, paper Algorithm 1
+# (paper Eq. 21-25), written here as {prf:ref}`alg-init`.
+#
+# ```{prf:algorithm} Initialisation of the perceived values
 # :label: alg-init
 # **Inputs** observed flows $f^{real}_{ij,t}$, prices, latencies, capacities of days $t$.
 #
@@ -600,24 +608,25 @@ columns = {
     "test_mae_M": "held-out MAE (M tokens)",
     "err_w_q": "error of $w_q$",
     "err_w_d": "error of $w_d$",
-    "evaluations": "loss evaluations",
-    "wall_time_s": "time (s, this machine)",
+    "evaluations": "losses computed",
+    "wall_time_s": "time (s)",
 }
 glue_table(
     "tbl-cal-methods",
     table[list(columns)].rename(columns=columns),
     caption="Every calibration method on the planted coding market and on the synthetic "
     "market: held-out $R^2$ and MAE, relative errors of the learned weights (a dash: the "
-    "method learns no weights), loss evaluations, and the wall time measured on the machine "
-    "that built this page (it changes from one build to the next).",
+    "method learns no weights), the number of times the loss was computed, and the wall time "
+    "in seconds, measured on the machine that built this page (it changes from one build to "
+    "the next).",
     formats={
         "method": lambda v: f"`{v}`",
         "held-out $R^2$": ".4f",
         "held-out MAE (M tokens)": ".1f",
         "error of $w_q$": ".1%",
         "error of $w_d$": ".1%",
-        "loss evaluations": lambda v: f"{int(v)}",
-        "time (s, this machine)": ".2f",
+        "losses computed": lambda v: f"{int(v)}",
+        "time (s)": ".2f",
     },
 )
 
@@ -641,21 +650,21 @@ columns = {
     "method": "method",
     "mse_reduction_M2": "MSE reduction ((M tokens)²)",
     "train_mse_M2": "final training MSE ((M tokens)²)",
-    "evaluations": "loss evaluations",
-    "wall_time_s": "time (s, this machine)",
+    "evaluations": "losses computed",
+    "wall_time_s": "time (s)",
 }
 glue_table(
     "tbl-cal-learning",
     learning[list(columns)].rename(columns=columns),
     caption="The learning methods (paper Table 2): how much each reduces the training MSE "
-    "from paper Algorithm 1's start, the MSE it ends with, its loss evaluations, and its wall time "
-    "on the machine that built this page.",
+    "from paper Algorithm 1's start, the MSE it ends with, the number of times it computed the "
+    "loss, and its wall time in seconds, measured on the machine that built this page.",
     formats={
         "method": lambda v: f"`{v}`",
         "MSE reduction ((M tokens)²)": ",.1f",
         "final training MSE ((M tokens)²)": ",.1f",
-        "loss evaluations": lambda v: f"{int(v)}",
-        "time (s, this machine)": ".2f",
+        "losses computed": lambda v: f"{int(v)}",
+        "time (s)": ".2f",
     },
 )
 syn_by = {r["method"]: r for r in syn_rows}
@@ -725,7 +734,7 @@ if fd_gap > 1e-3 or a2c_ratio < 2:
 # `predict_flows(test, truth.replace(b=np.asarray(truth.b) + 5.0))` differ only by round-off.
 # ```
 #
-# ```{exercise} Counting the conditions of paper Algorithm 1
+# ```{exercise} Counting the conditions of the initialisation LP
 # :label: ex-cal-count
 # Count the equations and unknowns of the LP of {prf:ref}`alg-init` on $T$ days with $n$
 # users who each use $r$ of the $m$ providers. When must the equalities (paper Eq. 23) be

@@ -135,7 +135,6 @@ glue_table(
     "(billions) and the list input price (USD per million tokens) on the first and the last "
     "day, with the number of list-price changes in between.",
     formats={
-        "model": lambda v: f"`{v}`",
         "mean tokens / day (B)": ".2f",
         "price, first day": ".4g",
         "price, last day": ".4g",
@@ -487,22 +486,30 @@ glue_figure("fig-rd-nowcast-wq", fig)
 # %% tags=["remove-cell"]
 level = 0.9  # the default of nowcast() and game_elasticities()
 e_frame = pd.DataFrame(e_rows)
-e_cols = {
-    "nowcast": "nowcast $e_j$",
-    "nowcast_low": "nowcast low",
-    "nowcast_high": "nowcast high",
-    "game": "calibrated $e_j$",
-    "game_low": "calibrated low",
-    "game_high": "calibrated high",
-}
+
+
+def bracket(lo, hi):
+    """Each bootstrap interval as "[low, high]" (one column, so the table fits the page)."""
+    return [f"[{a:.1e}, {b:.1e}]" for a, b in zip(lo, hi, strict=True)]
+
+
+interval = f"{level:.0%} interval"
+e_table = pd.DataFrame(
+    {
+        "model": e_frame["model"],
+        "nowcast $e_j$": e_frame["nowcast"].map("{:.1e}".format),
+        f"nowcast, {interval}": bracket(e_frame["nowcast_low"], e_frame["nowcast_high"]),
+        "calibrated $e_j$": e_frame["game"].map("{:.1e}".format),
+        f"calibrated, {interval}": bracket(e_frame["game_low"], e_frame["game_high"]),
+    }
+)
 glue_table(
     "tbl-rd-elasticity",
-    e_frame.rename(columns=e_cols),
+    e_table,
     caption=f"Own-price elasticities {{eq}}`rd-elasticity` of each model: the nowcast's at the "
     f"last training day, with the {level:.0%} bootstrap interval over the choice of $w_q$, and "
     f"the calibrated game's, averaged over the held-out days, with the {level:.0%} bootstrap "
     "interval over those days.",
-    formats={"model": lambda v: f"`{v}`", **dict.fromkeys(e_cols.values(), ".1e")},
 )
 fig = plots.elasticity_figure(e_rows)
 glue_figure("fig-rd-elasticity", fig)
@@ -605,7 +612,6 @@ glue_table(
     f"tokens, on {snap.info['price_date']}), where it comes from, and the number of "
     f"list-price changes and the price range in the {window_days} days before.",
     formats={
-        "model": lambda v: f"`{v}`",
         "price": ".4g",
         f"low, {window_days} days": ".4g",
         f"high, {window_days} days": ".4g",

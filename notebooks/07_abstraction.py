@@ -429,13 +429,25 @@ glue("ab_bound_word", "holds in every row" if bound_ok else "fails in some row",
 # %% tags=["remove-cell"]
 sc8 = shown["Economy-8"]
 scores = pd.DataFrame(score_records(sc8, k=2, weights=net)).set_index("rival")
+shown_names = {
+    "value_b": "value $b_j$",
+    "capacity_share": "capacity share",
+    "traffic_share": "traffic share",
+    "score_sum": "score (sum)",
+    "score_avg": "score (avg)",
+}
 glue_table(
     "tab-ab-scores",
-    scores,
-    f"Rivals of {sc8.target} in a held-out Economy-8 market: attributes, the two scores of "
-    "the shipped network and their fate with $K = 2$ (the highest score_avg is kept, the "
-    "others merged).",
-    {"capacity_share": pct, "traffic_share": pct, "score_sum": "{:.3f}", "score_avg": "{:.3f}"},
+    scores.rename(columns=shown_names),
+    f"Rivals of {sc8.target} in a held-out Economy-8 market: attributes, the two scores "
+    "$\\mathrm{score}^{sum}$ and $\\mathrm{score}^{avg}$ of the shipped network and their fate "
+    "with $K = 2$ (the highest $\\mathrm{score}^{avg}$ is kept, the others merged).",
+    {
+        "capacity share": pct,
+        "traffic share": pct,
+        shown_names["score_sum"]: "{:.3f}",
+        shown_names["score_avg"]: "{:.3f}",
+    },
 )
 merged_rows = scores[scores["fate"] == "merged"]
 cap_ratio = float(

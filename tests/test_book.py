@@ -5,8 +5,9 @@ developer's ``_build`` is left alone): every chapter in ``_toc.yml`` is executed
 and ``jupyter-book build -W -n`` must succeed, so a broken notebook, a Sphinx warning or a broken
 reference fails the test suite. The built HTML of the pages in ``CHECKED_PAGES`` must then pass
 ``scripts/check_book_html.py`` (captioned figures with alt text, rendered tables, no plumbing on
-show, short code cells); the checker itself is tested on planted pages, and so is the browser
-check (``scripts/check_book_browser.py``) where Chromium is installed.
+show, short code cells), and, where Chromium is installed, no page may have anything wider than
+its column in the browser check (``scripts/check_book_browser.py``). Both checkers are also
+tested on planted pages.
 """
 
 from __future__ import annotations
@@ -235,6 +236,32 @@ def test_checked_pages_meet_the_presentation_rules(built_book):
         assert path.is_file(), page
         problems += check_book_html.check_page(path, html)
     assert not problems, "\n".join(map(str, problems))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    check_book_browser.find_chromium() is None,
+    reason="no Chromium here (Debian: apt-get install chromium)",
+)
+def test_every_page_fits_the_column_in_chromium(built_book, tmp_path):
+    """Nothing on any page is wider than the article column at 1280 px.
+
+    Equations are typeset by a local MathJax 3 where one is installed (``make book-check``
+    installs it), else their width is estimated from the TeX source.
+    """
+    root, proc = built_book
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = tmp_path / "layout.json"
+    rc = check_book_browser.main(["--html", str(root / "_build" / "html"), "--json", str(report)])
+    reports = json.loads(report.read_text())
+    pages = {Path(p).stem for p in reports}
+    assert {Path(p).name for p in CHECKED_PAGES} <= pages
+    found = [
+        f"{page}: {f['kind']} <{f['tag']}> {f['overflow']} px too wide: {f['tex'] or f['text']}"
+        for page, rep in reports.items()
+        for f in rep["findings"]
+    ]
+    assert rc == 0 and not found, "\n".join(found)
 
 
 @pytest.mark.slow
