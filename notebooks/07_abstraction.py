@@ -521,8 +521,9 @@ glue(
 # Over the {glue:text}`ab_da2_count` test scenarios DA + SPITER reaches a mean of
 # {glue:text}`ab_da2_mean:.2%` and a worst case of {glue:text}`ab_da2_worst:.2%` of the
 # optimum: it {glue:text}`ab_goal`. Scenarios below 95 %: {glue:text}`ab_n_below`
-# ({glue:text}`ab_below_text`). The network was chosen on the validation split; nothing was
-# tuned on the test split, and where a goal is missed the number above says by how much.
+# ({glue:text}`ab_below_text`). The network and its epoch were chosen on the validation split,
+# never on the test split (although the training choices above were informed by an earlier
+# model's worst test scenario), and where a goal is missed the number above says by how much.
 #
 # Next, every abstraction with $K = 1, \dots, 4$ (in quick mode on the first few test scenarios
 # of each family, in full mode on all of them); pairs with $K$ at least the number of rivals are
