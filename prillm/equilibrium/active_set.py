@@ -227,14 +227,12 @@ def first_support(
     work += inter
     lam = work.min(axis=1)
     mask = np.empty((n, m))
-    below = np.empty((n, m), bool)
-    stats = np.ones((n, 3))
+    stats = np.ones((3, n))
     ones = np.ones(n)
     for r in range(rounds + 1):
         for _ in range(2):
             # the level of the routes below the current one: (D + sum K a) / sum K
-            np.less(inter, lam[:, None], out=below)
-            np.copyto(mask, below)
+            np.less(inter, lam[:, None], out=mask)  # 0/1 floats
             kappa = mask @ capa
             np.multiply(mask, inter, out=work)
             level = work @ capa
@@ -244,9 +242,12 @@ def first_support(
         if r == rounds:
             break
         # the loads implied by the last step (its routes, the new levels), one Jacobi step
-        stats[:, 0] = lam
-        np.divide(1.0, kappa, out=stats[:, 1], where=kappa > 0)
-        col = stats.T @ mask  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
+        stats[0] = lam
+        if float(kappa.min()) > 0.0:
+            np.divide(1.0, kappa, out=stats[1])
+        else:  # a user without routes below its level: any finite weight (its row is zero)
+            np.divide(1.0, kappa, out=stats[1], where=kappa > 0)
+        col = stats @ mask  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
         step = col[0] - ones @ work
         step *= capa
         step -= loads
