@@ -260,7 +260,10 @@ def first_support(
         inter += step
         lam += max(float(step.max()), 0.0)
     guess = inter < lam[:, None]
-    guess[np.arange(n), inter.argmin(axis=1)] = True  # a level no route is below (round-off)
+    empty = ~guess.any(axis=1)
+    if empty.any():  # a level no route is below (round-off): the user's cheapest route
+        rows = np.flatnonzero(empty)
+        guess[rows, inter[rows].argmin(axis=1)] = True
     return guess
 
 
