@@ -214,7 +214,7 @@ def first_support(
     """
     n, m = cost.shape
     if rounds is None:
-        rounds = sum(n * m >= size for size in _ROUNDS_FROM)
+        rounds = int(n * m >= _ROUNDS_FROM[0]) + int(n * m >= _ROUNDS_FROM[1])
     if rounds == 0:
         return _population_guess(cost, capa, demand)
     slope = 1.0 / capa
