@@ -18,7 +18,7 @@ against those loads. On markets of 200 routes or more, the loads these flows imp
 Jacobi step of the providers' reduced system (:mod:`prillm.equilibrium.kkt`) and the users
 water-fill again (one round up to 1,600 routes, two from there on). The routes so chosen are
 the first support. On random markets of 20 x 20 and 50 x 50 this takes the iterations from
-about 3.2-4.5 to 1.1-3.2; it changes the work, never the answer (the iteration ends on the
+about 3.3-4.5 to 1.5-2.6; it changes the work, never the answer (the iteration ends on the
 same support, whose solve gives the flows).
 
 One iteration
