@@ -67,6 +67,8 @@ triangle only.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg import LinAlgError
 from scipy.linalg.blas import dger
@@ -125,8 +127,9 @@ def problem_scales(
 
 def _pow2(x: float) -> float:
     """The power of two nearest above ``x`` (``x > 0``): scaling by it is exact."""
-    mant, exp = np.frexp(x)
-    return float(np.ldexp(1.0, int(exp) if mant != 0.5 else int(exp) - 1))
+    mant, exp = math.frexp(x)
+    exp = exp if mant != 0.5 else exp - 1
+    return math.ldexp(1.0, exp) if exp < 1024 else math.inf  # np.ldexp's overflow to inf
 
 
 def use_users_system(shape: tuple[int, int], system: str = "auto") -> bool:
