@@ -236,3 +236,39 @@ def test_users_without_demand_in_the_accurate_path(with_error):
     exact = exact_equilibrium(market, prefs)
     assert flow_error(res.flows, exact, market.demand) <= TOL
     assert res.flow_error is not None and res.flow_error.shape == (4,)
+
+
+def test_repair_hints_place_grid_points_only():
+    """The repaired path is judged by certified equilibria alone: hints near the breakpoints
+    (the double path's), hints at wrong prices and no hints rebuild the same optimum; good hints
+    need fewer solves."""
+    from prillm.pricing import optimal_price
+    from prillm.pricing.problem import make_problem
+    from prillm.pricing.support_bisection import bisection_path
+
+    rng = np.random.default_rng(9)
+    n, m = 5, 4
+    demand = rng.uniform(1e3, 1e6, n)
+    capacity = rng.uniform(0.5, 3, m) * demand.sum()
+    capacity[0] = 1e12 * demand.sum()
+    market = Market(
+        demand=demand,
+        price=rng.uniform(0.5, 20, m),
+        capacity=capacity,
+        latency=rng.uniform(0, 1, (n, m)),
+    )
+    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    res = optimal_price(market, prefs, target=0, method="exact")
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    bare = bisection_path(prob)
+    located = [0.5 * (a + b) for a, b in bare["breakpoints"]]
+    assert located, "this market's path has breakpoints"
+    hinted = bisection_path(prob, hints=located)
+    wrong = bisection_path(prob, hints=list(rng.uniform(prob.p_min, prob.p_max, 7)))
+    for other in (hinted, wrong):
+        assert other["ok"] and bare["ok"]
+        assert other["best"][1] == pytest.approx(bare["best"][1], rel=1e-12)
+        assert other["best"][0] == pytest.approx(bare["best"][0], rel=1e-9, abs=1e-9)
+        assert len(other["breakpoints"]) == len(bare["breakpoints"])
+    assert hinted["solves"] < bare["solves"]
+    assert res.profit >= bare["best"][1] * (1 - 1e-12)

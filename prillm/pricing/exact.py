@@ -281,7 +281,7 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             f"exact price path: a piece violates the KKT conditions by {worst:.1e} "
             f"(> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
         )
-        repair = _repair(prob)
+        repair = _repair(prob, [float(b["price"]) for b in path["breakpoints"]])
         if repair is not None and repair["ok"]:
             price, value = repair["best"]
             status = "global_optimum"
@@ -319,9 +319,12 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     return float(price), diag
 
 
-def _repair(prob: PricingProblem) -> dict[str, Any] | None:
-    """The path rebuilt from certified equilibria (None when one cannot be certified)."""
+def _repair(prob: PricingProblem, hints: list[float]) -> dict[str, Any] | None:
+    """The path rebuilt from certified equilibria (None when one cannot be certified).
+
+    ``hints``: the double-precision path's breakpoints, where the rebuilt path's are expected.
+    """
     try:
-        return bisection_path(prob)
+        return bisection_path(prob, hints=hints)
     except EquilibriumError:
         return None

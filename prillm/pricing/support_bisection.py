@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,12 @@ class _Point:
 
 
 def bisection_path(
-    prob: PricingProblem, grid: int = 33, rtol: float = 1e-12, max_solves: int = 20000
+    prob: PricingProblem,
+    grid: int = 33,
+    rtol: float = 1e-12,
+    max_solves: int = 20000,
+    hints: Sequence[float] = (),
+    hint_width: float = 1e-7,
 ) -> dict[str, Any]:
     """Pieces, breakpoints and the best price of Problem 1 from accurate equilibria.
 
@@ -60,6 +66,14 @@ def bisection_path(
         Breakpoints are located to ``rtol * max(1, p)``.
     max_solves
         Budget of equilibrium solves.
+    hints
+        Prices near which breakpoints are expected (e.g. those of the double-precision path).
+        Each adds the two prices ``h (1 -/+ hint_width)`` to the first grid, so that a
+        breakpoint there is bracketed narrowly and located in few bisections. Hints only place
+        grid points: every interval is still judged by certified equilibria at its ends, so a
+        wrong hint costs two solves and changes nothing else.
+    hint_width
+        Relative half-width of the bracket around each hint.
 
     Returns
     -------
@@ -88,6 +102,12 @@ def bisection_path(
         return _Point(price, float(eq.loads[s]), key)
 
     prices = np.linspace(prob.p_min, prob.p_max, grid)
+    if len(hints):
+        h = np.asarray(hints, dtype=float)
+        h = h[np.isfinite(h)]
+        near = np.concatenate([h * (1.0 - hint_width), h * (1.0 + hint_width)])
+        near = near[(near > prob.p_min) & (near < prob.p_max)]
+        prices = np.unique(np.concatenate([prices, near]))
     pts = [point(float(p)) for p in prices]
     # bisect every interval whose ends use different routes
     out: list[_Point] = [pts[0]]
@@ -105,6 +125,13 @@ def bisection_path(
         mid = point(0.5 * (a.price + b.price))
         stack.append((mid, b))
         stack.append((a, mid))
+    # a run of neighbours with the same routes is one piece (convexity: the routes hold on the
+    # whole run, the load is affine on it): keep only each run's first and last point
+    out = [
+        pt
+        for k, pt in enumerate(out)
+        if k in (0, len(out) - 1) or not (out[k - 1].key == pt.key == out[k + 1].key)
+    ]
     # pieces: neighbours with the same routes (load affine between them), midpoint-checked
     pieces: list[tuple[float, float, float, float]] = []
     best_p, best_v = prob.p_min, -math.inf
