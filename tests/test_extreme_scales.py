@@ -155,14 +155,8 @@ def _grid_profit(market, prefs, target, prices):
     return best
 
 
-@pytest.mark.parametrize("seed", [7, 9, 15, 36])
-def test_exact_pricing_beats_a_grid_at_capacity_1e12(seed):
-    """Target capacity 1e12 x demand: the exact method's optimum is >= a dense grid's, and it
-    says "global optimum" only with a certificate (here: the repaired path)."""
-    from prillm.pricing import optimal_price
-
-    rng = np.random.default_rng(seed)
-    n, m = int(rng.integers(2, 8)), int(rng.integers(2, 6))
+def _huge_target_market(rng, n, m):
+    """A random market whose target (provider 0) has 1e12 x the total demand as capacity."""
     demand = rng.uniform(1e3, 1e6, n)
     capacity = rng.uniform(0.5, 3, m) * demand.sum()
     capacity[0] = 1e12 * demand.sum()
@@ -172,7 +166,18 @@ def test_exact_pricing_beats_a_grid_at_capacity_1e12(seed):
         capacity=capacity,
         latency=rng.uniform(0, 1, (n, m)),
     )
-    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    return market, Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+
+
+@pytest.mark.parametrize("seed", [7, 9, 15, 36])
+def test_exact_pricing_beats_a_grid_at_capacity_1e12(seed):
+    """Target capacity 1e12 x demand: the exact method's optimum is >= a dense grid's, and it
+    says "global optimum" only with a certificate (here: the repaired path)."""
+    from prillm.pricing import optimal_price
+
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(2, 8)), int(rng.integers(2, 6))
+    market, prefs = _huge_target_market(rng, n, m)
     res = optimal_price(market, prefs, target=0, method="exact")
     grid = _grid_profit(market, prefs, 0, np.linspace(0.0, res.p_max, 801))
     assert res.profit >= grid * (1 - 1e-9)
@@ -248,16 +253,7 @@ def test_repair_hints_place_grid_points_only():
 
     rng = np.random.default_rng(9)
     n, m = 5, 4
-    demand = rng.uniform(1e3, 1e6, n)
-    capacity = rng.uniform(0.5, 3, m) * demand.sum()
-    capacity[0] = 1e12 * demand.sum()
-    market = Market(
-        demand=demand,
-        price=rng.uniform(0.5, 20, m),
-        capacity=capacity,
-        latency=rng.uniform(0, 1, (n, m)),
-    )
-    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    market, prefs = _huge_target_market(rng, n, m)
     res = optimal_price(market, prefs, target=0, method="exact")
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
     bare = bisection_path(prob)
