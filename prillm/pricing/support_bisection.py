@@ -12,8 +12,8 @@ huge factor times small cost differences and its end checks can fail (the path t
 2. Between two neighbouring prices whose equilibria use different routes, bisect until the
    interval is shorter than ``rtol`` (relative): a breakpoint lies inside.
 3. Between two prices with the *same* routes (a run of such neighbours is one piece) the
-   support is constant and the target's load affine in the price. Proof: the equilibrium is the minimiser of a strictly convex QP whose
-   linear term is affine in the price; the set of prices at which a given set of routes is an
+   support is constant and the target's load affine in the price. Proof: the equilibrium is
+   the minimiser of a strictly convex QP whose linear term is affine in the price; the set of prices at which a given set of routes is an
    optimal active set is convex (a critical region of a parametric QP: Bemporad, Morari, Dua and
    Pistikopoulos, *Automatica* 38, 2002), so it holds on the whole interval, where the solution
    is that of one equality-constrained QP, affine in the price. Each such piece is also checked
