@@ -11,14 +11,14 @@ huge factor times small cost differences and its end checks can fail (the path t
    narrowly.
 2. Between two neighbouring prices whose equilibria use different routes, bisect until the
    interval is shorter than ``rtol`` (relative): a breakpoint lies inside.
-3. Between two prices with the *same* routes (a run of such neighbours is one piece) the
-   support is constant and the target's load affine in the price. Proof: the equilibrium is
-   the minimiser of a strictly convex QP whose linear term is affine in the price; the set of prices at which a given set of routes is an
-   optimal active set is convex (a critical region of a parametric QP: Bemporad, Morari, Dua and
-   Pistikopoulos, *Automatica* 38, 2002), so it holds on the whole interval, where the solution
-   is that of one equality-constrained QP, affine in the price. Each such piece is also checked
-   at its midpoint (the accurate load equals the interpolated one), a safeguard against a
-   support misread at round-off level.
+3. Between two prices with the *same* routes (a run of such neighbours is one piece) the support
+   is constant and the target's load affine in the price. Proof: the equilibrium is the
+   minimiser of a strictly convex QP whose linear term is affine in the price; the set of prices
+   at which a given set of routes is an optimal active set is convex (a critical region of a
+   parametric QP: Bemporad, Morari, Dua and Pistikopoulos, *Automatica* 38, 2002), so it holds
+   on the whole interval, where the solution is that of one equality-constrained QP, affine in
+   the price. Each such piece is also checked at its midpoint (the accurate load equals the
+   interpolated one), a safeguard against a support misread at round-off level.
 4. On each piece the profit is a quadratic, maximised in closed form; between the two ends of a
    located breakpoint the load is continuous, so the best of both ends is within the profit's
    variation over ``rtol`` of it.
