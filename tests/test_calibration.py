@@ -308,21 +308,6 @@ def test_registry_lists_the_methods_and_checks_options(noisy) -> None:
     assert res.method == "npm" and res.test is not None
 
 
-def test_calibration_does_not_import_higher_layers() -> None:
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1] / "prillm"
-    for folder in ("calibration", "data"):
-        for path in (root / folder).glob("*.py"):
-            tree = ast.parse(path.read_text())
-            for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    assert not node.module.startswith(
-                        ("prillm.baselines", "prillm.experiments", "prillm.cli")
-                    ), f"{path.name} imports {node.module}"
-
-
 def test_shipped_planted_panel_is_read_with_its_truth() -> None:
     panel = load_panel()
     t, n, m = panel.flows.shape
