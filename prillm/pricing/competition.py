@@ -50,10 +50,10 @@ import numpy as np
 from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium
-from prillm.market import Market, Preferences
+from prillm.market import Market
 from prillm.pricing.best_response import BestResponse, best_response
 from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
-from prillm.pricing.game import PricingGame, UsersOutcome, make_game
+from prillm.pricing.game import PricingGame, UsersOutcome, game_inputs
 from prillm.pricing.nash import NashCertificate, nash_certificate
 
 __all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
@@ -240,12 +240,9 @@ def _record(game: PricingGame, rnd: int, br: BestResponse, new: float) -> dict[s
     }
 
 
+@game_inputs
 def price_equilibrium(
-    market: Market,
-    prefs: Preferences | None = None,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
+    game: PricingGame,
     *,
     method: str = "gauss-seidel",
     damping: float = 1.0,
@@ -259,7 +256,9 @@ def price_equilibrium(
     Parameters
     ----------
     market, prefs
-        The market (non-players keep its prices) and the users' preferences.
+        The market (non-players keep its prices) and the users' preferences; or a
+        :class:`~prillm.pricing.game.PricingGame` as ``market``, alone (the next three inputs
+        are then part of it).
     players
         Provider ids (or positions) that set their prices, in the order they move; default all.
     marginal_costs
@@ -313,7 +312,6 @@ def price_equilibrium(
     [4.069, 2.439, 1.459]
     """
     t0 = time.perf_counter()
-    game = make_game(market, prefs, players, marginal_costs, p_bounds)
     _check_options(method, damping, max_rounds, tol, cycle_tol)
     prices = _start(game, start)
     history = [prices.copy()]
