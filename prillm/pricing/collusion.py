@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows
 from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium, solve_equilibrium
@@ -98,10 +99,7 @@ class CollusionResult(UsersOutcome):
             "status": self.status,
             "reason": self.reason,
             "joint_profit_usd": self.joint_profit,
-            "players": [
-                {"id": pid, "price": float(self.prices[k]), "profit_usd": float(self.profits[k])}
-                for k, pid in enumerate(self.game.player_ids)
-            ],
+            "players": id_rows(self.game.player_ids, price=self.prices, profit_usd=self.profits),
             "users_cost_usd": self.users_cost,
             "users_payment_usd": self.users_payment,
             "sweeps": self.sweeps,

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows, json_fields
 from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium
@@ -144,31 +145,25 @@ class PriceEquilibrium(UsersOutcome):
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation (the per-step records included)."""
         eq = self.equilibrium
+        players = list(self.game.players)
         return {
-            "status": self.status,
-            "reason": self.reason,
-            "method": self.method,
-            "damping": self.damping,
-            "tol": self.tol,
+            **json_fields(self, "status", "reason", "method", "damping", "tol"),
             "rounds": self.n_rounds,
             "best_responses": self.n_best_responses,
             "wall_time_s": self.wall_time,
             "epsilon_abs_usd": self.epsilon,
             "epsilon_relative": self.epsilon_relative,
-            "players": [
-                {
-                    "id": pid,
-                    "price": float(self.prices[k]),
-                    "marginal_cost": float(self.game.marginal_costs[k]),
-                    "profit_usd": float(self.profits[k]),
-                    "load": float(eq.loads[self.game.players[k]]),
-                    "share": float(eq.shares[self.game.players[k]]),
-                    "best_response_price": float(self.certificate.best_prices[k]),
-                    "epsilon_abs_usd": float(self.certificate.epsilon[k]),
-                    "epsilon_relative": float(self.certificate.relative[k]),
-                }
-                for k, pid in enumerate(self.player_ids)
-            ],
+            "players": id_rows(
+                self.player_ids,
+                price=self.prices,
+                marginal_cost=self.game.marginal_costs,
+                profit_usd=self.profits,
+                load=eq.loads[players],
+                share=eq.shares[players],
+                best_response_price=self.certificate.best_prices,
+                epsilon_abs_usd=self.certificate.epsilon,
+                epsilon_relative=self.certificate.relative,
+            ),
             "prices": {
                 pid: float(eq.market.price[j]) for j, pid in enumerate(eq.market.provider_ids)
             },
