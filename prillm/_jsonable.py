@@ -7,6 +7,7 @@ its own ``to_dict``) is said once, in :func:`jsonable`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,29 +16,41 @@ import numpy as np
 __all__ = ["id_rows", "json_fields", "jsonable"]
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, *, strict: bool = False) -> Any:
     """``value`` as plain JSON (what :func:`json.dumps` writes without a ``default``).
 
     Arrays become (nested) lists, tuples lists, NumPy numbers Python numbers, an object with a
     ``to_dict`` method its ``to_dict()``; mappings and lists are converted entry by entry; any
     other value is returned as it is.
 
+    With ``strict``, the value is also valid strict JSON, as free-form solver diagnostics need:
+    mapping keys become strings, so do non-finite numbers (``"inf"``, ``"nan"``) and any other
+    object (its ``str``).
+
     Examples
     --------
     >>> jsonable({"a": (1, 2), "b": np.arange(2.0), "c": np.int64(3)})
     {'a': [1, 2], 'b': [0.0, 1.0], 'c': 3}
+    >>> jsonable({1: np.inf, "f": float, "x": None}, strict=True)
+    {'1': 'inf', 'f': "<class 'float'>", 'x': None}
     """
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, Mapping):
-        return {key: jsonable(v) for key, v in value.items()}
+        return {(str(k) if strict else k): jsonable(v, strict=strict) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return value
+        return [jsonable(v, strict=strict) for v in value]
+    if not strict:
+        return value.to_dict() if hasattr(value, "to_dict") else value
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
 
 
 def json_fields(obj: object, *names: str, **renamed: str) -> dict[str, Any]:

@@ -53,3 +53,53 @@ def test_id_rows_is_one_object_per_id(values):
 def test_id_rows_checks_the_lengths():
     with pytest.raises(ValueError, match="load: expected 2 values"):
         id_rows(["a", "b"], load=[1.0])
+
+
+def _strict_reference(value):
+    """The diagnostics conversion PricingResult.to_dict used before it shared jsonable."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _strict_reference(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_reference(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _strict_reference(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(),
+    st.text(max_size=3),
+    st.floats().map(np.float64),
+    st.integers(-100, 100).map(np.int64),
+    st.booleans().map(np.bool_),
+    st.just(object),
+    arrays(np.float64, st.integers(0, 3), elements=st.floats()),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=2), st.integers(0, 9)), inner, max_size=3),
+    ),
+    max_leaves=10,
+)
+
+
+@given(values)
+def test_strict_jsonable_is_valid_json_and_the_old_diagnostics_conversion(value):
+    out = jsonable(value, strict=True)
+    text = json.dumps(out, allow_nan=False)  # strict JSON: no NaN or Infinity
+    assert text == json.dumps(_strict_reference(value), allow_nan=False)
