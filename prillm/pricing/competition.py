@@ -251,9 +251,9 @@ def price_equilibrium(
     Parameters
     ----------
     market, prefs
-        The market (non-players keep its prices) and the users' preferences; or a
-        :class:`~prillm.pricing.game.PricingGame` as ``market``, alone (the next three inputs
-        are then part of it).
+        The market (non-players keep its prices) and the users' preferences. A
+        :class:`~prillm.pricing.game.PricingGame` may be given as ``market`` instead, with no
+        other input: its preferences, players, costs and bounds are then the game's.
     players
         Provider ids (or positions) that set their prices, in the order they move; default all.
     marginal_costs
