@@ -179,3 +179,30 @@ def test_best_response_map_agrees_with_optimal_price_and_finds_the_jump():
         best_response_map(game, 0, 1, [2.0, 1.0])
     with pytest.raises(MarketError, match="must differ"):
         best_response_map(game, 0, 0, [1.0])
+
+
+# ---------------------------------------------------------------- the game's inputs
+@pytest.mark.parametrize("fn", [price_equilibrium, collusive_prices, compare_outcomes])
+def test_game_functions_take_the_inputs_or_a_built_game(fn):
+    """Positional, keyword and PricingGame calls are the same game; the signature is make_game's
+    five inputs followed by the function's keyword-only options."""
+    import inspect
+
+    market, prefs = demo_market()
+    players, costs, bounds = ["mid-llm", "budget-llm"], {"mid-llm": 0.1}, (0.0, 10.0)
+    params = inspect.signature(fn).parameters
+    assert list(params)[:5] == ["market", "prefs", "players", "marginal_costs", "p_bounds"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[5:-1])
+    by_position = fn(market, prefs, players, costs, bounds)
+    by_name = fn(p_bounds=bounds, marginal_costs=costs, players=players, prefs=prefs, market=market)
+    built = fn(make_game(market, prefs, players, costs, bounds))
+    for other in (by_name, built):
+        if fn is compare_outcomes:
+            assert other.scenarios_table() == by_position.scenarios_table()
+        else:
+            np.testing.assert_array_equal(other.prices, by_position.prices)
+            assert other.game.player_ids == ("mid-llm", "budget-llm")
+    with pytest.raises(MarketError, match="players: already part of the PricingGame"):
+        fn(make_game(market, prefs), None, players)
+    with pytest.raises(TypeError):
+        fn(market, prefs, players, costs, bounds, "extra positional")

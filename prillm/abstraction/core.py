@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from prillm._jsonable import json_fields
 from prillm.abstraction.aggregate import (
     RivalTensors,
     average_rivals,
@@ -98,20 +99,10 @@ class Abstraction:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON summary (no market): method, K, the rivals' fates and scores."""
-        return {
-            "method": self.method,
-            "K": self.K,
-            "target": self.target,
-            "kept": list(self.kept),
-            "merged": list(self.merged),
-            "dropped": list(self.dropped),
-            "representatives": list(self.representatives),
-            "score_sum": self.score_sum,
-            "score_avg": self.score_avg,
-            "identity": self.identity,
-            "note": self.note,
-            "abstract_shape": list(self.market.shape),
-        }
+        names = (
+            "method K target kept merged dropped representatives score_sum score_avg identity note"
+        )
+        return {**json_fields(self, *names.split()), "abstract_shape": list(self.market.shape)}
 
 
 def check_k(k: Any) -> int:

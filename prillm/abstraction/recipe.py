@@ -67,18 +67,15 @@ FULL: dict[str, Any] = {
         "network": {"dim": 32, "heads": 4, "blocks": 2, "hidden": 64},
     },
 }
-#: The quick recipe (tests, continuous integration, the book's quick mode).
+#: The quick recipe (tests, continuous integration, the book's quick mode): the full recipe with
+#: fewer scenarios, epochs and sampled prices, and a smaller network.
 QUICK: dict[str, Any] = {
+    **FULL,
     "scenarios": 240,
-    "demand_range": (0.5, 1.2),
     "config": {
+        **FULL["config"],
         "epochs": 4,
-        "batch_size": 32,
         "n_prices": 8,
-        "tail_weight": 0.5,
-        "tail_fraction": 0.25,
-        "select": "tail",
-        "select_fraction": 0.05,
         "network": {"dim": 16, "heads": 2, "blocks": 1, "hidden": 32},
     },
 }

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows, json_fields
 from prillm._validation import MarketError
 from prillm.equilibrium.active_set import ActiveSetResult, solve_active_set
 from prillm.equilibrium.certificate import (
@@ -115,21 +116,15 @@ class Equilibrium:
         """Plain-JSON representation (flows keyed by user and provider ids)."""
         mkt = self.market
         return {
-            "method": self.method,
-            "path": self.path,
-            "iterations": self.iterations,
-            "certificate": self.certificate.to_dict(),
-            "providers": [
-                {
-                    "id": pid,
-                    "price": float(mkt.price[j]),
-                    "load": float(self.loads[j]),
-                    "share": float(self.shares[j]),
-                    "congestion": float(self.congestion[j]),
-                    "revenue_usd": self.revenue(j),
-                }
-                for j, pid in enumerate(mkt.provider_ids)
-            ],
+            **json_fields(self, "method", "path", "iterations", "certificate"),
+            "providers": id_rows(
+                mkt.provider_ids,
+                price=mkt.price,
+                load=self.loads,
+                share=self.shares,
+                congestion=self.congestion,
+                revenue_usd=[self.revenue(j) for j in range(mkt.n_providers)],
+            ),
             "users": [
                 {
                     "id": uid,

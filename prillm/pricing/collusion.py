@@ -37,18 +37,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows
 from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium, solve_equilibrium
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
+from prillm.market import TOKENS_PER_PRICE_UNIT
 from prillm.pricing.exact import price_path
-from prillm.pricing.game import PricingGame, UsersOutcome, make_game
+from prillm.pricing.game import PricingGame, UsersOutcome, game_inputs
 from prillm.pricing.problem import make_problem, vanishing_price
 
 __all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]
@@ -98,10 +99,7 @@ class CollusionResult(UsersOutcome):
             "status": self.status,
             "reason": self.reason,
             "joint_profit_usd": self.joint_profit,
-            "players": [
-                {"id": pid, "price": float(self.prices[k]), "profit_usd": float(self.profits[k])}
-                for k, pid in enumerate(self.game.player_ids)
-            ],
+            "players": id_rows(self.game.player_ids, price=self.prices, profit_usd=self.profits),
             "users_cost_usd": self.users_cost,
             "users_payment_usd": self.users_payment,
             "sweeps": self.sweeps,
@@ -170,12 +168,9 @@ def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, fl
     return best_p, best_v, len(pieces)
 
 
+@game_inputs
 def collusive_prices(
-    market: Market,
-    prefs: Preferences | None = None,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
+    game: PricingGame,
     *,
     start: Sequence[float] | None = None,
     max_sweeps: int = 200,
@@ -219,8 +214,7 @@ def collusive_prices(
     'coordinate-wise optimum'
     """
     t0 = time.perf_counter()
-    game = make_game(market, prefs, players, marginal_costs, p_bounds)
-    if game.n_players == market.n_providers and not np.isfinite(game.upper).any():
+    if game.n_players == game.market.n_providers and not np.isfinite(game.upper).any():
         raise MarketError(
             "p_bounds: every provider colludes and no price has an upper bound; demand is "
             "inelastic in this model, so raising every price together raises the joint "

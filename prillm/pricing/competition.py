@@ -47,13 +47,14 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows, json_fields
 from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium
-from prillm.market import Market, Preferences
+from prillm.market import Market
 from prillm.pricing.best_response import BestResponse, best_response
 from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
-from prillm.pricing.game import PricingGame, UsersOutcome, make_game
+from prillm.pricing.game import PricingGame, UsersOutcome, game_inputs
 from prillm.pricing.nash import NashCertificate, nash_certificate
 
 __all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
@@ -144,31 +145,25 @@ class PriceEquilibrium(UsersOutcome):
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation (the per-step records included)."""
         eq = self.equilibrium
+        players = list(self.game.players)
         return {
-            "status": self.status,
-            "reason": self.reason,
-            "method": self.method,
-            "damping": self.damping,
-            "tol": self.tol,
+            **json_fields(self, "status", "reason", "method", "damping", "tol"),
             "rounds": self.n_rounds,
             "best_responses": self.n_best_responses,
             "wall_time_s": self.wall_time,
             "epsilon_abs_usd": self.epsilon,
             "epsilon_relative": self.epsilon_relative,
-            "players": [
-                {
-                    "id": pid,
-                    "price": float(self.prices[k]),
-                    "marginal_cost": float(self.game.marginal_costs[k]),
-                    "profit_usd": float(self.profits[k]),
-                    "load": float(eq.loads[self.game.players[k]]),
-                    "share": float(eq.shares[self.game.players[k]]),
-                    "best_response_price": float(self.certificate.best_prices[k]),
-                    "epsilon_abs_usd": float(self.certificate.epsilon[k]),
-                    "epsilon_relative": float(self.certificate.relative[k]),
-                }
-                for k, pid in enumerate(self.player_ids)
-            ],
+            "players": id_rows(
+                self.player_ids,
+                price=self.prices,
+                marginal_cost=self.game.marginal_costs,
+                profit_usd=self.profits,
+                load=eq.loads[players],
+                share=eq.shares[players],
+                best_response_price=self.certificate.best_prices,
+                epsilon_abs_usd=self.certificate.epsilon,
+                epsilon_relative=self.certificate.relative,
+            ),
             "prices": {
                 pid: float(eq.market.price[j]) for j, pid in enumerate(eq.market.provider_ids)
             },
@@ -240,12 +235,9 @@ def _record(game: PricingGame, rnd: int, br: BestResponse, new: float) -> dict[s
     }
 
 
+@game_inputs
 def price_equilibrium(
-    market: Market,
-    prefs: Preferences | None = None,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
+    game: PricingGame,
     *,
     method: str = "gauss-seidel",
     damping: float = 1.0,
@@ -259,7 +251,9 @@ def price_equilibrium(
     Parameters
     ----------
     market, prefs
-        The market (non-players keep its prices) and the users' preferences.
+        The market (non-players keep its prices) and the users' preferences. A
+        :class:`~prillm.pricing.game.PricingGame` may be given as ``market`` instead, with no
+        other input: its preferences, players, costs and bounds are then the game's.
     players
         Provider ids (or positions) that set their prices, in the order they move; default all.
     marginal_costs
@@ -313,7 +307,6 @@ def price_equilibrium(
     [4.069, 2.439, 1.459]
     """
     t0 = time.perf_counter()
-    game = make_game(market, prefs, players, marginal_costs, p_bounds)
     _check_options(method, damping, max_rounds, tol, cycle_tol)
     prices = _start(game, start)
     history = [prices.copy()]

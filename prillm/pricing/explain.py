@@ -31,11 +31,16 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import json_fields
 from prillm.equilibrium import solve_equilibrium
 from prillm.market import Market, Preferences
 from prillm.pricing.optimal import optimal_price
 
-__all__ = ["Explanation", "explain_price", "remove_provider"]
+__all__ = ["FROM_RESULT", "Explanation", "explain_price", "remove_provider"]
+
+#: The attributes an :class:`Explanation` takes from the :class:`~prillm.pricing.PricingResult`
+#: it explains (its first fields, in order).
+FROM_RESULT = ("target", "price", "profit", "load", "status", "p_min", "p_max", "marginal_cost")
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,23 +106,10 @@ class Explanation:
         """Plain-JSON representation (keys ``price``, ``profit``, ``breakpoints``,
         ``elasticity``, ``rivals`` among others)."""
         return {
-            "target": self.target,
-            "price": self.price,
-            "profit": self.profit,
-            "load": self.load,
-            "status": self.status,
-            "p_min": self.p_min,
-            "p_max": self.p_max,
-            "marginal_cost": self.marginal_cost,
-            "breakpoints": self.breakpoints,
-            "pieces": [list(p) for p in self.pieces],
-            "elasticity": self.elasticity,
-            "rivals": self.rivals,
-            "median_price": {
-                "price": self.median_price,
-                "profit": self.profit_at_median,
-                "loss": self.loss_at_median,
-            },
+            **json_fields(self, *FROM_RESULT, "breakpoints", "pieces", "elasticity", "rivals"),
+            "median_price": json_fields(
+                self, price="median_price", profit="profit_at_median", loss="loss_at_median"
+            ),
             "notes": self.notes,
         }
 
@@ -281,14 +273,7 @@ def explain_price(
             f"{res.p_max:.6g}]; its profit is evaluated in the equilibrium all the same"
         )
     return Explanation(
-        target=res.target,
-        price=res.price,
-        profit=res.profit,
-        load=res.load,
-        status=res.status,
-        p_min=res.p_min,
-        p_max=res.p_max,
-        marginal_cost=res.marginal_cost,
+        **{name: getattr(res, name) for name in FROM_RESULT},
         pieces=pieces,
         breakpoints=breakpoints,
         elasticity=elasticity,

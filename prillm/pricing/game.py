@@ -27,10 +27,12 @@ Eq. (2) Problem 1 (one target); Eq. (13) the user-side equilibrium.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,7 +40,19 @@ from prillm._validation import MarketError, check_number
 from prillm.equilibrium import Equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 
-__all__ = ["PricingGame", "UsersOutcome", "make_game", "relative_gain"]
+__all__ = [
+    "GAME_INPUTS",
+    "PricingGame",
+    "UsersOutcome",
+    "game_inputs",
+    "make_game",
+    "relative_gain",
+]
+
+#: The inputs that define a pricing game: the parameters of :func:`make_game`, in order.
+GAME_INPUTS = ("market", "prefs", "players", "marginal_costs", "p_bounds")
+
+_T = TypeVar("_T")
 
 
 class UsersOutcome:
@@ -288,6 +302,48 @@ def make_game(
     lower.setflags(write=False)
     upper.setflags(write=False)
     return PricingGame(market, prefs, idx, costs, lower, upper)
+
+
+def game_inputs(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Let ``fn(game, *, **options)`` be called with the game's inputs instead of the game.
+
+    The returned function takes the parameters of :func:`make_game` (:data:`GAME_INPUTS`, by
+    position or by name) followed by ``fn``'s keyword-only options, builds the game with
+    :func:`make_game` and returns ``fn(game, **options)``. A :class:`PricingGame` already built
+    may be given as ``market``, with none of the other inputs. :func:`inspect.signature` (and so
+    ``help``) shows the full signature.
+
+    Raises
+    ------
+    prillm.MarketError
+        Any error of :func:`make_game`, or other inputs given with a :class:`PricingGame`.
+    TypeError
+        For arguments the signature does not take, as for any function.
+    """
+    own = inspect.signature(fn)
+    options = list(own.parameters.values())[1:]
+    inputs = list(inspect.signature(make_game).parameters.values())
+    signature = own.replace(parameters=[*inputs, *options])
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> _T:
+        bound = signature.bind(*args, **kwargs)
+        given = {name: bound.arguments.pop(name) for name in GAME_INPUTS if name in bound.arguments}
+        market = given.pop("market")
+        if isinstance(market, PricingGame):
+            extra = [name for name, value in given.items() if value is not None]
+            if extra:
+                raise MarketError(
+                    f"{', '.join(extra)}: already part of the PricingGame given as market; "
+                    "give the game alone, or the market and its inputs"
+                )
+            game = market
+        else:
+            game = make_game(market, **given)
+        return fn(game, **bound.kwargs)
+
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
 
 
 def relative_gain(gain: float, a: float, b: float) -> float:

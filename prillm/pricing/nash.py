@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from prillm._jsonable import id_rows
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT
 from prillm.pricing.best_response import best_response
@@ -84,18 +85,15 @@ class NashCertificate:
         return {
             "epsilon_abs_usd": self.max_abs,
             "epsilon_relative": self.max_relative,
-            "players": [
-                {
-                    "id": pid,
-                    "price": float(self.prices[k]),
-                    "profit_usd": float(self.profits[k]),
-                    "best_response_price": float(self.best_prices[k]),
-                    "best_response_profit_usd": float(self.best_profits[k]),
-                    "epsilon_abs_usd": float(self.epsilon[k]),
-                    "epsilon_relative": float(self.relative[k]),
-                }
-                for k, pid in enumerate(self.players)
-            ],
+            "players": id_rows(
+                self.players,
+                price=self.prices,
+                profit_usd=self.profits,
+                best_response_price=self.best_prices,
+                best_response_profit_usd=self.best_profits,
+                epsilon_abs_usd=self.epsilon,
+                epsilon_relative=self.relative,
+            ),
         }
 
 

@@ -22,7 +22,6 @@ equilibria, and a jump of one map across the other is how a pure equilibrium fai
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +30,12 @@ import numpy as np
 from prillm._threads import limit_threads
 from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium, solve_equilibrium
-from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
+from prillm.market import TOKENS_PER_PRICE_UNIT
 from prillm.pricing import PricingResult, optimal_price
 from prillm.pricing.best_response import best_response, switches_hill
 from prillm.pricing.collusion import CollusionResult, collusive_prices
 from prillm.pricing.competition import PriceEquilibrium, price_equilibrium
-from prillm.pricing.game import PricingGame, make_game
+from prillm.pricing.game import PricingGame, game_inputs
 
 __all__ = ["BestResponseMap", "Comparison", "best_response_map", "compare_outcomes"]
 
@@ -206,12 +205,9 @@ class Comparison:
         return rows
 
 
+@game_inputs
 def compare_outcomes(
-    market: Market,
-    prefs: Preferences | None = None,
-    players: Sequence[str | int] | None = None,
-    marginal_costs: Mapping[str, float] | Sequence[float] | None = None,
-    p_bounds: Any = None,
+    game: PricingGame,
     *,
     equilibrium: PriceEquilibrium | None = None,
     collusion: bool = True,
@@ -244,7 +240,7 @@ def compare_outcomes(
     ['list prices', 'mid-llm leads (Stackelberg)', 'budget-llm leads (Stackelberg)',
      'price equilibrium', 'collusion']
     """
-    game = make_game(market, prefs, players, marginal_costs, p_bounds)
+    market = game.market
     eq_list = solve_equilibrium(market, game.prefs)
     leaders = {}
     for k, pid in enumerate(game.player_ids):
@@ -258,23 +254,14 @@ def compare_outcomes(
             marginal_cost=float(game.marginal_costs[k]),
         )
     if equilibrium is None:
-        equilibrium = price_equilibrium(
-            market, game.prefs, players, marginal_costs, p_bounds, **options
-        )
+        equilibrium = price_equilibrium(game, **options)
     cartel: CollusionResult | None = None
     note = ""
     if collusion:
         try:
             tries = [
-                collusive_prices(market, game.prefs, players, marginal_costs, p_bounds),
-                collusive_prices(
-                    market,
-                    game.prefs,
-                    players,
-                    marginal_costs,
-                    p_bounds,
-                    start=equilibrium.prices,
-                ),
+                collusive_prices(game),
+                collusive_prices(game, start=equilibrium.prices),
             ]
             cartel = max(tries, key=lambda c: c.joint_profit)
             note = "best of two coordinate ascents (from the list prices, from the equilibrium)"

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prillm._jsonable import json_fields
 from prillm._validation import MarketError
 from prillm.equilibrium import solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
@@ -51,14 +52,8 @@ class Response:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation."""
         return {
-            "mover": self.mover,
-            "price": self.price,
-            "marginal_cost": self.marginal_cost,
-            "mover_profit_usd": {
-                "before": self.before,
-                "unanswered": self.unanswered,
-                "answered": self.answered,
-            },
+            **json_fields(self, "mover", "price", "marginal_cost"),
+            "mover_profit_usd": json_fields(self, "before", "unanswered", "answered"),
             "others": self.others.to_dict(),
         }
 
