@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from prillm._docstrings import raises
-
 __all__ = [
     "MAX_PRICE",
     "MarketError",
@@ -33,9 +31,6 @@ class MarketError(ValueError):
     so that a user can find the mistake in their file.
     """
 
-
-#: The error of every ``check_*``: a :class:`MarketError` whose message names the field.
-_ERROR_NAMES_THE_FIELD = raises("MarketError", "Naming ``name`` and the value.")
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 40
@@ -134,9 +129,13 @@ def _first_overflow(value: object) -> tuple[tuple[int, ...], object] | None:
     return None
 
 
-@_ERROR_NAMES_THE_FIELD
 def check_number(name: str, value: object) -> float:
     """A JSON or Python number (never a string or a boolean) that is a finite float.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
 
     Examples
     --------
@@ -160,9 +159,13 @@ def check_number(name: str, value: object) -> float:
     return out
 
 
-@_ERROR_NAMES_THE_FIELD
 def check_integer(name: str, value: object, minimum: int) -> None:
     """An integer (never a boolean or a float) that is at least ``minimum``.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
 
     Examples
     --------
@@ -177,10 +180,14 @@ def check_integer(name: str, value: object, minimum: int) -> None:
         raise MarketError(f"{name}: must be >= {minimum}, got {value!r}")
 
 
-@_ERROR_NAMES_THE_FIELD
 def check_price(name: str, value: object, *, positive: bool = False) -> float:
     """A price bound or marginal cost: a finite number in ``[0, MAX_PRICE]`` (``(0, ...]`` when
     ``positive``), USD per million tokens.
+
+    Raises
+    ------
+    MarketError
+        Naming ``name`` and the value.
 
     Examples
     --------
