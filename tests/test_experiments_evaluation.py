@@ -372,3 +372,18 @@ def test_sweep_sizes_are_checked_before_anything_runs(call, kwargs, message) -> 
 
     with pytest.raises(ValueError, match=message):
         getattr(ex, call)(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"segments": ("Luxury",)}, "segments: unknown segment 'Luxury'"),
+        ({"methods": ("exact", "newton")}, "methods: unknown pricing method 'newton'; valid: "),
+        ({"options": {"sgd": {}}}, "methods: unknown pricing method 'sgd'"),
+    ],
+)
+def test_table1_names_an_unknown_segment_or_method(kwargs, message) -> None:
+    from prillm.experiments import table1_tasks
+
+    with pytest.raises(MarketError, match=message):
+        table1_tasks(scenarios_per_segment=1, **kwargs)

@@ -23,10 +23,17 @@ from prillm.market import MarketError
 from prillm.pricing import METHODS, optimal_price
 from prillm.synthetic import random_market
 
-__all__ = ["compare_pricing_methods", "price_with_methods", "summarise_pricing"]
+__all__ = ["check_methods", "compare_pricing_methods", "price_with_methods", "summarise_pricing"]
 
 
-def _check_methods(methods: Sequence[str], options: Mapping[str, Any]) -> None:
+def check_methods(methods: Sequence[str], options: Mapping[str, Any]) -> None:
+    """Every name in ``methods`` and in the keys of ``options`` is a registered pricing method.
+
+    Raises
+    ------
+    prillm.MarketError
+        Naming the first unknown method and the valid ones.
+    """
     for name in [*methods, *options]:
         if name not in METHODS:
             raise MarketError(
@@ -85,7 +92,7 @@ def price_with_methods(
     (1.0, True)
     """
     opts = dict(options or {})
-    _check_methods(methods, opts)
+    check_methods(methods, opts)
     return _price_with(market, prefs, target, methods, opts)[1]
 
 
@@ -163,7 +170,7 @@ def compare_pricing_methods(
     [('exact', True), ('grid', True)]
     """
     opts = dict(options or {})
-    _check_methods(methods, opts)
+    check_methods(methods, opts)
     for size in sizes:
         if len(size) != 2 or any(
             isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in size

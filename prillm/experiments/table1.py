@@ -44,6 +44,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prillm.experiments.pricing_methods import check_methods
 from prillm.experiments.scenario_runs import (
     check_sweep,
     method_task,
@@ -51,6 +52,7 @@ from prillm.experiments.scenario_runs import (
     sweep_records,
 )
 from prillm.experiments.tables import group_records
+from prillm.market import MarketError
 
 __all__ = [
     "PAPER_IMPROVEMENT",
@@ -122,7 +124,8 @@ def table1_tasks(
     check_sweep("scenarios_per_segment", scenarios_per_segment, bf_budget)
     for seg in segments:
         if seg not in SEGMENTS:
-            raise ValueError(f"segments: unknown segment {seg!r}; choose from {SEGMENTS}")
+            raise MarketError(f"segments: unknown segment {seg!r}; choose from {SEGMENTS}")
+    check_methods(methods, options or {})
     opts = {**TABLE1_OPTIONS, **{k: dict(v) for k, v in (options or {}).items()}}
     opts["bf"] = {"max_branches": None, "time_limit": float(bf_budget), **opts.get("bf", {})}
     return [
