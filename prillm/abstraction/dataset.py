@@ -136,9 +136,7 @@ def split_of_day(day: int, n_days: int = 100, split_days: Sequence[int] = SPLIT_
     return "train" if day < lo else "validation" if day < hi else "test"
 
 
-def _restrict(
-    panel: Panel, n_models: int
-) -> tuple[list[Market], Preferences, tuple[str, ...]]:
+def _restrict(panel: Panel, n_models: int) -> tuple[list[Market], Preferences, tuple[str, ...]]:
     """The ``n_models`` models of a price-segment panel with the most exact traffic."""
     volume = panel.exact_flows.sum(axis=(0, 1))
     cols = sorted(np.argsort(-volume, kind="stable")[:n_models].tolist())
