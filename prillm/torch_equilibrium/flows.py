@@ -93,6 +93,14 @@ def _torch_coefficients(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     return cost, slope, demand
 
 
+def _float64_cpu(args: tuple[Any, ...]) -> bool:
+    """Whether every tensor among ``args`` is float64 on the CPU (the fused path's inputs)."""
+    for t in args:
+        if isinstance(t, torch.Tensor) and not (t.dtype == torch.float64 and t.is_cpu):
+            return False
+    return True
+
+
 def _solve(
     args: tuple[Any, ...], warm: np.ndarray | None, linalg: str, keep_batch: bool
 ) -> tuple[torch.Tensor, np.ndarray]:
@@ -103,9 +111,7 @@ def _solve(
     """
     if linalg not in ("auto", "numpy", "torch"):
         raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
-    if linalg != "torch" and all(
-        t.dtype == torch.float64 and t.is_cpu for t in args if isinstance(t, torch.Tensor)
-    ):
+    if linalg != "torch" and _float64_cpu(args):
         return fused_flows(args, warm, keep_batch)
     ts = _inputs(args)
     cost, slope, dem = _torch_coefficients(ts)

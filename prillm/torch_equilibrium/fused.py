@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
+from prillm.equilibrium.kkt import support_flows
 from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
 __all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
@@ -75,84 +76,133 @@ def _one_market(arrays: list[np.ndarray]) -> bool:
 
 
 class _OneMarket:
-    """One market in the plain shapes: its equilibrium, and the backward pass of the node.
+    """One market in the plain shapes: its equilibrium, and the backward pass of its node.
 
-    For the inputs at the positions ``wanted`` (in :data:`NAMES`), everything of the backward
-    pass that does not depend on the upstream gradient is prepared in the forward pass: the
-    adjoint system's factor (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`)
-    and, through ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and ``k_j = w_q / alpha_j``, the
-    terms ``(f_ij + F_j) / alpha_j`` of the gradients in ``w_q`` and ``alpha``.
+    For the inputs at the positions ``wanted`` (in :data:`NAMES`), the forward pass keeps what
+    the backward pass reads and nothing else: the adjoint system's factor
+    (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`, the exact solver's own),
+    the preferences as numbers, copies of the inputs the chain rule reads (the latencies for
+    ``w_d``, the prices for ``w_p``, the capacities for themselves) and, through
+    ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and ``k_j = w_q / alpha_j``, the terms
+    ``(f_ij + F_j) / alpha_j`` of the gradients in ``w_q`` and ``alpha``.
     """
 
-    __slots__ = ("adjoint", "arrays", "flows", "support", "through_k")
+    __slots__ = (
+        "adjoint",
+        "b_shape",
+        "capacity",
+        "flows",
+        "lat_shape",
+        "latency",
+        "prefs",
+        "price",
+        "support",
+        "through_k",
+        "wanted",
+    )
 
     def __init__(
         self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
     ) -> None:
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[0], price.shape[0]
-        wq = float(w_q)
-        cost = float(w_d) * latency + (float(w_p) * price - b)
-        if cost.shape != (n, m):  # latency (m,) or a scalar: the same for every user
-            cost = np.broadcast_to(cost, (n, m)).copy()
+        wq, wd, wp = float(w_q), float(w_d), float(w_p)
+        cost = latency * wd
+        shift = (price if wp == 1.0 else wp * price) - b
+        if cost.shape == (n, m):
+            cost += shift
+        else:  # latency (m,), (n, 1) or a scalar
+            cost = np.broadcast_to(cost + shift, (n, m)).copy()
         slope = wq / capacity
-        # the checks of check_arrays and the scales of numpy_scales from the same reductions:
-        # a NaN or an infinity in any input leaves one of these non-finite, or k <= 0
-        d_max, d_min, total = demand.max(), demand.min(), demand.sum()
-        c_abs, k_min, k_max = np.abs(cost).max(), slope.min(), slope.max()
-        finite = math.isfinite(d_max + total) and math.isfinite(c_abs + k_max)
-        if not (finite and wq > 0 and k_min > 0 and d_min >= 0 and capacity.min() > 0):
-            check_arrays(arrays)  # names the input at fault
-            raise ValueError(
-                "cost, slope: the coefficients of Eq. (4-5) overflow or underflow "
-                f"(max |c| = {c_abs:.3e}, k from {k_min:.3e} to {k_max:.3e})"
-            )
+        # the checks of check_arrays from a few reductions: a NaN or an infinity in any input
+        # leaves one of these non-finite (the sum of squares of the costs too, unless it
+        # overflows, when the slow check below decides), or k <= 0; and k > 0 finite with
+        # w_q > 0 finite makes every capacity > 0
+        d_min, total, k_min, k_max = demand.min(), demand.sum(), slope.min(), slope.max()
+        finite = math.isfinite(total + k_max + np.vdot(cost, cost))
+        if not (finite and wq > 0 and k_min > 0 and d_min >= 0):
+            c_abs = np.abs(cost).max()
+            if not (math.isfinite(c_abs) and math.isfinite(total + k_max)) or not (
+                wq > 0 and k_min > 0 and d_min >= 0
+            ):
+                check_arrays(arrays)  # names the input at fault
+                raise ValueError(
+                    "cost, slope: the coefficients of Eq. (4-5) overflow or underflow "
+                    f"(max |c| = {c_abs:.3e}, k from {k_min:.3e} to {k_max:.3e})"
+                )
         if warm is not None and warm.shape != (1, n, m):
             warm = None
         res = solve_active_set(cost, slope, demand, None if warm is None else warm[0])
         support = res.support
         if d_min <= 0:
             support = first_token_routes(support, cost, slope, res.loads, demand)
-        self.arrays = arrays
         self.flows = res.flows
         self.support = support
-        if wanted and res.kkt is not None and res.scales is not None and d_min > 0:
+        self.wanted = wanted
+        if not wanted:
+            return
+        if res.kkt is not None and res.scales is not None and d_min > 0:
             self.adjoint = MarketAdjoint(res.kkt, res.scales)  # the solver's last factor
-        elif wanted:
-            scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
-            self.adjoint = MarketAdjoint.build(slope, support, scales)
+        else:
+            d_max = float(demand.max())
+            c_scale = max(float(np.abs(cost).max()), k_max * total, 1e-300)
+            self.adjoint = MarketAdjoint.build(slope, support, (d_max or 1.0, c_scale))
+        self.prefs = (wq, wd, wp)
+        self.b_shape, self.lat_shape = b.shape, latency.shape
+        # copies: the caller may change the inputs in place before the backward pass
         if 1 in wanted or 4 in wanted:  # capacity, w_q
             self.through_k = res.flows + res.loads
             self.through_k /= capacity
+        if 1 in wanted:
+            self.capacity = capacity.copy()
+        if 5 in wanted:  # w_d reads the latencies
+            self.latency = latency.copy()
+        if 7 in wanted:  # w_p reads the prices
+            self.price = price.copy()
 
     @property
     def supports(self) -> np.ndarray:
         """The support as a batch of one, ``(1, n, m)``."""
         return self.support[None]
 
-    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
-        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
-        price, capacity, latency, _, w_q, w_d, b, w_p = self.arrays
-        g_cost, col, g_dem = self.adjoint.solve(grad_flows.reshape(self.flows.shape))
-        g_lat = g_cost if latency.ndim == 2 else _sum_to(g_cost, latency.shape)
-        out: list[Any] = []
+    def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
+        """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`).
+
+        One adjoint solve (:meth:`MarketAdjoint.adjoint_game`); its flows ``dL/dc`` are formed
+        only for the gradients that read them (capacities, latencies, ``w_q``, ``w_d``), and
+        the solver's scale ``r`` is applied to the few numbers that need it.
+        """
+        adj, wanted = self.adjoint, self.wanted
+        kkt, r = adj.kkt, adj.ratio
+        v, g_dem, loads = adj.adjoint_game(grad_flows.reshape(self.flows.shape))
+        col = loads * r  # the column sums of dL/dc
+        x = None  # dL/dc / r
+        if 1 in wanted or 2 in wanted or 4 in wanted or 5 in wanted:
+            x = support_flows(kkt.a, v, kkt.capa, g_dem, loads)
+        wq, wd, wp = self.prefs
+        out: list[torch.Tensor] = []
         for i in wanted:
             if i == 0:  # price
-                out.append(float(w_p) * col)
+                g = col * wp
             elif i == 1:  # capacity: dL/dalpha_j = -(w_q / alpha_j^2) dL/dk_j
-                out.append((g_cost * self.through_k).sum(axis=0) * (-float(w_q) / capacity))
+                g = (x * self.through_k).sum(axis=0)
+                g *= -r * wq / self.capacity
             elif i == 2:  # latency
-                out.append(float(w_d) * g_lat)
+                g = x if self.lat_shape == x.shape else _sum_to(x, self.lat_shape)
+                g = np.asarray(g * (r * wd))
             elif i == 3:  # demand
-                out.append(g_dem)
+                g = g_dem
             elif i == 4:  # w_q: dL/dw_q = sum_j dL/dk_j / alpha_j
-                out.append(np.vdot(g_cost, self.through_k))
+                g = np.asarray(r * np.vdot(x, self.through_k))
             elif i == 5:  # w_d
-                out.append(np.vdot(g_lat, latency))
+                lat = self.latency
+                g_lat = x if lat.shape == x.shape else _sum_to(x, lat.shape)
+                g = np.asarray(r * np.vdot(g_lat, lat))
             elif i == 6:  # b
-                out.append(-col if b.ndim else -col.sum())
+                g = -col if self.b_shape else np.asarray(-col.sum())
             else:  # w_p
-                out.append(col @ price)
+                g = np.asarray(col @ self.price)
+            out.append(torch.from_numpy(g))
         return out
 
 
@@ -163,7 +213,7 @@ class _ManyMarkets:
     (:class:`~prillm.torch_equilibrium.numpy_engine.Markets`).
     """
 
-    __slots__ = ("arrays", "co", "solved")
+    __slots__ = ("arrays", "co", "solved", "wanted")
 
     def __init__(
         self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
@@ -189,7 +239,9 @@ class _ManyMarkets:
             warm,
             adjoint=bool(wanted),
         )
-        self.arrays = arrays
+        # copies: the caller may change the inputs in place before the backward pass
+        self.arrays = [x.copy() for x in arrays] if wanted else arrays
+        self.wanted = wanted
 
     @property
     def flows(self) -> np.ndarray:
@@ -201,8 +253,8 @@ class _ManyMarkets:
         """The supports ``(B, n, m)``."""
         return self.solved.supports
 
-    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
-        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
+    def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
+        """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`)."""
         co, flows = self.co, self.flows
         price, capacity, latency, demand, w_q, w_d, b, w_p = self.arrays
         g_cost, g_slope, g_dem = self.solved.gradients(grad_flows.reshape(flows.shape))
@@ -221,26 +273,29 @@ class _ManyMarkets:
             6: lambda: _sum_to(_sum_to(-gc, b_e.shape)[..., 0, :], b.shape),
             7: lambda: _sum_to(gc * p_e, wp_e.shape)[..., 0, 0],
         }
-        return [np.ascontiguousarray(grads[i]()) for i in wanted]
+        return [torch.from_numpy(np.ascontiguousarray(grads[i]())) for i in self.wanted]
 
 
 Problem = _OneMarket | _ManyMarkets
 
 
 class _MarketEquilibrium(torch.autograd.Function):
-    """The node: flows from the inputs that require a gradient (the rest is in the problem)."""
+    """The node: flows from the inputs that require a gradient (the rest is in the problem).
+
+    The forward pass only wraps the flows the problem found; the backward pass is the
+    problem's :meth:`gradients` (one adjoint solve per market, the chain rule by hand).
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, problem: Problem, wanted: tuple[int, ...], out: np.ndarray, *inputs: torch.Tensor
+        ctx: Any, problem: Problem, out: np.ndarray, *inputs: torch.Tensor
     ) -> torch.Tensor:
-        ctx.problem, ctx.wanted = problem, wanted
+        ctx.problem = problem
         return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        grads = ctx.problem.gradients(grad_flows.detach().numpy(), ctx.wanted)
-        return (None, None, None, *(torch.from_numpy(np.asarray(g)) for g in grads))
+        return (None, None, *ctx.problem.gradients(grad_flows.numpy(force=True)))
 
 
 def fused_flows(
@@ -250,6 +305,8 @@ def fused_flows(
 
     ``args`` are the eight inputs (tensors, all float64 on the CPU, or array-likes). The flows
     are ``(n, m)`` for one market in the plain shapes unless ``keep_batch``, else ``(B, n, m)``.
+    The inputs are read in place (no copies): each problem keeps copies of what its backward
+    pass reads.
     """
     grad = torch.is_grad_enabled()
     arrays: list[np.ndarray] = []
@@ -262,8 +319,6 @@ def fused_flows(
         else:
             arrays.append(np.asarray(x, dtype=float))
     wanted = tuple(positions)
-    if wanted:  # copies: the backward pass must see the inputs as they were
-        arrays = [x.copy() for x in arrays]
     price, demand = arrays[0], arrays[3]
     if demand.ndim == 0 or price.ndim == 0:
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
@@ -277,7 +332,7 @@ def fused_flows(
         flows = flows[0]
     if not wanted:
         return torch.from_numpy(flows), problem.supports
-    # the node keeps its own flows: the caller may change the returned tensor in place
-    out = flows.copy()
+    if not one:  # the node keeps its own flows: the caller may change the output in place
+        flows = flows.copy()
     tensors = [args[i] for i in wanted]
-    return _MarketEquilibrium.apply(problem, wanted, out, *tensors), problem.supports
+    return _MarketEquilibrium.apply(problem, flows, *tensors), problem.supports

@@ -67,15 +67,13 @@ class MarketAdjoint:
         ``(d_scale, c_scale)`` of ``kkt`` (:func:`numpy_scales`, or the solver's).
     """
 
-    __slots__ = ("kkt", "mask", "ratio")
+    __slots__ = ("kkt", "ratio")
 
     def __init__(self, kkt: SupportKKT, scales: tuple[float, float]) -> None:
         d_scale, c_scale = scales
         self.kkt = kkt
-        # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not:
-        # the costs of the solve are v times that ratio on the support
+        # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not
         self.ratio = d_scale / c_scale
-        self.mask = kkt.a * self.ratio
 
     @classmethod
     def build(
@@ -85,6 +83,19 @@ class MarketAdjoint:
         d_scale, c_scale = scales
         return cls(SupportKKT(c_scale / (slope * d_scale), support), scales)
 
+    def adjoint_game(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The adjoint game of ``v = dL/df`` (n, m) as it is: ``(v on the support, lam, loads)``.
+
+        The maps are linear, so the game is solved with the costs ``v`` unscaled: ``lam`` is
+        ``dL/dD``, and ``dL/dc = r * support_flows(a, v, K, lam, loads)`` with its column sums
+        ``r * loads`` (``r`` = :attr:`ratio`), a factor the caller may apply to a few numbers
+        only (see :meth:`solve`).
+        """
+        kkt = self.kkt
+        v = grad_flows * kkt.a
+        lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
+        return v, lam, loads
+
     def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
 
@@ -92,10 +103,10 @@ class MarketAdjoint:
         hold on the support), so they come with the solve.
         """
         kkt = self.kkt
-        v = grad_flows * self.mask
-        lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
+        v, lam, loads = self.adjoint_game(grad_flows)
         grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
-        lam /= self.ratio
+        grad_cost *= self.ratio
+        loads *= self.ratio
         return grad_cost, loads, lam
 
 
