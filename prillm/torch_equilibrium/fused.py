@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
-from prillm.equilibrium.kkt import support_flows
+from prillm.equilibrium.kkt import solve_factored, support_flows
 from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
 __all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
@@ -65,13 +65,23 @@ def is_batched(inputs: list[Any]) -> bool:
 
 
 def _one_market(arrays: list[np.ndarray]) -> bool:
-    """Whether the eight inputs (no batch dimension) are one non-empty market, plain shapes."""
-    price, capacity, _, demand, _, _, b, _ = arrays
+    """Whether the eight inputs are one non-empty market in the plain shapes (no batch dimension).
+
+    ``price (m,)``, ``capacity (m,)``, ``latency`` of at most two dimensions, ``demand (n,)``,
+    ``b (m,)`` or scalar and scalar ``w_q, w_d, w_p``, with ``n, m > 0``.
+    """
+    price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
     return (
-        capacity.shape == price.shape
-        and b.shape in ((), price.shape)
+        price.ndim == 1
         and price.size > 0
+        and capacity.shape == price.shape
+        and demand.ndim == 1
         and demand.size > 0
+        and latency.ndim <= 2
+        and b.shape in ((), price.shape)
+        and w_q.ndim == 0
+        and w_d.ndim == 0
+        and w_p.ndim == 0
     )
 
 
@@ -99,6 +109,7 @@ class _OneMarket:
         "support",
         "through_k",
         "wanted",
+        "with_cost",
     )
 
     def __init__(
@@ -148,6 +159,7 @@ class _OneMarket:
             c_scale = max(float(np.abs(cost).max()), k_max * total, 1e-300)
             self.adjoint = MarketAdjoint.build(slope, support, (d_max or 1.0, c_scale))
         self.prefs = (wq, wd, wp)
+        self.with_cost = any(i in wanted for i in (1, 2, 4, 5))  # read dL/dc itself
         self.b_shape, self.lat_shape = b.shape, latency.shape
         # copies: the caller may change the inputs in place before the backward pass
         if 1 in wanted or 4 in wanted:  # capacity, w_q
@@ -174,11 +186,12 @@ class _OneMarket:
         """
         adj, wanted = self.adjoint, self.wanted
         kkt, r = adj.kkt, adj.ratio
-        v, g_dem, loads = adj.adjoint_game(grad_flows.reshape(self.flows.shape))
+        a, capa = kkt.a, kkt.capa
+        # the adjoint game of v = dL/df, unscaled (MarketAdjoint.adjoint_game, inlined)
+        v = grad_flows.reshape(a.shape) * a
+        g_dem, loads = solve_factored(kkt.chol, a, kkt.weight, kkt.users, v @ capa, v.sum(axis=0))
         col = loads * r  # the column sums of dL/dc
-        x = None  # dL/dc / r
-        if 1 in wanted or 2 in wanted or 4 in wanted or 5 in wanted:
-            x = support_flows(kkt.a, v, kkt.capa, g_dem, loads)
+        x = support_flows(a, v, capa, g_dem, loads) if self.with_cost else None  # dL/dc / r
         wq, wd, wp = self.prefs
         out: list[torch.Tensor] = []
         for i in wanted:
@@ -308,22 +321,18 @@ def fused_flows(
     The inputs are read in place (no copies): each problem keeps copies of what its backward
     pass reads.
     """
-    grad = torch.is_grad_enabled()
-    arrays: list[np.ndarray] = []
-    positions: list[int] = []
-    for i, x in enumerate(args):
-        if isinstance(x, torch.Tensor):
-            if grad and x.requires_grad:
-                positions.append(i)
-            arrays.append(x.numpy(force=True))
-        else:
-            arrays.append(np.asarray(x, dtype=float))
-    wanted = tuple(positions)
+    tensor = torch.Tensor
+    arrays = [
+        x.numpy(force=True) if isinstance(x, tensor) else np.asarray(x, dtype=float) for x in args
+    ]
+    wanted: tuple[int, ...] = ()
+    if torch.is_grad_enabled():
+        wanted = tuple([i for i, x in enumerate(args) if isinstance(x, tensor) and x.requires_grad])
     price, demand = arrays[0], arrays[3]
     if demand.ndim == 0 or price.ndim == 0:
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
-    batched = is_batched(arrays)
-    one = not batched and _one_market(arrays)
+    one = _one_market(arrays)
+    batched = not one and is_batched(arrays)
     problem: Problem = (_OneMarket if one else _ManyMarkets)(arrays, warm, wanted)
     flows = problem.flows  # (n, m) for one market, else (B, n, m)
     if one and keep_batch:
