@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
-from prillm.equilibrium.kkt import solve_factored, support_flows
+from prillm.equilibrium.kkt import solve_factored
 from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
 __all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
@@ -91,10 +91,12 @@ class _OneMarket:
     For the inputs at the positions ``wanted`` (in :data:`NAMES`), the forward pass keeps what
     the backward pass reads and nothing else: the adjoint system's factor
     (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`, the exact solver's own),
-    the preferences as numbers, copies of the inputs the chain rule reads (the latencies for
-    ``w_d``, the prices for ``w_p``, the capacities for themselves) and, through
-    ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and ``k_j = w_q / alpha_j``, the terms
-    ``(f_ij + F_j) / alpha_j`` of the gradients in ``w_q`` and ``alpha``.
+    the preferences as numbers, the routes of the support (``dL/dc`` vanishes off it, so the
+    chain rule for ``w_q``, ``w_d`` and the capacities runs over these routes only), and there
+    the latencies (for ``w_d``) and, through ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and
+    ``k_j = w_q / alpha_j``, the terms ``(f_ij + F_j) / alpha_j`` (for ``w_q`` and ``alpha``);
+    copies of the prices (for ``w_p``) and capacities (for themselves). The caller may change
+    the inputs and the output in place before the backward pass.
     """
 
     __slots__ = (
@@ -103,9 +105,11 @@ class _OneMarket:
         "capacity",
         "flows",
         "lat_shape",
-        "latency",
+        "latency_s",
+        "ones",
         "prefs",
         "price",
+        "route",
         "support",
         "through_k",
         "wanted",
@@ -159,16 +163,22 @@ class _OneMarket:
             c_scale = max(float(np.abs(cost).max()), k_max * total, 1e-300)
             self.adjoint = MarketAdjoint.build(slope, support, (d_max or 1.0, c_scale))
         self.prefs = (wq, wd, wp)
-        self.with_cost = any(i in wanted for i in (1, 2, 4, 5))  # read dL/dc itself
+        self.ones = np.ones(n)
         self.b_shape, self.lat_shape = b.shape, latency.shape
-        # copies: the caller may change the inputs in place before the backward pass
-        if 1 in wanted or 4 in wanted:  # capacity, w_q
-            self.through_k = res.flows + res.loads
-            self.through_k /= capacity
+        # dL/dc itself (not only its column sums) is read by these four
+        self.with_cost = any(i in wanted for i in (1, 2, 4, 5))
+        if self.with_cost:  # the routes of the support: flat index, user, provider
+            flat = np.flatnonzero(support)
+            self.route = (flat, *np.divmod(flat, m))
+            flat, _, j = self.route
+            if 1 in wanted or 4 in wanted:  # capacity, w_q
+                self.through_k = res.flows.reshape(-1)[flat] + res.loads[j]
+                self.through_k /= capacity[j]
+            if 5 in wanted:  # w_d reads the latencies of the routes
+                lat = latency if latency.shape == (n, m) else np.broadcast_to(latency, (n, m))
+                self.latency_s = lat.reshape(-1)[flat]
         if 1 in wanted:
             self.capacity = capacity.copy()
-        if 5 in wanted:  # w_d reads the latencies
-            self.latency = latency.copy()
         if 7 in wanted:  # w_p reads the prices
             self.price = price.copy()
 
@@ -180,37 +190,42 @@ class _OneMarket:
     def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
         """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`).
 
-        One adjoint solve (:meth:`MarketAdjoint.adjoint_game`); its flows ``dL/dc`` are formed
-        only for the gradients that read them (capacities, latencies, ``w_q``, ``w_d``), and
-        the solver's scale ``r`` is applied to the few numbers that need it.
+        One adjoint solve (the steps of :meth:`MarketAdjoint.adjoint_game`, the game solved with
+        the costs ``v`` unscaled); its flows ``dL/dc`` are formed on the routes of the support
+        only, and only for the gradients that read them (capacities, latencies, ``w_q``,
+        ``w_d``); the solver's scale ``r`` is applied to the few numbers that need it.
         """
         adj, wanted = self.adjoint, self.wanted
         kkt, r = adj.kkt, adj.ratio
         a, capa = kkt.a, kkt.capa
-        # the adjoint game of v = dL/df, unscaled (MarketAdjoint.adjoint_game, inlined)
         v = grad_flows.reshape(a.shape) * a
-        g_dem, loads = solve_factored(kkt.chol, a, kkt.weight, kkt.users, v @ capa, v.sum(axis=0))
+        g_dem, loads = solve_factored(kkt.chol, a, kkt.weight, kkt.users, v @ capa, self.ones @ v)
         col = loads * r  # the column sums of dL/dc
-        x = support_flows(a, v, capa, g_dem, loads) if self.with_cost else None  # dL/dc / r
+        x = None  # dL/dc / r on the routes: a_ij (K_j (lambda_i - v_ij) - F_j), as support_flows
+        if self.with_cost:
+            flat, i_s, j_s = self.route
+            x = g_dem[i_s]
+            x -= v.reshape(-1)[flat]
+            x *= capa[j_s]
+            x -= loads[j_s]
         wq, wd, wp = self.prefs
         out: list[torch.Tensor] = []
         for i in wanted:
             if i == 0:  # price
                 g = col * wp
             elif i == 1:  # capacity: dL/dalpha_j = -(w_q / alpha_j^2) dL/dk_j
-                g = (x * self.through_k).sum(axis=0)
+                g = np.bincount(j_s, x * self.through_k, col.size)
                 g *= -r * wq / self.capacity
             elif i == 2:  # latency
-                g = x if self.lat_shape == x.shape else _sum_to(x, self.lat_shape)
-                g = np.asarray(g * (r * wd))
+                g = np.zeros(a.shape)
+                g.reshape(-1)[flat] = x * (r * wd)
+                g = np.asarray(_sum_to(g, self.lat_shape))
             elif i == 3:  # demand
                 g = g_dem
             elif i == 4:  # w_q: dL/dw_q = sum_j dL/dk_j / alpha_j
-                g = np.asarray(r * np.vdot(x, self.through_k))
+                g = np.asarray(r * (x @ self.through_k))
             elif i == 5:  # w_d
-                lat = self.latency
-                g_lat = x if lat.shape == x.shape else _sum_to(x, lat.shape)
-                g = np.asarray(r * np.vdot(g_lat, lat))
+                g = np.asarray(r * (x @ self.latency_s))
             elif i == 6:  # b
                 g = -col if self.b_shape else np.asarray(-col.sum())
             else:  # w_p
