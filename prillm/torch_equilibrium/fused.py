@@ -19,7 +19,7 @@ broadcasting rules.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,10 +28,29 @@ from prillm.equilibrium import solve_active_set
 from prillm.equilibrium.kkt import solve_factored
 from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
-__all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
+__all__ = ["NAMES", "MarketInputs", "check_arrays", "fused_flows", "is_batched"]
 
-#: The eight inputs of :func:`~prillm.torch_equilibrium.equilibrium_flows`, in order.
-NAMES = ("price", "capacity", "latency", "demand", "w_q", "w_d", "b", "w_p")
+
+class MarketInputs(NamedTuple):
+    """The eight inputs of :func:`~prillm.torch_equilibrium.equilibrium_flows`, in their order.
+
+    Binds them, positionally or by name (``w_p`` defaults to 1), for every function and layer
+    called with the same inputs: :func:`~prillm.torch_equilibrium.market_coefficients` and the
+    :class:`~prillm.torch_equilibrium.MarketLayer` subclasses.
+    """
+
+    price: Any
+    capacity: Any
+    latency: Any
+    demand: Any
+    w_q: Any
+    w_d: Any
+    b: Any
+    w_p: Any = 1.0
+
+
+#: The names of the eight inputs, in order.
+NAMES = MarketInputs._fields
 
 
 def check_arrays(arrays: list[np.ndarray]) -> None:
