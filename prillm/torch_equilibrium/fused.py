@@ -185,7 +185,7 @@ class _OneMarket:
         self.ones = np.ones(n)
         self.b_shape, self.lat_shape = b.shape, latency.shape
         # dL/dc itself (not only its column sums) is read by these four
-        self.with_cost = any(i in wanted for i in (1, 2, 4, 5))
+        self.with_cost = 1 in wanted or 2 in wanted or 4 in wanted or 5 in wanted
         if self.with_cost:  # the routes of the support: flat index, user, provider
             flat = np.flatnonzero(support)
             self.route = (flat, *np.divmod(flat, m))
