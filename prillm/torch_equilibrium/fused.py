@@ -3,15 +3,19 @@
 On float64 CPU tensors the map from the eight market inputs to the flows is one autograd node:
 the game coefficients ``c_ij = w_p p_j + w_d d_ij - b_j`` and ``k_j = w_q / alpha_j`` are formed
 in numpy, the exact engine solves each market, and the backward pass is one adjoint solve per
-market (:func:`~prillm.torch_equilibrium.numpy_engine.market_adjoint`) followed by the chain rule
-through ``c`` and ``k``, written out by hand. A dozen small torch operations and their autograd
-bookkeeping would cost more than the equilibrium itself at 20 x 20.
+market (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`) followed by the chain
+rule through ``c`` and ``k``, written out by hand. A dozen small torch operations and their
+autograd bookkeeping would cost more than the equilibrium itself at 20 x 20. The node's forward
+pass only wraps the flows found (no torch operation), its backward pass only wraps the numpy
+gradients; the node's inputs are only the tensors that require a gradient.
 
 One market in the plain shapes (``price (m,)``, ``capacity (m,)``, ``latency (n, m)``, ``(m,)``
 or scalar, ``demand (n,)``, scalar ``w_q, w_d, w_p``, ``b (m,)`` or scalar), the case of a
-calibration step, takes a short path (:class:`_OneMarket`): the inputs are checked and the
-problem's scales found by the same few reductions, only the gradients of the inputs that
-require one are formed, and the node's inputs are only the tensors that require a gradient.
+calibration step, takes a short path (:class:`_OneMarket`): the inputs are read in place and
+checked by a few reductions, the adjoint system is the exact solver's own factor of its final
+support, and the forward pass keeps only what the wanted gradients read; the backward pass
+solves the adjoint game once (the two triangular solves of that factor) and forms ``dL/dc`` on
+the routes of the support only, and only for the gradients that need more than its column sums.
 Anything else (a batch dimension anywhere) goes through :class:`_ManyMarkets`, with numpy's
 broadcasting rules.
 """
