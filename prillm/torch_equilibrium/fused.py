@@ -213,10 +213,10 @@ class _OneMarket:
     def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
         """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`).
 
-        One adjoint solve (the steps of :meth:`MarketAdjoint.adjoint_game`, the game solved with
-        the costs ``v`` unscaled); its flows ``dL/dc`` are formed on the routes of the support
-        only, and only for the gradients that read them (capacities, latencies, ``w_q``,
-        ``w_d``); the solver's scale ``r`` is applied to the few numbers that need it.
+        One adjoint solve (the steps of :meth:`MarketAdjoint.solve`, the game solved with the
+        costs ``v`` unscaled); its flows ``dL/dc`` are formed on the routes of the support only,
+        and only for the gradients that read them (capacities, latencies, ``w_q``, ``w_d``); the
+        solver's scale ``r`` is applied to the few numbers that need it.
         """
         adj, wanted = self.adjoint, self.wanted
         kkt, r = adj.kkt, adj.ratio

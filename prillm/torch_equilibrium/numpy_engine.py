@@ -83,27 +83,17 @@ class MarketAdjoint:
         d_scale, c_scale = scales
         return cls(SupportKKT(c_scale / (slope * d_scale), support), scales)
 
-    def adjoint_game(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The adjoint game of ``v = dL/df`` (n, m) as it is: ``(v on the support, lam, loads)``.
+    def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
 
-        The maps are linear, so the game is solved with the costs ``v`` unscaled: ``lam`` is
-        ``dL/dD``, and ``dL/dc = r * support_flows(a, v, K, lam, loads)`` with its column sums
-        ``r * loads`` (``r`` = :attr:`ratio`), a factor the caller may apply to a few numbers
-        only (see :meth:`solve`).
+        The maps are linear, so the adjoint game is solved with the costs ``v = dL/df`` on the
+        support as they are: its multipliers are ``dL/dD``, its flows and loads times
+        :attr:`ratio` are ``dL/dc`` and its column sums (the load equations hold on the
+        support, so the column sums come with the solve).
         """
         kkt = self.kkt
         v = grad_flows * kkt.a
         lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
-        return v, lam, loads
-
-    def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
-
-        The column sums of ``dL/dc`` are the loads of the adjoint game (the load equations
-        hold on the support), so they come with the solve.
-        """
-        kkt = self.kkt
-        v, lam, loads = self.adjoint_game(grad_flows)
         grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
         grad_cost *= self.ratio
         loads *= self.ratio
