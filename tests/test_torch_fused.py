@@ -190,6 +190,8 @@ def test_later_changes_to_inputs_and_output_leave_the_gradient_alone() -> None:
             with torch.no_grad():
                 lat.mul_(3.0)
                 args["price"].add_(1.0)
+                args["capacity"].mul_(2.0)  # read by the capacities' own gradient
+                args["w_p"].add_(0.5)  # read by the prices' gradient
                 flows.mul_(0.0)
         loss.backward()
         return {k: args[k].grad for k in NAMES if k != "latency"}
@@ -251,3 +253,63 @@ def test_batched_fused_path_with_a_user_without_demand_equals_the_torch_path() -
     for key in NAMES:
         err = float((grads[0][key] - grads[1][key]).abs().max() / grads[1][key].abs().max())
         assert err <= 1e-9, f"{key}: batched fused and torch gradients differ by {err:.1e}"
+
+
+def _grads_of_both_paths(mk: dict, loss, keep: tuple[str, ...] = NAMES) -> list[dict]:
+    """Gradients of ``loss(flows)`` for the inputs ``keep`` by the one-market and torch paths."""
+    out = []
+    for linalg in ("auto", "torch"):
+        args = {k: torch.tensor(mk[k], dtype=F64, requires_grad=k in keep) for k in NAMES}
+        loss(equilibrium_flows(**args, linalg=linalg)).backward()
+        out.append({k: args[k].grad for k in keep})
+    return out
+
+
+def _assert_close_gradients(fused: dict, reference: dict, tol: float = 1e-9) -> None:
+    for key, ref in reference.items():
+        assert fused[key] is not None and fused[key].shape == ref.shape, key
+        err = float((fused[key] - ref).abs().max() / ref.abs().max().clamp_min(1e-300))
+        assert err <= tol, f"{key}: one-market and torch gradients differ by {err:.1e}"
+
+
+def test_one_market_with_a_user_without_demand_equals_the_torch_path() -> None:
+    # the solver's factor covers the users with demand only: the adjoint system is factorised
+    # afresh on the support with the first-token route of the user without demand
+    mk = _market("plain", seed=42)
+    mk["demand"][1] = 0.0
+    assert (equilibrium_flows(**mk).numpy() > 0).any(axis=0).all()  # every provider used
+    weights = torch.tensor(np.random.default_rng(33).normal(size=(4, 3)))
+    fused, reference = _grads_of_both_paths(mk, lambda f: (f * weights).sum())
+    _assert_close_gradients(fused, reference)
+    assert float(fused["demand"][1].abs()) > 0  # the right derivative of the empty user
+
+
+@pytest.mark.parametrize("keep", [("price",), ("w_q", "w_d"), ("capacity", "latency"), NAMES])
+def test_one_market_gradients_of_any_subset_of_inputs(keep: tuple[str, ...]) -> None:
+    # the backward pass forms only what the wanted gradients read (dL/dc on the support routes
+    # for capacity, latency, w_q, w_d; its column sums for price, b, w_p)
+    mk = _market("plain", seed=42)
+    weights = torch.tensor(np.random.default_rng(35).normal(size=(4, 3)))
+    fused, reference = _grads_of_both_paths(mk, lambda f: (f * weights).sum(), keep)
+    _assert_close_gradients(fused, reference)
+
+
+def test_one_market_takes_an_expanded_upstream_gradient() -> None:
+    # f.sum() sends an expanded (stride 0) gradient into the node; the flows of a user sum to
+    # its demand, so only the demand gradient is non-zero, one for each user
+    mk = _market("plain", seed=42)
+    fused, reference = _grads_of_both_paths(mk, lambda f: f.sum() + (f[:, 0] ** 2).sum() * 1e-3)
+    _assert_close_gradients(fused, reference)
+
+
+def test_layer_backward_equals_the_function() -> None:
+    # the layer keeps the batch dimension: its upstream gradient is (1, n, m)
+    mk = _market("plain", seed=37)
+    weights = torch.tensor(np.random.default_rng(38).normal(size=(4, 3)))
+    grads = []
+    for call in (EquilibriumLayer(), equilibrium_flows):
+        args = {k: torch.tensor(mk[k], dtype=F64, requires_grad=True) for k in NAMES}
+        (call(**args).reshape(4, 3) * weights).sum().backward()
+        grads.append({k: args[k].grad for k in NAMES})
+    for key in NAMES:
+        torch.testing.assert_close(grads[0][key], grads[1][key], rtol=0, atol=0)

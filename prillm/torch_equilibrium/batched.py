@@ -25,7 +25,9 @@ with the factor of the forward pass (see :mod:`prillm.torch_equilibrium`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -271,16 +273,12 @@ class _BatchedEquilibrium(torch.autograd.Function):
         cost: torch.Tensor,
         slope: torch.Tensor,
         demand: torch.Tensor,
-        warm: torch.Tensor | None,
-        max_iter: int,
-        system: str,
-        tol: float,
+        solve: Callable[..., tuple[Any, ...]],
         info_box: list[BatchedInfo],
     ) -> torch.Tensor:
+        """``solve`` is :func:`_solve_batch` with its settings bound (warm start included)."""
         c, k, dm = (t.contiguous() for t in batch_last(cost, slope, demand))
-        flows, sysm, a, d_scale, c_scale, iters, fallback, resid = _solve_batch(
-            c, k, dm, warm, max_iter, system, tol
-        )
+        flows, sysm, a, d_scale, c_scale, iters, fallback, resid = solve(c, k, dm)
         ctx.sysm = sysm
         ctx.save_for_backward(flows, a, d_scale, c_scale)
         info_box.append(BatchedInfo(iters, fallback, a.permute(2, 0, 1) > 0, resid))
@@ -289,7 +287,7 @@ class _BatchedEquilibrium(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         grads = adjoint(ctx.sysm, grad_flows, *ctx.saved_tensors)
-        return (*grads, None, None, None, None, None)
+        return (*grads, None, None)
 
 
 def batched_equilibrium(
@@ -312,12 +310,9 @@ def batched_equilibrium(
 
     Parameters
     ----------
-    cost
-        ``c_ij = w_p p_j + w_d d_ij - b_j``, shape ``(B, n, m)``.
-    slope
-        ``k_j = w_q / alpha_j > 0``, shape ``(B, m)``.
-    demand
-        ``D_i >= 0``, shape ``(B, n)``.
+    cost, slope, demand
+        The game coefficients ``c (B, n, m)``, ``k (B, m)`` and ``D (B, n)``, as in
+        :func:`~prillm.torch_equilibrium.equilibrium_from_coefficients`.
     warm_start
         Optional boolean supports ``(B, n, m)`` to start from (e.g. :attr:`BatchedInfo.support`
         of a previous call on nearby markets); changes the work, never the answer. Users whose
@@ -380,7 +375,8 @@ def batched_equilibrium(
         w = w | ~w.any(dim=1, keepdim=True)  # empty rows: every route
         warm = w.to(cost.dtype).contiguous()
     box: list[BatchedInfo] = []
-    flows = _BatchedEquilibrium.apply(cost, slope, demand, warm, max_iter, system, tol, box)
+    solve = partial(_solve_batch, warm=warm, max_iter=max_iter, system=system, tol=tol)
+    flows = _BatchedEquilibrium.apply(cost, slope, demand, solve, box)
     if return_info:
         return flows, box[0]
     return flows

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from prillm.torch_equilibrium.coefficients import equilibrium_from_coefficients
-from prillm.torch_equilibrium.fused import fused_flows, is_batched
+from prillm.torch_equilibrium.fused import MarketInputs, fused_flows, is_batched
 
 __all__ = ["EquilibriumLayer", "MarketLayer", "equilibrium_flows", "market_coefficients"]
 
@@ -44,19 +44,19 @@ def _inputs(args: tuple[Any, ...]) -> list[torch.Tensor]:
 
 
 def market_coefficients(
-    price: Any,
-    capacity: Any,
-    latency: Any,
-    demand: Any,
-    w_q: Any,
-    w_d: Any,
-    b: Any,
-    w_p: Any = 1.0,
+    *args: Any, **kwargs: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The game coefficients of Eq. (4-5) as differentiable torch tensors, flattened to a batch.
 
     ``c_ij = w_p p_j + w_d d_ij - b_j``, ``k_j = w_q / alpha_j`` and ``D``, with the broadcasting
     rules of :func:`equilibrium_flows`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The eight inputs of :func:`equilibrium_flows` (``price, capacity, latency, demand,
+        w_q, w_d, b`` and ``w_p = 1``), positionally or by name
+        (:class:`~prillm.torch_equilibrium.fused.MarketInputs`).
 
     Returns
     -------
@@ -69,8 +69,7 @@ def market_coefficients(
     >>> c.tolist(), k.tolist(), d.tolist()
     ([[[1.5, 2.5]]], [[0.2, 0.1]], [[3.0]])
     """
-    ts = _inputs((price, capacity, latency, demand, w_q, w_d, b, w_p))
-    return _torch_coefficients(ts)
+    return _torch_coefficients(_inputs(MarketInputs(*args, **kwargs)))
 
 
 def _torch_coefficients(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,6 +92,14 @@ def _torch_coefficients(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     return cost, slope, demand
 
 
+def _float64_cpu(args: tuple[Any, ...]) -> bool:
+    """Whether every tensor among ``args`` is float64 on the CPU (the fused path's inputs)."""
+    for t in args:
+        if isinstance(t, torch.Tensor) and not (t.dtype == torch.float64 and t.is_cpu):
+            return False
+    return True
+
+
 def _solve(
     args: tuple[Any, ...], warm: np.ndarray | None, linalg: str, keep_batch: bool
 ) -> tuple[torch.Tensor, np.ndarray]:
@@ -103,9 +110,7 @@ def _solve(
     """
     if linalg not in ("auto", "numpy", "torch"):
         raise ValueError(f"linalg: expected 'auto', 'numpy' or 'torch', got {linalg!r}")
-    if linalg != "torch" and all(
-        t.dtype == torch.float64 and t.is_cpu for t in args if isinstance(t, torch.Tensor)
-    ):
+    if linalg != "torch" and _float64_cpu(args):
         return fused_flows(args, warm, keep_batch)
     ts = _inputs(args)
     cost, slope, dem = _torch_coefficients(ts)
@@ -187,19 +192,13 @@ class MarketLayer(ABC):
     and units are those of :func:`equilibrium_flows`.
     """
 
-    def __call__(
-        self,
-        price: Any,
-        capacity: Any,
-        latency: Any,
-        demand: Any,
-        w_q: Any,
-        w_d: Any,
-        b: Any,
-        w_p: Any = 1.0,
-    ) -> torch.Tensor:
-        """Flows ``(B, n, m)``; see :func:`equilibrium_flows`."""
-        return self.flows((price, capacity, latency, demand, w_q, w_d, b, w_p))
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Flows ``(B, n, m)`` of the eight inputs of :func:`equilibrium_flows`.
+
+        They are passed positionally or by name (``w_p`` defaults to 1), bound by
+        :class:`~prillm.torch_equilibrium.fused.MarketInputs`.
+        """
+        return self.flows(MarketInputs(*args, **kwargs))
 
     @abstractmethod
     def flows(self, args: tuple[Any, ...]) -> torch.Tensor:

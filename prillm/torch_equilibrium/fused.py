@@ -3,15 +3,19 @@
 On float64 CPU tensors the map from the eight market inputs to the flows is one autograd node:
 the game coefficients ``c_ij = w_p p_j + w_d d_ij - b_j`` and ``k_j = w_q / alpha_j`` are formed
 in numpy, the exact engine solves each market, and the backward pass is one adjoint solve per
-market (:func:`~prillm.torch_equilibrium.numpy_engine.market_adjoint`) followed by the chain rule
-through ``c`` and ``k``, written out by hand. A dozen small torch operations and their autograd
-bookkeeping would cost more than the equilibrium itself at 20 x 20.
+market (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`) followed by the chain
+rule through ``c`` and ``k``, written out by hand. A dozen small torch operations and their
+autograd bookkeeping would cost more than the equilibrium itself at 20 x 20. The node's forward
+pass only wraps the flows found (no torch operation), its backward pass only wraps the numpy
+gradients; the node's inputs are only the tensors that require a gradient.
 
 One market in the plain shapes (``price (m,)``, ``capacity (m,)``, ``latency (n, m)``, ``(m,)``
 or scalar, ``demand (n,)``, scalar ``w_q, w_d, w_p``, ``b (m,)`` or scalar), the case of a
-calibration step, takes a short path (:class:`_OneMarket`): the inputs are checked and the
-problem's scales found by the same few reductions, only the gradients of the inputs that
-require one are formed, and the node's inputs are only the tensors that require a gradient.
+calibration step, takes a short path (:class:`_OneMarket`): the inputs are read in place and
+checked by a few reductions, the adjoint system is the exact solver's own factor of its final
+support, and the forward pass keeps only what the wanted gradients read; the backward pass
+solves the adjoint game once (the two triangular solves of that factor) and forms ``dL/dc`` on
+the routes of the support only, and only for the gradients that need more than its column sums.
 Anything else (a batch dimension anywhere) goes through :class:`_ManyMarkets`, with numpy's
 broadcasting rules.
 """
@@ -19,18 +23,38 @@ broadcasting rules.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from prillm.equilibrium import solve_active_set
+from prillm.equilibrium.kkt import solve_factored
 from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
 
-__all__ = ["NAMES", "check_arrays", "fused_flows", "is_batched"]
+__all__ = ["NAMES", "MarketInputs", "check_arrays", "fused_flows", "is_batched"]
 
-#: The eight inputs of :func:`~prillm.torch_equilibrium.equilibrium_flows`, in order.
-NAMES = ("price", "capacity", "latency", "demand", "w_q", "w_d", "b", "w_p")
+
+class MarketInputs(NamedTuple):
+    """The eight inputs of :func:`~prillm.torch_equilibrium.equilibrium_flows`, in their order.
+
+    Binds them, positionally or by name (``w_p`` defaults to 1), for every function and layer
+    called with the same inputs: :func:`~prillm.torch_equilibrium.market_coefficients` and the
+    :class:`~prillm.torch_equilibrium.MarketLayer` subclasses.
+    """
+
+    price: Any
+    capacity: Any
+    latency: Any
+    demand: Any
+    w_q: Any
+    w_d: Any
+    b: Any
+    w_p: Any = 1.0
+
+
+#: The names of the eight inputs, in order.
+NAMES = MarketInputs._fields
 
 
 def check_arrays(arrays: list[np.ndarray]) -> None:
@@ -64,95 +88,172 @@ def is_batched(inputs: list[Any]) -> bool:
 
 
 def _one_market(arrays: list[np.ndarray]) -> bool:
-    """Whether the eight inputs (no batch dimension) are one non-empty market, plain shapes."""
-    price, capacity, _, demand, _, _, b, _ = arrays
+    """Whether the eight inputs are one non-empty market in the plain shapes (no batch dimension).
+
+    ``price (m,)``, ``capacity (m,)``, ``latency`` of at most two dimensions, ``demand (n,)``,
+    ``b (m,)`` or scalar and scalar ``w_q, w_d, w_p``, with ``n, m > 0``.
+    """
+    price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
     return (
-        capacity.shape == price.shape
-        and b.shape in ((), price.shape)
+        price.ndim == 1
         and price.size > 0
+        and capacity.shape == price.shape
+        and demand.ndim == 1
         and demand.size > 0
+        and latency.ndim <= 2
+        and b.shape in ((), price.shape)
+        and w_q.ndim == 0
+        and w_d.ndim == 0
+        and w_p.ndim == 0
     )
 
 
 class _OneMarket:
-    """One market in the plain shapes: its equilibrium, and the backward pass of the node.
+    """One market in the plain shapes: its equilibrium, and the backward pass of its node.
 
-    For the inputs at the positions ``wanted`` (in :data:`NAMES`), everything of the backward
-    pass that does not depend on the upstream gradient is prepared in the forward pass: the
-    adjoint system's factor (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`)
-    and, through ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and ``k_j = w_q / alpha_j``, the
-    terms ``(f_ij + F_j) / alpha_j`` of the gradients in ``w_q`` and ``alpha``.
+    For the inputs at the positions ``wanted`` (in :data:`NAMES`), the forward pass keeps what
+    the backward pass reads and nothing else: the adjoint system's factor
+    (:class:`~prillm.torch_equilibrium.numpy_engine.MarketAdjoint`, the exact solver's own),
+    the preferences as numbers, the routes of the support (``dL/dc`` vanishes off it, so the
+    chain rule for ``w_q``, ``w_d`` and the capacities runs over these routes only), and there
+    the latencies (for ``w_d``) and, through ``dL/dk_j = sum_i dL/dc_ij (f_ij + F_j)`` and
+    ``k_j = w_q / alpha_j``, the terms ``(f_ij + F_j) / alpha_j`` (for ``w_q`` and ``alpha``);
+    copies of the prices (for ``w_p``) and capacities (for themselves). The caller may change
+    the inputs and the output in place before the backward pass.
     """
 
-    __slots__ = ("adjoint", "arrays", "flows", "support", "through_k")
+    __slots__ = (
+        "adjoint",
+        "b_shape",
+        "capacity",
+        "flows",
+        "lat_shape",
+        "latency_s",
+        "ones",
+        "prefs",
+        "price",
+        "route",
+        "support",
+        "through_k",
+        "wanted",
+        "with_cost",
+    )
 
     def __init__(
         self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
     ) -> None:
         price, capacity, latency, demand, w_q, w_d, b, w_p = arrays
         n, m = demand.shape[0], price.shape[0]
-        wq = float(w_q)
-        cost = float(w_d) * latency + (float(w_p) * price - b)
-        if cost.shape != (n, m):  # latency (m,) or a scalar: the same for every user
-            cost = np.broadcast_to(cost, (n, m)).copy()
+        wq, wd, wp = float(w_q), float(w_d), float(w_p)
+        cost = latency * wd
+        shift = (price if wp == 1.0 else wp * price) - b
+        if cost.shape == (n, m):
+            cost += shift
+        else:  # latency (m,), (n, 1) or a scalar
+            cost = np.broadcast_to(cost + shift, (n, m)).copy()
         slope = wq / capacity
-        # the checks of check_arrays and the scales of numpy_scales from the same reductions:
-        # a NaN or an infinity in any input leaves one of these non-finite, or k <= 0
-        d_max, d_min, total = demand.max(), demand.min(), demand.sum()
-        c_abs, k_min, k_max = np.abs(cost).max(), slope.min(), slope.max()
-        finite = math.isfinite(d_max + total) and math.isfinite(c_abs + k_max)
-        if not (finite and wq > 0 and k_min > 0 and d_min >= 0 and capacity.min() > 0):
-            check_arrays(arrays)  # names the input at fault
-            raise ValueError(
-                "cost, slope: the coefficients of Eq. (4-5) overflow or underflow "
-                f"(max |c| = {c_abs:.3e}, k from {k_min:.3e} to {k_max:.3e})"
-            )
+        # the checks of check_arrays from a few reductions: a NaN or an infinity in any input
+        # leaves one of these non-finite (the sum of squares of the costs too, unless it
+        # overflows, when the slow check below decides), or k <= 0; and k > 0 finite with
+        # w_q > 0 finite makes every capacity > 0
+        d_min, total, k_min, k_max = demand.min(), demand.sum(), slope.min(), slope.max()
+        finite = math.isfinite(total + k_max + np.vdot(cost, cost))
+        if not (finite and wq > 0 and k_min > 0 and d_min >= 0):
+            c_abs = np.abs(cost).max()
+            if not (math.isfinite(c_abs) and math.isfinite(total + k_max)) or not (
+                wq > 0 and k_min > 0 and d_min >= 0
+            ):
+                check_arrays(arrays)  # names the input at fault
+                raise ValueError(
+                    "cost, slope: the coefficients of Eq. (4-5) overflow or underflow "
+                    f"(max |c| = {c_abs:.3e}, k from {k_min:.3e} to {k_max:.3e})"
+                )
         if warm is not None and warm.shape != (1, n, m):
             warm = None
         res = solve_active_set(cost, slope, demand, None if warm is None else warm[0])
         support = res.support
         if d_min <= 0:
             support = first_token_routes(support, cost, slope, res.loads, demand)
-        self.arrays = arrays
         self.flows = res.flows
         self.support = support
-        if wanted and res.kkt is not None and res.scales is not None and d_min > 0:
+        self.wanted = wanted
+        if not wanted:
+            return
+        if res.kkt is not None and res.scales is not None and d_min > 0:
             self.adjoint = MarketAdjoint(res.kkt, res.scales)  # the solver's last factor
-        elif wanted:
-            scales = (float(d_max) if d_max > 0 else 1.0, max(float(c_abs), k_max * total, 1e-300))
-            self.adjoint = MarketAdjoint.build(slope, support, scales)
-        if 1 in wanted or 4 in wanted:  # capacity, w_q
-            self.through_k = res.flows + res.loads
-            self.through_k /= capacity
+        else:
+            d_max = float(demand.max())
+            c_scale = max(float(np.abs(cost).max()), k_max * total, 1e-300)
+            self.adjoint = MarketAdjoint.build(slope, support, (d_max or 1.0, c_scale))
+        self.prefs = (wq, wd, wp)
+        self.ones = np.ones(n)
+        self.b_shape, self.lat_shape = b.shape, latency.shape
+        # dL/dc itself (not only its column sums) is read by these four
+        self.with_cost = 1 in wanted or 2 in wanted or 4 in wanted or 5 in wanted
+        if self.with_cost:  # the routes of the support: flat index, user, provider
+            flat = np.flatnonzero(support)
+            self.route = (flat, *np.divmod(flat, m))
+            flat, _, j = self.route
+            if 1 in wanted or 4 in wanted:  # capacity, w_q
+                self.through_k = res.flows.reshape(-1)[flat] + res.loads[j]
+                self.through_k /= capacity[j]
+            if 5 in wanted:  # w_d reads the latencies of the routes
+                lat = latency if latency.shape == (n, m) else np.broadcast_to(latency, (n, m))
+                self.latency_s = lat.reshape(-1)[flat]
+        if 1 in wanted:
+            self.capacity = capacity.copy()
+        if 7 in wanted:  # w_p reads the prices
+            self.price = price.copy()
 
     @property
     def supports(self) -> np.ndarray:
         """The support as a batch of one, ``(1, n, m)``."""
         return self.support[None]
 
-    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
-        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
-        price, capacity, latency, _, w_q, w_d, b, w_p = self.arrays
-        g_cost, col, g_dem = self.adjoint.solve(grad_flows.reshape(self.flows.shape))
-        g_lat = g_cost if latency.ndim == 2 else _sum_to(g_cost, latency.shape)
-        out: list[Any] = []
+    def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
+        """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`).
+
+        One adjoint solve (the steps of :meth:`MarketAdjoint.solve`, the game solved with the
+        costs ``v`` unscaled); its flows ``dL/dc`` are formed on the routes of the support only,
+        and only for the gradients that read them (capacities, latencies, ``w_q``, ``w_d``); the
+        solver's scale ``r`` is applied to the few numbers that need it.
+        """
+        adj, wanted = self.adjoint, self.wanted
+        kkt, r = adj.kkt, adj.ratio
+        a, capa = kkt.a, kkt.capa
+        v = grad_flows.reshape(a.shape) * a
+        g_dem, loads = solve_factored(kkt.chol, a, kkt.weight, kkt.users, v @ capa, self.ones @ v)
+        col = loads * r  # the column sums of dL/dc
+        x = None  # dL/dc / r on the routes: a_ij (K_j (lambda_i - v_ij) - F_j), as support_flows
+        if self.with_cost:
+            flat, i_s, j_s = self.route
+            x = g_dem[i_s]
+            x -= v.reshape(-1)[flat]
+            x *= capa[j_s]
+            x -= loads[j_s]
+        wq, wd, wp = self.prefs
+        out: list[torch.Tensor] = []
         for i in wanted:
             if i == 0:  # price
-                out.append(float(w_p) * col)
+                g = col * wp
             elif i == 1:  # capacity: dL/dalpha_j = -(w_q / alpha_j^2) dL/dk_j
-                out.append((g_cost * self.through_k).sum(axis=0) * (-float(w_q) / capacity))
+                g = np.bincount(j_s, x * self.through_k, col.size)
+                g *= -r * wq / self.capacity
             elif i == 2:  # latency
-                out.append(float(w_d) * g_lat)
+                g = np.zeros(a.shape)
+                g.reshape(-1)[flat] = x * (r * wd)
+                g = np.asarray(_sum_to(g, self.lat_shape))
             elif i == 3:  # demand
-                out.append(g_dem)
+                g = g_dem
             elif i == 4:  # w_q: dL/dw_q = sum_j dL/dk_j / alpha_j
-                out.append(np.vdot(g_cost, self.through_k))
+                g = np.asarray(r * (x @ self.through_k))
             elif i == 5:  # w_d
-                out.append(np.vdot(g_lat, latency))
+                g = np.asarray(r * (x @ self.latency_s))
             elif i == 6:  # b
-                out.append(-col if b.ndim else -col.sum())
+                g = -col if self.b_shape else np.asarray(-col.sum())
             else:  # w_p
-                out.append(col @ price)
+                g = np.asarray(col @ self.price)
+            out.append(torch.from_numpy(g))
         return out
 
 
@@ -163,7 +264,7 @@ class _ManyMarkets:
     (:class:`~prillm.torch_equilibrium.numpy_engine.Markets`).
     """
 
-    __slots__ = ("arrays", "co", "solved")
+    __slots__ = ("arrays", "co", "solved", "wanted")
 
     def __init__(
         self, arrays: list[np.ndarray], warm: np.ndarray | None, wanted: tuple[int, ...]
@@ -189,7 +290,9 @@ class _ManyMarkets:
             warm,
             adjoint=bool(wanted),
         )
-        self.arrays = arrays
+        # copies: the caller may change the inputs in place before the backward pass
+        self.arrays = [x.copy() for x in arrays] if wanted else arrays
+        self.wanted = wanted
 
     @property
     def flows(self) -> np.ndarray:
@@ -201,8 +304,8 @@ class _ManyMarkets:
         """The supports ``(B, n, m)``."""
         return self.solved.supports
 
-    def gradients(self, grad_flows: np.ndarray, wanted: tuple[int, ...]) -> list[Any]:
-        """The gradients of the inputs at the positions ``wanted`` (in :data:`NAMES`)."""
+    def gradients(self, grad_flows: np.ndarray) -> list[torch.Tensor]:
+        """The gradients of the inputs at the positions :attr:`wanted` (in :data:`NAMES`)."""
         co, flows = self.co, self.flows
         price, capacity, latency, demand, w_q, w_d, b, w_p = self.arrays
         g_cost, g_slope, g_dem = self.solved.gradients(grad_flows.reshape(flows.shape))
@@ -221,26 +324,37 @@ class _ManyMarkets:
             6: lambda: _sum_to(_sum_to(-gc, b_e.shape)[..., 0, :], b.shape),
             7: lambda: _sum_to(gc * p_e, wp_e.shape)[..., 0, 0],
         }
-        return [np.ascontiguousarray(grads[i]()) for i in wanted]
+        return [torch.from_numpy(np.ascontiguousarray(grads[i]())) for i in self.wanted]
 
 
 Problem = _OneMarket | _ManyMarkets
 
 
 class _MarketEquilibrium(torch.autograd.Function):
-    """The node: flows from the inputs that require a gradient (the rest is in the problem)."""
+    """The node: flows from the inputs that require a gradient (the rest is in the problem).
+
+    The forward pass only wraps the flows the problem found; the backward pass is the
+    problem's :meth:`gradients` (one adjoint solve per market, the chain rule by hand).
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, problem: Problem, wanted: tuple[int, ...], out: np.ndarray, *inputs: torch.Tensor
+        ctx: Any, problem: Problem, out: np.ndarray, *inputs: torch.Tensor
     ) -> torch.Tensor:
-        ctx.problem, ctx.wanted = problem, wanted
+        ctx.problem = problem
         return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        grads = ctx.problem.gradients(grad_flows.detach().numpy(), ctx.wanted)
-        return (None, None, None, *(torch.from_numpy(np.asarray(g)) for g in grads))
+        return (None, None, *ctx.problem.gradients(grad_flows.numpy(force=True)))
+
+
+#: The node's apply without the Python wrapper of ``torch.autograd.Function.apply``: that wrapper
+#: binds default arguments for ``setup_context`` and dispatches functorch transforms, neither of
+#: which this node uses (no ``setup_context``; its forward pass runs numpy, which no functorch
+#: transform can trace), and then calls this same apply of the class's base. Skipping it saves
+#: about a fortieth of a forward and backward pass at 20 x 20 and 50 x 50.
+_apply_node = super(torch.autograd.Function, _MarketEquilibrium).apply
 
 
 def fused_flows(
@@ -250,25 +364,21 @@ def fused_flows(
 
     ``args`` are the eight inputs (tensors, all float64 on the CPU, or array-likes). The flows
     are ``(n, m)`` for one market in the plain shapes unless ``keep_batch``, else ``(B, n, m)``.
+    The inputs are read in place (no copies): each problem keeps copies of what its backward
+    pass reads.
     """
-    grad = torch.is_grad_enabled()
-    arrays: list[np.ndarray] = []
-    positions: list[int] = []
-    for i, x in enumerate(args):
-        if isinstance(x, torch.Tensor):
-            if grad and x.requires_grad:
-                positions.append(i)
-            arrays.append(x.numpy(force=True))
-        else:
-            arrays.append(np.asarray(x, dtype=float))
-    wanted = tuple(positions)
-    if wanted:  # copies: the backward pass must see the inputs as they were
-        arrays = [x.copy() for x in arrays]
+    tensor = torch.Tensor
+    arrays = [
+        x.numpy(force=True) if isinstance(x, tensor) else np.asarray(x, dtype=float) for x in args
+    ]
+    wanted: tuple[int, ...] = ()
+    if torch.is_grad_enabled():
+        wanted = tuple([i for i, x in enumerate(args) if isinstance(x, tensor) and x.requires_grad])
     price, demand = arrays[0], arrays[3]
     if demand.ndim == 0 or price.ndim == 0:
         raise ValueError("demand, price: expected (..., n) and (..., m) tensors")
-    batched = is_batched(arrays)
-    one = not batched and _one_market(arrays)
+    one = _one_market(arrays)
+    batched = not one and is_batched(arrays)
     problem: Problem = (_OneMarket if one else _ManyMarkets)(arrays, warm, wanted)
     flows = problem.flows  # (n, m) for one market, else (B, n, m)
     if one and keep_batch:
@@ -277,7 +387,7 @@ def fused_flows(
         flows = flows[0]
     if not wanted:
         return torch.from_numpy(flows), problem.supports
-    # the node keeps its own flows: the caller may change the returned tensor in place
-    out = flows.copy()
+    if not one:  # the node keeps its own flows: the caller may change the output in place
+        flows = flows.copy()
     tensors = [args[i] for i in wanted]
-    return _MarketEquilibrium.apply(problem, wanted, out, *tensors), problem.supports
+    return _apply_node(problem, flows, *tensors), problem.supports

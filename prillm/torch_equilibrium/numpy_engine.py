@@ -67,15 +67,13 @@ class MarketAdjoint:
         ``(d_scale, c_scale)`` of ``kkt`` (:func:`numpy_scales`, or the solver's).
     """
 
-    __slots__ = ("kkt", "mask", "ratio")
+    __slots__ = ("kkt", "ratio")
 
     def __init__(self, kkt: SupportKKT, scales: tuple[float, float]) -> None:
         d_scale, c_scale = scales
         self.kkt = kkt
-        # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not:
-        # the costs of the solve are v times that ratio on the support
+        # the flow map scales with K (so by d_scale / c_scale), the multiplier map does not
         self.ratio = d_scale / c_scale
-        self.mask = kkt.a * self.ratio
 
     @classmethod
     def build(
@@ -88,14 +86,17 @@ class MarketAdjoint:
     def solve(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``dL/dc`` (n, m), its column sums (m,) and ``dL/dD`` (n,) for ``dL/df`` (n, m).
 
-        The column sums of ``dL/dc`` are the loads of the adjoint game (the load equations
-        hold on the support), so they come with the solve.
+        The maps are linear, so the adjoint game is solved with the costs ``v = dL/df`` on the
+        support as they are: its multipliers are ``dL/dD``, its flows and loads times
+        :attr:`ratio` are ``dL/dc`` and its column sums (the load equations hold on the
+        support, so the column sums come with the solve).
         """
         kkt = self.kkt
-        v = grad_flows * self.mask
+        v = grad_flows * kkt.a
         lam, loads = kkt.solve(v @ kkt.capa, v.sum(axis=0))
         grad_cost = support_flows(kkt.a, v, kkt.capa, lam, loads)
-        lam /= self.ratio
+        grad_cost *= self.ratio
+        loads *= self.ratio
         return grad_cost, loads, lam
 
 
