@@ -349,14 +349,6 @@ class _MarketEquilibrium(torch.autograd.Function):
         return (None, None, *ctx.problem.gradients(grad_flows.numpy(force=True)))
 
 
-#: The node's apply without the Python wrapper of ``torch.autograd.Function.apply``: that wrapper
-#: binds default arguments for ``setup_context`` and dispatches functorch transforms, neither of
-#: which this node uses (no ``setup_context``; its forward pass runs numpy, which no functorch
-#: transform can trace), and then calls this same apply of the class's base. Skipping it saves
-#: about a fortieth of a forward and backward pass at 20 x 20 and 50 x 50.
-_apply_node = super(torch.autograd.Function, _MarketEquilibrium).apply
-
-
 def fused_flows(
     args: tuple[Any, ...], warm: np.ndarray | None, keep_batch: bool
 ) -> tuple[torch.Tensor, np.ndarray]:
@@ -390,4 +382,4 @@ def fused_flows(
     if not one:  # the node keeps its own flows: the caller may change the output in place
         flows = flows.copy()
     tensors = [args[i] for i in wanted]
-    return _apply_node(problem, flows, *tensors), problem.supports
+    return _MarketEquilibrium.apply(problem, flows, *tensors), problem.supports
