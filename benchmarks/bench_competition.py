@@ -33,11 +33,10 @@ import time
 
 import numpy as np
 
-from prillm import solve_equilibrium
+from prillm import single_threaded_blas, solve_equilibrium
 from prillm.pricing import optimal_price
 from prillm.pricing.best_response import best_response
 from prillm.pricing.competition import price_equilibrium
-from prillm.pricing.problem import blas_single_thread
 from prillm.synthetic import plausible_market, random_market
 
 
@@ -82,7 +81,7 @@ def bench_pruning() -> None:
         res = price_equilibrium(market, prefs)
         game, prices = res.game, res.prices
         out = {}
-        with blas_single_thread():
+        with single_threaded_blas():
             for prune in (False, True):
                 brs = [best_response(game, prices, k, prune=prune) for k in range(20)]
                 t = _timed(
