@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prillm.equilibrium._work import ones
 from prillm.equilibrium.model import best_responses, split_cost
 from prillm.market import Market, Preferences, game_coefficients
 
@@ -145,41 +146,46 @@ def certify_arrays(
     support: np.ndarray,
     tol: float = DEFAULT_TOL,
     nash: bool = True,
+    flow_error: float | None = None,
 ) -> tuple[KKTCertificate, np.ndarray, np.ndarray]:
-    """The certificate on raw arrays, with the marginal costs ``g`` and loads it was built from."""
+    """The certificate on raw arrays, with the marginal costs ``g`` and loads it was built from.
+
+    ``flow_error``, the solver's forward error bound when it has one, is stored in the
+    certificate as it is (:attr:`KKTCertificate.flow_error`).
+    """
     n, m = flows.shape
     if n == 0 or m == 0:
         return (
-            KKTCertificate(0.0, 0.0, 0.0, 0.0, 0.0 if nash else None, tol),
+            KKTCertificate(0.0, 0.0, 0.0, 0.0, 0.0 if nash else None, tol, flow_error),
             cost.copy(),
             np.zeros(m),
         )
-    loads = np.ones(n) @ flows
+    loads = ones(n) @ flows
     congestion = flows + loads
     congestion *= slope
     g = congestion + cost  # the marginal costs of Eq. (12)
     mu = g - lam[:, None]
-    d_max = float(demand.max())
+    d_max = float(_max(demand))
     d_scale = d_max if d_max > 0 else 1.0
     c_scale = max(
-        float(cost.max()),
-        -float(cost.min()),
-        float(congestion.max()),
-        float(lam.max()),
-        -float(lam.min()),
+        float(_max(cost, None)),
+        -float(_min(cost, None)),
+        float(_max(congestion, None)),
+        float(_max(lam)),
+        -float(_min(lam)),
     )
     c_scale = c_scale if c_scale > 0 else 1.0
-    rows = flows @ np.ones(m)
+    rows = flows @ ones(m)
     rows -= demand
-    primal = max(float(rows.max()), -float(rows.min()), -float(flows.min()), 0.0) / d_scale
+    primal = max(float(_max(rows)), -float(_min(rows)), -float(_min(flows, None)), 0.0) / d_scale
     # masks by multiplication (one fast pass each; np.where and boolean indexing cost more):
     # the zeros a mask leaves do not change these maxima and minima of signed terms
     on = mu * support
-    stationarity = max(float(on.max()), -float(on.min())) / c_scale
-    np.multiply(mu, ~support, out=on)  # reduced costs off the support
-    dual = -min(float(on.min()), 0.0) / c_scale
+    stationarity = max(float(_max(on, None)), -float(_min(on, None))) / c_scale
+    np.subtract(mu, on, out=on)  # reduced costs off the support (mu - mu * 1 = 0 on it, exactly)
+    dual = -min(float(_min(on, None)), 0.0) / c_scale
     on *= np.abs(flows)  # flow left on routes declared unused, weighted by how much dearer
-    comp = max(float(on.max()), 0.0) / (c_scale * d_scale)
+    comp = max(float(_max(on, None)), 0.0) / (c_scale * d_scale)
     gap = None
     if nash:
         # Definition 1 directly: user i's best response to the others' loads, by water-filling.
@@ -187,4 +193,10 @@ def certify_arrays(
         cost_now = split_cost(intercept, slope, flows)
         cost_br = split_cost(intercept, slope, br)
         gap = float(np.maximum(cost_now - cost_br, 0.0).max()) / (c_scale * d_scale)
-    return KKTCertificate(primal, stationarity, dual, comp, gap, tol), g, loads
+    cert = KKTCertificate(primal, stationarity, dual, comp, gap, tol, flow_error)
+    return cert, g, loads
+
+
+#: Reductions called directly (``x.max()`` goes through a Python wrapper first).
+_max = np.maximum.reduce
+_min = np.minimum.reduce

@@ -23,7 +23,7 @@ exactly in rational arithmetic (:mod:`prillm.equilibrium.rational`); otherwise i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -284,9 +284,12 @@ def package_equilibrium(
         e.g. the cvxpy reference, passes ``False`` and reports its residuals instead).
     """
     flows, lam, support = raw.flows, raw.multipliers, raw.support
-    cert, g, loads = certify_arrays(cost, slope, market.demand, flows, lam, support, tol, nash)
-    if raw.flow_error is not None:
-        cert = replace(cert, flow_error=float(raw.flow_error.max()) if raw.flow_error.size else 0.0)
+    bound = raw.flow_error
+    if bound is not None:
+        bound = float(bound.max()) if bound.size else 0.0
+    cert, g, loads = certify_arrays(
+        cost, slope, market.demand, flows, lam, support, tol, nash, bound
+    )
     if require_certified and not cert.certified:
         gap = "not computed" if cert.nash_gap is None else f"{cert.nash_gap:.3e}"
         bound = "" if cert.flow_error is None else f", flow error bound {cert.flow_error:.3e}"
