@@ -38,10 +38,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from prillm._threads import blas_limited
+from prillm.equilibrium._work import ones
 from prillm.equilibrium.certificate import EquilibriumError
 from prillm.equilibrium.kkt import (
+    _PAIRS_MIN_SIZE,
     SupportKKT,
     factor,
     kkt_matrix,
@@ -75,6 +78,9 @@ _UNIT = 2.0**-53
 _ROUNDS_FROM = (200, 1600)
 #: Supports are remembered (to detect a cycle) from this iteration on.
 _CYCLE_WATCH = 4
+#: Reductions called directly (``x.max()`` goes through a Python wrapper first).
+_max = np.maximum.reduce
+_min = np.minimum.reduce
 
 
 @dataclass
@@ -172,10 +178,28 @@ def _population_guess(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) ->
         work *= inter
         level = work @ half
         level += demand
-        # a level with no route below it (round-off at huge capacities) keeps the previous one
-        np.divide(level, weight, out=lam, where=weight > 0)
-    guess = inter < lam[:, None]
-    guess[np.arange(n), inter.argmin(axis=1)] = True  # a level no route is below (round-off)
+        _new_level(level, weight, lam)
+    return _nonempty(inter < lam[:, None], inter)
+
+
+def _new_level(level: np.ndarray, weight: np.ndarray, lam: np.ndarray) -> bool:
+    """``lam = level / weight`` where ``weight > 0`` (elsewhere ``lam`` is kept); all positive?
+
+    A level with no route below it (round-off at huge capacities) keeps the previous one.
+    """
+    if float(_min(weight)) > 0.0:
+        np.divide(level, weight, out=lam)
+        return True
+    np.divide(level, weight, out=lam, where=weight > 0)
+    return False
+
+
+def _nonempty(guess: np.ndarray, inter: np.ndarray) -> np.ndarray:
+    """``guess`` with each empty row given its cheapest intercept (a level no route is below)."""
+    rows = np.logical_or.reduce(guess, 1)
+    if np.count_nonzero(rows) < rows.shape[0]:
+        empty = np.flatnonzero(~rows)
+        guess[empty, inter[empty].argmin(axis=1)] = True
     return guess
 
 
@@ -225,30 +249,31 @@ def first_support(
     # a level above the water: all of the demand on one provider
     work = np.multiply(demand[:, None], slope)
     work += inter
-    lam = work.min(axis=1)
+    lam = _min(work, 1)
+    below = np.empty((n, m), bool)
     mask = np.empty((n, m))
     stats = np.ones((3, n))
-    ones = np.ones(n)
+    ones_n = ones(n)
     for r in range(rounds + 1):
         for _ in range(2):
             # the level of the routes below the current one: (D + sum K a) / sum K
-            np.less(inter, lam[:, None], out=mask)  # 0/1 floats
+            np.less(inter, lam[:, None], out=below)
+            np.copyto(mask, below)  # 0/1 floats
             kappa = mask @ capa
             np.multiply(mask, inter, out=work)
             level = work @ capa
             level += demand
-            # a level with no route below it (round-off at huge capacities) keeps the previous one
-            np.divide(level, kappa, out=lam, where=kappa > 0)
+            full = _new_level(level, kappa, lam)
         if r == rounds:
             break
         # the loads implied by the last step (its routes, the new levels), one Jacobi step
         stats[0] = lam
-        if float(kappa.min()) > 0.0:
+        if full:
             np.divide(1.0, kappa, out=stats[1])
         else:  # a user without routes below its level: any finite weight (its row is zero)
             np.divide(1.0, kappa, out=stats[1], where=kappa > 0)
         col = stats @ mask  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
-        step = col[0] - ones @ work
+        step = col[0] - ones_n @ work
         step *= capa
         step -= loads
         col[1] *= -capa
@@ -258,13 +283,8 @@ def first_support(
         loads += step
         step *= slope  # the intercepts' changes
         inter += step
-        lam += max(float(step.max()), 0.0)
-    guess = inter < lam[:, None]
-    empty = ~guess.any(axis=1)
-    if empty.any():  # a level no route is below (round-off): the user's cheapest route
-        rows = np.flatnonzero(empty)
-        guess[rows, inter[rows].argmin(axis=1)] = True
-    return guess
+        lam += max(float(_max(step)), 0.0)
+    return _nonempty(inter < lam[:, None], inter)
 
 
 def solve_active_set(
@@ -320,13 +340,14 @@ def solve_active_set(
     array([[1., 0.]])
     """
     n, m = cost.shape
-    active = demand > 0
-    if not active.any():
-        lam = cost.min(axis=1) if m else np.zeros(n)
-        return ActiveSetResult(
-            np.zeros((n, m)), lam, np.zeros(m), np.zeros((n, m), bool), 0, False, np.zeros(n)
-        )
-    every = bool(active.all())
+    every = n > 0 and float(_min(demand)) > 0.0
+    if not every:
+        active = demand > 0
+        if not active.any():
+            lam = cost.min(axis=1) if m else np.zeros(n)
+            return ActiveSetResult(
+                np.zeros((n, m)), lam, np.zeros(m), np.zeros((n, m), bool), 0, False, np.zeros(n)
+            )
     c_act = cost if every else cost[active]
     d_scale, c_scale = problem_scales(c_act, slope, demand)
     ct = c_act / c_scale
@@ -349,9 +370,11 @@ def solve_active_set(
                 err += np.abs(ct) * capa
                 err += np.abs(lf)
                 err += x
-                err *= s
-                user_err = (4.0 * _UNIT) * err.max(axis=1) / d
-                accurate = float(user_err.max()) > _ACCURATE_ERROR
+                err *= kkt.a  # the support as 0/1 floats
+                user_err = _max(err, 1)
+                user_err *= 4.0 * _UNIT
+                user_err /= d
+                accurate = float(_max(user_err)) > _ACCURATE_ERROR
             else:
                 # near-linear costs: the double-precision iteration only proposes a support (its
                 # round-off, about 1e-16 K of the demand, may even make it cycle); the accurate
@@ -413,8 +436,11 @@ def _pdas(
     """
     n, m = ct.shape
     users = use_users_system((n, m), system)
+    size = n if users else m
+    # below the pair assembly's threshold the users' matrix is built inline (the same products)
+    inline = users and size < _PAIRS_MIN_SIZE
     inv_capa = 1.0 / capa
-    ones = np.ones(n)
+    ones_n = ones(n)
     a = np.empty((n, m))
     ac = np.empty((n, m))
     gap = np.empty((n, m))
@@ -429,12 +455,30 @@ def _pdas(
     rowk = a @ capa
     for it in range(1, max_iter + 1):
         np.multiply(a, ct, out=ac)
-        nj = ones @ a
+        nj = ones_n @ a
         row = ac @ capa
         row += d
-        weight, diag = system_weights(capa, nj, rowk, users)
-        chol = factor(kkt_matrix(a, weight, diag, users, s, count), overwrite=True)
-        lam, loads = solve_factored(chol, a, weight, users, row, ones @ ac)
+        col = ones_n @ ac
+        if inline:  # kkt.system_weights, kkt_matrix, factor and solve_factored, unrolled
+            weight = nj + 1.0
+            np.divide(capa, weight, out=weight)
+            mat = np.multiply(a, -weight) @ a.T
+            mat.reshape(-1)[:: n + 1] += rowk
+            chol, info = dpotrf(mat, lower=1, clean=0, overwrite_a=1)
+            if info != 0:
+                raise LinAlgError(
+                    f"the fixed-support KKT matrix is not positive definite (info={info})"
+                )
+            rhs = a @ (weight * col)
+            np.subtract(row, rhs, out=rhs)
+            lam, _ = dpotrs(chol, rhs, lower=1)
+            loads = a.T @ lam
+            loads -= col
+            loads *= weight
+        else:
+            weight, diag = system_weights(capa, nj, rowk, users)
+            chol = factor(kkt_matrix(a, weight, diag, users, s, count), overwrite=True)
+            lam, loads = solve_factored(chol, a, weight, users, row, col)
         # the gap: -x / K on the support, the reduced cost off it
         np.add(ct, loads * inv_capa, out=gap)
         gap -= lam[:, None]
@@ -442,8 +486,8 @@ def _pdas(
         keep &= s
         np.less(gap, -_EPS_GAP, out=new)  # ... and the unused routes that are cheaper
         new |= keep
-        kept = int(np.count_nonzero(keep))
-        total = int(np.count_nonzero(new))
+        kept = np.count_nonzero(keep)
+        total = np.count_nonzero(new)
         if kept == count and total == count:  # nothing dropped, nothing added
             x = support_flows(a, ct, capa, lam, loads)
             x, lam, loads = _refine(chol, a, capa, weight, users, d, x, lam, loads)
@@ -452,11 +496,11 @@ def _pdas(
         # the next support's statistics; kappa_i = 0 marks a user left without routes
         np.copyto(a, new)
         rowk = a @ capa
-        if kept < count and float(rowk.min()) <= 0.0:
+        if kept < count and float(_min(rowk)) <= 0.0:
             # round-off dropped every route of a user (huge capacities): keep its cheapest
             empty = np.flatnonzero(~new.any(axis=1))
             new[empty, np.argmin(gap[empty], axis=1)] = True
-            total = int(np.count_nonzero(new))
+            total = np.count_nonzero(new)
             np.copyto(a, new)
             rowk = a @ capa
         s, new = new, s
@@ -505,7 +549,7 @@ def _refine(
     every marginal cost of a user by the same amount and so keeps stationarity.
     """
     resid = d - x.sum(axis=1)
-    if float(np.abs(resid).max()) > 1e-13 * float(d.max()):
+    if max(float(_max(resid)), -float(_min(resid))) > 1e-13 * float(_max(d)):
         dlam, dloads = solve_factored(chol, a, weight, users, resid, np.zeros(a.shape[1]))
         dx = np.multiply.outer(dlam, capa)
         dx -= dloads
