@@ -160,32 +160,41 @@ def certify_arrays(
             cost.copy(),
             np.zeros(m),
         )
+    # every maximum of an (n, m) term from one reduction of a stacked buffer; the negated and
+    # absolute values are exact, so these are the maxima and minima of the terms themselves
+    work = np.empty((6, n, m))
     loads = ones(n) @ flows
-    congestion = flows + loads
+    congestion = np.add(flows, loads, out=work[0])
     congestion *= slope
     g = congestion + cost  # the marginal costs of Eq. (12)
     mu = g - lam[:, None]
-    d_max = float(_max(demand))
-    d_scale = d_max if d_max > 0 else 1.0
-    c_scale = max(
-        float(_max(cost, None)),
-        -float(_min(cost, None)),
-        float(_max(congestion, None)),
-        float(_max(lam)),
-        -float(_min(lam)),
-    )
-    c_scale = c_scale if c_scale > 0 else 1.0
-    rows = flows @ ones(m)
-    rows -= demand
-    primal = max(float(_max(rows)), -float(_min(rows)), -float(_min(flows, None)), 0.0) / d_scale
+    np.abs(cost, out=work[1])
     # masks by multiplication (one fast pass each; np.where and boolean indexing cost more):
     # the zeros a mask leaves do not change these maxima and minima of signed terms
-    on = mu * support
-    stationarity = max(float(_max(on, None)), -float(_min(on, None))) / c_scale
-    np.subtract(mu, on, out=on)  # reduced costs off the support (mu - mu * 1 = 0 on it, exactly)
-    dual = -min(float(_min(on, None)), 0.0) / c_scale
-    on *= np.abs(flows)  # flow left on routes declared unused, weighted by how much dearer
-    comp = max(float(_max(on, None)), 0.0) / (c_scale * d_scale)
+    on = np.multiply(mu, support, out=work[2])
+    off = np.subtract(mu, on, out=work[3])  # reduced costs off the support (0 on it, exactly)
+    np.abs(on, out=on)
+    comp = np.abs(flows, out=work[4])
+    comp *= off  # flow left on routes declared unused, weighted by how much dearer
+    np.negative(off, out=off)
+    np.negative(flows, out=work[5])
+    big = _max(work.reshape(6, n * m), 1)
+    # max |cost|, max congestion, max |mu| on, max -mu off, max f mu off, max -f
+    vec = np.empty((3, n))
+    np.abs(lam, out=vec[0])
+    rows = np.matmul(flows, ones(m), out=vec[1])
+    rows -= demand
+    np.abs(rows, out=rows)
+    vec[2] = demand
+    small = _max(vec, 1)  # max |lambda|, max |row sum - D|, max D
+    d_max = float(small[2])
+    d_scale = d_max if d_max > 0 else 1.0
+    c_scale = max(float(big[0]), float(big[1]), float(small[0]))
+    c_scale = c_scale if c_scale > 0 else 1.0
+    primal = max(float(small[1]), float(big[5]), 0.0) / d_scale
+    stationarity = float(big[2]) / c_scale
+    dual = max(float(big[3]), 0.0) / c_scale
+    comp = max(float(big[4]), 0.0) / (c_scale * d_scale)
     gap = None
     if nash:
         # Definition 1 directly: user i's best response to the others' loads, by water-filling.
