@@ -247,21 +247,24 @@ def first_support(
     inter = np.multiply(slope, loads)
     inter = np.add(cost, inter)
     # a level above the water: all of the demand on one provider
-    work = np.multiply(demand[:, None], slope)
-    work += inter
-    lam = _min(work, 1)
+    top = np.multiply(demand[:, None], slope)
+    top += inter
+    lam = _min(top, 1)
     below = np.empty((n, m), bool)
-    mask = np.empty((n, m))
+    # the routes below the levels (0/1 floats) and their intercepts, stacked: one product
+    # gives kappa_i = sum K and sum K a over them
+    both = np.empty((2 * n, m))
+    mask, work = both[:n], both[n:]
     stats = np.ones((3, n))
     ones_n = ones(n)
     for r in range(rounds + 1):
         for _ in range(2):
             # the level of the routes below the current one: (D + sum K a) / sum K
             np.less(inter, lam[:, None], out=below)
-            np.copyto(mask, below)  # 0/1 floats
-            kappa = mask @ capa
+            np.copyto(mask, below)
             np.multiply(mask, inter, out=work)
-            level = work @ capa
+            sums = both @ capa
+            kappa, level = sums[:n], sums[n:]
             level += demand
             full = _new_level(level, kappa, lam)
         if r == rounds:
@@ -441,8 +444,9 @@ def _pdas(
     inline = users and size < _PAIRS_MIN_SIZE
     inv_capa = 1.0 / capa
     ones_n = ones(n)
-    a = np.empty((n, m))
-    ac = np.empty((n, m))
+    # the support (0/1 floats) and its fixed costs, stacked: one product gives n_j and q_j
+    both = np.empty((2, n, m))
+    a, ac = both
     gap = np.empty((n, m))
     new = np.empty((n, m), bool)
     keep = np.empty((n, m), bool)
@@ -455,10 +459,9 @@ def _pdas(
     rowk = a @ capa
     for it in range(1, max_iter + 1):
         np.multiply(a, ct, out=ac)
-        nj = ones_n @ a
+        nj, col = ones_n @ both
         row = ac @ capa
         row += d
-        col = ones_n @ ac
         if inline:  # kkt.system_weights, kkt_matrix, factor and solve_factored, unrolled
             weight = nj + 1.0
             np.divide(capa, weight, out=weight)

@@ -117,12 +117,16 @@ def problem_scales(
     >>> problem_scales(np.array([[2.0, -5.0]]), np.array([1e-6, 2e-6]), np.array([1e6]))
     (1048576.0, 8.0)
     """
-    d_max = float(demand.max()) if demand.size else 0.0
+    d_max = float(_max(demand)) if demand.size else 0.0
     d_scale = d_max if d_max > 0 else 1.0
-    c_abs = float(np.abs(cost).max()) if cost.size else 0.0
-    congestion = float(slope.max() * demand.sum()) if slope.size else 0.0
+    c_abs = float(_max(np.abs(cost), None)) if cost.size else 0.0
+    congestion = float(_max(slope) * np.add.reduce(demand)) if slope.size else 0.0
     # powers of two, so that scaling is exact (the refinement of :mod:`refine` relies on it)
     return _pow2(d_scale), _pow2(max(c_abs, congestion, cost_bound, 1e-300))
+
+
+#: Reductions called directly (``x.max()`` goes through a Python wrapper first).
+_max = np.maximum.reduce
 
 
 def _pow2(x: float) -> float:
