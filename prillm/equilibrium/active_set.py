@@ -27,8 +27,11 @@ With the *gap* ``g_ij = c_ij + F_j / K_j - lambda_i``, the flow of a used route 
 ``x_ij = -K_j g_ij`` and the reduced cost of an unused one is ``g_ij`` itself, so one
 ``n x m`` array decides both the drops (``g > 0`` on the support) and the additions
 (``g < -eps`` off it). An iteration makes about thirty numpy calls on preallocated buffers:
-the support statistics by four BLAS matrix-vector products, the reduced matrix by one matrix
-product, one Cholesky factor and solve, the gap, and two comparisons.
+the support statistics by five BLAS matrix-vector products, the reduced matrix by one matrix
+product, one Cholesky factor and solve, the gap, and two comparisons. On small markets the
+calls, not the flops, are the cost: matrix-vector products go through ``ndarray.dot`` (the
+same BLAS call as ``@`` at about half its overhead) and the users' system below the pair
+assembly's size is built and solved inline.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def _population_guess(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) ->
     slope = 1.0 / capa
     total = float(demand.sum())
     share = demand / total
-    loads = _population_loads(share @ cost, capa / (1.0 + 1.0 / n), total)
+    loads = _population_loads(share.dot(cost), capa / (1.0 + 1.0 / n), total)
     inter = np.multiply((1.0 - share)[:, None], slope * loads)
     inter += cost
     half = 0.5 * capa  # 1 / (2 k_j)
@@ -174,9 +177,9 @@ def _population_guess(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) ->
         # the level of the routes below the current one: (D + sum a / 2k) / sum 1 / 2k
         np.less(inter, lam[:, None], out=below)
         np.copyto(work, below)
-        weight = work @ half
+        weight = work.dot(half)
         work *= inter
-        level = work @ half
+        level = work.dot(half)
         level += demand
         _new_level(level, weight, lam)
     return _nonempty(inter < lam[:, None], inter)
@@ -243,7 +246,7 @@ def first_support(
         return _population_guess(cost, capa, demand)
     slope = 1.0 / capa
     total = float(demand.sum())
-    loads = _population_loads((demand / total) @ cost, capa / (1.0 + 2.0 / n), total)
+    loads = _population_loads((demand / total).dot(cost), capa / (1.0 + 2.0 / n), total)
     inter = np.multiply(slope, loads)
     inter = np.add(cost, inter)
     # a level above the water: all of the demand on one provider
@@ -263,7 +266,7 @@ def first_support(
             np.less(inter, lam[:, None], out=below)
             np.copyto(mask, below)
             np.multiply(mask, inter, out=work)
-            sums = both @ capa
+            sums = both.dot(capa)
             kappa, level = sums[:n], sums[n:]
             level += demand
             full = _new_level(level, kappa, lam)
@@ -276,7 +279,7 @@ def first_support(
         else:  # a user without routes below its level: any finite weight (its row is zero)
             np.divide(1.0, kappa, out=stats[1], where=kappa > 0)
         col = stats @ mask  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
-        step = col[0] - ones_n @ work
+        step = col[0] - ones_n.dot(work)
         step *= capa
         step -= loads
         col[1] *= -capa
@@ -444,9 +447,8 @@ def _pdas(
     inline = users and size < _PAIRS_MIN_SIZE
     inv_capa = 1.0 / capa
     ones_n = ones(n)
-    # the support (0/1 floats) and its fixed costs, stacked: one product gives n_j and q_j
-    both = np.empty((2, n, m))
-    a, ac = both
+    a = np.empty((n, m))
+    ac = np.empty((n, m))
     gap = np.empty((n, m))
     new = np.empty((n, m), bool)
     keep = np.empty((n, m), bool)
@@ -456,11 +458,12 @@ def _pdas(
     lam = loads = None
     it = 0
     np.copyto(a, s)
-    rowk = a @ capa
+    rowk = a.dot(capa)
     for it in range(1, max_iter + 1):
         np.multiply(a, ct, out=ac)
-        nj, col = ones_n @ both
-        row = ac @ capa
+        nj = ones_n.dot(a)
+        col = ones_n.dot(ac)
+        row = ac.dot(capa)
         row += d
         if inline:  # kkt.system_weights, kkt_matrix, factor and solve_factored, unrolled
             weight = nj + 1.0
@@ -472,10 +475,10 @@ def _pdas(
                 raise LinAlgError(
                     f"the fixed-support KKT matrix is not positive definite (info={info})"
                 )
-            rhs = a @ (weight * col)
+            rhs = a.dot(weight * col)
             np.subtract(row, rhs, out=rhs)
             lam, _ = dpotrs(chol, rhs, lower=1)
-            loads = a.T @ lam
+            loads = a.T.dot(lam)
             loads -= col
             loads *= weight
         else:
@@ -498,14 +501,14 @@ def _pdas(
             return x, lam, loads, s, it, False, kkt
         # the next support's statistics; kappa_i = 0 marks a user left without routes
         np.copyto(a, new)
-        rowk = a @ capa
+        rowk = a.dot(capa)
         if kept < count and float(_min(rowk)) <= 0.0:
             # round-off dropped every route of a user (huge capacities): keep its cheapest
             empty = np.flatnonzero(~new.any(axis=1))
             new[empty, np.argmin(gap[empty], axis=1)] = True
             total = np.count_nonzero(new)
             np.copyto(a, new)
-            rowk = a @ capa
+            rowk = a.dot(capa)
         s, new = new, s
         count = total
         if it >= _CYCLE_WATCH:  # cycles are rare: watch for them after a few iterations

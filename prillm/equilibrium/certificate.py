@@ -163,7 +163,7 @@ def certify_arrays(
     # every maximum of an (n, m) term from one reduction of a stacked buffer; the negated and
     # absolute values are exact, so these are the maxima and minima of the terms themselves
     work = np.empty((6, n, m))
-    loads = ones(n) @ flows
+    loads = ones(n).dot(flows)
     congestion = np.add(flows, loads, out=work[0])
     congestion *= slope
     g = congestion + cost  # the marginal costs of Eq. (12)
@@ -182,7 +182,7 @@ def certify_arrays(
     # max |cost|, max congestion, max |mu| on, max -mu off, max f mu off, max -f
     vec = np.empty((3, n))
     np.abs(lam, out=vec[0])
-    rows = np.matmul(flows, ones(m), out=vec[1])
+    rows = flows.dot(ones(m), out=vec[1])
     rows -= demand
     np.abs(rows, out=rows)
     vec[2] = demand

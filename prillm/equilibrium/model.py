@@ -67,7 +67,7 @@ def user_cost_arrays(
     own = slope * flows
     np.subtract(marginal, own, out=own)  # c + k F
     own *= flows
-    return own @ np.ones(flows.shape[1])
+    return own.dot(np.ones(flows.shape[1]))
 
 
 def potential_arrays(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> float:
