@@ -278,14 +278,15 @@ def first_support(
             np.divide(1.0, kappa, out=stats[1])
         else:  # a user without routes below its level: any finite weight (its row is zero)
             np.divide(1.0, kappa, out=stats[1], where=kappa > 0)
-        col = stats @ mask  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
+        col = stats.dot(mask)  # sum_i a_ij lambda_i, sum_i a_ij / kappa_i, n_j
         step = col[0] - ones_n.dot(work)
         step *= capa
         step -= loads
-        col[1] *= -capa
-        col[1] += col[2]
-        col[1] += 1.0
-        step /= col[1]
+        denom = col[1]
+        denom *= capa
+        np.subtract(col[2], denom, out=denom)
+        denom += 1.0
+        step /= denom
         loads += step
         step *= slope  # the intercepts' changes
         inter += step
@@ -409,7 +410,7 @@ def solve_active_set(
     path = "double-double" if accurate else "double"
     if every:
         return ActiveSetResult(
-            x, lt, x.sum(axis=0), s, iters, fallback, user_err, path, kkt, (d_scale, c_scale)
+            x, lt, np.add.reduce(x, 0), s, iters, fallback, user_err, path, kkt, (d_scale, c_scale)
         )
     flows = np.zeros((n, m))
     flows[active] = x
@@ -452,8 +453,11 @@ def _pdas(
     gap = np.empty((n, m))
     new = np.empty((n, m), bool)
     keep = np.empty((n, m), bool)
-    s = s.copy()
-    count = int(np.count_nonzero(s))
+    weight = np.empty(m)
+    if inline:  # the users' matrix, in the column order LAPACK factorises in place
+        mat = np.empty((n, n), order="F")
+        mat_diag = mat.reshape(-1, order="F")[:: n + 1]  # a view of its diagonal
+    count = int(np.count_nonzero(s))  # s, a fresh array of the caller's, serves as a buffer
     seen: set[bytes] = set()
     lam = loads = None
     it = 0
@@ -466,10 +470,10 @@ def _pdas(
         row = ac.dot(capa)
         row += d
         if inline:  # kkt.system_weights, kkt_matrix, factor and solve_factored, unrolled
-            weight = nj + 1.0
+            np.add(nj, 1.0, out=weight)
             np.divide(capa, weight, out=weight)
-            mat = np.multiply(a, -weight) @ a.T
-            mat.reshape(-1)[:: n + 1] += rowk
+            np.matmul(np.multiply(a, -weight), a.T, out=mat)
+            mat_diag += rowk
             chol, info = dpotrf(mat, lower=1, clean=0, overwrite_a=1)
             if info != 0:
                 raise LinAlgError(
@@ -554,7 +558,7 @@ def _refine(
     fixed-support system with the demand residual as right-hand side and zero costs, which moves
     every marginal cost of a user by the same amount and so keeps stationarity.
     """
-    resid = d - x.sum(axis=1)
+    resid = d - np.add.reduce(x, 1)
     if max(float(_max(resid)), -float(_min(resid))) > 1e-13 * float(_max(d)):
         dlam, dloads = solve_factored(chol, a, weight, users, resid, np.zeros(a.shape[1]))
         dx = np.multiply.outer(dlam, capa)

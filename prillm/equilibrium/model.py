@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prillm._validation import MarketError
+from prillm.equilibrium._work import ones
 from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coefficients
 from prillm.water_filling import water_filling
 
@@ -67,7 +68,7 @@ def user_cost_arrays(
     own = slope * flows
     np.subtract(marginal, own, out=own)  # c + k F
     own *= flows
-    return own.dot(np.ones(flows.shape[1]))
+    return own.dot(ones(flows.shape[1]))
 
 
 def potential_arrays(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> float:
