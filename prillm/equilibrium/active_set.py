@@ -162,7 +162,7 @@ def _population_guess(cost: np.ndarray, capa: np.ndarray, demand: np.ndarray) ->
     """
     n = demand.shape[0]
     slope = 1.0 / capa
-    total = float(demand.sum())
+    total = float(np.add.reduce(demand))
     share = demand / total
     loads = _population_loads(share.dot(cost), capa / (1.0 + 1.0 / n), total)
     inter = np.multiply((1.0 - share)[:, None], slope * loads)
@@ -245,7 +245,7 @@ def first_support(
     if rounds == 0:
         return _population_guess(cost, capa, demand)
     slope = 1.0 / capa
-    total = float(demand.sum())
+    total = float(np.add.reduce(demand))
     loads = _population_loads((demand / total).dot(cost), capa / (1.0 + 2.0 / n), total)
     inter = np.multiply(slope, loads)
     inter = np.add(cost, inter)
@@ -367,7 +367,7 @@ def solve_active_set(
         empty = ~s.any(axis=1)
         if empty.any():
             s[empty, :] = ct[empty] <= ct[empty].min(axis=1, keepdims=True)
-    accurate = float(capa.max()) > _ACCURATE_FROM
+    accurate = float(_max(capa)) > _ACCURATE_FROM
     try:
         with blas_limited(max(n, m)):
             if not accurate:

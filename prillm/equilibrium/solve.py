@@ -286,7 +286,7 @@ def package_equilibrium(
     flows, lam, support = raw.flows, raw.multipliers, raw.support
     bound = raw.flow_error
     if bound is not None:
-        bound = float(bound.max()) if bound.size else 0.0
+        bound = float(np.maximum.reduce(bound)) if bound.size else 0.0
     cert, g, loads = certify_arrays(
         cost, slope, market.demand, flows, lam, support, tol, nash, bound
     )
