@@ -457,6 +457,7 @@ def _pdas(
     if inline:  # the users' matrix, in the column order LAPACK factorises in place
         mat = np.empty((n, n), order="F")
         mat_diag = mat.reshape(-1, order="F")[:: n + 1]  # a view of its diagonal
+        aw = np.empty((n, m))
     count = int(np.count_nonzero(s))  # s, a fresh array of the caller's, serves as a buffer
     seen: set[bytes] = set()
     lam = loads = None
@@ -472,7 +473,9 @@ def _pdas(
         if inline:  # kkt.system_weights, kkt_matrix, factor and solve_factored, unrolled
             np.add(nj, 1.0, out=weight)
             np.divide(capa, weight, out=weight)
-            np.matmul(np.multiply(a, -weight), a.T, out=mat)
+            # diag(kappa) - A diag(w) A^T (the negation is exact: the same matrix as kkt_matrix)
+            np.matmul(np.multiply(a, weight, out=aw), a.T, out=mat)
+            np.negative(mat, out=mat)
             mat_diag += rowk
             chol, info = dpotrf(mat, lower=1, clean=0, overwrite_a=1)
             if info != 0:
