@@ -373,7 +373,7 @@ def solve_active_set(
             if not accurate:
                 x, lt, lf, s, iters, fallback, kkt = _pdas(ct, capa, d, s, max_iter, system)
                 # round-off of f = K (lambda - c) - F in doubles, against each user's demand
-                err = np.multiply.outer(np.abs(lt), capa)
+                err = np.abs(lt)[:, None] * capa
                 err += np.abs(ct) * capa
                 err += np.abs(lf)
                 err += x
