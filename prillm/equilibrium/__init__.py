@@ -8,6 +8,7 @@ Modules, from the bottom up:
 :mod:`~.model`                the game's quantities: user costs (Eq. 1), marginal costs (Eq. 12),
                               the potential (Eq. 4-5), best responses and their dynamics
 :mod:`~.certificate`          the KKT certificate (Eq. 14-17) and :class:`EquilibriumError`
+:mod:`~.first_guess`          the active-set iteration's first support (a cheap guess)
 :mod:`~.active_set`           the exact solver on raw arrays (primal-dual active set)
 :mod:`~.rational`             the last resort: the equilibrium in exact rational arithmetic
 :mod:`~.solve`                :func:`solve_equilibrium` and :class:`Equilibrium`
@@ -20,7 +21,7 @@ solves set the limit once with :func:`single_threaded_blas` (an alias of
 
 from prillm._threads import limit_threads
 from prillm._threads import limit_threads as single_threaded_blas
-from prillm.equilibrium.active_set import ActiveSetResult, first_support, solve_active_set
+from prillm.equilibrium.active_set import ActiveSetResult, solve_active_set
 from prillm.equilibrium.certificate import (
     DEFAULT_TOL,
     EquilibriumError,
@@ -28,6 +29,7 @@ from prillm.equilibrium.certificate import (
     certify_arrays,
     kkt_certificate,
 )
+from prillm.equilibrium.first_guess import first_support
 from prillm.equilibrium.kkt import KKTMatrix, SupportKKT, problem_scales, solve_support
 from prillm.equilibrium.model import (
     BestResponseTrajectory,
