@@ -262,6 +262,7 @@ def _pdas(
     With ``monotone=False`` a cycle or a spent budget returns the current support and the last
     solve's multipliers and loads instead (flagged as a fallback), for the accurate refinement.
     The last item is the factorised system of the returned support (None on that early return).
+    ``s`` (a fresh array of the caller's) is overwritten: it serves as one of the buffers.
     """
     n, m = ct.shape
     users = use_users_system((n, m), system)
@@ -280,7 +281,7 @@ def _pdas(
         mat = np.empty((n, n), order="F")
         mat_diag = mat.reshape(-1, order="F")[:: n + 1]  # a view of its diagonal
         aw = np.empty((n, m))
-    count = int(np.count_nonzero(s))  # s, a fresh array of the caller's, serves as a buffer
+    count = int(np.count_nonzero(s))
     seen: set[bytes] = set()
     lam = loads = None
     it = 0
