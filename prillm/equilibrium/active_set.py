@@ -285,7 +285,7 @@ def _pdas(
     seen: set[bytes] = set()
     lam = loads = None
     it = 0
-    np.copyto(a, s)
+    a[...] = s  # 0/1 floats (an assignment costs half of np.copyto)
     rowk = a.dot(capa)
     for it in range(1, max_iter + 1):
         np.multiply(a, ct, out=ac)
@@ -330,14 +330,14 @@ def _pdas(
             kkt = SupportKKT.from_factor(capa, a, nj, rowk, users, weight, chol)
             return x, lam, loads, s, it, False, kkt
         # the next support's statistics; kappa_i = 0 marks a user left without routes
-        np.copyto(a, new)
+        a[...] = new
         rowk = a.dot(capa)
         if kept < count and float(_min(rowk)) <= 0.0:
             # round-off dropped every route of a user (huge capacities): keep its cheapest
             empty = np.flatnonzero(~new.any(axis=1))
             new[empty, np.argmin(gap[empty], axis=1)] = True
             total = np.count_nonzero(new)
-            np.copyto(a, new)
+            a[...] = new
             rowk = a.dot(capa)
         s, new = new, s
         count = total
