@@ -42,7 +42,7 @@ def _population_loads(cost: np.ndarray, inv_curv: np.ndarray, total: float) -> n
     cheapest provider up), in a plain loop that stops at the first provider above the level:
     for the handful of providers a population uses that costs far fewer numpy calls.
     """
-    order = np.argsort(cost)
+    order = cost.argsort()
     a_s = cost[order].tolist()
     w_s = inv_curv[order].tolist()
     num, den = total, 0.0
@@ -167,7 +167,8 @@ def first_support(
     # gives kappa_i = sum K and sum K a over them
     both = np.empty((2 * n, m))
     mask, work = both[:n], both[n:]
-    stats = np.ones((3, n))
+    stats = np.empty((3, n))  # rows: the levels, 1 / kappa, ones
+    stats[2] = 1.0
     ones_n = ones(n)
     for r in range(rounds + 1):
         for _ in range(2):
