@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from prillm import Market, MarketError, Preferences
+from prillm import Market, MarketError, Preferences, solve_equilibrium
 from prillm._validation import MAX_PRICE, check_price
 from prillm.cli import main
 from prillm.io import MAX_JSON_BYTES, read_json
@@ -937,6 +937,22 @@ API_CASES: list[tuple[str, Callable[[], object], str]] = [
         "price bound a string",
         lambda: check_price("p_min", "1"),
         "p_min: expected a number, got '1'",
+    ),
+    (
+        "solve tol NaN",
+        lambda: solve_equilibrium(Market(**MARKET), tol=math.nan),
+        "tol: must be finite, got nan",
+    ),
+    (
+        "solve tol -1",
+        lambda: solve_equilibrium(Market(**MARKET), tol=-1.0),
+        "tol: must be > 0, got -1.0",
+    ),
+    ("solve tol 0", lambda: solve_equilibrium(Market(**MARKET), tol=0), "tol: must be > 0, got 0"),
+    (
+        "solve tol a string",
+        lambda: solve_equilibrium(Market(**MARKET), tol="1e-9"),
+        "tol: expected a number, got '1e-9'",
     ),
     (
         "from_dict version true",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from prillm._jsonable import id_rows, json_fields
-from prillm._validation import MarketError
+from prillm._validation import MarketError, check_number
 from prillm.equilibrium.active_set import ActiveSetResult, solve_active_set
 from prillm.equilibrium.certificate import (
     DEFAULT_TOL,
@@ -193,7 +193,8 @@ def solve_equilibrium(
         32 users with demand and 1024 routes (``MAX_USERS``, ``MAX_ROUTES`` there); beyond
         that the error names the limit.
     prillm.MarketError
-        If the preferences do not fit the market, or the warm start has the wrong shape.
+        If the preferences do not fit the market, the warm start has the wrong shape, or ``tol``
+        is not a finite number > 0.
 
     References
     ----------
@@ -216,6 +217,8 @@ def solve_equilibrium(
         raise ValueError(f"system: expected 'auto', 'users' or 'providers', got {system!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"max_iter: expected an integer >= 0, got {max_iter!r}")
+    if not check_number("tol", tol) > 0:
+        raise MarketError(f"tol: must be > 0, got {tol!r}")
     gc = game_coefficients(market, prefs)
     support = None
     if warm_start is not None:
