@@ -18,7 +18,7 @@ from prillm import Market, Preferences
 from prillm.equilibrium import SupportKKT, solve_active_set
 from prillm.equilibrium.kkt import problem_scales
 from prillm.torch_equilibrium import EquilibriumLayer, equilibrium_flows
-from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, numpy_scales
+from prillm.torch_equilibrium.numpy_engine import MarketAdjoint
 
 from .markets import markets
 from .test_batched_equilibrium import coefficient_batch, margin_ok
@@ -158,7 +158,7 @@ def test_the_solvers_factor_serves_the_adjoint() -> None:
     assert res.kkt.users == fresh.users
     v = rng.normal(size=cost.shape)
     from_solver = MarketAdjoint(res.kkt, res.scales).solve(v)
-    built = MarketAdjoint.build(slope, res.support, numpy_scales(cost, slope, mk["demand"]))
+    built = MarketAdjoint.build(slope, res.support, problem_scales(cost, slope, mk["demand"]))
     for a, b in zip(from_solver, built.solve(v), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * float(np.abs(b).max()))
     # the column sums of dL/dc are the adjoint loads the solve returns

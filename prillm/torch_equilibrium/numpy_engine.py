@@ -12,20 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from prillm.equilibrium import SupportKKT, solve_active_set
-from prillm.equilibrium.kkt import support_flows
+from prillm.equilibrium.kkt import problem_scales, support_flows
 
-__all__ = ["MarketAdjoint", "Markets", "first_token_routes", "numpy_scales"]
-
-
-def numpy_scales(cost: np.ndarray, slope: np.ndarray, demand: np.ndarray) -> tuple[float, float]:
-    """Flow and cost scales of one market, the rule of :func:`prillm.equilibrium.solve_active_set`.
-
-    Flows are scaled by ``max D`` (1 without demand), costs by ``max(max |c|, max k * sum D)``.
-    """
-    d_max = float(demand.max()) if demand.size else 0.0
-    d_scale = d_max if d_max > 0 else 1.0
-    c_scale = max(float(np.abs(cost).max()), float(slope.max() * demand.sum()), 1e-300)
-    return d_scale, c_scale
+__all__ = ["MarketAdjoint", "Markets", "first_token_routes"]
 
 
 def first_token_routes(
@@ -64,7 +53,8 @@ class MarketAdjoint:
     kkt
         The factorised system of the support, with ``K = c_scale / (k d_scale)``.
     scales
-        ``(d_scale, c_scale)`` of ``kkt`` (:func:`numpy_scales`, or the solver's).
+        ``(d_scale, c_scale)`` of ``kkt``
+        (:func:`prillm.equilibrium.kkt.problem_scales`, as the solver's).
     """
 
     __slots__ = ("kkt", "ratio")
@@ -148,7 +138,7 @@ class Markets:
             if support is res.support and res.kkt is not None and res.scales is not None:
                 self.adjoints.append(MarketAdjoint(res.kkt, res.scales))
             else:
-                self.adjoints.append(MarketAdjoint.build(k, support, numpy_scales(c, k, d)))
+                self.adjoints.append(MarketAdjoint.build(k, support, problem_scales(c, k, d)))
 
     def gradients(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Gradients of ``sum(grad_flows * f)`` in ``c, k, D``: one adjoint solve per market.
