@@ -53,6 +53,7 @@ from prillm import (
 )
 from prillm.equilibrium import (
     best_response_dynamics,
+    marginal_costs,
     potential,
     solve_active_set,
     solve_support,
@@ -250,8 +251,9 @@ glue("ug_none", "None" if n_cheaper == 0 else str(n_cheaper), display=False)
 #
 # We check {eq}`ug-gradient` numerically at a random feasible profile (not an equilibrium):
 # central differences of $\Phi$ (`prillm.equilibrium.potential`, in USD) and of each
-# $\mathcal C_i$ against the closed form. Both functions are quadratic, so central differences
-# are exact up to round-off.
+# $\mathcal C_i$ against the closed form, which `prillm.equilibrium.marginal_costs` evaluates
+# (in USD per million tokens, as the costs $c_{ij}$). Both functions are quadratic, so central
+# differences are exact up to round-off.
 
 # %%
 demand = market.demand[:, None]
@@ -272,9 +274,8 @@ for i in range(n_users):
         grad_cost[i, j] = (cost_up - cost_down) / (2 * step)
 
 # %%
-loads = profile.sum(axis=0)
-# USD per token
-closed_form = (gc.cost + gc.slope * (loads + profile)) / 1e6
+# Eq. (ug-gradient), per million tokens; in USD per token
+closed_form = marginal_costs(gc.cost, gc.slope, profile) / 1e6
 scale = np.abs(closed_form).max()
 err_phi = np.abs(grad_phi - closed_form).max() / scale
 err_cost = np.abs(grad_cost - closed_form).max() / scale
@@ -461,14 +462,15 @@ glue_table(
 # The paper's proof sketch checks the strict convexity of each $\mathcal C_i$ in $\boldsymbol f_i$
 # and then invokes Rosen; the step above that it leaves implicit is the monotonicity of the
 # joint pseudo-gradient, which here follows from the potential. The Hessian of $\Phi$, built by
-# differentiating the closed-form gradient numerically, has exactly the predicted spectrum:
+# differentiating the closed-form gradient {eq}`ug-gradient` (`marginal_costs`) numerically,
+# has exactly the predicted spectrum:
 
 
 # %%
 def grad_potential(flat: np.ndarray) -> np.ndarray:
     """The gradient (ug-gradient) as a function of the flattened flows."""
     flows = flat.reshape(n_users, n_providers)
-    return (gc.cost + gc.slope * (flows.sum(axis=0) + flows)).ravel()
+    return marginal_costs(gc.cost, gc.slope, flows).ravel()
 
 
 x0 = profile.ravel()

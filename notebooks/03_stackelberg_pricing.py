@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from prillm import Market, Preferences, solve_equilibrium
-from prillm.pricing import optimal_price, vanishing_price
+from prillm.pricing import make_problem, optimal_price, vanishing_price
+from prillm.pricing.grid import price_sweep, profit_curve
 from prillm.synthetic import plausible_market
 
 rng = np.random.default_rng(0)
@@ -117,30 +118,23 @@ glue("sp_p_max", float(p_max), display=False)
 #
 # ## The profit curve
 #
-# We evaluate $\Psi_s$ on {glue:text}`sp_n_grid` equally spaced prices in $[0, p^{\max}]$:
-# `market.with_price(s, p)` changes one price, and `solve_equilibrium` returns the certified
-# equilibrium. Each solve is warm-started with the previous price's equilibrium (its support):
-# neighbouring prices share almost all of their support, so the active-set method usually stops
-# after one or two linear solves.
-
+# We evaluate $\Psi_s$ on {glue:text}`sp_n_grid` equally spaced prices in $[0, p^{\max}]$.
+# `prillm.pricing.make_problem` states {prf:ref}`def-pricing-problem` for the target, and
+# `prillm.pricing.grid.price_sweep` solves the users' equilibrium exactly at each price, by
+# the active-set method of {doc}`02_user_game`. Each solve is warm-started with the previous
+# price's support: neighbouring prices share almost all of their support, so the active-set
+# method usually stops after one or two linear solves. (This sweep is the first step of the
+# `grid` method of {doc}`04_pricing_methods`.)
 
 # %%
-def sweep(market, prefs, target, prices):
-    """Warm-started equilibria at each price of the target, in order."""
-    equilibria, previous = [], None
-    for p in prices:
-        moved = market.with_price(target, p)
-        previous = solve_equilibrium(moved, prefs, warm_start=previous)
-        equilibria.append(previous)
-    return equilibria
-
-
 prices = np.linspace(0.0, p_max, n_grid)
-equilibria = sweep(market, prefs, s, prices)
-load = np.array([e.loads[s] for e in equilibria])
-profit = np.array([e.revenue(s) for e in equilibria])
-supports = np.array([e.support for e in equilibria])
-warm_iters = np.array([e.iterations for e in equilibria])
+prob = make_problem(
+    market, prefs, s, p_max=p_max, p_min=0.0, marginal_cost=0.0
+)
+sweep = price_sweep(prob, prices)
+load, profit = sweep.load, sweep.profit
+supports, warm_iters = sweep.support, sweep.iterations
+# the same prices solved from scratch, for comparison
 cold = [
     solve_equilibrium(market.with_price(s, p), prefs) for p in prices[::10]
 ]
@@ -337,9 +331,13 @@ two = Market(
 two_prefs = Preferences(
     w_q=2.9, w_d=2.0, b=[0.0, 0.0], provider_ids=duo_ids
 )
-two_prices = np.linspace(0.0, vanishing_price(two, two_prefs, 0), n_grid)
-two_eq = sweep(two, two_prefs, "target", two_prices)
-two_profit = np.array([e.revenue("target") for e in two_eq])
+two_p_max = vanishing_price(two, two_prefs, 0)
+two_prob = make_problem(
+    two, two_prefs, "target", p_max=two_p_max, p_min=0.0, marginal_cost=0.0
+)
+two_prices = np.linspace(0.0, two_p_max, n_grid)
+two_sweep = price_sweep(two_prob, two_prices)
+two_profit = two_sweep.profit
 
 # %% tags=["remove-output"]
 inner = np.arange(1, n_grid - 1)
@@ -360,9 +358,7 @@ maxima = pd.DataFrame(
     {
         "price (USD / 1M tokens)": two_prices[peaks],
         "profit (USD / day)": two_profit[peaks],
-        "apps using the target": [
-            int(two_eq[k].support[:, 0].sum()) for k in peaks
-        ],
+        "apps using the target": two_sweep.support[peaks, :, 0].sum(axis=1),
     }
 )
 glue_table(
@@ -450,7 +446,7 @@ sizes = [10, 20, 50, 100, 200, 500] + ([1000, 2000] if not quick else [])
 records = []
 for n_points in sizes:
     grid = np.linspace(0.0, p_max, n_points)
-    best_n = max(e.revenue(s) for e in sweep(market, prefs, s, grid))
+    best_n = profit_curve(prob, grid).max()
     nearest = grid[np.argmin(np.abs(grid - exact.price))]
     gap, h = 1 - best_n / exact.profit, grid[1] - grid[0]
     records.append({"N": n_points, "gap": gap, "nearest": nearest, "h": h})
@@ -608,10 +604,10 @@ big_a = c_r - e_s + 2 * k[1] * duo.demand[0]
 p_star, f_star = big_a / (2 * w_p), big_a / (4 * (k[0] + k[1]))
 print(f"closed form: p* = {p_star:.6f}, f_s = {f_star:.4e} of D = 2e9")
 duo_grid = np.linspace(0.0, 2 * p_star, 2001)
-duo_profit = [
-    solve_equilibrium(duo.with_price("s", p), duo_prefs).revenue("s")
-    for p in duo_grid
-]
+duo_prob = make_problem(
+    duo, duo_prefs, "s", p_max=2 * p_star, p_min=0.0, marginal_cost=0.0
+)
+duo_profit = profit_curve(duo_prob, duo_grid)
 p_best = duo_grid[int(np.argmax(duo_profit))]
 print(f"grid:        p* = {p_best:.6f} (grid step {duo_grid[1]:.1e})")
 

@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prillm import Market, Preferences, solve_equilibrium
+from prillm import Market, Preferences
 from prillm.experiments import (
     compare_pricing_methods,
     price_with_methods,
@@ -69,6 +69,7 @@ from prillm.experiments import (
 )
 from prillm.pricing import METHODS, optimal_price, vanishing_price
 from prillm.pricing.bf import n_branches
+from prillm.pricing.explain import curve_from_pieces
 
 rng = np.random.default_rng(0)
 # quick: small markets, a coarser grid; full: the benchmark's sizes
@@ -198,20 +199,29 @@ glue("pm_small_bps", ex.diagnostics["n_breakpoints"], display=False)
 # ```
 #
 # {numref}`fig-pm-path` draws the path over the profit curve evaluated independently on a fine
-# grid of exact equilibria.
+# grid of exact equilibria: the warm-started sweep of the `grid` method below
+# (`prillm.pricing.grid.profit_curve`), which never looks at the path.
+
+# %%
+from prillm.pricing import make_problem
+from prillm.pricing.grid import profit_curve
+
+# the profit on a grid of exact equilibria (the grid method's sweep)
+prob = make_problem(
+    market, prefs, "p0", p_max=ex.p_max, p_min=0.0, marginal_cost=0.0
+)
+prices = np.linspace(0.0, ex.p_max, 600)
+curve = profit_curve(prob, prices)
 
 # %% tags=["remove-output"]
-prices = np.linspace(0.0, ex.p_max, 600)
-moved = [market.with_price("p0", x) for x in prices]
-loads = [solve_equilibrium(mk, prefs).loads[0] for mk in moved]
-curve = prices * np.array(loads) / 1e6
 fig, ax = plt.subplots()
 grey = {"color": "lightgrey", "lw": 6, "label": "profit (grid of prices)"}
 ax.plot(prices, curve, **grey)
-for k, (a, b, load_a, slope) in enumerate(ex.diagnostics["pieces"]):
+# each piece of the exact path, its profit evaluated from the piece alone
+pieces = ex.diagnostics["pieces"]
+for k, (a, b, _, _) in enumerate(pieces):
     xs = np.linspace(a, b, 50)
-    piece = xs * (load_a + (xs - a) * slope) / 1e6
-    ax.plot(xs, piece, color=f"C{k % 10}")
+    ax.plot(xs, curve_from_pieces(pieces, xs, piece=k), color=f"C{k % 10}")
 for bp in ex.diagnostics["breakpoints"]:
     ax.axvline(bp["price"], color="grey", ls=":", lw=0.8)
 ax.plot(ex.price, ex.profit, "*", color="C3", ms=12, label="exact optimum")

@@ -2,7 +2,9 @@
 
 The target's profit ``Psi(p) = (p - c_s) F_s(p) / 1e6`` in the original game is piecewise
 quadratic: :func:`prillm.pricing.exact.price_path` returns its pieces (``F_s`` affine on each),
-so sampling it at any prices costs nothing more (:func:`curve_from_pieces`). In the abstracted
+so sampling it at any prices costs nothing more (:func:`curve_from_pieces`, with
+:func:`pieces_array`: both defined in :mod:`prillm.pricing.explain`, which evaluates the same
+curve for :func:`prillm.pricing.explain.explain_price`, and re-exported here). In the abstracted
 game the profit at ``L`` sampled prices comes from the differentiable equilibrium
 (:func:`abstract_profits`), so that the curve loss of paper Eq. (7) (:func:`curve_loss`) can be
 differentiated into the scores and the network.
@@ -24,14 +26,13 @@ Paper Eq. (2) (the profit), Eq. (7) (the curve loss), Eq. (19-20) (the equilibri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from prillm.abstraction.aggregate import RivalTensors
 from prillm.market import TOKENS_PER_PRICE_UNIT
+from prillm.pricing.explain import curve_from_pieces, pieces_array
 from prillm.torch_equilibrium import batched_equilibrium, equilibrium_from_coefficients
 
 #: Engines of :func:`batched_flows`.
@@ -67,38 +68,6 @@ def batched_flows(
         raise ValueError(f"engine: expected one of {ENGINES}, got {engine!r}")
     assert isinstance(flows, torch.Tensor)
     return flows
-
-
-def pieces_array(pieces: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
-    """The price path's pieces ``(p_start, p_end, load_start, dload)`` as a ``(P, 4)`` array."""
-    arr = np.asarray(pieces, dtype=float).reshape(-1, 4)
-    if arr.shape[0] == 0:
-        raise ValueError("pieces: the price path has no pieces")
-    return arr
-
-
-def curve_from_pieces(
-    pieces: np.ndarray | Sequence[tuple[float, float, float, float]],
-    prices: np.ndarray,
-    marginal_cost: float = 0.0,
-) -> np.ndarray:
-    """The exact profit (USD) at ``prices`` from the price path's pieces.
-
-    On the piece ``[a, b]`` containing ``p`` the load is ``F_a + (p - a) dF`` (tokens), so the
-    profit is ``(p - c_s) (F_a + (p - a) dF) / 1e6``. Prices outside the path's range are
-    clipped to it.
-
-    Examples
-    --------
-    >>> pieces = [(0.0, 1.0, 2e6, -1e6), (1.0, 2.0, 1e6, -1e6)]
-    >>> curve_from_pieces(pieces, np.array([0.5, 1.5])).tolist()
-    [0.75, 0.75]
-    """
-    arr = pieces_array(pieces)
-    p = np.clip(np.asarray(prices, dtype=float), arr[0, 0], arr[-1, 1])
-    k = np.clip(np.searchsorted(arr[:, 0], p, side="right") - 1, 0, arr.shape[0] - 1)
-    load = arr[k, 2] + (p - arr[k, 0]) * arr[k, 3]
-    return (p - marginal_cost) * np.maximum(load, 0.0) / TOKENS_PER_PRICE_UNIT
 
 
 @dataclass(frozen=True)

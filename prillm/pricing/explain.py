@@ -5,7 +5,8 @@
 
 * the **profit curve** ``(p - c_s) F_s(p)``, a quadratic between consecutive *breakpoints*, and at
   each breakpoint which users start or stop buying from the target (and which other routes open
-  or close);
+  or close); :func:`curve_from_pieces` evaluates it at any prices from the path's pieces (the
+  one place this is written: :mod:`prillm.abstraction` samples its training curves with it);
 * the **own-price elasticity** of the target's load at the optimum,
   ``e = (dF_s/dp) p / F_s``, from the slope of the affine piece the optimum lies on (left and
   right slopes when it sits on a breakpoint). At an interior optimum with ``c_s = 0``,
@@ -25,7 +26,7 @@ support changes at the breakpoints.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +34,96 @@ import numpy as np
 
 from prillm._jsonable import json_fields
 from prillm.equilibrium import solve_equilibrium
-from prillm.market import Market, Preferences
+from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences
 from prillm.pricing.optimal import optimal_price
 
-__all__ = ["FROM_RESULT", "Explanation", "explain_price", "remove_provider"]
+__all__ = [
+    "FROM_RESULT",
+    "Explanation",
+    "curve_from_pieces",
+    "explain_price",
+    "pieces_array",
+    "remove_provider",
+]
 
 #: The attributes an :class:`Explanation` takes from the :class:`~prillm.pricing.PricingResult`
 #: it explains (its first fields, in order).
 FROM_RESULT = ("target", "price", "profit", "load", "status", "p_min", "p_max", "marginal_cost")
+
+
+def pieces_array(pieces: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
+    """The price path's pieces ``(p_start, p_end, load_start, dload)`` as a ``(P, 4)`` array.
+
+    Raises
+    ------
+    ValueError
+        If there is no piece.
+    """
+    arr = np.asarray(pieces, dtype=float).reshape(-1, 4)
+    if arr.shape[0] == 0:
+        raise ValueError("pieces: the price path has no pieces")
+    return arr
+
+
+def curve_from_pieces(
+    pieces: np.ndarray | Sequence[tuple[float, float, float, float]],
+    prices: np.ndarray,
+    marginal_cost: float = 0.0,
+    *,
+    piece: np.ndarray | int | None = None,
+    side: str = "right",
+) -> np.ndarray:
+    """The exact profit (USD) at ``prices`` from the price path's pieces (Eq. 2).
+
+    On the piece ``[a, b]`` containing ``p`` the load is ``F_a + (p - a) dF`` (tokens, Eq. 13
+    on a fixed support), so the profit is ``(p - c_s) max(F_a + (p - a) dF, 0) / 1e6``. Prices
+    outside the path's range are clipped to it.
+
+    Parameters
+    ----------
+    pieces
+        ``(p_start, p_end, load_start, dload)`` of each piece, in increasing price
+        (``diagnostics["pieces"]`` of the exact method).
+    prices
+        Where to evaluate (any shape).
+    marginal_cost
+        The target's ``c_s`` (USD per million tokens).
+    piece
+        The index of the piece each price is evaluated on (broadcast against ``prices``);
+        default: the piece that contains it, found by ``side``.
+    side
+        Which piece a price at a breakpoint is taken on: ``"right"`` the one that starts there,
+        ``"left"`` the one that ends there (the path is continuous, so the two agree up to
+        round-off).
+
+    Returns
+    -------
+    numpy.ndarray
+        The profits, shaped as ``prices``.
+
+    Raises
+    ------
+    ValueError
+        If there is no piece, ``side`` is unknown or ``piece`` is out of range.
+
+    Examples
+    --------
+    >>> pieces = [(0.0, 1.0, 2e6, -1e6), (1.0, 2.0, 1e6, -1e6)]
+    >>> curve_from_pieces(pieces, np.array([0.5, 1.5])).tolist()
+    [0.75, 0.75]
+    """
+    arr = pieces_array(pieces)
+    if side not in ("right", "left"):
+        raise ValueError(f"side: expected 'right' or 'left', got {side!r}")
+    p = np.clip(np.asarray(prices, dtype=float), arr[0, 0], arr[-1, 1])
+    if piece is None:
+        k = np.clip(np.searchsorted(arr[:, 0], p, side=side) - 1, 0, arr.shape[0] - 1)
+    else:
+        k = np.asarray(piece)
+        if k.size and (k.min() < 0 or k.max() >= arr.shape[0]):
+            raise ValueError(f"piece: expected indices in [0, {arr.shape[0] - 1}], got {piece!r}")
+    load = arr[k, 2] + (p - arr[k, 0]) * arr[k, 3]
+    return (p - marginal_cost) * np.maximum(load, 0.0) / TOKENS_PER_PRICE_UNIT
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,14 +176,15 @@ class Explanation:
     notes: list[str] = field(default_factory=list)
 
     def profit_curve(self, points_per_piece: int = 16) -> tuple[np.ndarray, np.ndarray]:
-        """Prices and exact profits along the path (each piece sampled, its ends included)."""
-        ps: list[np.ndarray] = []
-        vs: list[np.ndarray] = []
-        for p0, p1, f0, df in self.pieces:
-            p = np.linspace(p0, p1, max(points_per_piece, 2))
-            ps.append(p)
-            vs.append((p - self.marginal_cost) * np.maximum(f0 + df * (p - p0), 0.0) / 1e6)
-        return np.concatenate(ps), np.concatenate(vs)
+        """Prices and exact profits along the path (each piece sampled, its ends included).
+
+        Each piece's samples are evaluated on that piece (:func:`curve_from_pieces`), so a
+        breakpoint appears twice, once as the end of a piece and once as the start of the next.
+        """
+        n = max(points_per_piece, 2)
+        p = np.concatenate([np.linspace(p0, p1, n) for p0, p1, _, _ in self.pieces])
+        piece = np.repeat(np.arange(len(self.pieces)), n)
+        return p, curve_from_pieces(self.pieces, p, self.marginal_cost, piece=piece)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation (keys ``price``, ``profit``, ``breakpoints``,
@@ -161,11 +245,11 @@ def _breakpoints(
     out = []
     for bp in raw:
         p = float(bp["price"])
-        load = _load_at(p, pieces)
+        profit = curve_from_pieces(pieces, np.array(p), marginal_cost, side="left")
         out.append(
             {
                 "price": p,
-                "profit": (p - marginal_cost) * load / 1e6,
+                "profit": float(profit),
                 "starts_buying": [u for u, j in bp["entered"] if j == target],
                 "stops_buying": [u for u, j in bp["left"] if j == target],
                 "other_routes_opened": [[u, j] for u, j in bp["entered"] if j != target],
@@ -173,14 +257,6 @@ def _breakpoints(
             }
         )
     return out
-
-
-def _load_at(price: float, pieces: list[tuple[float, float, float, float]]) -> float:
-    for p0, p1, f0, df in pieces:
-        if p0 <= price <= p1:
-            return max(f0 + df * (price - p0), 0.0)
-    p0, _p1, f0, df = pieces[-1]
-    return max(f0 + df * (price - p0), 0.0)
 
 
 def explain_price(

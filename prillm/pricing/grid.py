@@ -7,11 +7,17 @@ iterations). Around the best grid point the bracket ``[p_{k-1}, p_{k+1}]`` is re
 section search. The profit is continuous and piecewise quadratic, so on a fine grid the bracket
 contains the global maximiser's piece and the refinement converges to it; on a coarse grid it
 can miss a narrow peak, which is what makes this a baseline rather than a certificate.
+
+:func:`price_sweep` is the grid's first step on its own, keeping what each solve found (the
+target's load, the support, the solver's iterations); :func:`profit_curve` keeps the profits
+only. Both run the same warm-started loop, so their profits are the same numbers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,23 +25,111 @@ import numpy as np
 from prillm._threads import limit_threads
 from prillm.pricing.problem import PricingProblem
 
-__all__ = ["solve"]
+__all__ = ["PriceSweep", "price_sweep", "profit_curve", "solve"]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 #: The refinement has converged when its bracket is this narrow (relative to ``max(1, p_max)``).
 _BRACKET_TOL = 1e-8
 
 
-def profit_curve(prob: PricingProblem, prices: np.ndarray) -> np.ndarray:
-    """Profit (USD) at each price, exact equilibria warm-started along the (sorted) prices."""
-    out = np.empty(len(prices))
+def _warm_sweep(prob: PricingProblem, prices: np.ndarray) -> Iterator[tuple[float, float, Any]]:
+    """``(price, scaled load, raw equilibrium)`` at each price, each solve warm-started from the
+    previous one's support (``raw`` is ``None`` when no user has demand)."""
     support = None
     with limit_threads():
-        for k, p in enumerate(prices):
+        for p in prices:
             load, raw = prob.load_at(float(p), support)
             support = None if raw is None else raw.support
-            out[k] = prob.profit_scaled(float(p), load)
+            yield float(p), load, raw
+
+
+def profit_curve(prob: PricingProblem, prices: np.ndarray) -> np.ndarray:
+    """Profit (USD, Eq. 2) at each price, exact equilibria warm-started along the (sorted) prices.
+
+    Examples
+    --------
+    >>> from prillm import Market, Preferences
+    >>> from prillm.pricing import make_problem
+    >>> mkt = Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e6, 1e6])
+    >>> prob = make_problem(mkt, Preferences(w_q=1.0, w_d=0.0), 0, 4.0, 0.0, 0.0)
+    >>> profit_curve(prob, np.array([0.0, 1.0, 2.0, 4.0])).round(6).tolist()
+    [0.0, 0.75, 1.0, 0.0]
+    """
+    out = np.empty(len(prices))
+    for k, (p, load, _) in enumerate(_warm_sweep(prob, prices)):
+        out[k] = prob.profit_scaled(p, load)
     return out
+
+
+@dataclass(frozen=True)
+class PriceSweep:
+    """The target's exact equilibrium at each price of a grid (:func:`price_sweep`).
+
+    Attributes
+    ----------
+    prices
+        ``(N,)`` the target's prices (USD per million tokens), as given.
+    load
+        ``(N,)`` the target's equilibrium load ``F_s(p)`` (tokens, Eq. 13).
+    profit
+        ``(N,)`` its profit ``(p - c_s) F_s(p) / 1e6`` (USD, Eq. 2); the values of
+        :func:`profit_curve`.
+    support
+        ``(N, n_a, m)`` which routes carry flow, for the users with demand
+        (:attr:`PricingProblem.active`).
+    iterations
+        ``(N,)`` the linear solves of each (warm-started) active-set solve.
+    """
+
+    prices: np.ndarray
+    load: np.ndarray
+    profit: np.ndarray
+    support: np.ndarray
+    iterations: np.ndarray
+
+
+def price_sweep(prob: PricingProblem, prices: np.ndarray) -> PriceSweep:
+    """The target's equilibrium along the (sorted) prices, as :func:`profit_curve` computes it.
+
+    Each price's equilibrium is solved exactly by the active-set method on the problem's scaled
+    arrays (:meth:`PricingProblem.solve`, not certified), warm-started from the previous
+    price's support: neighbouring prices share most of their support, so a solve usually takes
+    one or two linear solves.
+
+    Parameters
+    ----------
+    prob
+        The problem (:func:`~prillm.pricing.make_problem`).
+    prices
+        ``(N,)`` prices of the target, best in increasing order (for the warm starts).
+
+    Returns
+    -------
+    PriceSweep
+
+    Examples
+    --------
+    >>> from prillm import Market, Preferences
+    >>> from prillm.pricing import make_problem
+    >>> mkt = Market(demand=[1e6], price=[1.0, 2.0], capacity=[1e6, 1e6])
+    >>> prob = make_problem(mkt, Preferences(w_q=1.0, w_d=0.0), 0, 5.0, 0.0, 0.0)
+    >>> sweep = price_sweep(prob, np.array([1.0, 2.0, 5.0]))
+    >>> sweep.load.round(3).tolist()
+    [750000.0, 500000.0, 0.0]
+    >>> sweep.support[:, 0].tolist()  # the user's routes to the target and to the rival
+    [[True, True], [True, True], [False, True]]
+    """
+    p = np.asarray(prices, dtype=float)
+    n = len(p)
+    load, profit, iterations = np.empty(n), np.empty(n), np.zeros(n, dtype=int)
+    support = np.zeros((n, *prob.shape), dtype=bool)
+    for k, (price, scaled, raw) in enumerate(_warm_sweep(prob, p)):
+        load[k] = scaled * prob.d_scale
+        profit[k] = prob.profit_scaled(price, scaled)
+        if raw is not None:
+            support[k] = raw.support
+            iterations[k] = raw.iterations
+    return PriceSweep(prices=p, load=load, profit=profit, support=support, iterations=iterations)
 
 
 def solve(
