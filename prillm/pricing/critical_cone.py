@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from prillm.pricing.affine import AffineSupport
-from prillm.pricing.path_system import TOL, PathSystem
+from prillm.pricing.path_system import PathSystem, zero_tolerance
 from prillm.pricing.problem import PricingProblem
 
 __all__ = [
@@ -129,7 +129,7 @@ def classify(
     prob: PricingProblem, support: np.ndarray, x: np.ndarray, mu: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Strictly used and degenerate routes from full flow and reduced-cost arrays."""
-    xtol = TOL * prob.demand[:, None]
-    used = support & (x > xtol)
-    degenerate = (support & ~used) | (~support & (mu <= TOL))
+    tol = zero_tolerance(support, prob.demand, prob.capa)  # the path's own tolerances
+    used = support & (x > tol)
+    degenerate = (support & ~used) | (~support & (mu <= tol))
     return used, degenerate

@@ -17,13 +17,42 @@ from prillm.equilibrium.kkt import factor, kkt_matrix, solve_factored, system_we
 from prillm.pricing.affine import AffineSupport
 from prillm.pricing.problem import PricingProblem
 
-__all__ = ["EMPTY", "TOL", "ZERO_SLOPE", "NearRoutes", "PathSystem"]
+__all__ = ["EMPTY", "TOL", "ZERO_SLOPE", "NearRoutes", "PathSystem", "zero_tolerance"]
 
-#: A route is degenerate when its flow is at most ``TOL D_i`` or its reduced cost at most ``TOL``.
+#: A route is degenerate when its gap is at most ``TOL min(1, D_i / K_j)`` (see
+#: :func:`zero_tolerance`): a flow of at most ``TOL min(D_i, K_j)``, a reduced cost of at most
+#: ``TOL min(1, D_i / K_j)``.
 TOL = 1e-10
 #: A slope of the gap counts as zero below this fraction of the largest slope term.
 ZERO_SLOPE = 1e-11
 EMPTY = np.zeros(0, dtype=np.intp)
+
+
+def zero_tolerance(
+    support: np.ndarray,
+    demand: np.ndarray,
+    capa: np.ndarray,
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
+) -> np.ndarray:
+    """The zero tolerance of each route's distance to its boundary (flow on the support,
+    reduced cost off it), the same in gap units for both: ``|g_ij| <= TOL min(1, D_i / K_j)``.
+
+    A degenerate route may change sides at a breakpoint: a used route leaves with flow ``x``
+    and gets the reduced cost ``-x / K_j``; an unused one enters with reduced cost ``mu`` and
+    gets the flow ``-K_j mu``. The tolerance bounds both: whichever side the route ends on,
+    its flow is off by at most ``TOL D_i`` and its reduced cost by at most ``TOL``, both below
+    the path's certification tolerance. (A reduced-cost tolerance of ``TOL`` alone let a route
+    enter with a flow of ``-K_j TOL``, and scaled capacities ``K_j`` are often 20-500.)
+
+    ``support``, ``rows``, ``cols``: boolean ``(n, m)`` (or flat entries at ``rows, cols``).
+    """
+    if rows is None or cols is None:
+        d, k = demand[:, None], capa[None, :]
+    else:
+        d, k = demand[rows], capa[cols]
+    gap = TOL * np.minimum(1.0, d / k)
+    return np.where(support, k * gap, gap)
 
 
 class PathSystem:
@@ -59,7 +88,7 @@ class PathSystem:
         self.ac = self.af * self.cost0  # a_ij c0_ij
         self.wx = np.where(self.support, -self.capa, 1.0)  # distance = wx * gap
         self.sgn = np.where(self.support, -1.0, 1.0)  # candidate: sgn * dgap < -tol
-        self.tolx = np.where(self.support, TOL * self.demand[:, None], TOL)
+        self.tolx = zero_tolerance(self.support, self.demand, self.capa)
         # flat views for assignments by position
         self._flat = {
             name: getattr(self, name).reshape(-1)
@@ -78,7 +107,7 @@ class PathSystem:
         self.residual = self.dresidual = np.zeros(0)
         self.tol_g = 0.0
         # the largest zero tolerance of a distance in gap units (x / K on the support, mu off it)
-        self.tol_gap = TOL * max(1.0, float(self.demand.max()) / float(self.capa.min()))
+        self.tol_gap = TOL
 
     def marked(self, idx: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """Whether each flat position of ``idx`` is among ``marks`` (a boolean per entry)."""
@@ -104,7 +133,7 @@ class PathSystem:
         flat["ac"][idx] = onf * flat["cost0"][idx]
         flat["wx"][idx] = np.where(on, -self.capa[cols], 1.0)
         flat["sgn"][idx] = 1.0 - 2.0 * onf
-        flat["tolx"][idx] = np.where(on, TOL * self.demand[rows], TOL)
+        flat["tolx"][idx] = zero_tolerance(on, self.demand, self.capa, rows, cols)
         self._changed.append(idx)
 
     def solve(self, p: float) -> None:
