@@ -100,7 +100,7 @@ from prillm.equilibrium import EquilibriumError
 from prillm.pricing.critical_cone import PathError, choose_direction
 from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
-from prillm.pricing.support_bisection import bisection_path
+from prillm.pricing.support_bisection import repair_pieces
 
 __all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
 
@@ -145,6 +145,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             "breakpoints": [],
             "best": best,
             "kkt_max_violation": 0.0,
+            "piece_violations": [0.0],
             "linear_solves": 0,
             "zero_length_pieces": 0,
             "near_set_pieces": 0,
@@ -163,6 +164,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         solves += choose_direction(system, p, deg, np.zeros(deg.size, bool))
     pieces: list[tuple[float, float, float, float]] = []
     events: list[tuple[float, np.ndarray, np.ndarray]] = []
+    violations: list[float] = []  # per piece: the larger of its two end checks
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
@@ -189,7 +191,6 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             near = NearRoutes(system, near_count) if 0 < near_count <= n * m // 4 else None
             t = max(system.ratio_test(), 0.0)
             p_next = _next_price(p, t, p_max)
-        worst = max(worst, start)
         if p_next <= p:
             zero_len += 1
         load0, dload = float(system.loads[s]), float(system.dloads[s])
@@ -200,10 +201,12 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         last = p_next >= p_max
         if view is not None:
             hit = EMPTY if last else view.hits(t)
-            worst = max(worst, view.end(system, p_next - p))
+            violation = max(start, view.end(system, p_next - p))
         else:
             hit = EMPTY if last else system.hits(t)
-            worst = max(worst, system.end(p_next - p))
+            violation = max(start, system.end(p_next - p))
+        violations.append(violation)
+        worst = max(worst, violation)
         if last:
             break
         if len(pieces) >= max_pieces:
@@ -229,6 +232,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         ],
         "best": (best_p, best_v),
         "kkt_max_violation": worst,
+        "piece_violations": violations,
         "linear_solves": solves,
         "zero_length_pieces": zero_len,
         "near_set_pieces": near_pieces,
@@ -269,6 +273,7 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     price, value = path["best"]
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
+    repaired = 0
     if worst <= CERTIFY_TOL:
         status = "global_optimum"
         reason = (
@@ -276,25 +281,27 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             f"{worst:.1e}); the profit is a quadratic on each, maximised in closed form"
         )
     else:
+        failing = sum(v > CERTIFY_TOL for v in path["piece_violations"])
         status = "not_certified"
         reason = (
-            f"exact price path: a piece violates the KKT conditions by {worst:.1e} "
-            f"(> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
+            f"exact price path: {failing} of {pieces} pieces violate the KKT conditions by up "
+            f"to {worst:.1e} (> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
         )
-        repair = _repair(prob, [float(b["price"]) for b in path["breakpoints"]])
+        with limit_threads():
+            repair = _repair(prob, path)
         if repair is not None and repair["ok"]:
             price, value = repair["best"]
             status = "global_optimum"
+            repaired = repair["repaired"]
             reason = (
-                f"exact price path repaired (its pieces violated the KKT conditions by "
-                f"{worst:.1e}): {len(repair['pieces'])} pieces rebuilt from "
-                f"{repair['solves']} certified equilibria, supports located by bisection; the "
-                "profit is a quadratic on each, maximised in closed form"
+                f"exact price path repaired: the {failing} of {pieces} pieces that violated the "
+                f"KKT conditions (by up to {worst:.1e}) rebuilt from {repair['solves']} "
+                f"certified equilibria, supports located by bisection; the other pieces checked "
+                f"at both ends (KKT violation <= {CERTIFY_TOL:.0e}); the profit is a quadratic "
+                "on each, maximised in closed form"
             )
+            path["breakpoints"] = _repaired_breakpoints(prob, path, repair)
             path["pieces"] = repair["pieces"]
-            path["breakpoints"] = [
-                {"price": b, "entered": [], "left": []} for _, b in repair["breakpoints"]
-            ]
             pieces = len(repair["pieces"])
         elif repair is not None:
             reason += (
@@ -310,6 +317,7 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         "pieces": path["pieces"],
         "path_profit": value,
         "kkt_max_violation": worst,
+        "repaired_pieces": repaired,
         "linear_solves": path["linear_solves"],
         "zero_length_pieces": path["zero_length_pieces"],
         "certificate": "global optimum over the listed pieces (profit quadratic on each)",
@@ -319,12 +327,23 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     return float(price), diag
 
 
-def _repair(prob: PricingProblem, hints: list[float]) -> dict[str, Any] | None:
-    """The path rebuilt from certified equilibria (None when one cannot be certified).
-
-    ``hints``: the double-precision path's breakpoints, where the rebuilt path's are expected.
-    """
+def _repair(prob: PricingProblem, path: dict[str, Any]) -> dict[str, Any] | None:
+    """The failing pieces of ``path`` rebuilt from certified equilibria (None when one cannot
+    be certified); see :func:`~prillm.pricing.support_bisection.repair_pieces`."""
     try:
-        return bisection_path(prob, hints=hints)
+        return repair_pieces(prob, path["pieces"], path["piece_violations"], CERTIFY_TOL)
     except EquilibriumError:
         return None
+
+
+def _repaired_breakpoints(
+    prob: PricingProblem, path: dict[str, Any], repair: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The path's breakpoints outside the rebuilt runs (with their routes), the ends of the
+    runs inside ``(p_min, p_max)`` and the breakpoints located in them (routes not listed)."""
+    runs = repair["runs"]
+    kept = [b for b in path["breakpoints"] if not any(a <= b["price"] <= c for a, c in runs)]
+    ends = [p for run in runs for p in run if prob.p_min < p < prob.p_max]
+    new = sorted(set(ends) | set(repair["breakpoints"]))
+    kept.extend({"price": p, "entered": [], "left": []} for p in new)
+    return sorted(kept, key=lambda b: b["price"])
