@@ -163,7 +163,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     if deg.size:
         solves += choose_direction(system, p, deg, np.zeros(deg.size, bool))
     pieces: list[tuple[float, float, float, float]] = []
-    events: list[tuple[float, np.ndarray, np.ndarray]] = []
+    events: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
     violations: list[float] = []  # per piece: the larger of its two end checks
     best_p, best_v = p, -math.inf
     worst = 0.0
@@ -218,7 +218,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         guess = system.marked(deg, hit) & ~before
         solves += choose_direction(system, p_next, deg, guess)
         after = system.in_support(deg)
-        events.append((p_next, deg[after & ~before], deg[before & ~after]))
+        events.append((p_next, deg, before, after))  # routes listed at the end
         p = p_next
 
     def pairs(flat: np.ndarray) -> list[tuple[str, str]]:
@@ -227,8 +227,12 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     return {
         "pieces": pieces,
         "breakpoints": [
-            {"price": price, "entered": pairs(inn), "left": pairs(out)}
-            for price, inn, out in events
+            {
+                "price": price,
+                "entered": pairs(deg[after & ~before]),
+                "left": pairs(deg[before & ~after]),
+            }
+            for price, deg, before, after in events
         ],
         "best": (best_p, best_v),
         "kkt_max_violation": worst,

@@ -11,9 +11,10 @@ with a bound that proves nothing happens outside them (see :mod:`prillm.pricing.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dpotrs
 
 from prillm.equilibrium import KKTMatrix
-from prillm.equilibrium.kkt import factor, kkt_matrix, solve_factored, system_weights
+from prillm.equilibrium.kkt import factor, kkt_matrix, system_weights
 from prillm.pricing.affine import AffineSupport
 from prillm.pricing.problem import PricingProblem
 
@@ -26,6 +27,8 @@ TOL = 1e-10
 #: A slope of the gap counts as zero below this fraction of the largest slope term.
 ZERO_SLOPE = 1e-11
 EMPTY = np.zeros(0, dtype=np.intp)
+#: Up to this many positions, :meth:`PathSystem.assign` assigns scalars (cheaper than indexing).
+_FEW = 8
 
 
 def zero_tolerance(
@@ -53,6 +56,16 @@ def zero_tolerance(
         d, k = demand[rows], capa[cols]
     gap = TOL * np.minimum(1.0, d / k)
     return np.where(support, k * gap, gap)
+
+
+def _potrs(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``M^{-1}`` applied to each row of the C-ordered ``(k, size)`` array ``rhs`` (overwritten),
+    from the Cholesky factor of :func:`~prillm.equilibrium.kkt.factor`: LAPACK reads the
+    transpose as a Fortran-ordered ``(size, k)`` array, so nothing is copied."""
+    sol, info = dpotrs(chol, rhs.T, lower=1, overwrite_b=1)
+    if info != 0:
+        raise ValueError(f"dpotrs: illegal argument {-info}")
+    return sol.T
 
 
 class PathSystem:
@@ -89,6 +102,10 @@ class PathSystem:
         self.wx = np.where(self.support, -self.capa, 1.0)  # distance = wx * gap
         self.sgn = np.where(self.support, -1.0, 1.0)  # candidate: sgn * dgap < -tol
         self.tolx = zero_tolerance(self.support, self.demand, self.capa)
+        # per position, for :meth:`assign`: -K_j and the tolerances on and off the support
+        self._neg_capa = np.broadcast_to(-self.capa, (n, m)).reshape(-1).copy()
+        self._tol_on = zero_tolerance(np.ones((n, m), bool), self.demand, self.capa).reshape(-1)
+        self._tol_off = zero_tolerance(np.zeros((n, m), bool), self.demand, self.capa).ravel()
         # flat views for assignments by position
         self._flat = {
             name: getattr(self, name).reshape(-1)
@@ -126,6 +143,19 @@ class PathSystem:
         if idx.size == 0:
             return
         flat = self._flat
+        if idx.size <= _FEW:  # a handful of routes (the usual breakpoint): scalar assignments
+            sup, af, ac, wx, sgn, tolx = (
+                flat[k] for k in ("support", "af", "ac", "wx", "sgn", "tolx")
+            )
+            c0, neg_k, tol_on, tol_off = flat["cost0"], self._neg_capa, self._tol_on, self._tol_off
+            for k, o in zip(idx.tolist(), on.tolist(), strict=True):
+                sup[k] = o
+                if o:
+                    af[k], ac[k], wx[k], sgn[k], tolx[k] = 1.0, c0[k], neg_k[k], -1.0, tol_on[k]
+                else:
+                    af[k], ac[k], wx[k], sgn[k], tolx[k] = 0.0, 0.0, 1.0, 1.0, tol_off[k]
+            self._changed.append(idx)
+            return
         rows, cols = np.divmod(idx, self.shape[1])
         onf = on.astype(float)
         flat["support"][idx] = on
@@ -159,29 +189,47 @@ class PathSystem:
             changed = np.concatenate(self._changed) if self._changed else EMPTY
             self._changed.clear()
             chol = factor(kkt.matrix(self.support, changed))
+        # the row terms r = D + (a c(p)) K and the column terms q = 1^T (a c(p)), value and
+        # slope in p, as rows of (2, n) and (2, m) arrays (c(p) moves on column s only)
+        row = np.empty((2, n))
+        np.multiply(af[:, s], dcol * capa[s], out=row[1])
+        np.matmul(ac, capa, out=row[0])
+        row[0] += self.demand
+        row[0] += p * row[1]
+        col = np.zeros((2, m))
+        np.matmul(ones, ac, out=col[0])
         ns = float(nj[s])
-        col = np.zeros((m, 2))  # column terms q of the value and of the slope
-        col[:, 0] = ones @ ac
-        col[s, 0] += dcol * p * ns
-        col[s, 1] = dcol * ns
-        row = np.empty((n, 2))  # row terms r: D + (a c(p)) K, and their slope
-        slope_s = np.multiply(af[:, s], dcol * capa[s], out=row[:, 1])
-        value = np.add(ac @ capa, self.demand, out=row[:, 0])
-        value += p * slope_s
-        lam2, loads2 = solve_factored(chol, af, weight, users, row, col)
-        # the primal residual, value and slope, of the equations the recovery does not satisfy
-        # by construction: the demands sum_j x_ij = D_i in the users' system (where the loads
-        # are computed from the multipliers), the loads F_j = sum_i x_ij in the providers'
+        col[0, s] += dcol * p * ns
+        col[1, s] = dcol * ns
+        # the kernel's recovery (:func:`~prillm.equilibrium.kkt.solve_factored`) on the
+        # transposed layout: both right-hand sides in one LAPACK call, no copies; then the
+        # primal residual, value and slope, of the equations the recovery does not satisfy by
+        # construction: the demands sum_j x_ij = D_i in the users' system (the loads computed
+        # from the multipliers), the loads F_j = sum_i x_ij in the providers'
         if users:
-            res = lam2 * rowk[:, None]
-            res -= af @ loads2
+            rhs = (col * weight) @ af.T
+            np.subtract(row, rhs, out=rhs)
+            lam_t = _potrs(chol, rhs)
+            loads_t = lam_t @ af
+            loads_t -= col
+            loads_t *= weight
+            res = lam_t * rowk
+            res -= loads_t @ af.T
             res -= row
         else:
-            res = loads2 * (1.0 + nj)[:, None]
-            res -= capa[:, None] * (af.T @ lam2 - col)
-        self.residual, self.dresidual = res.T
-        self.lam, self.dlam = lam2.T.copy()
-        self.loads, self.dloads = loads_t = loads2.T.copy()
+            rhs = (row * weight) @ af
+            rhs -= col
+            loads_t = _potrs(chol, rhs)
+            lam_t = loads_t @ af.T
+            lam_t += row
+            lam_t *= weight
+            res = lam_t @ af
+            res -= col
+            res *= capa
+            np.subtract(loads_t * (1.0 + nj), res, out=res)
+        self.residual, self.dresidual = res
+        self.lam, self.dlam = lam_t
+        self.loads, self.dloads = loads_t
         self.u, self.du = u_t = loads_t / capa
         u_t[0, s] += dcol * p
         u_t[1, s] += dcol
