@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.bench_pricing import bench_market
-from prillm import solve_equilibrium
+from prillm import Market, Preferences, solve_equilibrium
 from prillm.pricing import exact, optimal_price, path_system
 from prillm.pricing.path_system import TOL, zero_tolerance
 from prillm.pricing.problem import make_problem
@@ -168,3 +168,73 @@ def test_exact_solve_repairs_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     assert math.isclose(diag["path_profit"], clean["path_profit"], rel_tol=1e-12)
     prices = [b["price"] for b in diag["breakpoints"]]
     assert prices == sorted(prices)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
+    """Capacities from 1e-3 to 1e13 x the demand: "global optimum" only with every piece
+    certified (checked at both ends, or rebuilt from certified equilibria), and then the profit
+    beats a grid of certified equilibria and the pieces are the equilibrium's loads."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    demand = rng.uniform(1e3, 1e6, n)
+    market = Market(
+        demand=demand,
+        price=rng.uniform(0.5, 20, m),
+        capacity=10.0 ** rng.uniform(-3, 13, m) * demand.sum(),
+        latency=rng.uniform(0, 1, (n, m)),
+    )
+    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    res = optimal_price(market, prefs, 0)
+    d = res.diagnostics
+    if res.status != "global_optimum":
+        assert res.status == "not_certified" and "repair" in res.reason
+        return
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    path = exact.price_path(prob)
+    flagged = any(
+        max(v, r) > exact.CERTIFY_TOL
+        for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
+    )
+    assert ("repaired" in res.reason) == flagged == (d["repaired_pieces"] > 0)
+    grid = np.linspace(res.p_min, res.p_max, 301)
+    assert res.profit >= max(_profit(market, prefs, float(p)) for p in grid) * (1 - 1e-9)
+    for p in rng.uniform(res.p_min, res.p_max, 8):
+        eq = solve_equilibrium(market.with_price(0, float(p)), prefs)
+        got = _load_on(d["pieces"], float(p))
+        assert math.isclose(got, eq.loads[0], rel_tol=1e-7, abs_tol=1e-9 * demand.sum())
+
+
+def test_checks_below_their_resolution_do_not_certify() -> None:
+    """At a capacity of 5e12 x the demand a piece can pass its checks (3e-11) with a load off by
+    4e-4 of the demand: its checks cannot resolve the tolerance, so it is rebuilt too."""
+    rng = np.random.default_rng(100)  # the market of the extreme-capacity test, seed 0
+    n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    demand = rng.uniform(1e3, 1e6, n)
+    market = Market(
+        demand=demand,
+        price=rng.uniform(0.5, 20, m),
+        capacity=10.0 ** rng.uniform(-3, 13, m) * demand.sum(),
+        latency=rng.uniform(0, 1, (n, m)),
+    )
+    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    path = exact.price_path(prob)
+    # the planted condition: a piece that passes its checks and is wrong
+    wrong = []
+    for (a, b, f0, d0), v, r in zip(
+        path["pieces"], path["piece_violations"], path["piece_resolutions"], strict=True
+    ):
+        p = 0.5 * (a + b)
+        true = solve_equilibrium(market.with_price(0, p), prefs).loads[0]
+        if v <= exact.CERTIFY_TOL and abs(f0 + (p - a) * d0 - true) > 1e-6 * demand.sum():
+            wrong.append(r)
+    assert wrong and min(wrong) > exact.CERTIFY_TOL  # ... and its checks say they cannot tell
+    res = optimal_price(market, prefs, 0)
+    assert res.status == "global_optimum" and "check it only to" in res.reason
+    for a, b, f0, d0 in res.diagnostics["pieces"]:
+        if b - a <= 1e-9 * max(1.0, a):
+            continue  # the bracket of a located breakpoint (1e-12 wide; the load drops in it)
+        p = 0.5 * (a + b)
+        true = solve_equilibrium(market.with_price(0, p), prefs).loads[0]
+        assert math.isclose(f0 + (p - a) * d0, true, rel_tol=1e-9, abs_tol=1e-9 * demand.sum())

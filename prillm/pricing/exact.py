@@ -29,7 +29,12 @@ The path
 Every piece is checked at both ends (flows >= 0 on the support, reduced costs >= 0 off it,
 demand met by the flows, loads equal to the flows' column sums); the largest violation is
 reported as the certificate together with the list of breakpoints (price, routes entering,
-routes leaving).
+routes leaving). The optimum is certified when every piece's violation is at most
+:data:`CERTIFY_TOL`. The pieces that fail (extreme scales: a capacity of 1e12 x the demand)
+are rebuilt, one run of consecutive failing pieces at a time, from certified equilibria by
+support bisection over that run's interval only
+(:func:`~prillm.pricing.support_bisection.repair_pieces`); the pieces that pass keep their
+own certificate.
 
 Cost of a piece
 ---------------
@@ -70,18 +75,27 @@ organised around keeping both low.
   routes, a handful of flat positions. The 0/1 support, the masked costs ``a_ij c0_ij`` and the
   per-route arrays are assigned at those positions (exact, nothing accumulates); the row and
   column sums the right-hand sides need are recomputed from them by four BLAS matrix-vector
-  products per piece; the KKT matrix is updated in place by BLAS rank-one terms (``dger``) over
-  the changed rows (or columns) only (:class:`~prillm.pricing.affine.SupportMatrix`, told which
-  positions changed, and rebuilt from scratch every 32 updates). The critical-cone QP of step 3
-  likewise reads the slopes at the degenerate positions only.
+  products per piece; the KKT matrix is rebuilt for each piece while that is cheap
+  (``n m min(n, m)`` up to :data:`~prillm.pricing.path_system.FRESH_MATRIX_MAX`, about 60 x
+  60), else updated in place by BLAS rank-one terms (``dger``) over the changed rows (or
+  columns) only (:class:`~prillm.equilibrium.KKTMatrix`, told which positions changed, and
+  rebuilt from scratch every 32 updates). The critical-cone QP of step 3 likewise reads the
+  slopes at the degenerate positions only.
 * **A fresh factorisation per piece.** Rank-one Cholesky up- and downdates would save the
   ``O(min(n, m)^3)`` factorisation, but each one is a sequential loop over the columns, which
   in Python costs more than LAPACK's factorisation at these sizes (``dpotrf`` on a 100 x 100
   matrix takes tens of microseconds); the factorisation is not the bottleneck of a piece.
 
 Zero tests are relative: a slope ``dg`` counts as zero below ``1e-11`` times the largest slope
-term ``max(|du|, |dlambda|, w_p)``; a route is degenerate at a breakpoint when its flow is at most
-``1e-10 D_i`` or its reduced cost at most ``1e-10`` (scaled units).
+term ``max(|du|, |dlambda|, w_p)``; a route is degenerate at a breakpoint when its gap is at most
+``1e-10 min(1, D_i / K_j)`` (scaled units; :func:`~prillm.pricing.path_system.zero_tolerance`):
+its flow at most ``1e-10 min(D_i, K_j)``, its reduced cost at most ``1e-10 min(1, D_i / K_j)``.
+A degenerate route may change sides at its breakpoint, and its value then carries over (a
+reduced cost ``mu`` becomes the flow ``-K_j mu``), so the tolerance is one in gap units: the
+carried-over value is at most ``1e-10 D_i`` as a flow and ``1e-10`` as a reduced cost, below
+:data:`CERTIFY_TOL`. (A reduced-cost tolerance of ``1e-10`` whatever ``K_j`` let routes enter
+with flows of ``-K_j 1e-10``; scaled capacities of 20-500 are ordinary, and such paths failed
+their checks.)
 
 References
 ----------
@@ -146,6 +160,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             "best": best,
             "kkt_max_violation": 0.0,
             "piece_violations": [0.0],
+            "piece_resolutions": [0.0],
             "linear_solves": 0,
             "zero_length_pieces": 0,
             "near_set_pieces": 0,
@@ -165,6 +180,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     pieces: list[tuple[float, float, float, float]] = []
     events: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
     violations: list[float] = []  # per piece: the larger of its two end checks
+    resolutions: list[float] = []  # per piece: what those checks can resolve
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
@@ -206,6 +222,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             hit = EMPTY if last else system.hits(t)
             violation = max(start, system.end(p_next - p))
         violations.append(violation)
+        resolutions.append(system.resolution)
         worst = max(worst, violation)
         if last:
             break
@@ -237,6 +254,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         "best": (best_p, best_v),
         "kkt_max_violation": worst,
         "piece_violations": violations,
+        "piece_resolutions": resolutions,
         "linear_solves": solves,
         "zero_length_pieces": zero_len,
         "near_set_pieces": near_pieces,
@@ -278,18 +296,28 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
     repaired = 0
-    if worst <= CERTIFY_TOL:
+    # a piece is certified by its checks when they pass and can resolve the tolerance
+    unresolved = sum(r > CERTIFY_TOL for r in path["piece_resolutions"])
+    coarsest = max(path["piece_resolutions"])
+    if worst <= CERTIFY_TOL and not unresolved:
         status = "global_optimum"
         reason = (
             f"exact price path: {pieces} pieces, each checked at both ends (KKT violation "
-            f"{worst:.1e}); the profit is a quadratic on each, maximised in closed form"
+            f"{worst:.1e}, resolved to {coarsest:.0e}); the profit is a quadratic on each, "
+            "maximised in closed form"
         )
     else:
-        failing = sum(v > CERTIFY_TOL for v in path["piece_violations"])
+        failing = sum(
+            max(v, r) > CERTIFY_TOL
+            for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
+        )
         status = "not_certified"
+        why = f"violate the KKT conditions by up to {worst:.1e} (> {CERTIFY_TOL:.0e})"
+        if unresolved:
+            why += f" or check it only to {coarsest:.0e} (a capacity dwarfs the demand)"
         reason = (
-            f"exact price path: {failing} of {pieces} pieces violate the KKT conditions by up "
-            f"to {worst:.1e} (> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
+            f"exact price path: {failing} of {pieces} pieces {why}; the price is the best on "
+            "the path as computed"
         )
         with limit_threads():
             repair = _repair(prob, path)
@@ -298,11 +326,11 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             status = "global_optimum"
             repaired = repair["repaired"]
             reason = (
-                f"exact price path repaired: the {failing} of {pieces} pieces that violated the "
-                f"KKT conditions (by up to {worst:.1e}) rebuilt from {repair['solves']} "
-                f"certified equilibria, supports located by bisection; the other pieces checked "
-                f"at both ends (KKT violation <= {CERTIFY_TOL:.0e}); the profit is a quadratic "
-                "on each, maximised in closed form"
+                f"exact price path repaired: the {failing} of {pieces} pieces that {why} "
+                f"rebuilt from {repair['solves']} certified equilibria, supports located by "
+                "bisection; the "
+                f"other pieces checked at both ends (KKT violation <= {CERTIFY_TOL:.0e}); the "
+                "profit is a quadratic on each, maximised in closed form"
             )
             path["breakpoints"] = _repaired_breakpoints(prob, path, repair)
             path["pieces"] = repair["pieces"]
@@ -335,7 +363,11 @@ def _repair(prob: PricingProblem, path: dict[str, Any]) -> dict[str, Any] | None
     """The failing pieces of ``path`` rebuilt from certified equilibria (None when one cannot
     be certified); see :func:`~prillm.pricing.support_bisection.repair_pieces`."""
     try:
-        return repair_pieces(prob, path["pieces"], path["piece_violations"], CERTIFY_TOL)
+        flags = [
+            max(v, r)
+            for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
+        ]
+        return repair_pieces(prob, path["pieces"], flags, CERTIFY_TOL)
     except EquilibriumError:
         return None
 

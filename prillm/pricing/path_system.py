@@ -10,6 +10,8 @@ with a bound that proves nothing happens outside them (see :mod:`prillm.pricing.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg.lapack import dpotrs
 
@@ -39,6 +41,16 @@ EMPTY = np.zeros(0, dtype=np.intp)
 #: BLAS on one thread: a rebuild is 7-10 % faster at 50 x 50, on a par at 70 x 70, and the
 #: updates by changed lines win from 100 x 100 on).
 FRESH_MATRIX_MAX = 250_000
+#: The end checks of a piece resolve a violation down to about ``RESOLUTION_FACTOR eps
+#: sqrt(n + m) max K_j`` (scaled units; ``K_j`` over the providers in use): a flow is
+#: ``x_ij = -K_j g_ij``, its gap ``g_ij = c0_ij + u_j - lambda_i`` a difference of terms that
+#: add up to at most 6 (``|c| <= 1``, ``lambda in [-1, 3]``, ``u_j <= 2``, by
+#: :func:`~prillm.equilibrium.problem_scales`), each rounded, and the loads are recovered by
+#: sums over the ``n + m`` lines (rounding errors add like ``sqrt(n + m)``). A piece whose
+#: resolution exceeds the certification tolerance is not certified by its checks, however
+#: small the violation they compute (at capacities of 1e12 x the demand a piece that checked out
+#: to 3e-11 carried a load off by 4e-4 of the demand).
+RESOLUTION_FACTOR = 48.0
 #: Up to this many positions, :meth:`PathSystem.assign` assigns scalars (cheaper than indexing).
 _FEW = 8
 
@@ -138,6 +150,8 @@ class PathSystem:
         self.lam = self.dlam = self.loads = self.dloads = self.u = self.du = np.zeros(0)
         self.residual = self.dresidual = np.zeros(0)
         self.tol_g = 0.0
+        self.resolution = 0.0
+        self._res_factor = RESOLUTION_FACTOR * np.finfo(float).eps * math.sqrt(n + m)
         # the largest zero tolerance of a distance in gap units (x / K on the support, mu off it)
         self.tol_gap = TOL
 
@@ -248,6 +262,8 @@ class PathSystem:
         self.u, self.du = u_t = loads_t / capa
         u_t[0, s] += dcol * p
         u_t[1, s] += dcol
+        # what the end checks can resolve on this support (see :data:`RESOLUTION_FACTOR`)
+        self.resolution = self._res_factor * float(capa.max(initial=0.0, where=nj > 0))
         self.tol_g = ZERO_SLOPE * max(
             float(np.abs(self.du).max()), float(np.abs(self.dlam).max()), abs(dcol)
         )

@@ -3,7 +3,9 @@
 The exact path (:mod:`prillm.pricing.exact`) follows the equilibrium's piecewise-affine path by
 its derivative, in double precision. When a capacity dwarfs the demand, the path's flows are a
 huge factor times small cost differences and its end checks can fail (the path then reports
-"not certified"). This module repairs such a path from certified equilibria only:
+"not certified"). This module repairs such a path from certified equilibria only, on the
+whole price range (:func:`bisection_path`) or only over the runs of pieces that fail their
+checks (:func:`repair_pieces`, what the exact method uses):
 
 1. Solve the equilibrium (:func:`prillm.solve_equilibrium`, with its accurate refinement and
    forward error bound) on a grid of prices over ``[p_min, p_max]``, plus two prices just
