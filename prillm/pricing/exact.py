@@ -170,7 +170,8 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     uid = prob.market.user_ids
     pid = prob.market.provider_ids
     raw = prob.solve(p)
-    system = PathSystem(prob, raw.support)  # active rows only (no zero-demand users here)
+    # active rows only (no zero-demand users here)
+    system = PathSystem(prob, raw.support, fine=CERTIFY_TOL)
     system.solve(p)
     solves = 1
     system.gaps()

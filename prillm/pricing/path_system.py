@@ -101,6 +101,9 @@ class PathSystem:
         The scaled problem.
     support
         The starting support, boolean ``(n, m)`` (copied).
+    fine
+        A resolution that needs no refinement: when the coarsest resolution of the checks over
+        any support (:data:`RESOLUTION_FACTOR`) is at most this, ``resolution`` keeps it.
 
     Notes
     -----
@@ -108,12 +111,13 @@ class PathSystem:
     multipliers and loads at the price and their slopes (scaled units), ``u`` and ``du`` the
     column terms of the gap ``g_ij = c0_ij + u_j - lam_i`` and its slope, and ``residual`` /
     ``dresidual`` the primal residuals (rows: flows minus demand; columns: loads minus the
-    flows' sums) and their slopes. After :meth:`gaps` the buffers ``gap``, ``dgap`` and
+    flows' sums) and their slopes, ``resolution`` what the end checks can resolve on the
+    support (:data:`RESOLUTION_FACTOR`). After :meth:`gaps` the buffers ``gap``, ``dgap`` and
     ``dist`` hold ``g``, ``dg`` and the signed distance to the boundary (the flow ``x`` on the
     support, the reduced cost ``mu`` off it).
     """
 
-    def __init__(self, prob: PricingProblem, support: np.ndarray) -> None:
+    def __init__(self, prob: PricingProblem, support: np.ndarray, fine: float = 0.0) -> None:
         n, m = prob.shape
         self.prob = prob
         self.shape = (n, m)
@@ -150,8 +154,11 @@ class PathSystem:
         self.lam = self.dlam = self.loads = self.dloads = self.u = self.du = np.zeros(0)
         self.residual = self.dresidual = np.zeros(0)
         self.tol_g = 0.0
-        self.resolution = 0.0
         self._res_factor = RESOLUTION_FACTOR * np.finfo(float).eps * math.sqrt(n + m)
+        # the coarsest resolution over any support; when even that is below ``fine``, it
+        # stands for every support (no need to find the providers in use at each piece)
+        self.resolution = self._res_factor * float(self.capa.max())
+        self._res_per_support = self.resolution > fine
         # the largest zero tolerance of a distance in gap units (x / K on the support, mu off it)
         self.tol_gap = TOL
 
@@ -263,7 +270,8 @@ class PathSystem:
         u_t[0, s] += dcol * p
         u_t[1, s] += dcol
         # what the end checks can resolve on this support (see :data:`RESOLUTION_FACTOR`)
-        self.resolution = self._res_factor * float(capa.max(initial=0.0, where=nj > 0))
+        if self._res_per_support:
+            self.resolution = self._res_factor * float(capa.max(initial=0.0, where=nj > 0))
         self.tol_g = ZERO_SLOPE * max(
             float(np.abs(self.du).max()), float(np.abs(self.dlam).max()), abs(dcol)
         )
