@@ -77,6 +77,7 @@ def test_near_set_path_is_the_full_path(
 ) -> None:
     market, prefs = random_market(np.random.default_rng(n + m), n, m, tightness=0.3)
     prob = make_problem(market, prefs, target, None, 0.0, 0.0)
+    monkeypatch.setattr(exact, "NEAR_MIN_SIZE", 2500)  # the near set at this size, too
     near = exact.price_path(prob)
     assert near["near_set_pieces"] > 0
     monkeypatch.setattr(exact, "NEAR_MIN_SIZE", n * m + 1)
