@@ -30,9 +30,11 @@ Every piece is checked at both ends (flows >= 0 on the support, reduced costs >=
 demand met by the flows, loads equal to the flows' column sums); the largest violation is
 reported as the certificate together with the list of breakpoints (price, routes entering,
 routes leaving). The optimum is certified when every piece's violation is at most
-:data:`CERTIFY_TOL`. The pieces that fail (extreme scales: a capacity of 1e12 x the demand)
-are rebuilt, one run of consecutive failing pieces at a time, from certified equilibria by
-support bisection over that run's interval only
+:data:`CERTIFY_TOL` and its checks can resolve that tolerance
+(:data:`~prillm.pricing.path_system.RESOLUTION_FACTOR`: a flow is ``K_j`` times a gap, so
+huge capacities blur the checks). The pieces that fail (extreme scales: a capacity of 1e12 x
+the demand) are rebuilt, one run of consecutive failing pieces at a time, from certified
+equilibria by support bisection over that run's interval only
 (:func:`~prillm.pricing.support_bisection.repair_pieces`); the pieces that pass keep their
 own certificate.
 
@@ -284,9 +286,11 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         ``diagnostics`` holds the breakpoints (the optimality certificate: the profit is an
         explicit quadratic on each piece between them), ``pieces``, ``n_breakpoints``,
         ``path_profit`` (the optimum on the path, USD), ``kkt_max_violation``,
-        ``linear_solves``, and ``status``: ``"global_optimum"`` when every piece was checked
-        at both ends to a KKT violation of at most :data:`CERTIFY_TOL`, ``"not_certified"``
-        otherwise.
+        ``check_resolution`` (the coarsest resolution of a piece's checks),
+        ``repaired_pieces`` (pieces rebuilt from certified equilibria), ``linear_solves``, and
+        ``status``: ``"global_optimum"`` when every piece was either checked at both ends to a
+        KKT violation of at most :data:`CERTIFY_TOL` by checks that resolve it, or rebuilt
+        from certified equilibria with its midpoint checked; ``"not_certified"`` otherwise.
 
     Raises
     ------
@@ -315,9 +319,15 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
         )
         status = "not_certified"
-        why = f"violate the KKT conditions by up to {worst:.1e} (> {CERTIFY_TOL:.0e})"
+        causes = []
+        if worst > CERTIFY_TOL:
+            causes.append(f"violate the KKT conditions by up to {worst:.1e} (> {CERTIFY_TOL:.0e})")
         if unresolved:
-            why += f" or check it only to {coarsest:.0e} (a capacity dwarfs the demand)"
+            causes.append(
+                f"have checks that resolve only {coarsest:.0e} (> {CERTIFY_TOL:.0e}; a capacity "
+                "dwarfs the demand)"
+            )
+        why = " or ".join(causes)
         reason = (
             f"exact price path: {failing} of {pieces} pieces {why}; the price is the best on "
             "the path as computed"
@@ -329,11 +339,10 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
             status = "global_optimum"
             repaired = repair["repaired"]
             reason = (
-                f"exact price path repaired: the {failing} of {pieces} pieces that {why} "
+                f"exact price path repaired: the {failing} of {pieces} pieces that {why} were "
                 f"rebuilt from {repair['solves']} certified equilibria, supports located by "
-                "bisection; the "
-                f"other pieces checked at both ends (KKT violation <= {CERTIFY_TOL:.0e}); the "
-                "profit is a quadratic on each, maximised in closed form"
+                f"bisection; the other pieces checked at both ends (KKT violation <= "
+                f"{CERTIFY_TOL:.0e}); the profit is a quadratic on each, maximised in closed form"
             )
             path["breakpoints"] = _repaired_breakpoints(prob, path, repair)
             path["pieces"] = repair["pieces"]
@@ -352,6 +361,7 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         "pieces": path["pieces"],
         "path_profit": value,
         "kkt_max_violation": worst,
+        "check_resolution": coarsest,
         "repaired_pieces": repaired,
         "linear_solves": path["linear_solves"],
         "zero_length_pieces": path["zero_length_pieces"],
