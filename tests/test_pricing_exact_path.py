@@ -116,3 +116,25 @@ def test_rebuilt_and_updated_matrices_give_the_same_path(monkeypatch: pytest.Mon
         assert np.allclose(a, b, rtol=1e-9, atol=1e-6)
     assert max(fresh["kkt_max_violation"], updated["kkt_max_violation"]) < 1e-12
     assert math.isclose(fresh["best"][1], updated["best"][1], rel_tol=1e-12)
+
+
+def test_assign_by_scalars_equals_assign_by_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handful of positions are assigned as scalars, more by array indexing: same arrays."""
+    from prillm.pricing import path_system
+
+    market, prefs = random_market(np.random.default_rng(4), 9, 7)
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    rng = np.random.default_rng(5)
+    start = rng.random(prob.shape) < 0.5
+    few, many = PathSystem(prob, start), PathSystem(prob, start)
+    for _ in range(20):
+        idx = rng.choice(start.size, size=int(rng.integers(1, 6)), replace=False)
+        on = rng.random(idx.size) < 0.5
+        few.assign(idx, on)
+        with monkeypatch.context() as mp:
+            mp.setattr(path_system, "_FEW", 0)  # the array path
+            many.assign(idx, on)
+    for name in ("support", "af", "ac", "wx", "sgn", "tolx"):
+        assert np.array_equal(getattr(few, name), getattr(many, name)), name
+    want = path_system.zero_tolerance(few.support, prob.demand, prob.capa)
+    assert np.array_equal(few.tolx, want)

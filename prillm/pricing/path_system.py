@@ -129,11 +129,12 @@ class PathSystem:
         self.ac = self.af * self.cost0  # a_ij c0_ij
         self.wx = np.where(self.support, -self.capa, 1.0)  # distance = wx * gap
         self.sgn = np.where(self.support, -1.0, 1.0)  # candidate: sgn * dgap < -tol
-        self.tolx = zero_tolerance(self.support, self.demand, self.capa)
         # per position, for :meth:`assign`: -K_j and the tolerances on and off the support
+        # (those of :func:`zero_tolerance`)
         self._neg_capa = np.broadcast_to(-self.capa, (n, m)).reshape(-1).copy()
         self._tol_on = zero_tolerance(np.ones((n, m), bool), self.demand, self.capa).reshape(-1)
         self._tol_off = zero_tolerance(np.zeros((n, m), bool), self.demand, self.capa).ravel()
+        self.tolx = np.where(self.support.reshape(-1), self._tol_on, self._tol_off).reshape(n, m)
         # flat views for assignments by position
         self._flat = {
             name: getattr(self, name).reshape(-1)
