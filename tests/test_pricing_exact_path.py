@@ -77,6 +77,7 @@ def test_near_set_path_is_the_full_path(
 ) -> None:
     market, prefs = random_market(np.random.default_rng(n + m), n, m, tightness=0.3)
     prob = make_problem(market, prefs, target, None, 0.0, 0.0)
+    monkeypatch.setattr(exact, "NEAR_MIN_SIZE", 2500)  # the near set at this size, too
     near = exact.price_path(prob)
     assert near["near_set_pieces"] > 0
     monkeypatch.setattr(exact, "NEAR_MIN_SIZE", n * m + 1)
@@ -94,3 +95,46 @@ def test_near_set_path_is_the_full_path(
         a, _, f0, d0 = next(pc for pc in pieces if pc[0] <= p <= pc[1])
         eq = solve_equilibrium(market.with_price(target, p), prefs)
         assert math.isclose(f0 + (p - a) * d0, eq.loads[target], rel_tol=1e-9, abs_tol=1e-3)
+
+
+def test_rebuilt_and_updated_matrices_give_the_same_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below :data:`FRESH_MATRIX_MAX` the KKT matrix is rebuilt for each piece, above it updated
+    by the changed lines: both give the same path (to round-off) and both check out."""
+    from prillm.pricing import path_system
+
+    n, m = 60, 45  # 2,700 routes: the updates' size (below 2,500 routes a rebuild always)
+    market, prefs = random_market(np.random.default_rng(3), n, m, tightness=0.3)
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    assert n * m * min(n, m) <= path_system.FRESH_MATRIX_MAX
+    fresh = exact.price_path(prob)
+    monkeypatch.setattr(path_system, "FRESH_MATRIX_MAX", 0)
+    updated = exact.price_path(prob)
+    system = path_system.PathSystem(prob, np.ones(prob.shape, bool))
+    assert not system.kkt.disposable  # the updates did run
+    assert len(fresh["pieces"]) == len(updated["pieces"]) > 10
+    for a, b in zip(fresh["pieces"], updated["pieces"], strict=True):
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-6)
+    assert max(fresh["kkt_max_violation"], updated["kkt_max_violation"]) < 1e-12
+    assert math.isclose(fresh["best"][1], updated["best"][1], rel_tol=1e-12)
+
+
+def test_assign_by_scalars_equals_assign_by_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handful of positions are assigned as scalars, more by array indexing: same arrays."""
+    from prillm.pricing import path_system
+
+    market, prefs = random_market(np.random.default_rng(4), 9, 7)
+    prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
+    rng = np.random.default_rng(5)
+    start = rng.random(prob.shape) < 0.5
+    few, many = PathSystem(prob, start), PathSystem(prob, start)
+    for _ in range(20):
+        idx = rng.choice(start.size, size=int(rng.integers(1, 6)), replace=False)
+        on = rng.random(idx.size) < 0.5
+        few.assign(idx, on)
+        with monkeypatch.context() as mp:
+            mp.setattr(path_system, "_FEW", 0)  # the array path
+            many.assign(idx, on)
+    for name in ("support", "af", "ac", "wx", "sgn", "tolx"):
+        assert np.array_equal(getattr(few, name), getattr(many, name)), name
+    want = path_system.zero_tolerance(few.support, prob.demand, prob.capa)
+    assert np.array_equal(few.tolx, want)

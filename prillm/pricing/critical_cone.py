@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from prillm.pricing.affine import AffineSupport
-from prillm.pricing.path_system import TOL, PathSystem
+from prillm.pricing.path_system import PathSystem, zero_tolerance
 from prillm.pricing.problem import PricingProblem
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
 
 #: Degenerate routes beyond which the critical-cone QP is not enumerated.
 MAX_ENUMERATION = 16
+#: Up to this many degenerate routes, :func:`_wrong_way` first checks them as scalars.
+_FEW = 8
+_NONE = np.zeros(0, dtype=bool)  # "no route" (all() of it is True, any() False)
 
 
 class PathError(RuntimeError):
@@ -43,6 +46,15 @@ class PathError(RuntimeError):
 def _wrong_way(system: PathSystem, deg: np.ndarray, inc: np.ndarray) -> tuple[Any, Any]:
     """Routes among ``deg`` to drop (chosen, flow decreasing) and to add (not chosen, reduced
     cost decreasing), by the slopes of the gap at those positions."""
+    if deg.size <= _FEW:  # the usual breakpoint: a scalar check, and nothing wrong
+        m, du, dlam, tol = system.shape[1], system.du, system.dlam, system.tol_g
+        for k, chosen in zip(deg.tolist(), inc.tolist(), strict=True):
+            i, j = divmod(k, m)
+            dg = du[j] - dlam[i]
+            if (dg > tol) if chosen else (dg < -tol):
+                break
+        else:
+            return _NONE, _NONE
     rows, cols = np.divmod(deg, system.shape[1])
     dg = system.du[cols] - system.dlam[rows]
     return inc & (dg > system.tol_g), ~inc & (dg < -system.tol_g)
@@ -62,7 +74,7 @@ def choose_direction(system: PathSystem, p: float, deg: np.ndarray, inc: np.ndar
     calls = 1
     for _ in range(4 * deg.size + 4):
         drop, add = _wrong_way(system, deg, inc)
-        if not drop.any() and not add.any():
+        if drop is _NONE or (not drop.any() and not add.any()):
             return calls
         inc = (inc & ~drop) | add
         key = inc.tobytes()
@@ -129,7 +141,7 @@ def classify(
     prob: PricingProblem, support: np.ndarray, x: np.ndarray, mu: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Strictly used and degenerate routes from full flow and reduced-cost arrays."""
-    xtol = TOL * prob.demand[:, None]
-    used = support & (x > xtol)
-    degenerate = (support & ~used) | (~support & (mu <= TOL))
+    tol = zero_tolerance(support, prob.demand, prob.capa)  # the path's own tolerances
+    used = support & (x > tol)
+    degenerate = (support & ~used) | (~support & (mu <= tol))
     return used, degenerate

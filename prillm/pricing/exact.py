@@ -29,7 +29,14 @@ The path
 Every piece is checked at both ends (flows >= 0 on the support, reduced costs >= 0 off it,
 demand met by the flows, loads equal to the flows' column sums); the largest violation is
 reported as the certificate together with the list of breakpoints (price, routes entering,
-routes leaving).
+routes leaving). The optimum is certified when every piece's violation is at most
+:data:`CERTIFY_TOL` and its checks can resolve that tolerance
+(:data:`~prillm.pricing.path_system.RESOLUTION_FACTOR`: a flow is ``K_j`` times a gap, so
+huge capacities blur the checks). The pieces that fail (extreme scales: a capacity of 1e12 x
+the demand) are rebuilt, one run of consecutive failing pieces at a time, from certified
+equilibria by support bisection over that run's interval only
+(:func:`~prillm.pricing.support_bisection.repair_pieces`); the pieces that pass keep their
+own certificate.
 
 Cost of a piece
 ---------------
@@ -53,7 +60,7 @@ organised around keeping both low.
   route's sign turns both cases into one comparison; a full division, a plain mask
   (``np.putmask``: ufuncs with ``where=`` were two to three times slower here) and one maximum
   give the next event.
-* **Only the routes near their boundary** (markets of 2500 routes or more). Most routes never
+* **Only the routes near their boundary** (markets of 10,000 routes or more). Most routes never
   come near an event. At a piece computed on the full arrays, the routes whose distance to
   their boundary (in gap units) is below ``h``, about the ``max(4 (n + m), n m / 16)``-th
   smallest, form the *near set*; ``h`` comes from a strided sample, not a full sort. Because
@@ -70,18 +77,27 @@ organised around keeping both low.
   routes, a handful of flat positions. The 0/1 support, the masked costs ``a_ij c0_ij`` and the
   per-route arrays are assigned at those positions (exact, nothing accumulates); the row and
   column sums the right-hand sides need are recomputed from them by four BLAS matrix-vector
-  products per piece; the KKT matrix is updated in place by BLAS rank-one terms (``dger``) over
-  the changed rows (or columns) only (:class:`~prillm.pricing.affine.SupportMatrix`, told which
-  positions changed, and rebuilt from scratch every 32 updates). The critical-cone QP of step 3
-  likewise reads the slopes at the degenerate positions only.
+  products per piece; the KKT matrix is rebuilt for each piece while that is cheap
+  (``n m min(n, m)`` up to :data:`~prillm.pricing.path_system.FRESH_MATRIX_MAX`, about 60 x
+  60), else updated in place by BLAS rank-one terms (``dger``) over the changed rows (or
+  columns) only (:class:`~prillm.equilibrium.KKTMatrix`, told which positions changed, and
+  rebuilt from scratch every 32 updates). The critical-cone QP of step 3 likewise reads the
+  slopes at the degenerate positions only.
 * **A fresh factorisation per piece.** Rank-one Cholesky up- and downdates would save the
   ``O(min(n, m)^3)`` factorisation, but each one is a sequential loop over the columns, which
   in Python costs more than LAPACK's factorisation at these sizes (``dpotrf`` on a 100 x 100
   matrix takes tens of microseconds); the factorisation is not the bottleneck of a piece.
 
 Zero tests are relative: a slope ``dg`` counts as zero below ``1e-11`` times the largest slope
-term ``max(|du|, |dlambda|, w_p)``; a route is degenerate at a breakpoint when its flow is at most
-``1e-10 D_i`` or its reduced cost at most ``1e-10`` (scaled units).
+term ``max(|du|, |dlambda|, w_p)``; a route is degenerate at a breakpoint when its gap is at most
+``1e-10 min(1, D_i / K_j)`` (scaled units; :func:`~prillm.pricing.path_system.zero_tolerance`):
+its flow at most ``1e-10 min(D_i, K_j)``, its reduced cost at most ``1e-10 min(1, D_i / K_j)``.
+A degenerate route may change sides at its breakpoint, and its value then carries over (a
+reduced cost ``mu`` becomes the flow ``-K_j mu``), so the tolerance is one in gap units: the
+carried-over value is at most ``1e-10 D_i`` as a flow and ``1e-10`` as a reduced cost, below
+:data:`CERTIFY_TOL`. (A reduced-cost tolerance of ``1e-10`` whatever ``K_j`` let routes enter
+with flows of ``-K_j 1e-10``; scaled capacities of 20-500 are ordinary, and such paths failed
+their checks.)
 
 References
 ----------
@@ -100,12 +116,14 @@ from prillm.equilibrium import EquilibriumError
 from prillm.pricing.critical_cone import PathError, choose_direction
 from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
-from prillm.pricing.support_bisection import bisection_path
+from prillm.pricing.support_bisection import repair_pieces
 
 __all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
 
-#: Markets with at least this many routes run the ratio test over the routes near zero.
-NEAR_MIN_SIZE = 2500
+#: Markets with at least this many routes run the ratio test over the routes near zero
+#: (measured on the benchmark's markets: the full arrays are 2-9 % faster up to 100 x 50 and
+#: 80 x 80, the near set 2-7 % faster from 100 x 100 on, 16 % at 200 x 100).
+NEAR_MIN_SIZE = 10_000
 
 
 def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str, Any]:
@@ -145,6 +163,8 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             "breakpoints": [],
             "best": best,
             "kkt_max_violation": 0.0,
+            "piece_violations": [0.0],
+            "piece_resolutions": [0.0],
             "linear_solves": 0,
             "zero_length_pieces": 0,
             "near_set_pieces": 0,
@@ -154,7 +174,8 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     uid = prob.market.user_ids
     pid = prob.market.provider_ids
     raw = prob.solve(p)
-    system = PathSystem(prob, raw.support)  # active rows only (no zero-demand users here)
+    # active rows only (no zero-demand users here)
+    system = PathSystem(prob, raw.support, fine=CERTIFY_TOL)
     system.solve(p)
     solves = 1
     system.gaps()
@@ -162,7 +183,9 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     if deg.size:
         solves += choose_direction(system, p, deg, np.zeros(deg.size, bool))
     pieces: list[tuple[float, float, float, float]] = []
-    events: list[tuple[float, np.ndarray, np.ndarray]] = []
+    events: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+    violations: list[float] = []  # per piece: the larger of its two end checks
+    resolutions: list[float] = []  # per piece: what those checks can resolve
     best_p, best_v = p, -math.inf
     worst = 0.0
     zero_len = 0
@@ -189,7 +212,6 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             near = NearRoutes(system, near_count) if 0 < near_count <= n * m // 4 else None
             t = max(system.ratio_test(), 0.0)
             p_next = _next_price(p, t, p_max)
-        worst = max(worst, start)
         if p_next <= p:
             zero_len += 1
         load0, dload = float(system.loads[s]), float(system.dloads[s])
@@ -200,10 +222,13 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         last = p_next >= p_max
         if view is not None:
             hit = EMPTY if last else view.hits(t)
-            worst = max(worst, view.end(system, p_next - p))
+            violation = max(start, view.end(system, p_next - p))
         else:
             hit = EMPTY if last else system.hits(t)
-            worst = max(worst, system.end(p_next - p))
+            violation = max(start, system.end(p_next - p))
+        violations.append(violation)
+        resolutions.append(system.resolution)
+        worst = max(worst, violation)
         if last:
             break
         if len(pieces) >= max_pieces:
@@ -215,7 +240,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         guess = system.marked(deg, hit) & ~before
         solves += choose_direction(system, p_next, deg, guess)
         after = system.in_support(deg)
-        events.append((p_next, deg[after & ~before], deg[before & ~after]))
+        events.append((p_next, deg, before, after))  # routes listed at the end
         p = p_next
 
     def pairs(flat: np.ndarray) -> list[tuple[str, str]]:
@@ -224,11 +249,17 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     return {
         "pieces": pieces,
         "breakpoints": [
-            {"price": price, "entered": pairs(inn), "left": pairs(out)}
-            for price, inn, out in events
+            {
+                "price": price,
+                "entered": pairs(deg[after & ~before]),
+                "left": pairs(deg[before & ~after]),
+            }
+            for price, deg, before, after in events
         ],
         "best": (best_p, best_v),
         "kkt_max_violation": worst,
+        "piece_violations": violations,
+        "piece_resolutions": resolutions,
         "linear_solves": solves,
         "zero_length_pieces": zero_len,
         "near_set_pieces": near_pieces,
@@ -255,9 +286,11 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         ``diagnostics`` holds the breakpoints (the optimality certificate: the profit is an
         explicit quadratic on each piece between them), ``pieces``, ``n_breakpoints``,
         ``path_profit`` (the optimum on the path, USD), ``kkt_max_violation``,
-        ``linear_solves``, and ``status``: ``"global_optimum"`` when every piece was checked
-        at both ends to a KKT violation of at most :data:`CERTIFY_TOL`, ``"not_certified"``
-        otherwise.
+        ``check_resolution`` (the coarsest resolution of a piece's checks),
+        ``repaired_pieces`` (pieces rebuilt from certified equilibria), ``linear_solves``, and
+        ``status``: ``"global_optimum"`` when every piece was either checked at both ends to a
+        KKT violation of at most :data:`CERTIFY_TOL` by checks that resolve it, or rebuilt
+        from certified equilibria with its midpoint checked; ``"not_certified"`` otherwise.
 
     Raises
     ------
@@ -269,32 +302,50 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     price, value = path["best"]
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
-    if worst <= CERTIFY_TOL:
+    repaired = 0
+    # a piece is certified by its checks when they pass and can resolve the tolerance
+    unresolved = sum(r > CERTIFY_TOL for r in path["piece_resolutions"])
+    coarsest = max(path["piece_resolutions"])
+    if worst <= CERTIFY_TOL and not unresolved:
         status = "global_optimum"
         reason = (
             f"exact price path: {pieces} pieces, each checked at both ends (KKT violation "
-            f"{worst:.1e}); the profit is a quadratic on each, maximised in closed form"
+            f"{worst:.1e}, resolved to {coarsest:.0e}); the profit is a quadratic on each, "
+            "maximised in closed form"
         )
     else:
-        status = "not_certified"
-        reason = (
-            f"exact price path: a piece violates the KKT conditions by {worst:.1e} "
-            f"(> {CERTIFY_TOL:.0e}); the price is the best on the path as computed"
+        failing = sum(
+            max(v, r) > CERTIFY_TOL
+            for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
         )
-        repair = _repair(prob, [float(b["price"]) for b in path["breakpoints"]])
+        status = "not_certified"
+        causes = []
+        if worst > CERTIFY_TOL:
+            causes.append(f"violate the KKT conditions by up to {worst:.1e} (> {CERTIFY_TOL:.0e})")
+        if unresolved:
+            causes.append(
+                f"have checks that resolve only {coarsest:.0e} (> {CERTIFY_TOL:.0e}; a capacity "
+                "dwarfs the demand)"
+            )
+        why = " or ".join(causes)
+        reason = (
+            f"exact price path: {failing} of {pieces} pieces {why}; the price is the best on "
+            "the path as computed"
+        )
+        with limit_threads():
+            repair = _repair(prob, path)
         if repair is not None and repair["ok"]:
             price, value = repair["best"]
             status = "global_optimum"
+            repaired = repair["repaired"]
             reason = (
-                f"exact price path repaired (its pieces violated the KKT conditions by "
-                f"{worst:.1e}): {len(repair['pieces'])} pieces rebuilt from "
-                f"{repair['solves']} certified equilibria, supports located by bisection; the "
-                "profit is a quadratic on each, maximised in closed form"
+                f"exact price path repaired: the {failing} of {pieces} pieces that {why} were "
+                f"rebuilt from {repair['solves']} certified equilibria, supports located by "
+                f"bisection; the other pieces checked at both ends (KKT violation <= "
+                f"{CERTIFY_TOL:.0e}); the profit is a quadratic on each, maximised in closed form"
             )
+            path["breakpoints"] = _repaired_breakpoints(prob, path, repair)
             path["pieces"] = repair["pieces"]
-            path["breakpoints"] = [
-                {"price": b, "entered": [], "left": []} for _, b in repair["breakpoints"]
-            ]
             pieces = len(repair["pieces"])
         elif repair is not None:
             reason += (
@@ -310,6 +361,8 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         "pieces": path["pieces"],
         "path_profit": value,
         "kkt_max_violation": worst,
+        "check_resolution": coarsest,
+        "repaired_pieces": repaired,
         "linear_solves": path["linear_solves"],
         "zero_length_pieces": path["zero_length_pieces"],
         "certificate": "global optimum over the listed pieces (profit quadratic on each)",
@@ -319,12 +372,27 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     return float(price), diag
 
 
-def _repair(prob: PricingProblem, hints: list[float]) -> dict[str, Any] | None:
-    """The path rebuilt from certified equilibria (None when one cannot be certified).
-
-    ``hints``: the double-precision path's breakpoints, where the rebuilt path's are expected.
-    """
+def _repair(prob: PricingProblem, path: dict[str, Any]) -> dict[str, Any] | None:
+    """The failing pieces of ``path`` rebuilt from certified equilibria (None when one cannot
+    be certified); see :func:`~prillm.pricing.support_bisection.repair_pieces`."""
     try:
-        return bisection_path(prob, hints=hints)
+        flags = [
+            max(v, r)
+            for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
+        ]
+        return repair_pieces(prob, path["pieces"], flags, CERTIFY_TOL)
     except EquilibriumError:
         return None
+
+
+def _repaired_breakpoints(
+    prob: PricingProblem, path: dict[str, Any], repair: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The path's breakpoints outside the rebuilt runs (with their routes), the ends of the
+    runs inside ``(p_min, p_max)`` and the breakpoints located in them (routes not listed)."""
+    runs = repair["runs"]
+    kept = [b for b in path["breakpoints"] if not any(a <= b["price"] <= c for a, c in runs)]
+    ends = [p for run in runs for p in run if prob.p_min < p < prob.p_max]
+    new = sorted(set(ends) | set(repair["breakpoints"]))
+    kept.extend({"price": p, "entered": [], "left": []} for p in new)
+    return sorted(kept, key=lambda b: b["price"])

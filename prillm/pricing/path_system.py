@@ -10,20 +10,86 @@ with a bound that proves nothing happens outside them (see :mod:`prillm.pricing.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.linalg.lapack import dpotrs
 
 from prillm.equilibrium import KKTMatrix
-from prillm.equilibrium.kkt import factor, kkt_matrix, solve_factored, system_weights
+from prillm.equilibrium.kkt import factor, kkt_matrix, system_weights
 from prillm.pricing.affine import AffineSupport
 from prillm.pricing.problem import PricingProblem
 
-__all__ = ["EMPTY", "TOL", "ZERO_SLOPE", "NearRoutes", "PathSystem"]
+__all__ = [
+    "EMPTY",
+    "FRESH_MATRIX_MAX",
+    "TOL",
+    "ZERO_SLOPE",
+    "NearRoutes",
+    "PathSystem",
+    "zero_tolerance",
+]
 
-#: A route is degenerate when its flow is at most ``TOL D_i`` or its reduced cost at most ``TOL``.
+#: A route is degenerate when its gap is at most ``TOL min(1, D_i / K_j)`` (see
+#: :func:`zero_tolerance`): a flow of at most ``TOL min(D_i, K_j)``, a reduced cost of at most
+#: ``TOL min(1, D_i / K_j)``.
 TOL = 1e-10
 #: A slope of the gap counts as zero below this fraction of the largest slope term.
 ZERO_SLOPE = 1e-11
 EMPTY = np.zeros(0, dtype=np.intp)
+#: The KKT matrix is rebuilt for each piece while ``n m min(n, m)`` is at most this (measured,
+#: BLAS on one thread: a rebuild is 7-10 % faster at 50 x 50, on a par at 70 x 70, and the
+#: updates by changed lines win from 100 x 100 on).
+FRESH_MATRIX_MAX = 250_000
+#: The end checks of a piece resolve a violation down to about ``RESOLUTION_FACTOR eps
+#: sqrt(n + m) max K_j`` (scaled units; ``K_j`` over the providers in use): a flow is
+#: ``x_ij = -K_j g_ij``, its gap ``g_ij = c0_ij + u_j - lambda_i`` a difference of terms that
+#: add up to at most 6 (``|c| <= 1``, ``lambda in [-1, 3]``, ``u_j <= 2``, by
+#: :func:`~prillm.equilibrium.problem_scales`), each rounded, and the loads are recovered by
+#: sums over the ``n + m`` lines (rounding errors add like ``sqrt(n + m)``). A piece whose
+#: resolution exceeds the certification tolerance is not certified by its checks, however
+#: small the violation they compute (at capacities of 1e12 x the demand a piece that checked out
+#: to 3e-11 carried a load off by 4e-4 of the demand).
+RESOLUTION_FACTOR = 48.0
+#: Up to this many positions, :meth:`PathSystem.assign` assigns scalars (cheaper than indexing).
+_FEW = 8
+
+
+def zero_tolerance(
+    support: np.ndarray,
+    demand: np.ndarray,
+    capa: np.ndarray,
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
+) -> np.ndarray:
+    """The zero tolerance of each route's distance to its boundary (flow on the support,
+    reduced cost off it), the same in gap units for both: ``|g_ij| <= TOL min(1, D_i / K_j)``.
+
+    A degenerate route may change sides at a breakpoint: a used route leaves with flow ``x``
+    and gets the reduced cost ``-x / K_j``; an unused one enters with reduced cost ``mu`` and
+    gets the flow ``-K_j mu``. The tolerance bounds both: whichever side the route ends on,
+    its flow is off by at most ``TOL D_i`` and its reduced cost by at most ``TOL``, both below
+    the path's certification tolerance. (A reduced-cost tolerance of ``TOL`` alone let a route
+    enter with a flow of ``-K_j TOL``, and scaled capacities ``K_j`` are often 20-500.)
+
+    ``support``, ``rows``, ``cols``: boolean ``(n, m)`` (or flat entries at ``rows, cols``).
+    """
+    if rows is None or cols is None:
+        d, k = demand[:, None], capa[None, :]
+    else:
+        d, k = demand[rows], capa[cols]
+    gap = TOL * np.minimum(1.0, d / k)
+    return np.where(support, k * gap, gap)
+
+
+def _potrs(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``M^{-1}`` applied to each row of the C-ordered ``(k, size)`` array ``rhs`` (overwritten),
+    from the Cholesky factor of :func:`~prillm.equilibrium.kkt.factor`: LAPACK reads the
+    transpose as a Fortran-ordered ``(size, k)`` array, so nothing is copied."""
+    sol, info = dpotrs(chol, rhs.T, lower=1, overwrite_b=1)
+    if info != 0:
+        raise ValueError(f"dpotrs: illegal argument {-info}")
+    return sol.T
 
 
 class PathSystem:
@@ -35,6 +101,9 @@ class PathSystem:
         The scaled problem.
     support
         The starting support, boolean ``(n, m)`` (copied).
+    fine
+        A resolution that needs no refinement: when the coarsest resolution of the checks over
+        any support (:data:`RESOLUTION_FACTOR`) is at most this, ``resolution`` keeps it.
 
     Notes
     -----
@@ -42,12 +111,13 @@ class PathSystem:
     multipliers and loads at the price and their slopes (scaled units), ``u`` and ``du`` the
     column terms of the gap ``g_ij = c0_ij + u_j - lam_i`` and its slope, and ``residual`` /
     ``dresidual`` the primal residuals (rows: flows minus demand; columns: loads minus the
-    flows' sums) and their slopes. After :meth:`gaps` the buffers ``gap``, ``dgap`` and
+    flows' sums) and their slopes, ``resolution`` what the end checks can resolve on the
+    support (:data:`RESOLUTION_FACTOR`). After :meth:`gaps` the buffers ``gap``, ``dgap`` and
     ``dist`` hold ``g``, ``dg`` and the signed distance to the boundary (the flow ``x`` on the
     support, the reduced cost ``mu`` off it).
     """
 
-    def __init__(self, prob: PricingProblem, support: np.ndarray) -> None:
+    def __init__(self, prob: PricingProblem, support: np.ndarray, fine: float = 0.0) -> None:
         n, m = prob.shape
         self.prob = prob
         self.shape = (n, m)
@@ -59,13 +129,21 @@ class PathSystem:
         self.ac = self.af * self.cost0  # a_ij c0_ij
         self.wx = np.where(self.support, -self.capa, 1.0)  # distance = wx * gap
         self.sgn = np.where(self.support, -1.0, 1.0)  # candidate: sgn * dgap < -tol
-        self.tolx = np.where(self.support, TOL * self.demand[:, None], TOL)
+        # per position, for :meth:`assign`: -K_j and the tolerances on and off the support
+        # (those of :func:`zero_tolerance`)
+        self._neg_capa = np.broadcast_to(-self.capa, (n, m)).reshape(-1).copy()
+        self._tol_on = zero_tolerance(np.ones((n, m), bool), self.demand, self.capa).reshape(-1)
+        self._tol_off = zero_tolerance(np.zeros((n, m), bool), self.demand, self.capa).ravel()
+        self.tolx = np.where(self.support.reshape(-1), self._tol_on, self._tol_off).reshape(n, m)
         # flat views for assignments by position
         self._flat = {
             name: getattr(self, name).reshape(-1)
             for name in ("support", "af", "ac", "wx", "sgn", "tolx", "cost0")
         }
-        self.kkt = KKTMatrix(prob.capa, prob.shape)
+        # rebuilt for every piece while that is cheap (the dense product costs n m min(n, m)),
+        # else updated by the changed lines
+        fresh = n * m * min(n, m) <= FRESH_MATRIX_MAX
+        self.kkt = KKTMatrix(prob.capa, prob.shape, min_size=n * m + 1 if fresh else 2500)
         self._changed: list[np.ndarray] = []
         self._ones = np.ones(n)
         self.gap = np.empty((n, m))
@@ -76,9 +154,15 @@ class PathSystem:
         self._flag = np.zeros(n * m, dtype=bool)  # scratch for :meth:`marked`, kept all False
         self.lam = self.dlam = self.loads = self.dloads = self.u = self.du = np.zeros(0)
         self.residual = self.dresidual = np.zeros(0)
+        self._res0 = self._res1 = 0.0
         self.tol_g = 0.0
+        self._res_factor = RESOLUTION_FACTOR * np.finfo(float).eps * math.sqrt(n + m)
+        # the coarsest resolution over any support; when even that is below ``fine``, it
+        # stands for every support (no need to find the providers in use at each piece)
+        self.resolution = self._res_factor * float(self.capa.max())
+        self._res_per_support = self.resolution > fine
         # the largest zero tolerance of a distance in gap units (x / K on the support, mu off it)
-        self.tol_gap = TOL * max(1.0, float(self.demand.max()) / float(self.capa.min()))
+        self.tol_gap = TOL
 
     def marked(self, idx: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """Whether each flat position of ``idx`` is among ``marks`` (a boolean per entry)."""
@@ -97,6 +181,19 @@ class PathSystem:
         if idx.size == 0:
             return
         flat = self._flat
+        if idx.size <= _FEW:  # a handful of routes (the usual breakpoint): scalar assignments
+            sup, af, ac, wx, sgn, tolx = (
+                flat[k] for k in ("support", "af", "ac", "wx", "sgn", "tolx")
+            )
+            c0, neg_k, tol_on, tol_off = flat["cost0"], self._neg_capa, self._tol_on, self._tol_off
+            for k, o in zip(idx.tolist(), on.tolist(), strict=True):
+                sup[k] = o
+                if o:
+                    af[k], ac[k], wx[k], sgn[k], tolx[k] = 1.0, c0[k], neg_k[k], -1.0, tol_on[k]
+                else:
+                    af[k], ac[k], wx[k], sgn[k], tolx[k] = 0.0, 0.0, 1.0, 1.0, tol_off[k]
+            self._changed.append(idx)
+            return
         rows, cols = np.divmod(idx, self.shape[1])
         onf = on.astype(float)
         flat["support"][idx] = on
@@ -104,7 +201,7 @@ class PathSystem:
         flat["ac"][idx] = onf * flat["cost0"][idx]
         flat["wx"][idx] = np.where(on, -self.capa[cols], 1.0)
         flat["sgn"][idx] = 1.0 - 2.0 * onf
-        flat["tolx"][idx] = np.where(on, TOL * self.demand[rows], TOL)
+        flat["tolx"][idx] = zero_tolerance(on, self.demand, self.capa, rows, cols)
         self._changed.append(idx)
 
     def solve(self, p: float) -> None:
@@ -130,32 +227,55 @@ class PathSystem:
             changed = np.concatenate(self._changed) if self._changed else EMPTY
             self._changed.clear()
             chol = factor(kkt.matrix(self.support, changed))
+        # the row terms r = D + (a c(p)) K and the column terms q = 1^T (a c(p)), value and
+        # slope in p, as rows of (2, n) and (2, m) arrays (c(p) moves on column s only)
+        row = np.empty((2, n))
+        np.multiply(af[:, s], dcol * capa[s], out=row[1])
+        np.matmul(ac, capa, out=row[0])
+        row[0] += self.demand
+        row[0] += p * row[1]
+        col = np.zeros((2, m))
+        np.matmul(ones, ac, out=col[0])
         ns = float(nj[s])
-        col = np.zeros((m, 2))  # column terms q of the value and of the slope
-        col[:, 0] = ones @ ac
-        col[s, 0] += dcol * p * ns
-        col[s, 1] = dcol * ns
-        row = np.empty((n, 2))  # row terms r: D + (a c(p)) K, and their slope
-        slope_s = np.multiply(af[:, s], dcol * capa[s], out=row[:, 1])
-        value = np.add(ac @ capa, self.demand, out=row[:, 0])
-        value += p * slope_s
-        lam2, loads2 = solve_factored(chol, af, weight, users, row, col)
-        # the primal residual, value and slope, of the equations the recovery does not satisfy
-        # by construction: the demands sum_j x_ij = D_i in the users' system (where the loads
-        # are computed from the multipliers), the loads F_j = sum_i x_ij in the providers'
+        col[0, s] += dcol * p * ns
+        col[1, s] = dcol * ns
+        # the kernel's recovery (:func:`~prillm.equilibrium.kkt.solve_factored`) on the
+        # transposed layout: both right-hand sides in one LAPACK call, no copies; then the
+        # primal residual, value and slope, of the equations the recovery does not satisfy by
+        # construction: the demands sum_j x_ij = D_i in the users' system (the loads computed
+        # from the multipliers), the loads F_j = sum_i x_ij in the providers'
         if users:
-            res = lam2 * rowk[:, None]
-            res -= af @ loads2
+            rhs = (col * weight) @ af.T
+            np.subtract(row, rhs, out=rhs)
+            lam_t = _potrs(chol, rhs)
+            loads_t = lam_t @ af
+            loads_t -= col
+            loads_t *= weight
+            res = lam_t * rowk
+            res -= loads_t @ af.T
             res -= row
         else:
-            res = loads2 * (1.0 + nj)[:, None]
-            res -= capa[:, None] * (af.T @ lam2 - col)
-        self.residual, self.dresidual = res.T
-        self.lam, self.dlam = lam2.T.copy()
-        self.loads, self.dloads = loads_t = loads2.T.copy()
+            rhs = (row * weight) @ af
+            rhs -= col
+            loads_t = _potrs(chol, rhs)
+            lam_t = loads_t @ af.T
+            lam_t += row
+            lam_t *= weight
+            res = lam_t @ af
+            res -= col
+            res *= capa
+            np.subtract(loads_t * (1.0 + nj), res, out=res)
+        self.residual, self.dresidual = res
+        top = np.abs(res).max(axis=1)  # for :meth:`residual_at`
+        self._res0, self._res1 = float(top[0]), float(top[1])
+        self.lam, self.dlam = lam_t
+        self.loads, self.dloads = loads_t
         self.u, self.du = u_t = loads_t / capa
         u_t[0, s] += dcol * p
         u_t[1, s] += dcol
+        # what the end checks can resolve on this support (see :data:`RESOLUTION_FACTOR`)
+        if self._res_per_support:
+            self.resolution = self._res_factor * float(capa.max(initial=0.0, where=nj > 0))
         self.tol_g = ZERO_SLOPE * max(
             float(np.abs(self.du).max()), float(np.abs(self.dlam).max()), abs(dcol)
         )
@@ -166,7 +286,7 @@ class PathSystem:
         g += self.u
         np.subtract(self.du, self.dlam[:, None], out=self.dgap)
         np.multiply(g, self.wx, out=self.dist)
-        return max(-float(self.dist.min()), float(np.abs(self.residual).max()), 0.0)
+        return max(-float(self.dist.min()), self._res0, 0.0)
 
     def ratio_test(self) -> float:
         """Smallest hitting time ``-g / dg`` over the candidates (``inf`` if none).
@@ -188,8 +308,10 @@ class PathSystem:
         return np.flatnonzero(self.ratio.reshape(-1) >= -t)
 
     def residual_at(self, step: float) -> float:
-        """Largest primal residual at ``step`` past the piece's start."""
-        return float(np.abs(self.residual + step * self.dresidual).max())
+        """A bound on the largest primal residual at ``step >= 0`` past the piece's start:
+        ``max |r0| + step max |dr|`` (at least ``max |r0 + step dr|``; two maxima per piece
+        instead of a pass per end)."""
+        return self._res0 + step * self._res1
 
     def end(self, step: float) -> float:
         """Distances at ``step`` past the piece's start (into ``gap``); the KKT violation there."""

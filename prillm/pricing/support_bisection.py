@@ -3,7 +3,9 @@
 The exact path (:mod:`prillm.pricing.exact`) follows the equilibrium's piecewise-affine path by
 its derivative, in double precision. When a capacity dwarfs the demand, the path's flows are a
 huge factor times small cost differences and its end checks can fail (the path then reports
-"not certified"). This module repairs such a path from certified equilibria only:
+"not certified"). This module repairs such a path from certified equilibria only, on the
+whole price range (:func:`bisection_path`) or only over the runs of pieces that fail their
+checks (:func:`repair_pieces`, what the exact method uses):
 
 1. Solve the equilibrium (:func:`prillm.solve_equilibrium`, with its accurate refinement and
    forward error bound) on a grid of prices over ``[p_min, p_max]``, plus two prices just
@@ -36,7 +38,7 @@ import numpy as np
 from prillm.equilibrium import EquilibriumError, solve_equilibrium
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
-__all__ = ["bisection_path"]
+__all__ = ["bisection_path", "repair_pieces"]
 
 
 class _Point:
@@ -55,6 +57,9 @@ def bisection_path(
     max_solves: int = 20000,
     hints: Sequence[float] = (),
     hint_width: float = 1e-7,
+    lo: float | None = None,
+    hi: float | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Pieces, breakpoints and the best price of Problem 1 from accurate equilibria.
 
@@ -76,6 +81,12 @@ def bisection_path(
         wrong hint costs two solves and changes nothing else.
     hint_width
         Relative half-width of the bracket around each hint.
+    lo, hi
+        The price interval to rebuild (default ``[p_min, p_max]``): the exact path repairs only
+        its pieces that fail their end checks. ``hi == lo`` gives one zero-length piece.
+    evaluate
+        Whether ``best`` is evaluated in the true game (one more solve); otherwise its profit
+        is the piece's quadratic at the best price.
 
     Returns
     -------
@@ -103,12 +114,18 @@ def bisection_path(
         key = np.packbits(eq.flows[active] > 0).tobytes()
         return _Point(price, float(eq.loads[s]), key)
 
-    prices = np.linspace(prob.p_min, prob.p_max, grid)
-    if len(hints):
+    lo = prob.p_min if lo is None else float(lo)
+    hi = prob.p_max if hi is None else float(hi)
+    if not prob.p_min <= lo <= hi <= prob.p_max:
+        raise ValueError(
+            f"lo, hi: expected p_min <= lo <= hi <= p_max = {prob.p_max!r}, got {lo!r}, {hi!r}"
+        )
+    prices = np.linspace(lo, hi, max(grid, 2)) if hi > lo else np.array([lo])
+    if len(hints) and hi > lo:
         h = np.asarray(hints, dtype=float)
         h = h[np.isfinite(h)]
         near = np.concatenate([h * (1.0 - hint_width), h * (1.0 + hint_width)])
-        near = near[(near > prob.p_min) & (near < prob.p_max)]
+        near = near[(near > lo) & (near < hi)]
         prices = np.unique(np.concatenate([prices, near]))
     pts = [point(float(p)) for p in prices]
     # bisect every interval whose ends use different routes
@@ -136,8 +153,11 @@ def bisection_path(
     ]
     # pieces: neighbours with the same routes (load affine between them), midpoint-checked
     pieces: list[tuple[float, float, float, float]] = []
-    best_p, best_v = prob.p_min, -math.inf
+    best_p, best_v = lo, -math.inf
     worst_mid = 0.0
+    if len(out) == 1:  # a single price (lo == hi)
+        pieces.append((lo, lo, out[0].load, 0.0))
+        best_v = prob.profit_scaled(lo, out[0].load / prob.d_scale)
     for a, b in itertools.pairwise(out):
         slope = (b.load - a.load) / (b.price - a.price) if b.price > a.price else 0.0
         if a.key == b.key and b.price > a.price:
@@ -150,7 +170,7 @@ def bisection_path(
         )
         if cand_v > best_v:
             best_p, best_v = cand_p, cand_v
-    value, _ = prob.evaluate(best_p)
+    value = prob.evaluate(best_p)[0] if evaluate else float(best_v)
     return {
         "best": (best_p, value),
         "pieces": pieces,
@@ -158,4 +178,92 @@ def bisection_path(
         "solves": solves,
         "midpoint_error": worst_mid,
         "ok": worst_mid <= 1e-9,
+    }
+
+
+def repair_pieces(
+    prob: PricingProblem,
+    pieces: Sequence[tuple[float, float, float, float]],
+    violations: Sequence[float],
+    tol: float,
+) -> dict[str, Any]:
+    """Rebuild from certified equilibria only the pieces of a path that fail their end checks.
+
+    A piece whose two end checks pass (KKT violation at most ``tol``) keeps its support, load
+    and slope: the checks certify it on its own, whatever its neighbours. Each run of
+    consecutive failing pieces, the interval ``[a, b]`` they cover, is rebuilt by
+    :func:`bisection_path` on ``[a, b]`` alone (the grid: its two ends, plus the two prices around
+    each inner breakpoint of the run as hints). Where the path's failing piece has the right
+    support this costs the two ends and a midpoint check; otherwise the bisection locates the
+    true breakpoints inside ``[a, b]``.
+
+    Parameters
+    ----------
+    prob
+        The problem.
+    pieces
+        The path's pieces ``(p_start, p_end, load_start, dload)`` (loads in tokens), in order.
+    violations
+        Each piece's KKT violation (the larger of its two end checks, scaled units).
+    tol
+        The violation above which a piece is rebuilt.
+
+    Returns
+    -------
+    dict
+        ``pieces`` (the good pieces and the rebuilt ones, in order), ``best`` ``(price,
+        profit)`` over them (the quadratic of each piece, maximised in closed form),
+        ``runs`` (the rebuilt intervals ``(a, b)``), ``repaired`` (the number of path pieces
+        rebuilt), ``breakpoints`` (the prices located inside the runs), ``solves``,
+        ``midpoint_error``, ``ok``.
+
+    Raises
+    ------
+    EquilibriumError
+        If an equilibrium on the way cannot be certified.
+    """
+    if len(pieces) != len(violations):
+        raise ValueError(
+            f"violations: expected one per piece ({len(pieces)}), got {len(violations)}"
+        )
+    out: list[tuple[float, float, float, float]] = []
+    runs: list[tuple[float, float]] = []
+    located: list[float] = []
+    solves, worst_mid, ok, repaired = 0, 0.0, True, 0
+    k = 0
+    while k < len(pieces):
+        if violations[k] <= tol:
+            out.append(tuple(pieces[k]))  # type: ignore[arg-type]
+            k += 1
+            continue
+        end = k
+        while end + 1 < len(pieces) and violations[end + 1] > tol:
+            end += 1
+        a, b = pieces[k][0], pieces[end][1]
+        hints = [pieces[j][0] for j in range(k + 1, end + 1)]
+        part = bisection_path(prob, grid=2, hints=hints, lo=a, hi=b, evaluate=False)
+        out.extend(part["pieces"])
+        runs.append((a, b))
+        located.extend(hi for _, hi in part["breakpoints"])
+        solves += part["solves"]
+        worst_mid = max(worst_mid, part["midpoint_error"])
+        ok = ok and part["ok"]
+        repaired += end - k + 1
+        k = end + 1
+    best_p, best_v = prob.p_min, -math.inf
+    for a, b, load, slope in out:
+        cand_p, cand_v = maximise_quadratic_piece(
+            prob, a, b, load / prob.d_scale, slope / prob.d_scale
+        )
+        if cand_v > best_v:
+            best_p, best_v = cand_p, cand_v
+    return {
+        "pieces": out,
+        "best": (best_p, best_v),
+        "runs": runs,
+        "repaired": repaired,
+        "breakpoints": located,
+        "solves": solves,
+        "midpoint_error": worst_mid,
+        "ok": ok,
     }
