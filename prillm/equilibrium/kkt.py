@@ -364,7 +364,6 @@ def solve_support(
     demand: np.ndarray,
     support: np.ndarray,
     system: str = "auto",
-    work: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the KKT system of Eq. (14-17) for a fixed support (every row non-empty).
 
@@ -381,8 +380,6 @@ def solve_support(
     system
         ``"users"`` (n x n system in lambda), ``"providers"`` (m x m system in the loads) or
         ``"auto"`` (the smaller one).
-    work
-        Accepted for compatibility and ignored (buffers are managed by the active-set solver).
 
     Returns
     -------
@@ -396,7 +393,6 @@ def solve_support(
     >>> flows.round(12).tolist(), loads.round(12).tolist()
     ([[0.5, 0.5], [0.5, 0.5]], [1.0, 1.0])
     """
-    del work
     return SupportKKT(capa, support, system).solve_costs(cost, demand)
 
 
