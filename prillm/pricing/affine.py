@@ -57,8 +57,8 @@ def affine_support(
     One Cholesky factor serves both right-hand sides: the equilibrium at ``p0`` (costs
     ``c(p0)``, demand ``D``) and its derivative (costs ``dc/dp``, non-zero only on column ``s``,
     and zero demand), since the system is linear in ``(c, D)`` for a fixed support. ``system``
-    (a :class:`SupportMatrix`) supplies the matrix by low-rank updates when consecutive calls
-    use similar supports.
+    (a :class:`prillm.equilibrium.KKTMatrix`) supplies the matrix by low-rank updates when
+    consecutive calls use similar supports.
 
     Examples
     --------
