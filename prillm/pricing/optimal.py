@@ -137,7 +137,8 @@ def _method_status(method: str, diag: dict[str, Any]) -> tuple[str, str]:
     reason = diag.pop("reason", "")
     if status not in STATUSES:
         return "not_converged", f"{method} reported no status (got {status!r})"
-    return status, str(reason)
+    reason = str(reason or "").strip()
+    return status, reason or f"{method} reported {status!r} but gave no reason"
 
 
 def _check_bounds(
