@@ -31,7 +31,9 @@ def test_a_valid_result_is_accepted():
 
 
 def test_an_unknown_status_is_refused_with_the_valid_ones():
-    with pytest.raises(MarketError, match=r"status: expected one of .*'global_optimum'.*got 'great'"):
+    with pytest.raises(
+        MarketError, match=r"status: expected one of .*'global_optimum'.*got 'great'"
+    ):
         _result(status="great")
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prillm._optional import optional_dependency
 from prillm._validation import MarketError
 
 __all__ = ["METHODS", "CalibrationMethod", "join", "register_method", "run_method"]
@@ -53,9 +54,17 @@ class CalibrationMethod:
     preset: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> Callable[..., Any]:
-        """The method's function (imports its module)."""
+        """The method's function (imports its module).
+
+        Raises
+        ------
+        prillm.MissingDependencyError
+            One line naming the extra to install, when the module needs a missing optional
+            dependency (torch for every learning method).
+        """
         module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        with optional_dependency(f"the calibration method {self.name!r}"):
+            return getattr(importlib.import_module(module), attr)
 
     def options(self) -> tuple[str, ...]:
         """The names of the method's options (keyword arguments other than the panels)."""
@@ -147,6 +156,8 @@ def run_method(name: str, panel: Any, *, test: Any = None, **options: Any) -> An
     ------
     prillm.MarketError
         For an unknown method, or an option the method does not take (naming the valid ones).
+    prillm.MissingDependencyError
+        One line naming the extra, when the method needs a missing optional dependency.
 
     Examples
     --------
