@@ -55,3 +55,17 @@ def test_optimal_price_gives_a_reason_when_the_method_gives_none(monkeypatch):
     market, prefs = demo_market()
     res = optimal_price(market, prefs, "mid-llm", method="silent")
     assert res.status == "converged" and "gave no reason" in res.reason
+
+
+def test_an_unknown_pricing_method_is_a_market_error_naming_the_valid_ones():
+    from prillm.pricing.registry import METHODS, solver_for
+
+    market, prefs = demo_market()
+    with pytest.raises(
+        MarketError, match=r"method: unknown pricing method 'newton'; valid: exact, "
+    ):
+        optimal_price(market, prefs, "mid-llm", method="newton")
+    with pytest.raises(ValueError, match="unknown pricing method 'newton'") as e:
+        solver_for("newton")  # existing ``except ValueError`` callers keep working
+    assert isinstance(e.value, MarketError)
+    assert all(name in str(e.value) for name in METHODS)

@@ -70,9 +70,9 @@ def optimal_price(
         Unknown target, NaN or infinite bounds, ``p_min < 0``, ``p_max <= p_min``,
         ``p_max <= 0``, a negative marginal cost, a ``start_price`` that is not a price in
         ``[0, 1e6]``, or an option the method does not take (the message lists the valid
-        ones).
+        ones); an unknown method (naming it and the valid ones).
     ValueError
-        Unknown method, or a market too large for ``bf`` / ``scip``.
+        A market too large for ``bf`` / ``scip``.
 
     Examples
     --------
