@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from prillm import MarketError, Preferences
-from prillm.calibration import METHODS, calibrate, calibrate_a2c, calibrate_fd, run_method
+from prillm.calibration import METHODS, calibrate, calibrate_a2c, run_method
 from prillm.data import RandomDesign, generate_planted_panel
 
 
@@ -22,7 +22,6 @@ def panel():
     [
         (calibrate, "calibrate", ("test", "init", "steps", "optimizer", "check_identifiability")),
         (calibrate_a2c, "calibrate_a2c", ("test", "max_evaluations", "rng")),
-        (calibrate_fd, "calibrate", ("test", "steps", "h")),
     ],
 )
 def test_an_unknown_keyword_names_the_valid_ones(panel, fn, name, some_valid) -> None:
@@ -48,3 +47,22 @@ def test_existing_calls_still_work(panel) -> None:
     assert via_registry.method == "gradient"
     with pytest.raises(MarketError, match="bogus: unknown option of calibration method"):
         run_method("gradient", panel, bogus=1)
+
+
+def test_compare_calibration_methods_runs_the_registry_by_default(panel, monkeypatch) -> None:
+    """The default list of methods is the registry's, read when called (no copy to go stale)."""
+    import prillm.experiments.calibration_methods as cm
+
+    calls = []
+
+    def fake_run(name, train, *, test=None, **kwargs):
+        calls.append(name)
+        return name
+
+    monkeypatch.setattr(cm, "METHODS", {"alpha": None, "beta": None})
+    monkeypatch.setattr(cm, "run_method", fake_run)
+    assert cm.compare_calibration_methods(panel, panel) == {"alpha": "alpha", "beta": "beta"}
+    assert calls == ["alpha", "beta"]
+    with pytest.raises(MarketError, match="methods: expected a list of method names"):
+        cm.compare_calibration_methods(panel, panel, "alpha")
+    assert not hasattr(cm, "ALL_METHODS")
