@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dd_add", "dd_sub", "to_dd", "two_prod", "two_sum"]
+__all__ = ["dd_add", "dd_sub", "two_prod", "two_sum"]
 
 _SPLIT = 134217729.0  # 2**27 + 1
 
@@ -60,9 +60,3 @@ def dd_sub(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(a_hi + a_lo) - (b_hi + b_lo)`` as a normalised double-double."""
     return dd_add(a_hi, a_lo, -b_hi, -b_lo)
-
-
-def to_dd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A double as a double-double (``lo = 0``)."""
-    a = np.asarray(a, dtype=float)
-    return a, np.zeros_like(a)

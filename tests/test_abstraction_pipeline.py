@@ -31,7 +31,10 @@ def test_prillm_pipeline_through_optimal_price(scenario) -> None:
     sc = scenario
     res = optimal_price(sc.market, sc.prefs, sc.target, method="prillm")
     ex = optimal_price(sc.market, sc.prefs, sc.target)
-    assert res.method == "prillm" and 0 <= res.price <= res.p_max == ex.p_max
+    assert res.method == "prillm" and res.p_max == ex.p_max
+    raw = res.diagnostics["raw_price"]  # the pipeline's own answer, before any bound
+    assert 0 <= raw <= res.p_max, raw
+    assert res.diagnostics["clamped"] is False and res.price == raw
     # the profit is evaluated in the true game, and cannot beat the certified optimum
     eq = solve_equilibrium(sc.market.with_price(sc.target, res.price), sc.prefs)
     s = sc.market.provider_index(sc.target)

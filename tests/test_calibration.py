@@ -20,7 +20,7 @@ from prillm.calibration import (
     scaled_loss,
 )
 from prillm.calibration.a2c import calibrate_a2c
-from prillm.calibration.fd import calibrate_fd, central_gradient
+from prillm.calibration.fd import central_gradient
 from prillm.calibration.objective import CalibrationObjective
 from prillm.calibration.params import LOG_WEIGHT_BOUND, Parametrisation
 from prillm.data import Panel, RandomDesign, generate_planted_panel, load_panel
@@ -177,7 +177,7 @@ def test_bad_options_are_refused_naming_them(noisy, kwargs, field) -> None:
 # ----------------------------------------------------------------------- FD and A2C
 def test_fd_baseline_reaches_the_fit_at_a_higher_cost(noisy, gradient_result) -> None:
     train, test = noisy
-    res = calibrate_fd(train, test=test, optimizer="lbfgs", steps=100)
+    res = run_method("fd", train, test=test, optimizer="lbfgs", steps=100)
     assert res.method == "fd"
     assert res.info["final_loss"] < 1.01 * gradient_result.info["final_loss"]
     p = 2 + 5

@@ -117,6 +117,11 @@ report["api"] = {
     "baselines": message(lambda: prillm.baselines.calibrate_npm),
     "pmpec": message(lambda: optimal_price(market, prefs, "a", method="pmpec")),
     "scip": message(lambda: optimal_price(market, prefs, "a", method="scip")),
+    "run_gradient": message(lambda: prillm.calibration.run_method("gradient", None)),
+    "run_npm": message(lambda: prillm.calibration.run_method("npm", None)),
+    "options_fd": message(lambda: prillm.calibration.METHODS["fd"].options()),
+    "import_abstraction": message(lambda: __import__("prillm.abstraction")),
+    "from_abstraction": message(lambda: exec("from prillm.abstraction import abstract")),
 }
 """
 
@@ -174,6 +179,11 @@ def check_api_messages(api: dict) -> None:
         "baselines": ("torch", "torch"),
         "pmpec": ("pyomo", "mpec"),
         "scip": ("pyscipopt", "mpec"),
+        "run_gradient": ("torch", "torch"),
+        "run_npm": ("torch", "torch"),
+        "options_fd": ("torch", "torch"),
+        "import_abstraction": ("torch", "torch"),
+        "from_abstraction": ("torch", "torch"),
     }
     for case, (module, extra) in expected.items():
         found = LINE.match(api[case])

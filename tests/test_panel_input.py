@@ -178,7 +178,7 @@ CASES = [
     ),
     ("latency-true", _edit(_set(("latency",), True)), "latency: expected a number, got True"),
     ("huge-int", _edit(_set(("demand", 0, 0), 10**400)), "demand[0][0]: an integer too large"),
-    ("totals", _json(_v2(flow_totals="match")), "flows[1, 0]: user 'app0' sends"),
+    ("totals", _json(_v2(flow_totals="match")), "flows[2, 1]: user 'app1' sends"),
     (
         "duplicate-ids",
         _json(_v2(provider_ids=["llm0", "llm0", "llm2"])),

@@ -99,7 +99,10 @@ def test_size_limits_are_clear() -> None:
 def test_a_market_without_demand_earns_nothing(method: str) -> None:
     market = Market(demand=[0.0, 0.0], price=[1.0, 2.0], capacity=[1e6, 1e6])
     res = optimal_price(market, Preferences(), 0, method=method)
-    assert res.profit == 0.0 and 0.0 <= res.price <= res.p_max == 20.0
+    assert res.profit == 0.0 and res.p_max == 20.0
+    raw = res.diagnostics["raw_price"]  # the method's own answer, before any bound
+    assert 0.0 <= raw <= res.p_max, (method, raw)
+    assert res.diagnostics["clamped"] is False and res.price == raw
 
 
 @pytest.mark.slow

@@ -19,26 +19,36 @@ by any pricing method; the price is then evaluated in the true game.
   :mod:`~prillm.abstraction.evaluation` (profit shares and timings as tidy records),
   :mod:`~prillm.abstraction.recipe` (the full and quick training recipes end to end).
 
-Importing this package imports torch.
+Importing this package imports torch; without it, the import raises
+:class:`prillm.MissingDependencyError`, one line naming the extra (``prillm[torch]``).
 
 References
 ----------
 Paper Section 5 (Eq. 7), Section 6.2 and Table 3; Lee et al. 2019 (Set Transformer).
 """
 
-from prillm.abstraction.aggregate import (
-    RivalTensors,
-    average_rivals,
-    merge_rivals,
-    min_rivals,
-    select_kept,
-)
-from prillm.abstraction.core import METHODS, Abstraction, abstract, score_rivals
-from prillm.abstraction.curves import abstract_profits, curve_from_pieces, curve_loss
-from prillm.abstraction.dataset import FAMILIES, Scenario, base_markets, build_scenarios
-from prillm.abstraction.features import FEATURE_NAMES, FEATURE_SPEC, rival_features
-from prillm.abstraction.network import NetworkConfig, ScoreNetwork, SetAttentionBlock
-from prillm.abstraction.weights import SHIPPED_WEIGHTS, default_network, load_weights, save_weights
+from prillm._optional import optional_dependency
+
+# one line naming the extra (torch) when it is missing, not a bare ModuleNotFoundError
+with optional_dependency("the game abstraction (prillm.abstraction)"):
+    from prillm.abstraction.aggregate import (
+        RivalTensors,
+        average_rivals,
+        merge_rivals,
+        min_rivals,
+        select_kept,
+    )
+    from prillm.abstraction.core import METHODS, Abstraction, abstract, score_rivals
+    from prillm.abstraction.curves import abstract_profits, curve_from_pieces, curve_loss
+    from prillm.abstraction.dataset import FAMILIES, Scenario, base_markets, build_scenarios
+    from prillm.abstraction.features import FEATURE_NAMES, FEATURE_SPEC, rival_features
+    from prillm.abstraction.network import NetworkConfig, ScoreNetwork, SetAttentionBlock
+    from prillm.abstraction.weights import (
+        SHIPPED_WEIGHTS,
+        default_network,
+        load_weights,
+        save_weights,
+    )
 
 __all__ = [
     "FAMILIES",

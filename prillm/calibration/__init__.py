@@ -35,7 +35,6 @@ from prillm.calibration.registry import (
 #: Public name -> the module that defines it (imported on first use, PEP 562).
 _EXPORTS: dict[str, str] = {
     "calibrate": "prillm.calibration.gradient",
-    "calibrate_fd": "prillm.calibration.fd",
     "central_gradient": "prillm.calibration.fd",
     "calibrate_a2c": "prillm.calibration.a2c",
     "LPInitResult": "prillm.calibration.lp_init",

@@ -31,6 +31,7 @@ from torch import nn
 
 from prillm.calibration.fitting import check_number, finish, prepare
 from prillm.calibration.lp_init import INIT_DAYS
+from prillm.calibration.registry import checked_options
 from prillm.calibration.result import CalibrationResult
 from prillm.data.panel import Panel
 from prillm.market import Preferences
@@ -49,6 +50,7 @@ def _mlp(n_in: int, n_out: int, hidden: int) -> nn.Module:
     ).double()
 
 
+@checked_options
 def calibrate_a2c(
     panel: Panel,
     *,
@@ -93,6 +95,12 @@ def calibrate_a2c(
         ``loss_history``: the loss at the start, then the mean loss of each update's
         evaluations (raw); ``info`` has ``evaluations``, ``updates`` and
         ``mean_episode_return``.
+
+    Raises
+    ------
+    prillm.MarketError
+        For bad options (naming the option), or an unknown keyword (naming it and listing the
+        valid ones).
     """
     start = time.perf_counter()
     check_number("max_evaluations", max_evaluations, integer=True, minimum=1, strict=False)

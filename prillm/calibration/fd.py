@@ -4,18 +4,17 @@ The equilibrium is treated as a black box (the exact numpy solver): each gradien
 loss of Eq. (6) costs ``2 p`` loss evaluations (``p`` = number of free parameters), each one an
 equilibrium per training day, against one forward and one adjoint solve per day for the exact
 gradient. The step is ``h`` in the free coordinates ``(log w_q, log w_d, b)``. The method is
-:func:`prillm.calibration.calibrate` with ``gradient="fd"`` (the registry's ``"fd"``);
-:func:`calibrate_fd` spells it.
+:func:`prillm.calibration.calibrate` with ``gradient="fd"``, the registry's ``"fd"``
+(``run_method("fd", panel, ...)``); this module holds its gradient, :func:`central_gradient`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-__all__ = ["calibrate_fd", "central_gradient"]
+__all__ = ["central_gradient"]
 
 
 def central_gradient(
@@ -29,13 +28,3 @@ def central_gradient(
         e[k] = h
         grad[k] = (value(u + e) - value(u - e)) / (2 * h)
     return value(u), grad
-
-
-def calibrate_fd(panel: Any, **options: Any) -> Any:
-    """Eq. (6) by finite-difference gradients: ``calibrate(panel, gradient="fd", **options)``.
-
-    The options are those of :func:`prillm.calibration.calibrate` (``h`` the step).
-    """
-    from prillm.calibration.gradient import calibrate
-
-    return calibrate(panel, gradient="fd", **options)

@@ -1,8 +1,8 @@
 """What the learning methods share: the set-up of a fit, the optimiser, and the result.
 
-Every learning method (:func:`~prillm.calibration.gradient.calibrate`,
-:func:`~prillm.calibration.fd.calibrate_fd`, :func:`~prillm.calibration.a2c.calibrate_a2c`)
-does the same around its own search: :func:`prepare` checks the options, builds the
+Every learning method (:func:`~prillm.calibration.gradient.calibrate`, with exact or
+finite-difference gradients, and :func:`~prillm.calibration.a2c.calibrate_a2c`) does the same
+around its own search: :func:`prepare` checks the options, builds the
 :class:`~prillm.calibration.params.Parametrisation`, starts from Algorithm 1 unless given a start,
 builds the loss (:class:`~prillm.calibration.objective.CalibrationObjective`) and looks at what
 the panel cannot identify; :func:`finish` decodes the best point, checks the scale ray, warns,

@@ -25,6 +25,7 @@ from prillm.calibration.fd import central_gradient
 from prillm.calibration.fitting import check_number, finish, prepare, run_optimiser
 from prillm.calibration.lp_init import INIT_DAYS
 from prillm.calibration.params import FREE_NAMES
+from prillm.calibration.registry import checked_options
 from prillm.calibration.result import CalibrationResult
 from prillm.data.panel import Panel
 from prillm.market import MarketError, Preferences
@@ -38,6 +39,7 @@ REFINERS = ("powell",)
 GRADIENTS = ("exact", "fd")
 
 
+@checked_options
 def calibrate(
     panel: Panel,
     *,
@@ -96,7 +98,8 @@ def calibrate(
     Raises
     ------
     prillm.MarketError
-        For bad options (naming the option and the valid values).
+        For bad options (naming the option and the valid values), or an unknown keyword
+        (naming it and listing the valid ones).
 
     References
     ----------

@@ -11,18 +11,52 @@ read. This module imports nothing heavy (no torch), so reading the registry is c
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from prillm._optional import optional_dependency
 from prillm._validation import MarketError
 
-__all__ = ["METHODS", "CalibrationMethod", "join", "register_method", "run_method"]
+__all__ = [
+    "METHODS",
+    "CalibrationMethod",
+    "checked_options",
+    "join",
+    "register_method",
+    "run_method",
+]
 
 #: The arguments every method takes that are not options: the training and held-out panels.
 _DATA_ARGS = ("panel", "test")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def checked_options(fn: _F) -> _F:
+    """Make an unknown keyword of ``fn`` a :class:`~prillm.MarketError` naming the valid ones.
+
+    A Python ``TypeError`` says only which keyword was unexpected; the wrapped function raises
+    ``"{name}: unknown option of {fn}(); valid: ..."`` (every keyword but the panel), as
+    :func:`run_method` does. The signature seen by :func:`inspect.signature` is ``fn``'s.
+    """
+    params = inspect.signature(fn).parameters
+    names = {p.name for p in params.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    listed = [p for p in params if p in names and p != "panel"]
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise MarketError(
+                f"{unknown[0]}: unknown option of {fn.__name__}(); valid: {', '.join(listed)}"
+            )
+        return fn(*args, **kwargs)
+
+    return call  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -53,9 +87,17 @@ class CalibrationMethod:
     preset: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> Callable[..., Any]:
-        """The method's function (imports its module)."""
+        """The method's function (imports its module).
+
+        Raises
+        ------
+        prillm.MissingDependencyError
+            One line naming the extra to install, when the module needs a missing optional
+            dependency (torch for every learning method).
+        """
         module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        with optional_dependency(f"the calibration method {self.name!r}"):
+            return getattr(importlib.import_module(module), attr)
 
     def options(self) -> tuple[str, ...]:
         """The names of the method's options (keyword arguments other than the panels)."""
@@ -147,6 +189,8 @@ def run_method(name: str, panel: Any, *, test: Any = None, **options: Any) -> An
     ------
     prillm.MarketError
         For an unknown method, or an option the method does not take (naming the valid ones).
+    prillm.MissingDependencyError
+        One line naming the extra, when the method needs a missing optional dependency.
 
     Examples
     --------

@@ -38,7 +38,14 @@ from prillm.data.openrouter import (
     price_on,
 )
 from prillm.data.openrouter_design import OpenRouterDesign
-from prillm.data.panel import DEMAND_RTOL, FLOW_TOTALS, Panel, aligned_b, latency_from_factors
+from prillm.data.panel import (
+    DEMAND_FLOOR,
+    DEMAND_RTOL,
+    FLOW_TOTALS,
+    Panel,
+    aligned_b,
+    latency_from_factors,
+)
 from prillm.data.panel_file import PANEL_FORMAT, PANEL_VERSION, read_panel, write_panel
 from prillm.data.random_design import RandomDesign
 from prillm.data.scenarios import augment_scenarios
@@ -50,6 +57,7 @@ __all__ = [
     "DEFAULT_PANEL_FILE",
     "DEFAULT_PANEL_SEED",
     "DEFAULT_START",
+    "DEMAND_FLOOR",
     "DEMAND_RTOL",
     "FLOW_TOTALS",
     "PANEL_FORMAT",

@@ -10,9 +10,11 @@ planted panel that :mod:`prillm.data` ships is a panel with a truth, not another
 Everything is validated on construction, with the field and the value named in the error:
 shapes agree across arrays, every number is finite, demand, flows, prices and latencies are
 non-negative, capacities positive, ids unique, and each user's observed flows add up to its
-demand within :data:`DEMAND_RTOL` — unless the panel says ``flow_totals="noisy"``: observed
-flows measured with noise whose totals differ from the stated (noise-free) demand, as in the
-shipped planted panel. An empty panel, or one whose observed flows are all zero, is refused.
+demand within :data:`DEMAND_RTOL` (1e-6) of that user's own demand (at least
+:data:`DEMAND_FLOOR`, 1 token, for a user with almost none) — unless the panel says
+``flow_totals="noisy"``: observed flows measured with noise whose totals differ from the stated
+(noise-free) demand, as in the shipped planted panel (its exact flows are still checked). An
+empty panel, or one whose observed flows are all zero, is refused.
 
 Files: :meth:`Panel.to_json` / :meth:`Panel.from_json` (the format is documented in
 :mod:`prillm.data.panel_file`).
@@ -30,6 +32,7 @@ import numpy as np
 
 from prillm._validation import MarketError, as_float_array, check_ids
 from prillm.data.panel_checks import (
+    DEMAND_FLOOR,
     DEMAND_RTOL,
     _categories,
     _check_totals,
@@ -49,6 +52,7 @@ from prillm.data.panel_checks import (
 from prillm.market import Market, Preferences
 
 __all__ = [
+    "DEMAND_FLOOR",
     "DEMAND_RTOL",
     "FLOW_TOTALS",
     "PANEL_FIELDS",
@@ -83,12 +87,13 @@ class Panel:
         The planted preferences (generated panels); stored with ``b`` keyed by provider id.
     exact_flows
         ``(T, n, m)`` noise-free equilibrium flows under :attr:`truth` (generated panels); they
-        add up to the demand within :data:`DEMAND_RTOL`.
+        add up to each user's demand within :data:`DEMAND_RTOL` of ``max(D_i, DEMAND_FLOOR)``.
     dates
         One ISO date ``YYYY-MM-DD`` per day, strictly increasing.
     flow_totals
         ``"match"`` (default): every user's observed flows add up to its demand within
-        :data:`DEMAND_RTOL`; ``"noisy"``: the observed flows carry measurement noise and their
+        :data:`DEMAND_RTOL` of ``max(D_i, DEMAND_FLOOR)`` (its own demand, at least 1 token),
+        each day; ``"noisy"``: the observed flows carry measurement noise and their
         totals may differ from the (noise-free) demand, which is the demand the game is played
         with. In both modes a user without demand has no flow.
     noise

@@ -16,12 +16,17 @@ import numpy as np
 from prillm._validation import MarketError, as_float_array, check_ids
 from prillm.market import Preferences
 
-__all__ = ["DEMAND_RTOL", "aligned_b", "latency_from_factors"]
+__all__ = ["DEMAND_FLOOR", "DEMAND_RTOL", "aligned_b", "latency_from_factors"]
 
-#: Largest relative gap ``|sum_j f_ij - D_i| / max(1, max_i D_i)`` allowed between a user's
-#: flows and its demand (each day), for the observed flows (``flow_totals="match"``) and always
-#: for the exact flows.
+#: Largest relative gap ``|sum_j f_ij - D_i| / max(D_i, DEMAND_FLOOR)`` allowed between a
+#: user's flows and its own demand (each day), for the observed flows (``flow_totals="match"``)
+#: and always for the exact flows. Each user is measured against its own demand, so a small
+#: user's flows cannot stray by more than a millionth of what it sends (exact equilibria meet
+#: it with room: their per-user gaps are round-off, below 1e-11).
 DEMAND_RTOL = 1e-6
+#: The absolute floor (tokens) of the scale of :data:`DEMAND_RTOL`: a user with less demand
+#: than this (including none) may miss it by ``DEMAND_RTOL * DEMAND_FLOOR`` tokens.
+DEMAND_FLOOR = 1.0
 
 
 def latency_from_factors(base: Any, per_user: Any, per_day: Any) -> np.ndarray:
@@ -112,8 +117,7 @@ def _check_totals(
         )
     if not strict:
         return
-    scale = np.maximum(demand.max(axis=1, keepdims=True), 1.0)
-    gap = np.abs(total - demand) / scale
+    gap = np.abs(total - demand) / np.maximum(demand, DEMAND_FLOOR)
     if gap.max() > DEMAND_RTOL:
         t, i = (int(k) for k in np.unravel_index(int(np.argmax(gap)), gap.shape))
         hint = (
@@ -124,8 +128,8 @@ def _check_totals(
         )
         raise MarketError(
             f"{name}[{t}, {i}]: user {user_ids[i]!r} sends {float(total[t, i])!r} tokens in total "
-            f"on day {t} but its demand is {float(demand[t, i])!r} (relative gap {gap[t, i]:.2e} > "
-            f"{DEMAND_RTOL:g}){hint}"
+            f"on day {t} but its demand is {float(demand[t, i])!r} (gap {gap[t, i]:.2e} of its "
+            f"demand > {DEMAND_RTOL:g}){hint}"
         )
 
 

@@ -26,6 +26,7 @@ from prillm.market import TOKENS_PER_PRICE_UNIT, Market, Preferences, game_coeff
 from prillm.water_filling import water_filling
 
 __all__ = [
+    "START_ROW_TOL",
     "BestResponseTrajectory",
     "best_response_dynamics",
     "best_responses",
@@ -36,6 +37,11 @@ __all__ = [
     "user_cost_arrays",
     "user_costs",
 ]
+
+
+#: A starting profile's row may miss its user's demand by this much relative to
+#: ``max(D_i, 1)`` tokens (round-off of a split computed in floating point).
+START_ROW_TOL = 1e-9
 
 
 def marginal_costs(cost: np.ndarray, slope: np.ndarray, flows: np.ndarray) -> np.ndarray:
@@ -203,6 +209,19 @@ class BestResponseTrajectory:
         return self.flows[-1]
 
 
+def _check_rows(rows: np.ndarray, demand: np.ndarray, user_ids: tuple[str, ...]) -> None:
+    """Each row sum within ``START_ROW_TOL * max(D_i, 1)`` of its demand (else MarketError)."""
+    gap = np.abs(rows - demand)
+    bad = np.flatnonzero(gap > START_ROW_TOL * np.maximum(demand, 1.0))
+    if bad.size:
+        i = int(bad[0])
+        raise MarketError(
+            f"start: row {i} sums to {rows[i]:g}, not the demand {demand[i]:g} of user "
+            f"{user_ids[i]!r} "
+            f"(gap {gap[i]:.3g}; tolerance {START_ROW_TOL:g} of max(demand, 1))"
+        )
+
+
 def best_response_dynamics(
     market: Market,
     prefs: Preferences | None,
@@ -217,8 +236,9 @@ def best_response_dynamics(
     market, prefs
         The game (``prefs`` ``None``: the defaults).
     start
-        The starting profile ``(n, m)`` (rows summing to the demands); default: every user splits
-        its demand evenly over the providers.
+        The starting profile ``(n, m)``: flows >= 0 whose rows sum to the demands, each within
+        :data:`START_ROW_TOL` of ``max(D_i, 1)`` tokens (a user without demand starts with no
+        flow); default: every user splits its demand evenly over the providers.
     rounds
         Number of rounds (>= 0). In a round every user moves once.
     order
@@ -233,7 +253,8 @@ def best_response_dynamics(
     Raises
     ------
     prillm.MarketError
-        If ``start`` has the wrong shape, is not finite or negative.
+        If ``start`` has the wrong shape, is not finite or negative, or a row does not sum to
+        its user's demand (the message names the user, the row's sum, the demand and the gap).
     ValueError
         If ``rounds`` is negative or ``order`` unknown.
 
@@ -264,6 +285,7 @@ def best_response_dynamics(
         flows = _flows_for(market, start, "start").copy()
         if (flows < 0).any():
             raise MarketError("start: flows must be >= 0")
+        _check_rows(flows.sum(axis=1), demand, tuple(market.user_ids))
     history = [flows.copy()]
     for _ in range(int(rounds)):
         if order == "jacobi":

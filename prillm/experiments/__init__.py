@@ -40,7 +40,6 @@ _EXPORTS: dict[str, str] = {
     "SnapshotFit": "prillm.experiments.app_snapshot",
     "app_snapshot_panel": "prillm.experiments.app_snapshot",
     "fit_app_snapshot": "prillm.experiments.app_snapshot",
-    "ALL_METHODS": "prillm.experiments.calibration_methods",
     "compare_calibration_methods": "prillm.experiments.calibration_methods",
     "method_predictions": "prillm.experiments.calibration_methods",
     "method_table": "prillm.experiments.calibration_methods",

@@ -20,10 +20,7 @@ from prillm.data import Panel
 from prillm.experiments.tables import recording_identifiability
 from prillm.market import MarketError
 
-__all__ = ["ALL_METHODS", "compare_calibration_methods", "method_predictions", "method_table"]
-
-#: Learning methods (Table 2) and market simulators (Figure 3).
-ALL_METHODS = ("gradient", "fd", "a2c", "npm", "noq", "xgboost")
+__all__ = ["compare_calibration_methods", "method_predictions", "method_table"]
 
 
 def _defaults(steps: int, a2c_evaluations: int, seed: int) -> dict[str, dict[str, Any]]:
@@ -40,7 +37,7 @@ def _defaults(steps: int, a2c_evaluations: int, seed: int) -> dict[str, dict[str
 def compare_calibration_methods(
     train: Panel,
     test: Panel,
-    methods: Sequence[str] = ALL_METHODS,
+    methods: Sequence[str] | None = None,
     *,
     steps: int = 100,
     a2c_evaluations: int = 1000,
@@ -55,7 +52,9 @@ def compare_calibration_methods(
     train, test
         The split.
     methods
-        Names from :data:`prillm.calibration.METHODS`.
+        Names from :data:`prillm.calibration.METHODS`; default every registered method, in
+        registration order (the learning methods of Table 2, then the market simulators of
+        Figure 3: ``gradient``, ``fd``, ``a2c``, ``npm``, ``noq``, ``xgboost``).
     steps
         L-BFGS-B iterations for ``gradient``, ``fd``, ``npm`` (Adam steps ``2 * steps`` for
         ``noq``).
@@ -80,6 +79,9 @@ def compare_calibration_methods(
     prillm.MarketError
         For an unknown method or option (naming the valid ones).
     """
+    if isinstance(methods, str):
+        raise MarketError(f"methods: expected a list of method names, got the string {methods!r}")
+    methods = tuple(METHODS) if methods is None else tuple(methods)
     opts = dict(options or {})
     for name in [*methods, *opts]:
         if name not in METHODS:

@@ -49,7 +49,13 @@ from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT
 from prillm.pricing.exact import price_path
-from prillm.pricing.game import PricingGame, UsersOutcome, game_inputs
+from prillm.pricing.game import (
+    PricingGame,
+    UsersOutcome,
+    check_game_price,
+    clip_note,
+    game_inputs,
+)
 from prillm.pricing.problem import make_problem, vanishing_price
 
 __all__ = ["CollusionResult", "collusive_prices", "joint_line", "joint_profit"]
@@ -79,6 +85,11 @@ class CollusionResult(UsersOutcome):
         Sweeps over the players and exact line maximisations done.
     wall_time
         Seconds spent.
+    start_clipped
+        ``None`` when the ascent started where asked (``start``, or by default the list
+        prices); else the start was outside the bounds and was clipped to them:
+        ``{"given": {player: price}, "used": {player: price}}`` for the clipped players (also
+        said in ``reason``).
     """
 
     game: PricingGame
@@ -92,6 +103,7 @@ class CollusionResult(UsersOutcome):
     sweeps: int
     line_searches: int
     wall_time: float
+    start_clipped: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation."""
@@ -106,6 +118,7 @@ class CollusionResult(UsersOutcome):
             "line_searches": self.line_searches,
             "history": self.history.tolist(),
             "wall_time_s": self.wall_time,
+            "start_clipped": self.start_clipped,
         }
 
 
@@ -184,7 +197,9 @@ def collusive_prices(
         As in :func:`~prillm.pricing.competition.price_equilibrium`; non-players keep their
         prices.
     start
-        Starting prices, one per player; default the market's prices (clipped to the bounds).
+        Starting prices, one per player; default the market's (list) prices. A start outside
+        a player's bounds is clipped to them and the result records it
+        (:attr:`CollusionResult.start_clipped`, and a clause in ``reason``).
         Coordinate ascent finds a coordinate-wise optimum near its start: try several starts
         (e.g. the list prices and the price equilibrium) and keep the best.
     max_sweeps
@@ -224,14 +239,18 @@ def collusive_prices(
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < math.inf:
         raise MarketError(f"tol: must be a finite number > 0, got {tol!r}")
     if start is None:
-        prices = game.start_prices()
+        prices, clipped = game.clip_start(game.list_prices())
     else:
-        values = np.asarray(start, dtype=float)
-        if values.shape != (game.n_players,) or not np.all(np.isfinite(values)):
+        if isinstance(start, (str, bytes)) or not isinstance(start, (Sequence, np.ndarray)):
+            raise MarketError(f"start: expected one price per player, got {start!r}")
+        values = list(start)
+        if len(values) != game.n_players:
             raise MarketError(
-                f"start: expected {game.n_players} finite prices (one per player), got {start!r}"
+                f"start: expected {game.n_players} prices (one per player), got {len(values)}"
             )
-        prices = game.clip(values)
+        ids = game.player_ids
+        given = [check_game_price(f"start[{ids[k]!r}]", v) for k, v in enumerate(values)]
+        prices, clipped = game.clip_start(np.array(given))
     value, _ = joint_profit(game, prices)
     history = [value]
     searches = 0
@@ -256,6 +275,8 @@ def collusive_prices(
                 )
                 break
     value, eq = joint_profit(game, prices)
+    if clipped is not None:
+        reason += f"; {clip_note(clipped)}"
     return CollusionResult(
         game=game,
         prices=prices,
@@ -268,4 +289,5 @@ def collusive_prices(
         sweeps=len(history) - 1,
         line_searches=searches,
         wall_time=time.perf_counter() - t0,
+        start_clipped=clipped,
     )

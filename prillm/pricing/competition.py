@@ -54,7 +54,13 @@ from prillm.equilibrium import Equilibrium
 from prillm.market import Market
 from prillm.pricing.best_response import BestResponse, best_response
 from prillm.pricing.cycles import Cycle, classify_cycle, find_cycle
-from prillm.pricing.game import PricingGame, UsersOutcome, game_inputs
+from prillm.pricing.game import (
+    PricingGame,
+    UsersOutcome,
+    check_game_price,
+    clip_note,
+    game_inputs,
+)
 from prillm.pricing.nash import NashCertificate, nash_certificate
 
 __all__ = ["METHODS", "Cycle", "PriceEquilibrium", "check_price", "price_equilibrium"]
@@ -94,6 +100,11 @@ class PriceEquilibrium(UsersOutcome):
         The periodic orbit when ``status == "cycle"``.
     method, damping, tol, wall_time
         The scheme, its damping, the tolerance on the relative epsilon, and seconds spent.
+    start_clipped
+        ``None`` when the dynamics started where asked (``start``, or by default the list
+        prices); else the start was outside the bounds and was clipped to them:
+        ``{"given": {player: price}, "used": {player: price}}`` for the clipped players (also
+        said in ``reason``; ``history[0]`` is the start used).
     """
 
     game: PricingGame
@@ -111,6 +122,7 @@ class PriceEquilibrium(UsersOutcome):
     damping: float = 1.0
     tol: float = 1e-9
     wall_time: float = 0.0
+    start_clipped: dict[str, Any] | None = None
 
     @property
     def player_ids(self) -> tuple[str, ...]:
@@ -172,6 +184,7 @@ class PriceEquilibrium(UsersOutcome):
             "history": self.history.tolist(),
             "steps": [dict(s) for s in self.steps],
             "cycle": None if self.cycle is None else self.cycle.to_dict(),
+            "start_clipped": self.start_clipped,
         }
 
 
@@ -192,16 +205,17 @@ def _check_options(method: str, damping: Any, max_rounds: Any, tol: Any, cycle_t
     check_integer("max_rounds", max_rounds, 1)
 
 
-def _start(game: PricingGame, start: Any) -> np.ndarray:
+def _start(game: PricingGame, start: Any) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """The starting prices, clipped to the bounds, and the record of what was clipped."""
     if start is None:
-        return game.start_prices()
+        return game.clip_start(game.list_prices())
     ids = game.player_ids
     if isinstance(start, Mapping):
-        prices = game.start_prices()
+        prices = game.list_prices()
         for key, v in start.items():
             k = game.player_index(key)
             prices[k] = check_price(f"start[{ids[k]!r}]", v)
-        return game.clip(prices)
+        return game.clip_start(prices)
     if isinstance(start, (str, bytes)) or not isinstance(start, (Sequence, np.ndarray)):
         raise MarketError(f"start: expected one price per player or a mapping, got {start!r}")
     values = list(start)
@@ -209,17 +223,23 @@ def _start(game: PricingGame, start: Any) -> np.ndarray:
         raise MarketError(
             f"start: expected {game.n_players} prices (one per player), got {len(values)}"
         )
-    return game.clip([check_price(f"start[{ids[k]!r}]", v) for k, v in enumerate(values)])
+    return game.clip_start([check_price(f"start[{ids[k]!r}]", v) for k, v in enumerate(values)])
 
 
 def check_price(name: str, value: Any) -> float:
     """``value`` as a price: a finite number >= 0 (``MarketError`` naming ``name`` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise MarketError(f"{name}: expected a price, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0:
-        raise MarketError(f"{name}: a price must be finite and >= 0, got {value!r}")
-    return v
+    return check_game_price(name, value)
+
+
+def _step(price: float, br: BestResponse, damping: float, lo: float, hi: float) -> float:
+    """The damped move towards a best response, ``p + damping (BR - p)``.
+
+    Both ends lie within ``[lo, hi]``, so the move does too; the clip only removes the round-off
+    of the damped step (an ulp), which would otherwise reach outside the bounds.
+    """
+    if not br.moves:
+        return float(price)
+    return float(min(max(price + damping * (br.price - price), lo), hi))
 
 
 def _record(game: PricingGame, rnd: int, br: BestResponse, new: float) -> dict[str, Any]:
@@ -274,8 +294,10 @@ def price_equilibrium(
         The largest relative epsilon accepted as an equilibrium (each player's best-response
         gain over its best-response profit).
     start
-        Starting prices (a mapping from player id, or one per player); default the market's
-        prices, clipped to the bounds.
+        Starting prices (a mapping from player id, or one per player; players left out of a
+        mapping start at their list price); default the market's (list) prices. A start
+        outside a player's bounds is clipped to them and the result records it
+        (:attr:`PriceEquilibrium.start_clipped`, and a clause in ``reason``).
     cycle_tol
         Two rounds' prices closer than ``cycle_tol`` times the largest price count as the same.
 
@@ -308,7 +330,8 @@ def price_equilibrium(
     """
     t0 = time.perf_counter()
     _check_options(method, damping, max_rounds, tol, cycle_tol)
-    prices = _start(game, start)
+    prices, clipped = _start(game, start)
+    lo, hi = game.lower, game.upper
     history = [prices.copy()]
     steps: list[dict[str, Any]] = []
     n_br = 0
@@ -321,8 +344,8 @@ def price_equilibrium(
             if method == "gauss-seidel":
                 for k in range(game.n_players):
                     br = best_response(game, prices, k)
-                    new = prices[k] + damping * (br.price - prices[k]) if br.moves else prices[k]
-                    steps.append(_record(game, rnd, br, float(new)))
+                    new = _step(prices[k], br, damping, lo[k], hi[k])
+                    steps.append(_record(game, rnd, br, new))
                     prices[k] = new
                     worst = max(worst, br.relative_gain)
                 n_br += game.n_players
@@ -332,8 +355,8 @@ def price_equilibrium(
                 new_prices = prices.copy()
                 for br in brs:
                     k = br.player
-                    new = prices[k] + damping * (br.price - prices[k]) if br.moves else prices[k]
-                    steps.append(_record(game, rnd, br, float(new)))
+                    new = _step(prices[k], br, damping, lo[k], hi[k])
+                    steps.append(_record(game, rnd, br, new))
                     new_prices[k] = new
                     worst = max(worst, br.relative_gain)
                 prices = new_prices
@@ -385,6 +408,8 @@ def price_equilibrium(
             f"; at the returned prices the largest relative epsilon is "
             f"{cert.max_relative:.3g} (player {game.player_ids[int(np.argmax(cert.relative))]!r})"
         )
+    if clipped is not None:
+        reason += f"; {clip_note(clipped)}"
     return PriceEquilibrium(
         game=game,
         prices=prices,
@@ -401,4 +426,5 @@ def price_equilibrium(
         damping=float(damping),
         tol=float(tol),
         wall_time=time.perf_counter() - t0,
+        start_clipped=clipped,
     )

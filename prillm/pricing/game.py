@@ -124,6 +124,60 @@ class PricingGame:
         """The players' market (list) prices, clipped to their bounds."""
         return self.clip(self.market.price[list(self.players)])
 
+    def list_prices(self) -> np.ndarray:
+        """The players' market (list) prices, as given (not clipped)."""
+        return np.array(self.market.price[list(self.players)], dtype=float)
+
+    def check_prices(self, name: str, prices: Any, skip: int | None = None) -> np.ndarray:
+        """``prices`` (one per player) as an array, checked to lie within the players' bounds.
+
+        For prices at which something is evaluated: a price outside a player's bounds is an
+        error, never clipped. ``skip`` (a position in :attr:`players`) is not checked.
+
+        Raises
+        ------
+        prillm.MarketError
+            Naming ``name[player]``, the value and the bounds, for a price that is not a finite
+            number >= 0 or lies outside ``[lower, upper]``; or for the wrong number of prices.
+        """
+        values = _price_list(name, prices, self.n_players)
+        ids = self.player_ids
+        out = np.empty(self.n_players)
+        for k, v in enumerate(values):
+            if k == skip:
+                out[k] = float(v) if _is_number(v) else math.nan
+                continue
+            p = check_game_price(f"{name}[{ids[k]!r}]", v)
+            lo, hi = float(self.lower[k]), float(self.upper[k])
+            if not lo <= p <= hi:
+                raise MarketError(
+                    f"{name}[{ids[k]!r}]: {p!r} is outside the player's bounds [{lo:g}, {hi:g}]"
+                )
+            out[k] = p
+        return out
+
+    def clip_start(self, start: np.ndarray) -> tuple[np.ndarray, dict[str, Any] | None]:
+        """A starting profile clipped to the bounds, and the record of what was clipped.
+
+        Returns
+        -------
+        used, record
+            ``start`` clipped to each player's bounds, and ``None`` if nothing was clipped,
+            else ``{"given": {player: price}, "used": {player: price}}`` for the clipped
+            players (:func:`clip_note` words it for a ``reason``).
+        """
+        start = np.asarray(start, dtype=float)
+        used = self.clip(start)
+        moved = np.flatnonzero(used != start)
+        if moved.size == 0:
+            return used, None
+        ids = self.player_ids
+        record = {
+            "given": {ids[k]: float(start[k]) for k in moved},
+            "used": {ids[k]: float(used[k]) for k in moved},
+        }
+        return used, record
+
     def profits(self, eq: Equilibrium) -> np.ndarray:
         """Each player's profit (USD) at an equilibrium of this game's market."""
         j = list(self.players)
@@ -344,6 +398,41 @@ def game_inputs(fn: Callable[..., _T]) -> Callable[..., _T]:
 
     call.__signature__ = signature  # type: ignore[attr-defined]
     return call
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_game_price(name: str, value: Any) -> float:
+    """``value`` as a price: a finite number >= 0 (``MarketError`` naming ``name`` otherwise)."""
+    if not _is_number(value):
+        raise MarketError(f"{name}: expected a price, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise MarketError(f"{name}: a price must be finite and >= 0, got {value!r}")
+    return v
+
+
+def _price_list(name: str, prices: Any, n: int) -> list[Any]:
+    if isinstance(prices, (str, bytes)) or not isinstance(prices, (Sequence, np.ndarray)):
+        raise MarketError(f"{name}: expected one price per player, got {prices!r}")
+    values = list(np.asarray(prices).ravel()) if isinstance(prices, np.ndarray) else list(prices)
+    if isinstance(prices, np.ndarray) and prices.ndim != 1:
+        raise MarketError(f"{name}: expected one price per player, got shape {prices.shape}")
+    if len(values) != n:
+        raise MarketError(f"{name}: expected {n} prices (one per player), got {len(values)}")
+    return values
+
+
+def clip_note(record: dict[str, Any] | None) -> str:
+    """A ``reason`` clause for a start clipped to the bounds (empty when nothing was clipped)."""
+    if record is None:
+        return ""
+    moves = ", ".join(
+        f"{pid!r} {given:g} -> {record['used'][pid]:g}" for pid, given in record["given"].items()
+    )
+    return f"the start was clipped to the bounds ({moves})"
 
 
 def relative_gain(gain: float, a: float, b: float) -> float:

@@ -111,7 +111,8 @@ def nash_certificate(
     game
         The game.
     prices
-        One price per player (clipped to the bounds).
+        One price per player, each within the player's bounds (a price outside them is an
+        error, not clipped: the certificate is about the profile given).
     eq
         The certified user-side equilibrium at ``prices`` if already known.
 
@@ -119,6 +120,13 @@ def nash_certificate(
     -------
     certificate, equilibrium
         The :class:`NashCertificate` and the user-side equilibrium at ``prices``.
+
+    Raises
+    ------
+    prillm.MarketError
+        For the wrong number of prices, or a price that is not a finite number >= 0 or lies
+        outside its player's bounds (the message names ``prices[player]``, the value and the
+        bounds).
 
     Examples
     --------
@@ -130,7 +138,7 @@ def nash_certificate(
     >>> bool(cert.max_relative > 0.1)   # the list prices are far from an equilibrium
     True
     """
-    prices = game.clip(np.array(prices, dtype=float))
+    prices = game.check_prices("prices", prices)
     market = game.at(prices)
     if eq is None:
         eq = solve_equilibrium(market, game.prefs)

@@ -59,16 +59,20 @@ def optimal_price(
         outside ``[p_min, p_max]`` is evaluated at the nearest bound, flagged
         (``diagnostics["clamped"]``) and explained in ``reason``; beyond a solver's bound
         tolerance it also downgrades the status (``global_optimum`` to ``not_certified``, a
-        converged method to ``not_converged``).
+        converged method to ``not_converged``). A ``start_price`` option (``smooth``,
+        ``pmpec``) outside the bounds is clipped to them before the method starts, and
+        recorded: ``diagnostics["start_clipped"] = {"given": ..., "used": ...}`` and a clause
+        in ``reason`` (``diagnostics["start_price"]`` is the start used).
 
     Raises
     ------
     prillm.MarketError
         Unknown target, NaN or infinite bounds, ``p_min < 0``, ``p_max <= p_min``,
-        ``p_max <= 0``, a negative marginal cost, or an option the method does not take (the
-        message lists the valid ones).
+        ``p_max <= 0``, a negative marginal cost, a ``start_price`` that is not a price in
+        ``[0, 1e6]``, or an option the method does not take (the message lists the valid
+        ones); an unknown method (naming it and the valid ones).
     ValueError
-        Unknown method, or a market too large for ``bf`` / ``scip``.
+        A market too large for ``bf`` / ``scip``.
 
     Examples
     --------
@@ -91,11 +95,19 @@ def optimal_price(
                 + (", ".join(valid) if valid else "none")
             )
     prob = make_problem(market, prefs, target, p_max, p_min, marginal_cost)
+    clipped = prob.start_clip(opts["start_price"]) if "start_price" in opts else None
     with optional_dependency(f"the pricing method {method!r}"):
         t0 = time.perf_counter()
         raw, diag = solver(prob, **opts)
         wall = time.perf_counter() - t0
     status, reason = _method_status(method, diag)
+    if clipped is not None:
+        diag["start_clipped"] = clipped
+        note = (
+            f"the start price {clipped['given']:g} is outside [{prob.p_min:g}, {prob.p_max:g}]; "
+            f"the method started from {clipped['used']:g}"
+        )
+        reason = f"{reason}; {note}" if reason else note
     raw = float(raw)
     price, status, reason = _check_bounds(raw, prob, status, reason)
     diag["raw_price"] = raw
@@ -125,7 +137,8 @@ def _method_status(method: str, diag: dict[str, Any]) -> tuple[str, str]:
     reason = diag.pop("reason", "")
     if status not in STATUSES:
         return "not_converged", f"{method} reported no status (got {status!r})"
-    return status, str(reason)
+    reason = str(reason or "").strip()
+    return status, reason or f"{method} reported {status!r} but gave no reason"
 
 
 def _check_bounds(

@@ -80,7 +80,9 @@ def best_response_map(
     grid
         Prices of ``other`` (within its bounds), in increasing order.
     prices
-        The remaining players' prices (one per player; default the game's start prices).
+        The remaining players' prices (one per player, each within its bounds: a price outside
+        them is an error, not clipped; ``other``'s entry is replaced by the grid and not
+        checked). Default the game's start prices (the list prices clipped to the bounds).
 
     Returns
     -------
@@ -89,8 +91,9 @@ def best_response_map(
     Raises
     ------
     prillm.MarketError
-        For a provider that is not a player, ``player == other``, or a grid that is empty, not
-        increasing, or outside ``other``'s bounds.
+        For a provider that is not a player, ``player == other``, a grid that is empty, not
+        increasing, or outside ``other``'s bounds, or ``prices`` of the wrong length or outside
+        the players' bounds.
 
     Examples
     --------
@@ -115,7 +118,7 @@ def best_response_map(
             f"grid: prices of {game.player_ids[o]!r} must lie in its bounds "
             f"[{game.lower[o]:g}, {game.upper[o]:g}], got [{xs[0]:g}, {xs[-1]:g}]"
         )
-    base = game.start_prices() if prices is None else game.clip(np.array(prices, dtype=float))
+    base = game.start_prices() if prices is None else game.check_prices("prices", prices, o)
     out_p = np.empty(xs.size)
     out_v = np.empty(xs.size)
     jumps = np.zeros(xs.size, dtype=bool)

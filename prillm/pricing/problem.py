@@ -82,9 +82,27 @@ class PricingProblem:
         return self.cost0.shape  # type: ignore[return-value]
 
     def start_price(self, price: float | None = None) -> float:
-        """``price`` (default: the target's market price) clipped to ``[p_min, p_max]``."""
-        p = self.market.price[self.s] if price is None else price
+        """``price`` (default: the target's market price) clipped to ``[p_min, p_max]``.
+
+        :meth:`start_clip` says whether it was clipped (:func:`prillm.pricing.optimal_price`
+        records it in the result).
+
+        Raises
+        ------
+        prillm.MarketError
+            Naming ``start_price``, for a given price that is not a price in ``[0, 1e6]``.
+        """
+        p = self.market.price[self.s] if price is None else check_price("start_price", price)
         return float(min(max(p, self.p_min), self.p_max))
+
+    def start_clip(self, price: float | None = None) -> dict[str, float] | None:
+        """``None`` if the start ``price`` lies within the bounds, else ``{"given", "used"}``.
+
+        ``used`` is :meth:`start_price`, the start clipped to ``[p_min, p_max]``.
+        """
+        used = self.start_price(price)
+        given = float(self.market.price[self.s] if price is None else price)
+        return None if used == given else {"given": given, "used": used}
 
     def cost_at(self, price: float) -> np.ndarray:
         """Scaled fixed costs when the target charges ``price``."""

@@ -15,6 +15,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from prillm._validation import MarketError
+
 __all__ = ["METHODS", "Solver", "method_options", "register_method", "solver_for"]
 
 
@@ -87,8 +89,16 @@ def method_options(method: str) -> tuple[str, ...] | None:
 
 
 def solver_for(method: str) -> Solver:
+    """The solver of ``method`` (imports its module).
+
+    Raises
+    ------
+    prillm.MarketError
+        For an unknown method, naming it and the registered ones (a ``ValueError``, so
+        ``except ValueError`` still catches it).
+    """
     if method not in METHODS:
-        raise ValueError(f"method: unknown pricing method {method!r}; choose from {list(METHODS)}")
+        raise MarketError(f"method: unknown pricing method {method!r}; valid: {', '.join(METHODS)}")
     return METHODS[method]()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prillm._jsonable import jsonable
+from prillm._validation import MarketError
 from prillm.equilibrium import Equilibrium
 
 __all__ = ["STATUSES", "PricingResult"]
@@ -49,7 +50,14 @@ class PricingResult:
     status
         One of :data:`STATUSES`: ``"global_optimum"`` only when proven.
     reason
-        Why the method reports that status, in words (the proof, or what stopped it).
+        Why the method reports that status, in words (the proof, or what stopped it); never
+        empty.
+
+    Raises
+    ------
+    prillm.MarketError
+        On construction, for a ``status`` not in :data:`STATUSES` (the message lists them) or
+        a ``reason`` that is not a non-empty string.
     """
 
     price: float
@@ -64,6 +72,18 @@ class PricingResult:
     marginal_cost: float = 0.0
     status: str = "not_converged"
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise MarketError(
+                f"status: expected one of {', '.join(repr(s) for s in STATUSES)}, "
+                f"got {self.status!r}"
+            )
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise MarketError(
+                f"reason: expected a non-empty string saying why the status is "
+                f"{self.status!r}, got {self.reason!r}"
+            )
 
     @property
     def success(self) -> bool:
