@@ -78,17 +78,27 @@ def limit_threads(n: int = 1) -> Iterator[None]:
         return
     torch = sys.modules.get("torch")
     previous = None
+    saved: list[tuple[Any, int]] = []
     try:
         if _controller is None:
             from threadpoolctl import ThreadpoolController
 
-            _controller = ThreadpoolController()
+            # the BLAS libraries loaded now (numpy's, and torch's when imported first)
+            _controller = ThreadpoolController().select(user_api="blas")
         if torch is not None:
             previous = torch.get_num_threads()
             torch.set_num_threads(n)
-        with _controller.limit(limits=n, user_api="blas"):
-            yield
+        # each library's own get/set (threadpoolctl's ``limit`` does the same through a
+        # few layers of bookkeeping that cost about three times as much per block)
+        for lib in _controller.lib_controllers:
+            count = lib.get_num_threads()
+            if count is not None:  # a library that cannot say is left alone
+                saved.append((lib, count))
+                lib.set_num_threads(n)
+        yield
     finally:
+        for lib, count in reversed(saved):
+            lib.set_num_threads(count)
         if previous is not None:
             torch.set_num_threads(previous)
         with _lock:

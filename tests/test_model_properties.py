@@ -308,6 +308,11 @@ def test_the_thread_limiter_is_reentrant_and_restores() -> None:
         assert threads_limited() and all(k == 1 for k in blas_threads())
     assert not threads_limited()
     assert blas_threads() == before
+    with pytest.raises(KeyError):  # an error inside the block restores the counts too
+        with limit_threads():
+            assert all(k == 1 for k in blas_threads())
+            raise KeyError("inside")
+    assert not threads_limited() and blas_threads() == before
     with pytest.raises(ValueError, match="threads"):
         with limit_threads(0):
             pass
