@@ -170,12 +170,8 @@ def test_exact_solve_repairs_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     assert prices == sorted(prices)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
-    """Capacities from 1e-3 to 1e13 x the demand: "global optimum" only with every piece
-    certified (checked at both ends, or rebuilt from certified equilibria), and then the profit
-    beats a grid of certified equilibria and the pieces are the equilibrium's loads."""
-    rng = np.random.default_rng(100 + seed)
+def _extreme_market(rng: np.random.Generator) -> tuple[Market, Preferences]:
+    """A small market whose capacities span 1e-3 to 1e13 x the demand."""
     n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
     demand = rng.uniform(1e3, 1e6, n)
     market = Market(
@@ -185,6 +181,17 @@ def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
         latency=rng.uniform(0, 1, (n, m)),
     )
     prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    return market, prefs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
+    """Capacities from 1e-3 to 1e13 x the demand: "global optimum" only with every piece
+    certified (checked at both ends, or rebuilt from certified equilibria), and then the profit
+    beats a grid of certified equilibria and the pieces are the equilibrium's loads."""
+    rng = np.random.default_rng(100 + seed)
+    market, prefs = _extreme_market(rng)
+    demand = market.demand
     res = optimal_price(market, prefs, 0)
     d = res.diagnostics
     if res.status != "global_optimum":
@@ -208,16 +215,9 @@ def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
 def test_checks_below_their_resolution_do_not_certify() -> None:
     """At a capacity of 5e12 x the demand a piece can pass its checks (3e-11) with a load off by
     4e-4 of the demand: its checks cannot resolve the tolerance, so it is rebuilt too."""
-    rng = np.random.default_rng(100)  # the market of the extreme-capacity test, seed 0
-    n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
-    demand = rng.uniform(1e3, 1e6, n)
-    market = Market(
-        demand=demand,
-        price=rng.uniform(0.5, 20, m),
-        capacity=10.0 ** rng.uniform(-3, 13, m) * demand.sum(),
-        latency=rng.uniform(0, 1, (n, m)),
-    )
-    prefs = Preferences(w_q=1.0, w_d=0.5, b=rng.uniform(0, 3, m))
+    # the market of the extreme-capacity test, seed 0
+    market, prefs = _extreme_market(np.random.default_rng(100))
+    demand = market.demand
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
     path = exact.price_path(prob)
     # the planted condition: a piece that passes its checks and is wrong
