@@ -138,6 +138,14 @@ grid_points = 1000 if quick else 10_000
 # piece the profit's maximum is a closed form; the best over all pieces is the global optimum,
 # and the list of breakpoints is its certificate.
 #
+# The path need not reach $p^{\max}$. The target's load $F_s$ does not grow with its own price
+# (the equilibrium minimises a convex potential whose only $p_s$ term is $w_p p_s F_s$; the
+# minimum is concave in $p_s$, and its derivative $w_p F_s$ cannot increase). So at a breakpoint
+# $p_k$ every higher price earns at most $(p^{\max} - c_s) F_s(p_k)$, and once that bound is no
+# more than the best profit found, the rest of the path cannot win. By default the exact
+# method stops there; `full_path=True` follows the path to $p^{\max}$, as the figures of this
+# chapter do to draw the whole profit curve.
+#
 # ## A small worked example
 #
 # Three users and three providers; the target is provider `p0`.
@@ -160,7 +168,8 @@ def small_market() -> tuple[Market, Preferences]:
 
 market, prefs = small_market()
 p_max = vanishing_price(market, prefs, "p0")
-ex = optimal_price(market, prefs, "p0")
+# the whole path (by default it stops where no higher price can earn more)
+ex = optimal_price(market, prefs, "p0", full_path=True)
 
 
 # %% tags=["remove-cell"]
@@ -345,7 +354,7 @@ twins = Market(
     provider_ids=["t", "r1", "r2"],
 )
 twin_prefs = Preferences(w_q=1.0, w_d=0.0, b=0.0)
-tw = optimal_price(twins, twin_prefs, "t")
+tw = optimal_price(twins, twin_prefs, "t", full_path=True)
 tw_bf = optimal_price(twins, twin_prefs, "t", method="bf")
 
 # %% tags=["remove-cell"]
@@ -587,7 +596,7 @@ print(f"3x3: {n_branches(3, 3)} supports, on this machine")
 print(f"  {per_branch * 1e6:.0f} microseconds each")
 print(f"8x8: {n_branches(8, 8):.3e} supports, about {years:.1e} years")
 median_bps = by[(last, "exact")]["breakpoints"]
-print(f"the exact path at {last}: a median of {median_bps} breakpoints")
+print(f"the exact path at {last}: a median of {median_bps} breakpoints before it stops")
 
 # %% [markdown]
 # ```{solution-end}

@@ -101,7 +101,11 @@ def test_identical_rivals_and_users_enter_together() -> None:
 def test_target_priced_out_before_p_max() -> None:
     market, prefs = random_market(np.random.default_rng(7), 4, 3)
     pv = vanishing_price(market, prefs, 0)
-    ex = optimal_price(market, prefs, 0, p_max=3 * pv)
+    ex = optimal_price(market, prefs, 0, p_max=3 * pv, full_path=True)
+    # by default the path stops where the load (hence every higher price's profit) is gone
+    short = optimal_price(market, prefs, 0, p_max=3 * pv)
+    assert short.diagnostics["stopped_at"]["price"] <= pv * (1 + 1e-9)
+    assert short.price == ex.price
     last = ex.diagnostics["pieces"][-1]
     assert last[2] == pytest.approx(0.0, abs=1e-6) and last[3] == pytest.approx(0.0, abs=1e-9)
     assert last[0] == pytest.approx(pv, rel=1e-9)

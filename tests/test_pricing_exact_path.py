@@ -6,15 +6,17 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prillm import solve_equilibrium
 from prillm.equilibrium import KKTMatrix
-from prillm.pricing import exact
+from prillm.pricing import exact, optimal_price
 from prillm.pricing.affine import affine_support
 from prillm.pricing.path_system import PathSystem
 from prillm.pricing.problem import make_problem
 
-from .markets import random_market
+from .markets import markets, random_market
 
 
 def _flip(rng: np.random.Generator, support: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,3 +140,52 @@ def test_assign_by_scalars_equals_assign_by_arrays(monkeypatch: pytest.MonkeyPat
         assert np.array_equal(getattr(few, name), getattr(many, name)), name
     want = path_system.zero_tolerance(few.support, prob.demand, prob.capa)
     assert np.array_equal(few.tolx, want)
+
+
+def _tail_best(pieces, start: float, cost: float, scale: float) -> float:
+    """The highest profit (USD) of the pieces of a full path at prices from ``start`` on."""
+    best = -math.inf
+    for a, b, f0, d0 in pieces:
+        if b < start:
+            continue
+        lo = max(a, start)
+        cands = [lo, b]
+        if d0 < 0:
+            cands.append(min(max((cost * d0 - f0 + a * d0) / (2 * d0), lo), b))
+        best = max(best, max((p - cost) * (f0 + (p - a) * d0) * scale for p in cands))
+    return best
+
+
+@given(drawn=markets(max_users=5, max_providers=5, extreme=False), cost=st.sampled_from([0, 1, 8]))
+@settings(max_examples=40, deadline=None)
+def test_early_stop_keeps_the_optimum_and_its_bound_holds(drawn, cost: float) -> None:
+    """Where the path stops early, the full path's profit beyond the stop never exceeds the
+    stated bound, the bound is at most the best profit found, the followed pieces are the full
+    path's first pieces, and the optimum is the full path's."""
+    market, prefs = drawn
+    prob = make_problem(market, prefs, 0, None, 0.0, float(cost))
+    full = exact.price_path(prob)
+    early = exact.price_path(prob, stop_early=True)
+    assert full["stopped_at"] is None
+    assert early["pieces"] == full["pieces"][: len(early["pieces"])]
+    assert early["best"] == full["best"]
+    if early["stopped_at"] is not None:
+        price, bound = early["stopped_at"]
+        assert price < prob.p_max and len(early["pieces"]) < len(full["pieces"])
+        tail = _tail_best(full["pieces"], price, prob.marginal_cost, 1e-6)
+        assert tail <= bound * (1 + 1e-9) + 1e-12
+        assert bound <= early["best"][1]
+
+
+def test_exact_method_stops_early_and_full_path_goes_to_the_end() -> None:
+    market, prefs = random_market(np.random.default_rng(7), 20, 20, tightness=0.5)
+    short = optimal_price(market, prefs, 0, marginal_cost=0.5)
+    whole = optimal_price(market, prefs, 0, marginal_cost=0.5, full_path=True)
+    stop = short.diagnostics["stopped_at"]
+    assert stop is not None and whole.diagnostics["stopped_at"] is None
+    assert short.status == whole.status == "global_optimum"
+    assert "the path stopped at" in short.reason
+    assert short.price == whole.price and short.profit == whole.profit
+    assert whole.diagnostics["pieces"][-1][1] == whole.p_max
+    assert short.diagnostics["pieces"][-1][1] == stop["price"] < short.p_max
+    assert short.diagnostics["n_breakpoints"] < whole.diagnostics["n_breakpoints"]

@@ -77,7 +77,7 @@ def test_zero_tolerance_bounds_both_sides(demand, capa):
 def test_benchmark_market_that_failed_its_end_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     market, prefs = _benchmark_market_50x50()
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
-    res = optimal_price(market, prefs, 0)
+    res = optimal_price(market, prefs, 0, full_path=True)
     # the planted condition: under the former tolerance this market's path fails its checks
     # (a reduced cost of 5.6e-11 entered as a flow of -3.0e-9 at K_j = 59)
     with monkeypatch.context() as mp:
@@ -145,14 +145,17 @@ def test_local_repair_rebuilds_only_the_failing_pieces(seed: int) -> None:
 
 def test_exact_solve_repairs_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     """A path whose checks fail on some pieces (planted: their violations reported as 1)
-    is certified through the local repair, and says so."""
+    is followed again in full (an early stop read a load the checks did not vouch for) and
+    certified through the local repair, and says so."""
     market, prefs = random_market(np.random.default_rng(5), 6, 6)
     prob = make_problem(market, prefs, 0, None, 0.0, 0.0)
-    clean_price, clean = exact.solve(prob)
+    clean_price, clean = exact.solve(prob, full_path=True)
     follow = exact.price_path
+    calls = []
 
-    def failing(prob_, max_pieces=None):
-        path = follow(prob_, max_pieces)
+    def failing(prob_, max_pieces=None, stop_early=False):
+        calls.append(stop_early)
+        path = follow(prob_, max_pieces, stop_early)
         path["piece_violations"] = [
             1.0 if k % 3 == 1 else v for k, v in enumerate(path["piece_violations"])
         ]
@@ -162,6 +165,7 @@ def test_exact_solve_repairs_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exact, "price_path", failing)
     price, diag = exact.solve(prob)
     failed = sum(k % 3 == 1 for k in range(len(clean["pieces"])))
+    assert calls == [True, False] and diag["stopped_at"] is None
     assert diag["status"] == "global_optimum" and diag["repaired_pieces"] == failed
     assert f"the {failed} of {len(clean['pieces'])} pieces" in diag["reason"]
     assert math.isclose(price, clean_price, rel_tol=1e-9, abs_tol=1e-9)
@@ -192,7 +196,7 @@ def test_extreme_capacities_keep_an_honest_status(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     market, prefs = _extreme_market(rng)
     demand = market.demand
-    res = optimal_price(market, prefs, 0)
+    res = optimal_price(market, prefs, 0, full_path=True)
     d = res.diagnostics
     if res.status != "global_optimum":
         assert res.status == "not_certified" and "repair" in res.reason

@@ -53,7 +53,7 @@ def test_profit_curve_is_the_sweeps_profit_bit_for_bit() -> None:
 
 def test_curve_from_pieces_equals_the_sweep_along_the_exact_path() -> None:
     market, prefs, s, prob = _problem(7, 8, 6, 0.03)
-    res = optimal_price(market, prefs, s, "exact", marginal_cost=0.03)
+    res = optimal_price(market, prefs, s, "exact", marginal_cost=0.03, full_path=True)
     prices = np.linspace(res.p_min, res.p_max, 150)
     got = curve_from_pieces(res.diagnostics["pieces"], prices, 0.03)
     want = profit_curve(prob, prices)

@@ -82,6 +82,11 @@ def format_result(res: PricingResult, prefs_source: str) -> str:
         lines.append(
             f"  certificate    global optimum over {d['n_breakpoints'] + 1} pieces of the "
             f"equilibrium path (KKT violation {d['kkt_max_violation']:.1e})"
+            + (
+                ""
+                if d.get("stopped_at") is None
+                else f"; above {d['stopped_at']['price']:.6g} no price earns more"
+            )
         )
     if "success" in d:
         lines.append(f"  solver         {d.get('solver', '')}: success={d['success']}")

@@ -126,8 +126,25 @@ __all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
 NEAR_MIN_SIZE = 10_000
 
 
-def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str, Any]:
+def price_path(
+    prob: PricingProblem, max_pieces: int | None = None, stop_early: bool = False
+) -> dict[str, Any]:
     """Follow the equilibrium path over ``[p_min, p_max]``.
+
+    Parameters
+    ----------
+    prob
+        The problem.
+    max_pieces
+        Optional cap on the number of pieces (default ``20 n m + 100``).
+    stop_early
+        Stop at the first breakpoint ``p_k`` at which no higher price can earn more than the
+        best profit found so far: the target's load ``F_s`` is non-increasing in its own price
+        (the equilibrium minimises a convex potential whose only ``p_s`` term is
+        ``w_p p_s F_s``, so the minimum is concave in ``p_s`` and its derivative
+        ``w_p F_s`` non-increasing), hence every price in ``[p_k, p_max]`` earns at most
+        ``(max(p_max, c_s) - c_s) F_s(p_k)``. Off by default: the profit curve needs the
+        whole path.
 
     Returns
     -------
@@ -136,10 +153,12 @@ def price_path(prob: PricingProblem, max_pieces: int | None = None) -> dict[str,
         and slopes (tokens per USD/M); ``breakpoints``: list of dicts (``price``, ``entered``,
         ``left`` as ``(user, provider)`` id pairs); ``best``: ``(price, profit)``;
         ``kkt_max_violation``; ``linear_solves``; ``zero_length_pieces``;
-        ``near_set_pieces`` (pieces whose ratio test ran over the near set only).
+        ``near_set_pieces`` (pieces whose ratio test ran over the near set only);
+        ``stopped_at``: ``(price, bound)`` where ``stop_early`` ended the path (``bound`` the
+        profit no higher price can exceed, USD), else ``None``.
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # zero slopes off the candidates
-        return _follow(prob, max_pieces)
+        return _follow(prob, max_pieces, stop_early and prob.dcol >= 0)
 
 
 def _next_price(p: float, t: float, p_max: float) -> float:
@@ -150,7 +169,7 @@ def _next_price(p: float, t: float, p_max: float) -> float:
     return p_next
 
 
-def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
+def _follow(prob: PricingProblem, max_pieces: int | None, stop_early: bool) -> dict[str, Any]:
     """The body of :func:`price_path`."""
     n, m = prob.shape
     p = prob.p_min
@@ -168,6 +187,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
             "linear_solves": 0,
             "zero_length_pieces": 0,
             "near_set_pieces": 0,
+            "stopped_at": None,
         }
     max_pieces = max_pieces or 20 * n * m + 100
     users = np.flatnonzero(prob.active)
@@ -193,6 +213,9 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
     near_count = max(4 * (n + m), n * m // 16) if n * m >= NEAR_MIN_SIZE else 0
     near: NearRoutes | None = None
     near_pieces = 0
+    stopped_at = None
+    # the price at which the bound of ``stop_early`` is evaluated: (p - c_s) grows with p
+    bound_price = max(p_max, prob.marginal_cost)
     while True:
         # ``view``: the near set when its bound vouches for the whole piece, else None (full)
         view = near if near is not None and near.valid(system, 0.0) else None
@@ -231,6 +254,11 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         worst = max(worst, violation)
         if last:
             break
+        if stop_early:
+            bound = float(prob.profit_scaled(bound_price, load0 + (p_next - p) * dload))
+            if bound <= best_v:
+                stopped_at = (p_next, bound)
+                break
         if len(pieces) >= max_pieces:
             raise PathError(f"more than {max_pieces} pieces on the price path")
         # the degenerate routes at the breakpoint (the hit routes are exactly zero)
@@ -263,6 +291,7 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
         "linear_solves": solves,
         "zero_length_pieces": zero_len,
         "near_set_pieces": near_pieces,
+        "stopped_at": stopped_at,
     }
 
 
@@ -270,7 +299,9 @@ def _follow(prob: PricingProblem, max_pieces: int | None) -> dict[str, Any]:
 CERTIFY_TOL = 1e-9
 
 
-def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, dict[str, Any]]:
+def solve(
+    prob: PricingProblem, max_pieces: int | None = None, full_path: bool = False
+) -> tuple[float, dict[str, Any]]:
     """Exact global optimum of Problem 1 (Eq. 2) by the price path.
 
     Parameters
@@ -279,6 +310,12 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         The problem.
     max_pieces
         Optional cap on the number of pieces (default ``20 n m + 100``).
+    full_path
+        Follow the path up to ``p_max`` (for the profit curve: ``diagnostics["pieces"]``
+        then covers the whole price range). By default the path stops at the first
+        breakpoint beyond which no price can earn more than the best found (see
+        ``stop_early`` of :func:`price_path`); the optimum is the same. A path that stopped
+        early but fails its checks is followed again in full before it is repaired.
 
     Returns
     -------
@@ -287,7 +324,8 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         explicit quadratic on each piece between them), ``pieces``, ``n_breakpoints``,
         ``path_profit`` (the optimum on the path, USD), ``kkt_max_violation``,
         ``check_resolution`` (the coarsest resolution of a piece's checks),
-        ``repaired_pieces`` (pieces rebuilt from certified equilibria), ``linear_solves``, and
+        ``repaired_pieces`` (pieces rebuilt from certified equilibria), ``linear_solves``,
+        ``stopped_at`` (``{"price", "bound"}`` where the path stopped early, else ``None``), and
         ``status``: ``"global_optimum"`` when every piece was either checked at both ends to a
         KKT violation of at most :data:`CERTIFY_TOL` by checks that resolve it, or rebuilt
         from certified equilibria with its midpoint checked; ``"not_certified"`` otherwise.
@@ -298,7 +336,10 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         In a degenerate case beyond the enumeration limit of the critical-cone QP.
     """
     with limit_threads():
-        path = price_path(prob, max_pieces)
+        path = price_path(prob, max_pieces, stop_early=not full_path)
+        if path["stopped_at"] is not None and not _certified(path):
+            # the bound that stopped the path reads a load the checks did not vouch for
+            path = price_path(prob, max_pieces)
     price, value = path["best"]
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
@@ -306,13 +347,20 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
     # a piece is certified by its checks when they pass and can resolve the tolerance
     unresolved = sum(r > CERTIFY_TOL for r in path["piece_resolutions"])
     coarsest = max(path["piece_resolutions"])
-    if worst <= CERTIFY_TOL and not unresolved:
+    stop = path["stopped_at"]
+    if _certified(path):
         status = "global_optimum"
         reason = (
             f"exact price path: {pieces} pieces, each checked at both ends (KKT violation "
             f"{worst:.1e}, resolved to {coarsest:.0e}); the profit is a quadratic on each, "
             "maximised in closed form"
         )
+        if stop is not None:
+            reason += (
+                f"; the path stopped at {stop[0]:.6g} USD/M, above which no price earns more "
+                f"than {stop[1]:.6g} USD (the load there times the highest margin; the "
+                "target's load does not grow with its own price), at most the best found"
+            )
     else:
         failing = sum(
             max(v, r) > CERTIFY_TOL
@@ -365,11 +413,20 @@ def solve(prob: PricingProblem, max_pieces: int | None = None) -> tuple[float, d
         "repaired_pieces": repaired,
         "linear_solves": path["linear_solves"],
         "zero_length_pieces": path["zero_length_pieces"],
-        "certificate": "global optimum over the listed pieces (profit quadratic on each)",
+        "stopped_at": None if stop is None else {"price": stop[0], "bound": stop[1]},
+        "certificate": "global optimum over the listed pieces (profit quadratic on each)"
+        + ("" if stop is None else "; above the last, bounded by the load there"),
         "status": status,
         "reason": reason,
     }
     return float(price), diag
+
+
+def _certified(path: dict[str, Any]) -> bool:
+    """Whether every piece of ``path`` passed its checks, and the checks resolve the tolerance."""
+    return path["kkt_max_violation"] <= CERTIFY_TOL and not any(
+        r > CERTIFY_TOL for r in path["piece_resolutions"]
+    )
 
 
 def _repair(prob: PricingProblem, path: dict[str, Any]) -> dict[str, Any] | None:

@@ -303,7 +303,14 @@ def explain_price(
     """
     prefs = Preferences() if prefs is None else prefs
     res = optimal_price(
-        market, prefs, target, "exact", p_max=p_max, p_min=p_min, marginal_cost=marginal_cost
+        market,
+        prefs,
+        target,
+        "exact",
+        p_max=p_max,
+        p_min=p_min,
+        marginal_cost=marginal_cost,
+        full_path=True,
     )
     s = market.provider_index(res.target)
     d = res.diagnostics
