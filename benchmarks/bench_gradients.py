@@ -25,7 +25,10 @@ For each it times one forward+backward pass of a scalar loss ``sum(W * f) / max 
   rescaled to order one; its own ``warm_start`` needs the Moreau solver and is not run).
 
 The methods are run in turn, ``--repeats`` rounds of 5 consecutive calls each (the way a
-calibration loop calls one layer), after one warm-up each; the table shows the median wall time
+calibration loop calls one layer), after one warm-up each; each round of a method opens with one
+more untimed call (right after another method's round, cvxpylayers' above all, the first calls
+run slower, a cost of switching methods that a calibration loop never pays; every method gets
+the same treatment). The table shows the median wall time
 of each and the speed-up ``cvxpylayers median / method median`` (all numbers
 from this one run, under the same load). ``solve share`` is the part of the cold time spent in
 the forward support search of the numpy engine (``solve_active_set``, timed alone on the same
@@ -158,6 +161,10 @@ def bench_market(
         forward_backward(layer, mk, weights)  # warm-up (imports, canonicalisation)
     for _ in range(repeats):
         for name, layer in layers.items():
+            # one untimed call opens each block: straight after another method's block (cvxpylayers
+            # works for a second) the next calls run slower for a while, a cost of switching
+            # methods that a calibration loop, calling one layer, never pays
+            forward_backward(layer, mk, weights)
             for _ in range(BLOCK):
                 t, grads[name] = forward_backward(layer, mk, weights)
                 times[name].append(t)

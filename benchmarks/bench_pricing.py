@@ -3,7 +3,10 @@
 Run ``python benchmarks/bench_pricing.py`` (``--quick`` for a short run). For each market size it
 draws random markets whose congestion binds (capacities about half the fair share) and whose
 target (provider 0) sells at its optimum, prices the target with every method that is feasible
-at that size, and prints medians (the exact method's time is the best of three runs per market).
+at that size, and prints medians (the exact method's time is the best of three runs per market,
+measured on every market before any other method runs, since the NLP methods' solver processes
+slow the next seconds of work; "bp" is the median number of breakpoints the exact path followed
+before it could stop).
 "success" counts the results whose ``status`` is a success (a proven optimum, or convergence).
 The profit ratio is the method's profit (evaluated in the true game) over the exact optimum.
 Timings are wall times on whatever machine runs this; on a shared machine they are noisy.
@@ -18,6 +21,7 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -56,29 +60,49 @@ def _options(method: str, quick: bool) -> dict:
     return {}
 
 
+def _draw_and_time_exact(
+    rng: np.random.Generator, n: int, m: int, count: int
+) -> tuple[list[tuple[Market, Preferences, Any]], int]:
+    """``count`` markets whose target sells at its optimum, each with its exact result (the
+    best of three runs), and how many drawn markets were redrawn."""
+    drawn = []
+    unsold = 0
+    for _ in range(count):
+        # markets whose target sells at its optimum (others have a trivial, all-zero path)
+        while True:
+            market, prefs = bench_market(rng, n, m)
+            ex = optimal_price(market, prefs, 0)
+            if ex.profit > 0:
+                break
+            unsold += 1
+        # the exact path's time: the best of three runs (single runs are noisy here)
+        for _ in range(2):
+            again = optimal_price(market, prefs, 0)
+            if again.wall_time < ex.wall_time:
+                ex = again
+        drawn.append((market, prefs, ex))
+    return drawn, unsold
+
+
 def run(quick: bool, n_markets: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     rows = []
     skipped: dict[tuple[int, int], list[str]] = {}
     sizes = SIZES[:2] if quick else SIZES
+    # the exact path is timed on every market before any other method runs: straight after
+    # an NLP method's solver process, work on a two-core machine runs up to twice as slow for
+    # about two seconds, and that would be charged to whichever method comes next
+    markets = {
+        (n, m): _draw_and_time_exact(
+            rng, n, m, n_markets if n * m <= 2500 else max(1, n_markets // 2)
+        )
+        for n, m in sizes
+    }
     for n, m in sizes:
-        count = n_markets if n * m <= 2500 else max(1, n_markets // 2)
+        drawn, unsold = markets[(n, m)]
         per: dict[str, list[tuple[float, float, bool]]] = {k: [] for k in METHODS}
         bps: list[int] = []
-        unsold = 0
-        for _ in range(count):
-            # markets whose target sells at its optimum (others have a trivial, all-zero path)
-            while True:
-                market, prefs = bench_market(rng, n, m)
-                ex = optimal_price(market, prefs, 0)
-                if ex.profit > 0:
-                    break
-                unsold += 1
-            # the exact path's time: the best of three runs (single runs are noisy here)
-            for _ in range(2):
-                again = optimal_price(market, prefs, 0)
-                if again.wall_time < ex.wall_time:
-                    ex = again
+        for market, prefs, ex in drawn:
             bps.append(ex.diagnostics["n_breakpoints"])
             for method in METHODS:
                 limit = LIMITS.get(method)

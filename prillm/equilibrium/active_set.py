@@ -195,8 +195,9 @@ def solve_active_set(
             if not accurate:
                 x, lt, lf, s, iters, fallback, kkt = _pdas(ct, capa, d, s, max_iter, system)
                 # round-off of f = K (lambda - c) - F in doubles, against each user's demand
-                err = np.abs(lt)[:, None] * capa
-                err += np.abs(ct) * capa
+                err = np.abs(ct)
+                err += np.abs(lt)[:, None]
+                err *= capa
                 err += np.abs(lf)
                 err += x
                 err *= kkt.a  # the support as 0/1 floats
@@ -277,9 +278,12 @@ def _pdas(
     new = np.empty((n, m), bool)
     keep = np.empty((n, m), bool)
     weight = np.empty(m)
-    if inline:  # the users' matrix, in the column order LAPACK factorises in place
-        mat = np.empty((n, n), order="F")
-        mat_diag = mat.reshape(-1, order="F")[:: n + 1]  # a view of its diagonal
+    if inline:  # the users' matrix: symmetric, so its transpose, the column order LAPACK
+        # factorises in place, is the same matrix (``np.dot`` writes only C order, with less
+        # overhead than ``np.matmul``)
+        mat = np.empty((n, n))
+        mat_f = mat.T
+        mat_diag = mat.reshape(-1)[:: n + 1]  # a view of its diagonal
         aw = np.empty((n, m))
     count = int(np.count_nonzero(s))
     seen: set[bytes] = set()
@@ -297,10 +301,10 @@ def _pdas(
             np.add(nj, 1.0, out=weight)
             np.divide(capa, weight, out=weight)
             # diag(kappa) - A diag(w) A^T (the negation is exact: the same matrix as kkt_matrix)
-            np.matmul(np.multiply(a, weight, out=aw), a.T, out=mat)
+            np.dot(np.multiply(a, weight, out=aw), a.T, out=mat)
             np.negative(mat, out=mat)
             mat_diag += rowk
-            chol, info = dpotrf(mat, lower=1, clean=0, overwrite_a=1)
+            chol, info = dpotrf(mat_f, lower=1, clean=0, overwrite_a=1)
             if info != 0:
                 raise LinAlgError(
                     f"the fixed-support KKT matrix is not positive definite (info={info})"
@@ -385,7 +389,7 @@ def _refine(
     every marginal cost of a user by the same amount and so keeps stationarity.
     """
     resid = d - np.add.reduce(x, 1)
-    if max(float(_max(resid)), -float(_min(resid))) > 1e-13 * float(_max(d)):
+    if float(_max(np.abs(resid))) > 1e-13 * float(_max(d)):
         dlam, dloads = solve_factored(chol, a, weight, users, resid, np.zeros(a.shape[1]))
         dx = np.multiply.outer(dlam, capa)
         dx -= dloads

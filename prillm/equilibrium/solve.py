@@ -23,6 +23,7 @@ exactly in rational arithmetic (:mod:`prillm.equilibrium.rational`); otherwise i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,8 +218,9 @@ def solve_equilibrium(
         raise ValueError(f"system: expected 'auto', 'users' or 'providers', got {system!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"max_iter: expected an integer >= 0, got {max_iter!r}")
-    if not check_number("tol", tol) > 0:
-        raise MarketError(f"tol: must be > 0, got {tol!r}")
+    if tol.__class__ is not float or not 0.0 < tol < math.inf:  # the common case, at once
+        if not check_number("tol", tol) > 0:
+            raise MarketError(f"tol: must be > 0, got {tol!r}")
     gc = game_coefficients(market, prefs)
     support = None
     if warm_start is not None:
