@@ -73,7 +73,6 @@ _UNIT = 2.0**-53
 _CYCLE_WATCH = 4
 #: Reductions called directly (``x.max()`` goes through a Python wrapper first).
 _max = np.maximum.reduce
-_min = np.minimum.reduce
 
 
 @dataclass
@@ -169,7 +168,7 @@ def solve_active_set(
     array([[1., 0.]])
     """
     n, m = cost.shape
-    every = n > 0 and float(_min(demand)) > 0.0
+    every = n > 0 and np.count_nonzero(demand) == n  # D >= 0: min D > 0, at a third of the cost
     if not every:
         active = demand > 0
         if not active.any():
@@ -336,7 +335,7 @@ def _pdas(
         # the next support's statistics; kappa_i = 0 marks a user left without routes
         a[...] = new
         rowk = a.dot(capa)
-        if kept < count and float(_min(rowk)) <= 0.0:
+        if kept < count and np.count_nonzero(rowk) < n:  # kappa_i >= 0: some kappa_i = 0
             # round-off dropped every route of a user (huge capacities): keep its cheapest
             empty = np.flatnonzero(~new.any(axis=1))
             new[empty, np.argmin(gap[empty], axis=1)] = True
