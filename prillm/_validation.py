@@ -135,7 +135,8 @@ def check_number(name: str, value: object) -> float:
     Raises
     ------
     MarketError
-        Naming ``name`` and the value.
+        For a string, a boolean or another non-number, a number too large for a float, or an
+        infinite or NaN value; the message names ``name`` and the value.
 
     Examples
     --------
@@ -165,7 +166,8 @@ def check_integer(name: str, value: object, minimum: int) -> None:
     Raises
     ------
     MarketError
-        Naming ``name`` and the value.
+        For a boolean, a float or another non-integer, or a value below ``minimum``; the
+        message names ``name`` and the value.
 
     Examples
     --------
@@ -187,7 +189,8 @@ def check_price(name: str, value: object, *, positive: bool = False) -> float:
     Raises
     ------
     MarketError
-        Naming ``name`` and the value.
+        For a non-number (see :func:`check_number`) or a value outside the interval; the
+        message names ``name``, the interval and the value.
 
     Examples
     --------

@@ -134,7 +134,7 @@ def price_path(
     Parameters
     ----------
     prob
-        The problem.
+        The pricing problem (:func:`~prillm.pricing.problem.make_problem`).
     max_pieces
         Optional cap on the number of pieces (default ``20 n m + 100``).
     stop_early
@@ -306,10 +306,8 @@ def solve(
 
     Parameters
     ----------
-    prob
-        The problem.
-    max_pieces
-        Optional cap on the number of pieces (default ``20 n m + 100``).
+    prob, max_pieces
+        As in :func:`price_path`.
     full_path
         Follow the path up to ``p_max`` (for the profit curve: ``diagnostics["pieces"]``
         then covers the whole price range). By default the path stops at the first

@@ -47,7 +47,8 @@ def solve(
         Wall-clock cap (s) for all solves together (ripopt's ``max_wall_time`` per solve gets
         what is left).
     start_price
-        Starting price (default: the market's price, clipped to the bounds).
+        The price of the exact equilibrium the first stage starts from (default: the market's
+        price, clipped to the bounds).
 
     Returns
     -------

@@ -38,15 +38,12 @@ def solve(
 
     Parameters
     ----------
-    prob
-        The problem, whose scaled arrays become the smoothed model.
+    prob, time_limit, start_price
+        As in :func:`prillm.pricing.pmpec.solve`: the problem (its scaled arrays become the
+        smoothed model), the wall-clock cap of the whole homotopy (s), the price of the exact
+        equilibrium the first solve starts from.
     eps
         Smoothing parameters, solved in order (each > 0).
-    time_limit
-        Wall-clock cap (s) for the whole homotopy.
-    start_price
-        The price of the exact equilibrium the first solve starts from (default: the
-        market's price, clipped to the bounds).
 
     Returns
     -------
