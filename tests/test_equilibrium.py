@@ -301,3 +301,19 @@ def test_to_dict_reports_flows_by_id(rng: np.random.Generator) -> None:
     total = sum(out["users"][0]["flows"].values())
     assert total == pytest.approx(market.demand[0], rel=1e-12)
     assert [p["id"] for p in out["providers"]] == list(market.provider_ids)
+
+
+def test_user_costs_are_computed_on_first_read_from_the_flows():
+    """``Equilibrium.user_costs`` (lazy) is Eq. (1) of the flows, however the slopes come."""
+    import dataclasses
+
+    from prillm.equilibrium import user_costs
+
+    market, prefs = random_market(np.random.default_rng(11), 7, 5)
+    eq = solve_equilibrium(market, prefs)
+    want = user_costs(market, prefs, eq.flows)
+    got = eq.user_costs
+    assert got is eq.user_costs and not got.flags.writeable
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    bare = dataclasses.replace(eq, slope=None)  # the slopes recomputed from the market
+    np.testing.assert_allclose(bare.user_costs, got, rtol=1e-15, atol=0)

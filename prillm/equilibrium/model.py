@@ -62,14 +62,20 @@ def split_cost(intercept: np.ndarray, slope: np.ndarray, x: np.ndarray) -> np.nd
 
 
 def user_cost_arrays(
-    cost: np.ndarray, slope: np.ndarray, flows: np.ndarray, marginal: np.ndarray | None = None
+    cost: np.ndarray | None,
+    slope: np.ndarray,
+    flows: np.ndarray,
+    marginal: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each user's cost of Eq. (1), ``sum_j f_ij (c_ij + k_j F_j)`` (cost units x flow units).
 
     ``marginal``, the marginal costs ``g = c + k (F + f)`` of the same flows when at hand,
-    saves recomputing the others' loads: the cost is then ``sum_j f_ij (g_ij - k_j f_ij)``.
+    saves recomputing the others' loads: the cost is then ``sum_j f_ij (g_ij - k_j f_ij)``
+    (and ``cost`` is not read).
     """
     if marginal is None:
+        if cost is None:
+            raise ValueError("cost: needed when the marginal costs are not given")
         return split_cost(cost + slope * (flows.sum(axis=0) - flows), slope, flows)
     own = slope * flows
     np.subtract(marginal, own, out=own)  # c + k F

@@ -71,7 +71,8 @@ class Equilibrium:
     marginal_costs
         ``g_ij = c_ij + k_j (F_j + f_ij)`` (Eq. 12), USD per million tokens.
     user_costs
-        Each user's cost of Eq. (1), converted to USD (divided by ``1e6`` tokens).
+        Each user's cost of Eq. (1), converted to USD (divided by ``1e6`` tokens); computed
+        from the flows and marginal costs when first read.
     support
         Boolean ``(n, m)``: the routes each user uses.
     certificate
@@ -94,13 +95,29 @@ class Equilibrium:
     loads: np.ndarray
     congestion: np.ndarray
     marginal_costs: np.ndarray
-    user_costs: np.ndarray
     support: np.ndarray
     certificate: KKTCertificate
     iterations: int = 0
     method: str = "exact"
     path: str = "double"
     info: dict[str, Any] = field(default_factory=dict)
+    #: The congestion slopes ``k_j`` of the game (``None``: recomputed from the market when
+    #: :attr:`user_costs` is first read).
+    slope: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def user_costs(self) -> np.ndarray:
+        """Each user's cost of Eq. (1) in USD, ``sum_j f_ij (g_ij - k_j f_ij) / 1e6``."""
+        costs = self.__dict__.get("_user_costs")
+        if costs is None:  # the first read (the dataclass is frozen: the cache is set directly)
+            slope = self.slope
+            if slope is None:
+                slope = game_coefficients(self.market, self.prefs).slope
+            costs = user_cost_arrays(None, slope, self.flows, self.marginal_costs)
+            costs /= TOKENS_PER_PRICE_UNIT
+            costs.setflags(write=False)
+            self.__dict__["_user_costs"] = costs
+        return costs
 
     def revenue(self, provider: str | int) -> float:
         """Revenue ``p_j F_j / 1e6`` of a provider at this equilibrium, in USD (Eq. 2)."""
@@ -302,9 +319,8 @@ def package_equilibrium(
             "could not certify the equilibrium: relative KKT residual "
             f"{cert.max_residual:.3e} (Nash gap {gap}{bound}) exceeds tol={tol:.1e}"
         )
-    user_costs = user_cost_arrays(cost, slope, flows, g) / TOKENS_PER_PRICE_UNIT
     congestion = loads / market.capacity
-    for arr in (flows, lam, loads, g, user_costs, support, congestion):
+    for arr in (flows, lam, loads, g, support, congestion):
         arr.setflags(write=False)
     return Equilibrium(
         market=market,
@@ -314,11 +330,11 @@ def package_equilibrium(
         loads=loads,
         congestion=congestion,
         marginal_costs=g,
-        user_costs=user_costs,
         support=support,
         certificate=cert,
         iterations=raw.iterations,
         method=method,
         path=raw.path,
         info={"fallback": raw.fallback},
+        slope=slope,
     )
