@@ -596,7 +596,10 @@ print(f"3x3: {n_branches(3, 3)} supports, on this machine")
 print(f"  {per_branch * 1e6:.0f} microseconds each")
 print(f"8x8: {n_branches(8, 8):.3e} supports, about {years:.1e} years")
 median_bps = by[(last, "exact")]["breakpoints"]
-print(f"the exact path at {last}: a median of {median_bps} breakpoints before it stops")
+print(
+    f"the exact path at {last}: a median of {median_bps}"
+    " breakpoints before it stops"
+)
 
 # %% [markdown]
 # ```{solution-end}
