@@ -653,8 +653,8 @@ book_table(
         columns={"mean_share": "mean share", "worst_share": "worst share"}
     ),
     "Profit in the true game as a share of the exact optimum, by market size (users x "
-    "providers) and pipeline, and the number of pieces of the exact path on the full market "
-    "(median over the markets of a size).",
+    "providers) and pipeline, and the number of breakpoints the exact path on the full "
+    "market follows before it can stop (median over the markets of a size).",
     formats={"mean share": ".2%", "worst share": ".2%", "breakpoints": ".0f"},
 )
 book_table(
@@ -708,7 +708,8 @@ glue(
 # least {glue:text}`ab_pays_da_mean_lo:.2%` at every size); SPITER on the full market reaches
 # {glue:text}`ab_pays_spiter_worst:.2%` of it at worst. What the time buys is set by how the
 # costs are made. The exact path pays one factorisation of a $\min(n, m)$ system per
-# breakpoint of the full market (the last column above). The abstraction pays one full
+# breakpoint of the full market that it follows (the last column above; it stops where no
+# higher price can beat the best found). The abstraction pays one full
 # equilibrium (for the features) and the network on all the rivals, whatever $K$, and then a
 # solver on $n \times 3$ games. Both grow with the market; the abstraction can only save the
 # difference between a few dozen factorisations and one equilibrium plus the network, a small
