@@ -5,8 +5,8 @@ draws random markets whose congestion binds (capacities about half the fair shar
 target (provider 0) sells at its optimum, prices the target with every method that is feasible
 at that size, and prints medians (the exact method's time is the best of three runs per market,
 measured on every market before any other method runs, since the NLP methods' solver processes
-slow the next seconds of work; "bp" is the median number of breakpoints the exact path followed
-before it could stop).
+slow the next seconds of work; "breakpts" is the median number of breakpoints the exact path
+followed before it could stop).
 "success" counts the results whose ``status`` is a success (a proven optimum, or convergence).
 The profit ratio is the method's profit (evaluated in the true game) over the exact optimum.
 Timings are wall times on whatever machine runs this; on a shared machine they are noisy.
