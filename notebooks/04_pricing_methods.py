@@ -141,10 +141,10 @@ grid_points = 1000 if quick else 10_000
 # The path need not reach $p^{\max}$. The target's load $F_s$ does not grow with its own price
 # (the equilibrium minimises a convex potential whose only $p_s$ term is $w_p p_s F_s$; the
 # minimum is concave in $p_s$, and its derivative $w_p F_s$ cannot increase). So at a breakpoint
-# $p_k$ every higher price earns at most $(p^{\max} - c_s) F_s(p_k)$, and once that bound is no
-# more than the best profit found, the rest of the path cannot win. By default the exact
-# method stops there; `full_path=True` follows the path to $p^{\max}$, as the figures of this
-# chapter do to draw the whole profit curve.
+# $p_k$ every higher price earns at most $(p^{\max} - c_s) F_s(p_k)$ (zero when
+# $p^{\max} \le c_s$), and once that bound is no more than the best profit found, the rest of
+# the path cannot win. By default the exact method stops there; `full_path=True` follows the
+# path to $p^{\max}$, as the figures of this chapter do to draw the whole profit curve.
 #
 # ## A small worked example
 #

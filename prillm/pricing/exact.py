@@ -25,6 +25,10 @@ The path
    0. The event is applied exactly at its breakpoint (the hit routes are set to exactly zero).
 5. On each piece the profit is a quadratic, maximised in closed form; the best over all pieces is
    the global optimum of Problem 1.
+6. The target's load does not grow with its own price, so at a breakpoint ``p_k`` no higher
+   price earns more than ``(max(p_max, c_s) - c_s) F_s(p_k)``; :func:`solve` stops the path at
+   the first breakpoint where that bound is at most the best profit found (``stop_early`` of
+   :func:`price_path`; ``full_path=True`` follows it to ``p_max``).
 
 Every piece is checked at both ends (flows >= 0 on the support, reduced costs >= 0 off it,
 demand met by the flows, loads equal to the flows' column sums); the largest violation is
@@ -342,8 +346,6 @@ def solve(
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
     repaired = 0
-    # a piece is certified by its checks when they pass and can resolve the tolerance
-    unresolved = sum(r > CERTIFY_TOL for r in path["piece_resolutions"])
     coarsest = max(path["piece_resolutions"])
     stop = path["stopped_at"]
     if _certified(path):
@@ -365,6 +367,7 @@ def solve(
             for v, r in zip(path["piece_violations"], path["piece_resolutions"], strict=True)
         )
         status = "not_certified"
+        unresolved = sum(r > CERTIFY_TOL for r in path["piece_resolutions"])
         causes = []
         if worst > CERTIFY_TOL:
             causes.append(f"violate the KKT conditions by up to {worst:.1e} (> {CERTIFY_TOL:.0e})")
