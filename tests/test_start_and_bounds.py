@@ -58,6 +58,24 @@ def test_best_response_map_refuses_other_prices_outside_the_bounds():
     # the other's own entry is replaced by the grid, so it is not checked
     m = best_response_map(game, "budget-llm", "mid-llm", [1.0, 2.0], prices=[1.5, 99.0, 1.0])
     assert m.grid.tolist() == [1.0, 2.0]
+    assert m.held == {"premium-llm": 1.5, "budget-llm": 1.0} and m.start_clipped is None
+
+
+def test_best_response_map_records_the_clipped_list_prices_by_default():
+    game = _game()  # list prices 3.0, 0.8, 0.3 against the bounds [0.5, 2]
+    m = best_response_map(game, "budget-llm", "mid-llm", [1.0, 2.0])
+    assert m.start_clipped == {
+        "given": {"premium-llm": 3.0, "budget-llm": 0.3},
+        "used": {"premium-llm": 2.0, "budget-llm": 0.5},
+    }
+    assert m.held == {"premium-llm": 2.0, "budget-llm": 0.5}
+    # the varied player's list price is replaced by the grid: its clip is not a clip of the map
+    m = best_response_map(game, "mid-llm", "premium-llm", [1.0, 2.0])
+    assert m.start_clipped == {"given": {"budget-llm": 0.3}, "used": {"budget-llm": 0.5}}
+    assert m.held == {"mid-llm": 0.8, "budget-llm": 0.5}
+    # the same map at the held prices given explicitly
+    again = best_response_map(game, "mid-llm", "premium-llm", [1.0, 2.0], prices=[1.0, 0.8, 0.5])
+    assert again.prices.tolist() == m.prices.tolist() and again.start_clipped is None
 
 
 # ---------------------------------------------------------------- starts

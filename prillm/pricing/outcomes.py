@@ -56,6 +56,13 @@ class BestResponseMap:
         ``jumps[i]``: the best response at ``grid[i]`` lies on another local maximum of the
         player's profit than the one at ``grid[i - 1]``
         (:func:`~prillm.pricing.best_response.switches_hill`): the map jumps between the two.
+    held
+        Player id -> the price held fixed while ``other``'s varies (every player but
+        ``other``; the responding player's own entry is its current price, which wins ties).
+    start_clipped
+        ``None``, or, when the default prices (the list prices) lay outside some players'
+        bounds, ``{"given": {player: price}, "used": {player: price}}`` for those players:
+        the prices in :attr:`held` are the clipped ones.
     """
 
     player: str
@@ -64,6 +71,8 @@ class BestResponseMap:
     prices: np.ndarray
     profits: np.ndarray
     jumps: np.ndarray
+    held: dict[str, float]
+    start_clipped: dict[str, Any] | None = None
 
 
 def best_response_map(
@@ -82,7 +91,8 @@ def best_response_map(
     prices
         The remaining players' prices (one per player, each within its bounds: a price outside
         them is an error, not clipped; ``other``'s entry is replaced by the grid and not
-        checked). Default the game's start prices (the list prices clipped to the bounds).
+        checked). Default the list prices, clipped to the bounds; a clip is recorded in
+        :attr:`BestResponseMap.start_clipped`.
 
     Returns
     -------
@@ -118,7 +128,18 @@ def best_response_map(
             f"grid: prices of {game.player_ids[o]!r} must lie in its bounds "
             f"[{game.lower[o]:g}, {game.upper[o]:g}], got [{xs[0]:g}, {xs[-1]:g}]"
         )
-    base = game.start_prices() if prices is None else game.check_prices("prices", prices, o)
+    clipped = None
+    if prices is None:
+        base, clipped = game.clip_start(game.list_prices())
+        if clipped is not None:  # ``other``'s list price is replaced by the grid: not used
+            drop = game.player_ids[o]
+            clipped = {
+                key: {p: v for p, v in side.items() if p != drop} for key, side in clipped.items()
+            }
+            clipped = clipped if clipped["given"] else None
+    else:
+        base = game.check_prices("prices", prices, o)
+    held = {pid: float(base[i]) for i, pid in enumerate(game.player_ids) if i != o}
     out_p = np.empty(xs.size)
     out_v = np.empty(xs.size)
     jumps = np.zeros(xs.size, dtype=bool)
@@ -130,7 +151,9 @@ def best_response_map(
             out_p[i], out_v[i] = br.price, br.profit
             jumps[i] = previous is not None and switches_hill(previous, br)
             previous = br
-    return BestResponseMap(game.player_ids[k], game.player_ids[o], xs, out_p, out_v, jumps)
+    return BestResponseMap(
+        game.player_ids[k], game.player_ids[o], xs, out_p, out_v, jumps, held, clipped
+    )
 
 
 @dataclass(frozen=True, eq=False)
