@@ -140,7 +140,7 @@ def test_zero_demand_user_right_derivative(linalg: str) -> None:
     weights = rng.normal(size=(4, 3))
     d = torch.tensor(mk["demand"], requires_grad=True)
     flows = equilibrium_flows(**{**mk, "demand": d}, linalg=linalg)
-    assert float(flows[1].abs().max()) <= 1e-12 * mk["demand"].max()
+    assert float(flows[1].detach().abs().max()) <= 1e-12 * mk["demand"].max()
     (flows * torch.tensor(weights)).sum().backward()
     h = 1e-3 * mk["demand"].max()
     hi = mk["demand"].copy()
@@ -324,3 +324,24 @@ def test_fused_path_reports_bad_input() -> None:
         equilibrium_flows(**{**mk, "demand": -mk["demand"]})
     with pytest.raises(ValueError, match="linalg"):
         equilibrium_flows(**mk, linalg="cuda")
+
+
+@pytest.mark.parametrize("linalg", ["auto", "torch"])
+def test_a_markets_read_only_arrays_are_copied_not_shared(linalg: str) -> None:
+    """A market's arrays are read-only: beside a tensor input they are copied, not shared."""
+    import warnings
+
+    from prillm.synthetic import demo_market
+
+    market, prefs = demo_market()
+    assert not market.capacity.flags.writeable
+    price = torch.tensor(market.price, dtype=F64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "not writable" warning would fail the test
+        flows = equilibrium_flows(
+            price, market.capacity, market.latency, market.demand,
+            prefs.w_q, prefs.w_d, prefs.b, linalg=linalg,
+        )  # fmt: skip
+    exact = solve_equilibrium(market, prefs).flows
+    scale = market.demand.max()
+    np.testing.assert_allclose(flows.detach().numpy(), exact, rtol=1e-10, atol=1e-10 * scale)

@@ -30,7 +30,10 @@ def _as_tensor(x: Any, like: torch.Tensor | None) -> torch.Tensor:
         return x
     dtype = torch.float64 if like is None else like.dtype
     device = None if like is None else like.device
-    return torch.as_tensor(np.asarray(x, dtype=float), dtype=dtype, device=device)
+    arr = np.asarray(x, dtype=float)
+    if not arr.flags.writeable:  # a read-only array (a market's): torch cannot share it
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
 def _inputs(args: tuple[Any, ...]) -> list[torch.Tensor]:
