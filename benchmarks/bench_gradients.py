@@ -19,8 +19,8 @@ For each it times one forward+backward pass of a scalar loss ``sum(W * f) / max 
 * ``prillm-warm``: ``EquilibriumLayer``, which starts the exact solver from the support of its
   previous call, as calibration does between optimiser steps (here the same market is solved
   again, the most favourable case);
-* ``prillm-torch``: ``equilibrium_flows(..., linalg="torch")``, the torch kernel on the supports
-  (the GPU path, here on the CPU);
+* ``prillm-torch``: ``equilibrium_flows(..., linalg="torch")``: the engine's flows, the torch
+  kernel's factor and adjoint on their supports (the GPU path, here on the CPU);
 * ``cvxpylayers``: ``CvxpyLayerEquilibrium`` (cvxpylayers/diffcp, default solver settings, data
   rescaled to order one; its own ``warm_start`` needs the Moreau solver and is not run).
 

@@ -345,3 +345,29 @@ def test_a_markets_read_only_arrays_are_copied_not_shared(linalg: str) -> None:
     exact = solve_equilibrium(market, prefs).flows
     scale = market.demand.max()
     np.testing.assert_allclose(flows.detach().numpy(), exact, rtol=1e-10, atol=1e-10 * scale)
+
+
+@pytest.mark.parametrize("kind", ["huge_capacity", "monopoly", "one_token", "wide"])
+@pytest.mark.parametrize("linalg", ["auto", "torch"])
+def test_flows_at_extreme_capacities_match_the_exact_oracle(kind: str, linalg: str) -> None:
+    """Capacities up to 1e13 x the demand: every path's flows are the exact equilibrium's.
+
+    ``f = K (lambda - c) - F`` cancels in plain floating point when ``K`` dwarfs the demand;
+    recomputed from the torch factor the flows were off by several percent of the demand there.
+    """
+    from scripts.stress_equilibrium import random_market as stress_market
+    from tests.oracle import exact_equilibrium, flow_error
+
+    rng = np.random.default_rng(77)
+    worst = 0.0
+    for _ in range(12):
+        market, prefs = stress_market(rng, kind, 6)
+        price = torch.tensor(market.price, dtype=F64, requires_grad=True)
+        flows = equilibrium_flows(
+            price, market.capacity, market.latency, market.demand,
+            prefs.w_q, prefs.w_d, prefs.b, prefs.w_p, linalg=linalg,
+        )  # fmt: skip
+        hint = solve_equilibrium(market, prefs).support
+        exact = exact_equilibrium(market, prefs, hint=hint)
+        worst = max(worst, flow_error(flows.detach().numpy(), exact, market.demand))
+    assert worst <= 1e-9, worst

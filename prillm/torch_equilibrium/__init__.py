@@ -17,7 +17,11 @@ Forward
 -------
 On a fixed support ``A`` the KKT conditions (Eq. 14-17) are linear; the torch kernel solves the
 smaller of the users' n x n and the providers' m x m symmetric positive-definite system (see
-:mod:`prillm.torch_equilibrium.kernel`), as the numpy engine does.
+:mod:`prillm.torch_equilibrium.kernel`), as the numpy engine does. The single-market paths
+return the engine's own flows on every device (the torch kernel factorises the system for the
+backward pass there): where a capacity dwarfs the demand only the engine's accurate refinement
+settles the flows. :func:`batched_equilibrium` iterates in torch and refines the demand
+constraints as the engine does.
 
 Backward
 --------

@@ -7,9 +7,13 @@
   market backward with the engine's own factor of the final support
   (:class:`~prillm.torch_equilibrium.numpy_engine.Markets`). For markets of a few hundred
   routes the per-operation overhead of torch would cost more than the arithmetic.
-* ``linalg="torch"``: the flows recomputed on the supports by the torch kernel
-  (:class:`~prillm.torch_equilibrium.kernel.SupportSystem`, on the inputs' device), and the
-  adjoint solved with the same factor: the GPU path.
+* ``linalg="torch"``: the engine's flows forward too (moved to the inputs' device and dtype),
+  and the adjoint solved by the torch kernel
+  (:class:`~prillm.torch_equilibrium.kernel.SupportSystem`, factorised in the forward pass on
+  the inputs' device): the GPU path. The flows are not recomputed from that factor: where a
+  capacity dwarfs the demand, ``f = K (lambda - c) - F`` cancels in plain floating point (off by
+  several percent of the demand at capacities of ``1e10`` times it), and only the engine's
+  accurate refinement (:mod:`prillm.equilibrium.refine`) settles such flows.
 
 For many small markets, :func:`~prillm.torch_equilibrium.batched.batched_equilibrium` also finds
 the supports in torch.
@@ -51,20 +55,26 @@ class _NumpyAdjointEquilibrium(torch.autograd.Function):
 
 
 class _FixedSupportEquilibrium(torch.autograd.Function):
-    """Flows of a batch of equilibria on given supports by the torch kernel; adjoint backward."""
+    """The engine's flows forward; backward by the torch kernel's adjoint on their supports."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, a: torch.Tensor
+        ctx: Any, cost: torch.Tensor, slope: torch.Tensor, demand: torch.Tensor, solved: Markets
     ) -> torch.Tensor:
-        ct, capa, d, d_scale, c_scale = scaled(*batch_last(cost, slope, demand))
-        a_last = a.permute(1, 2, 0).contiguous()
+        _, capa, _, d_scale, c_scale = scaled(*batch_last(cost, slope, demand))
+        like = {"dtype": cost.dtype, "device": cost.device}
+        a_last = torch.as_tensor(solved.supports, **like).permute(1, 2, 0).contiguous()
         sysm = SupportSystem(a_last, capa)
-        _, _, x = sysm.solve(ct, d)
-        flows = x * d_scale
+        if not bool(sysm.ok.all()):
+            bad = torch.nonzero(~sysm.ok).flatten().tolist()
+            raise ValueError(
+                f"markets {bad}: the fixed-support KKT matrix is not numerically positive "
+                f"definite in {cost.dtype} (try float64, or linalg='numpy')"
+            )
+        flows = torch.as_tensor(solved.flows, **like)
         ctx.sysm = sysm
-        ctx.save_for_backward(flows, a_last, d_scale, c_scale)
-        return flows.permute(2, 0, 1)
+        ctx.save_for_backward(flows.permute(1, 2, 0), a_last, d_scale, c_scale)
+        return flows
 
     @staticmethod
     def backward(ctx: Any, grad_flows: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -98,8 +108,9 @@ def equilibrium_from_coefficients(
     linalg
         Where the fixed-support algebra runs: ``"numpy"`` (the exact solver's flows forward,
         :func:`prillm.equilibrium.solve_support` for the adjoint; float64 CPU tensors only),
-        ``"torch"`` (one batched factorisation in torch, forward and backward, on the inputs'
-        device: the GPU path), or ``"auto"`` (numpy for float64 CPU tensors, torch otherwise).
+        ``"torch"`` (the engine's flows forward, and one batched factorisation in torch for the
+        adjoint, on the inputs' device: the GPU path), or ``"auto"`` (numpy for float64 CPU
+        tensors, torch otherwise).
 
     Returns
     -------
@@ -138,8 +149,7 @@ def equilibrium_from_coefficients(
     if fused:
         flows = _NumpyAdjointEquilibrium.apply(cost, slope, demand, solved)
     else:
-        a = torch.as_tensor(supports, dtype=cost.dtype, device=cost.device)
-        flows = _FixedSupportEquilibrium.apply(cost, slope, demand, a)
+        flows = _FixedSupportEquilibrium.apply(cost, slope, demand, solved)
     if return_support:
         return flows, supports
     return flows
