@@ -63,12 +63,12 @@ _EPS = 1e-13
 _EPS_GAP = 3 * _EPS
 #: Scaled capacities above this get the accurate refinement of the final support: below it,
 #: round-off in a flow, about ``1e-16 K_j`` of the demand, stays under ``1e-13``.
-_ACCURATE_FROM = 1e3
+ACCURATE_FROM = 1e3
 #: ... and so do markets whose double-precision flows may be off by more than this share of a
 #: user's own demand (a small user beside large loads).
-_ACCURATE_ERROR = 1e-11
+ACCURATE_ERROR = 1e-11
 #: The unit round-off of a double.
-_UNIT = 2.0**-53
+UNIT = 2.0**-53
 #: Supports are remembered (to detect a cycle) from this iteration on.
 _CYCLE_WATCH = 4
 #: Reductions called directly (``x.max()`` goes through a Python wrapper first).
@@ -188,7 +188,7 @@ def solve_active_set(
         empty = ~s.any(axis=1)
         if empty.any():
             s[empty, :] = ct[empty] <= ct[empty].min(axis=1, keepdims=True)
-    accurate = float(_max(capa)) > _ACCURATE_FROM
+    accurate = float(_max(capa)) > ACCURATE_FROM
     try:
         with blas_limited(max(n, m)):
             if not accurate:
@@ -201,9 +201,9 @@ def solve_active_set(
                 err += x
                 err *= kkt.a  # the support as 0/1 floats
                 user_err = _max(err, 1)
-                user_err *= 4.0 * _UNIT
+                user_err *= 4.0 * UNIT
                 user_err /= d
-                accurate = float(_max(user_err)) > _ACCURATE_ERROR
+                accurate = float(_max(user_err)) > ACCURATE_ERROR
             else:
                 # near-linear costs: the double-precision iteration only proposes a support (its
                 # round-off, about 1e-16 K of the demand, may even make it cycle); the accurate

@@ -15,6 +15,10 @@ the one of two iterations before), whose factorisation fails, that is not settle
 ``max_iter`` iterations, or whose demand residual is above ``tol`` is handed to the numpy engine
 (which falls back to a monotone method on cycles) and flagged in :class:`BatchedInfo`; if that too
 fails, :class:`~prillm.equilibrium.EquilibriumError` is raised. No market is returned unconverged.
+So is a market whose flows plain doubles cannot settle, by the engine's own test (a capacity that
+dwarfs the demand, or a user too small beside the loads): the engine refines those in
+double-double arithmetic, where the batched iteration's flows were off by up to ``1e-5`` of a
+user's demand.
 
 Users without demand carry no flow; their support is the route of the cheapest first token
 (ties within round-off kept), so the gradient in their demand is the right derivative.
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 
 from prillm.equilibrium import EquilibriumError
+from prillm.equilibrium.active_set import ACCURATE_ERROR, ACCURATE_FROM, UNIT
 from prillm.torch_equilibrium.kernel import (
     SupportSystem,
     adjoint,
@@ -60,7 +65,8 @@ class BatchedInfo:
         ``(B,)`` active-set iterations (fixed-support solves) of the batched iteration.
     fallback
         ``(B,)`` bool: the market was solved by the numpy engine instead (a cycle, a failed
-        factorisation, the iteration budget spent, or a demand residual above ``tol``).
+        factorisation, the iteration budget spent, a demand residual above ``tol``, or flows
+        that need the engine's accurate refinement).
     support
         ``(B, n, m)`` bool: the final supports (zero-demand users: their cheapest first token).
     residual
@@ -206,6 +212,31 @@ def _refine(sysm: SupportSystem, d: torch.Tensor, lam: Any, loads: Any, x: Any) 
     return lam, loads, x
 
 
+def _needs_refinement(
+    ct: torch.Tensor,
+    capa: torch.Tensor,
+    d: torch.Tensor,
+    a: torch.Tensor,
+    lam: torch.Tensor,
+    loads: torch.Tensor,
+    x: torch.Tensor,
+) -> torch.Tensor:
+    """``(B,)`` bool: markets whose flows plain doubles cannot settle, by the engine's own test.
+
+    As in :func:`prillm.equilibrium.solve_active_set`: a scaled capacity above
+    :data:`~prillm.equilibrium.active_set.ACCURATE_FROM` (congestion nearly negligible: a flow
+    ``K (lambda - c) - F`` is a huge ``K`` times a small cost difference), or a round-off
+    estimate of ``f = K (lambda - c) - F`` above
+    :data:`~prillm.equilibrium.active_set.ACCURATE_ERROR` of some user's demand. The engine
+    refines such flows in double-double arithmetic (:mod:`prillm.equilibrium.refine`).
+    """
+    err = (ct.abs() + lam.abs()[:, None]) * capa + loads.abs() + x.abs()
+    user_err = (err * a).amax(dim=1) * (4.0 * UNIT)
+    has = d > 0
+    user_err = torch.where(has, user_err / torch.where(has, d, torch.ones_like(d)), 0.0)
+    return (capa.amax(dim=0) > ACCURATE_FROM) | (user_err.amax(dim=0) > ACCURATE_ERROR)
+
+
 def _engine_solve(
     cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,7 +275,7 @@ def _solve_batch(
     lam, loads, x = _refine(sysm, d, lam, loads, x)
     x = (x.clamp_min(0.0) * (d > 0)[:, None]).add_(0.0)  # no negative zeros
     resid = (x.sum(dim=1) - d).abs().amax(dim=0)
-    fallback = unsettled | ~(resid <= tol)
+    fallback = unsettled | ~(resid <= tol) | _needs_refinement(ct, capa, d, a, lam, loads, x)
     flows = x * d_scale
     if bool(fallback.any()):
         idx = torch.nonzero(fallback).flatten()
