@@ -371,3 +371,32 @@ def test_flows_at_extreme_capacities_match_the_exact_oracle(kind: str, linalg: s
         exact = exact_equilibrium(market, prefs, hint=hint)
         worst = max(worst, flow_error(flows.detach().numpy(), exact, market.demand))
     assert worst <= 1e-9, worst
+
+
+def test_flows_only_rational_arithmetic_settles_are_flagged() -> None:
+    """Congestion below ~1e-17 of the costs: the engine cannot bound its flows within the
+    tolerance; the layer returns them (within 1e-9 of the exact ones here) with a warning
+    naming the bound, exactly on the markets ``solve_equilibrium`` settles in rationals."""
+    import warnings
+
+    from scripts.stress_equilibrium import random_market as stress_market
+    from tests.oracle import exact_equilibrium, flow_error
+
+    rng = np.random.default_rng(11)
+    flagged = 0
+    for _ in range(60):
+        market, prefs = stress_market(rng, "wide", 10)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            flows = equilibrium_flows(
+                market.price, market.capacity, market.latency, market.demand,
+                prefs.w_q, prefs.w_d, prefs.b, prefs.w_p,
+            )  # fmt: skip
+        eq = solve_equilibrium(market, prefs)
+        warned = any("cannot bound these flows" in str(w.message) for w in caught)
+        assert warned == (eq.path == "rational"), (warned, eq.path)
+        if warned:
+            flagged += 1
+            exact = exact_equilibrium(market, prefs, hint=eq.support)
+            assert flow_error(flows.numpy(), exact, market.demand) <= 1e-9
+    assert flagged > 0  # the sample reaches that corner

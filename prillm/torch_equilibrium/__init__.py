@@ -39,7 +39,12 @@ upstream gradient :math:`v = \\partial L/\\partial f` (Eq. 20), therefore,
   (f_{ij} + F_j)`, because :math:`\\partial (H f)_{ij}/\\partial k_j = f_{ij} + F_j`,
 
 so the backward pass is one more solve with the same matrix (one adjoint solve; on the CPU path
-with the exact solver's own factor of its final support). Gradients with
+with the exact solver's own factor of its final support). Where a capacity dwarfs the demand,
+``dL/dc`` is itself a flow ``K (lambda - v) - F`` of the adjoint game: its round-off is about
+``eps K max|v|`` on every path (a market whose flows cannot move, one provider for instance,
+gets gradients of that size instead of zero). Markets whose *flows* the engine cannot bound
+within ``DEFAULT_TOL`` are named in a ``RuntimeWarning``
+(:func:`~prillm.torch_equilibrium.numpy_engine.warn_unsettled`). Gradients with
 respect to prices, ``w_p``, ``w_q``, ``w_d``, ``b``, latencies and capacities follow by the chain
 rule through :math:`c_{ij} = w_p p_j + w_d d_{ij} - b_j` and :math:`k_j = w_q/\\alpha_j`
 (written out by hand on the fused CPU path of :func:`equilibrium_flows`, by autograd otherwise).

@@ -238,10 +238,13 @@ def _needs_refinement(
 
 
 def _engine_solve(
-    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, tol: float
+    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, tol: float, ids: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Markets ``(b, n, m)`` by the numpy engine: flows, supports and demand residuals, checked."""
-    solved = Markets(cost, slope, demand)
+    """Markets ``(b, n, m)`` by the numpy engine: flows, supports and demand residuals, checked.
+
+    ``ids``: their numbers in the batch (for the engine's warning about unsettled flows).
+    """
+    solved = Markets(cost, slope, demand, ids=ids)
     supports, flows = solved.supports, solved.flows
     d_max = demand.max(axis=1)
     resid = np.abs(flows.sum(axis=2) - demand).max(axis=1) / np.where(d_max > 0, d_max, 1.0)
@@ -285,7 +288,7 @@ def _solve_batch(
         )
         f_fb, s_fb, r_fb = (
             torch.as_tensor(x, dtype=cost.dtype, device=cost.device)
-            for x in _engine_solve(*arrays, tol)
+            for x in _engine_solve(*arrays, tol, idx.tolist())
         )
         flows[..., idx] = f_fb.movedim(0, -1)
         a = a.clone()

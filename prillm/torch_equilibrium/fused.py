@@ -30,7 +30,13 @@ import torch
 
 from prillm.equilibrium import solve_active_set
 from prillm.equilibrium.kkt import solve_factored
-from prillm.torch_equilibrium.numpy_engine import MarketAdjoint, Markets, first_token_routes
+from prillm.torch_equilibrium.numpy_engine import (
+    MarketAdjoint,
+    Markets,
+    first_token_routes,
+    unsettled_bound,
+    warn_unsettled,
+)
 
 __all__ = ["NAMES", "MarketInputs", "check_arrays", "fused_flows", "is_batched"]
 
@@ -171,6 +177,9 @@ class _OneMarket:
         if warm is not None and warm.shape != (1, n, m):
             warm = None
         res = solve_active_set(cost, slope, demand, None if warm is None else warm[0])
+        bound = unsettled_bound(res.flow_error)
+        if bound is not None:
+            warn_unsettled([(0, bound)])
         support = res.support
         if d_min <= 0:
             support = first_token_routes(support, cost, slope, res.loads, demand)

@@ -9,12 +9,43 @@ batched equilibrium hands the rare market it cannot settle to the same engine.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from prillm.equilibrium import SupportKKT, solve_active_set
+from prillm.equilibrium import DEFAULT_TOL, SupportKKT, solve_active_set
 from prillm.equilibrium.kkt import problem_scales, support_flows
 
-__all__ = ["MarketAdjoint", "Markets", "first_token_routes"]
+__all__ = ["MarketAdjoint", "Markets", "first_token_routes", "unsettled_bound", "warn_unsettled"]
+
+
+def warn_unsettled(bounds: list[tuple[int, float]]) -> None:
+    """Warn that the engine could not bound some markets' flows within ``DEFAULT_TOL``.
+
+    ``bounds``: (market, forward error bound of its flows relative to a user's demand) for each
+    such market. :func:`prillm.solve_equilibrium` settles them exactly (its rational path, for
+    the markets of the data it is given); the differentiable layers return the engine's flows
+    as they are (measured: within about ``1e-11`` of the exact ones there) and say so.
+    """
+    if not bounds:
+        return
+    shown = ", ".join(f"market {t}: {b:.1e}" for t, b in bounds[:5])
+    more = f" and {len(bounds) - 5} more" if len(bounds) > 5 else ""
+    warnings.warn(
+        f"the engine cannot bound these flows within {DEFAULT_TOL:g} of a user's demand "
+        f"({shown}{more}): congestion is negligible against the costs there; "
+        "prillm.solve_equilibrium settles such a market exactly (rational arithmetic)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def unsettled_bound(flow_error: np.ndarray | None) -> float | None:
+    """The engine's forward error bound when it exceeds ``DEFAULT_TOL`` (else ``None``)."""
+    if flow_error is None or flow_error.size == 0:
+        return None
+    bound = float(np.maximum.reduce(flow_error))
+    return bound if not bound <= DEFAULT_TOL else None
 
 
 def first_token_routes(
@@ -96,7 +127,9 @@ class Markets:
     Each market is solved by :func:`prillm.equilibrium.solve_active_set`; a user without demand
     gets the route of its cheapest first token as support (:func:`first_token_routes`). With
     ``adjoint``, each market's adjoint system is kept (:class:`MarketAdjoint`: the solver's own
-    factor when every user has demand) for :meth:`gradients`.
+    factor when every user has demand) for :meth:`gradients`. Markets whose flows the engine
+    cannot bound within ``DEFAULT_TOL`` are named in a ``RuntimeWarning``
+    (:func:`warn_unsettled`).
 
     Parameters
     ----------
@@ -106,6 +139,8 @@ class Markets:
         Optional boolean supports ``(B, n, m)`` to start the solver from.
     adjoint
         Keep the adjoint systems (the backward pass will come).
+    ids
+        The markets' numbers in the caller's batch, for the warning (default ``0 .. B-1``).
 
     Attributes
     ----------
@@ -122,14 +157,19 @@ class Markets:
         demand: np.ndarray,
         warm: np.ndarray | None = None,
         adjoint: bool = False,
+        ids: list[int] | None = None,
     ) -> None:
         batch, n, m = cost.shape
         self.supports = np.zeros((batch, n, m), bool)
         self.flows = np.zeros((batch, n, m))
         self.adjoints: list[MarketAdjoint] = []
+        unsettled = []
         for t in range(batch):
             c, k, d = cost[t], slope[t], demand[t]
             res = solve_active_set(c, k, d, None if warm is None else warm[t])
+            bound = unsettled_bound(res.flow_error)
+            if bound is not None:
+                unsettled.append((t if ids is None else ids[t], bound))
             support = first_token_routes(res.support, c, k, res.loads, d)
             self.supports[t] = support
             self.flows[t] = res.flows
@@ -139,6 +179,7 @@ class Markets:
                 self.adjoints.append(MarketAdjoint(res.kkt, res.scales))
             else:
                 self.adjoints.append(MarketAdjoint.build(k, support, problem_scales(c, k, d)))
+        warn_unsettled(unsettled)
 
     def gradients(self, grad_flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Gradients of ``sum(grad_flows * f)`` in ``c, k, D``: one adjoint solve per market.
