@@ -242,3 +242,110 @@ def test_checks_below_their_resolution_do_not_certify() -> None:
         p = 0.5 * (a + b)
         true = solve_equilibrium(market.with_price(0, p), prefs).loads[0]
         assert math.isclose(f0 + (p - a) * d0, true, rel_tol=1e-9, abs_tol=1e-9 * demand.sum())
+
+
+# ------------------------------------------------- a path that cannot be followed at all
+#: Two "wide" markets of ``scripts/stress_equilibrium.py`` (capacities 1e12 x the demand, w_q
+#: 1e-4 and 5e-6, prices in the thousands) on which following the path in double precision
+#: failed: a support's matrix not numerically positive definite, and round-off chattering past
+#: 300 pieces. Before the rebuild, ``optimal_price`` raised a bare LinAlgError / PathError.
+_UNFOLLOWABLE = [
+    (
+        {
+            "demand": [354.87228991540377, 6329.858216215585],
+            "price": [4166.530472690549, 4695.634934455665, 2723.001423202781],
+            "capacity": [87.63086219695771, 1.6370052915967374e16, 1.4261199940647696e16],
+            "latency": [
+                [1.174969315744191, 0.41029597201185575, 1.069214634733117],
+                [1.8086685020790345, 1.012364838489349, 1.6541776019972745],
+            ],
+        },
+        {
+            "w_q": 0.0003583760120822205,
+            "w_d": 0.7202386126644783,
+            "b": [0.895964003010557, 4.417588078262086, 0.6159581390718866],
+        },
+        "not positive definite",
+    ),
+    (
+        {
+            "demand": [
+                168.5628452066321, 39.087567958385705, 172.02119519722802,
+                39.78991495832408, 101118.34138778503,
+            ],
+            "price": [3979.2126076716218, 3412.687572096027],
+            "capacity": [215212.47326056988, 27029157398954.23],
+            "latency": [
+                [1.9489094377664475, 1.78760234529542],
+                [0.4378859209440076, 0.31068869923759657],
+                [0.9847299355385803, 1.1482252221709728],
+                [0.6934541419269933, 1.1828686743141028],
+                [1.3563661423682454, 1.6292494139586042],
+            ],
+        },
+        {
+            "w_q": 4.979129144791843e-06,
+            "w_d": 0.06480661636753382,
+            "b": [1.2108413565747567, 3.2255557683643254],
+        },
+        "more than 300 pieces",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("market_kw, prefs_kw, cause", _UNFOLLOWABLE)
+def test_a_path_that_cannot_be_followed_is_rebuilt_from_certified_equilibria(
+    market_kw, prefs_kw, cause
+):
+    market, prefs = Market(**market_kw), Preferences(w_p=1.0, **prefs_kw)
+    res = optimal_price(market, prefs, 0, method="exact")
+    d = res.diagnostics
+    assert cause in d["path_error"] and "rebuilt" in res.reason and cause in res.reason
+    assert res.status in ("global_optimum", "not_certified")
+    assert d["kkt_max_violation"] is None  # no followed piece was checked
+    # no price of a grid of certified equilibria earns more
+    grid = np.linspace(res.p_min, res.p_max, 150)
+    best = max(
+        p * float(solve_equilibrium(market.with_price(0, float(p)), prefs).loads[0]) / 1e6
+        for p in grid
+    )
+    assert res.profit >= best * (1 - 1e-9), (res.profit, best)
+
+
+def test_the_rebuild_finds_the_exact_paths_optimum(monkeypatch):
+    """Forced on an ordinary market, the rebuild from certified equilibria agrees with the path."""
+    market, prefs = random_market(np.random.default_rng(8), 6, 5)
+    direct = optimal_price(market, prefs, 0, method="exact")
+    assert direct.status == "global_optimum" and "rebuilt" not in direct.reason
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("forced")
+
+    monkeypatch.setattr(exact, "price_path", broken)
+    rebuilt = optimal_price(market, prefs, 0, method="exact")
+    assert rebuilt.status == "global_optimum" and "could not be followed (forced)" in rebuilt.reason
+    assert rebuilt.price == pytest.approx(direct.price, rel=1e-8)
+    assert rebuilt.profit == pytest.approx(direct.profit, rel=1e-10)
+
+
+@pytest.mark.parametrize("market_kw, prefs_kw, cause", _UNFOLLOWABLE)
+def test_prillm_price_states_a_rebuilt_path_as_it_is(market_kw, prefs_kw, cause, tmp_path, capsys):
+    """The command line prints the certificate line only for a proven optimum and exits with
+    status 3 otherwise (price and explain alike); the JSON of a rebuilt path is plain JSON."""
+    import json
+
+    from prillm.cli import main
+
+    market, prefs = Market(**market_kw), Preferences(w_p=1.0, **prefs_kw)
+    path = tmp_path / "market.json"
+    market.to_json(path, prefs)
+    res = optimal_price(market, prefs, 0, method="exact")
+    status = main(["price", str(path), "--target", "p0"])
+    out = capsys.readouterr().out
+    certified = res.status == "global_optimum"
+    assert status == (0 if certified else 3)
+    assert ("certificate    global optimum" in out) == certified
+    assert main(["price", str(path), "--target", "p0", "--json"]) == status
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["status"] == res.status and "rebuilt" in payload["reason"]
+    assert main(["explain", str(path), "--target", "p0", "--no-scores"]) == status

@@ -14,7 +14,8 @@ prints the same as JSON (keys ``price``, ``profit``, ``breakpoints``, ``elastici
 ``rivals``, ...). ``--plot FILE`` draws the profit curve and the rivals' effect; it is checked
 before any work and written atomically only once everything succeeded.
 
-Input errors exit with status 2 through the command's common error handling.
+Input errors exit with status 2 through the command's common error handling; an optimum the
+exact path could not certify (status ``not_certified``) is printed and exits with status 3.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from prillm.cli._common import load_market_and_prefs, table
+from prillm.cli._common import EXIT_SOLVER, load_market_and_prefs, table
 from prillm.cli._options import (
     IMAGE_SUFFIXES,
     add_target_pricing,
@@ -224,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
     print(out)
     if args.plot is not None and not args.json:
         print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
+    # an optimum the exact path could not certify: printed as it is, and said by the status
+    return EXIT_SOLVER if ex.status == "not_certified" else 0
 
 
 def _finite(value: Any) -> Any:

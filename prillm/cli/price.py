@@ -8,7 +8,8 @@
 Input errors (unknown target, bad bounds, a method that refuses the market's size) exit with
 status 2 through the command's common error handling. Price bounds and the marginal cost are
 finite numbers in ``[0, MAX_PRICE]`` USD per million tokens (``--p-max`` > 0), with
-``--p-min`` < ``--p-max``, all checked before the market file is read.
+``--p-min`` < ``--p-max``, all checked before the market file is read. A result whose method
+could not certify it (status ``not_certified``) is printed, and the command exits with status 3.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prillm.cli._common import load_market_and_prefs, report
+from prillm.cli._common import EXIT_SOLVER, load_market_and_prefs, report
 from prillm.cli._options import add_target_pricing, check_price_bounds
 
 if TYPE_CHECKING:
@@ -78,10 +79,16 @@ def format_result(res: PricingResult, prefs_source: str) -> str:
         f"  time           {res.wall_time * 1e3:.3g} ms",
         f"  status         {res.status}: {res.reason}",
     ]
-    if "n_breakpoints" in d:
+    if "n_breakpoints" in d and res.status == "global_optimum":  # the exact path's proof
+        checked = d.get("kkt_max_violation")
         lines.append(
-            f"  certificate    global optimum over {d['n_breakpoints'] + 1} pieces of the "
-            f"equilibrium path (KKT violation {d['kkt_max_violation']:.1e})"
+            f"  certificate    global optimum over {len(d['pieces'])} pieces of the "
+            "equilibrium path"
+            + (
+                " (rebuilt from certified equilibria)"
+                if checked is None
+                else f" (KKT violation {checked:.1e})"
+            )
             + (
                 ""
                 if d.get("stopped_at") is None
@@ -115,4 +122,5 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a method refusing the market's size, or a bad option
         raise MarketError(str(exc)) from None
     print(report(res.to_dict(), source, format_result(res, source), args.json))
-    return 0
+    # the exact method could not certify its answer: printed as it is, and said by the status
+    return EXIT_SOLVER if res.status == "not_certified" else 0

@@ -114,13 +114,14 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.linalg import LinAlgError
 
 from prillm._threads import limit_threads
 from prillm.equilibrium import EquilibriumError
 from prillm.pricing.critical_cone import PathError, choose_direction
 from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
-from prillm.pricing.support_bisection import repair_pieces
+from prillm.pricing.support_bisection import bisection_path, repair_pieces
 
 __all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
 
@@ -332,16 +333,26 @@ def solve(
         KKT violation of at most :data:`CERTIFY_TOL` by checks that resolve it, or rebuilt
         from certified equilibria with its midpoint checked; ``"not_certified"`` otherwise.
 
+    When the path cannot be followed in double precision at all (a support's matrix that is
+    not numerically positive definite, or more than ``max_pieces`` pieces: round-off
+    chattering where a capacity dwarfs the demand), the whole price range is rebuilt from
+    certified equilibria instead (:func:`~prillm.pricing.support_bisection.bisection_path`),
+    and the reason says so.
+
     Raises
     ------
-    PathError
-        In a degenerate case beyond the enumeration limit of the critical-cone QP.
+    prillm.equilibrium.EquilibriumError
+        If the path cannot be followed and an equilibrium of the rebuild cannot be certified
+        either (the message names both causes).
     """
-    with limit_threads():
-        path = price_path(prob, max_pieces, stop_early=not full_path)
-        if path["stopped_at"] is not None and not _certified(path):
-            # the bound that stopped the path reads a load the checks did not vouch for
-            path = price_path(prob, max_pieces)
+    try:
+        with limit_threads():
+            path = price_path(prob, max_pieces, stop_early=not full_path)
+            if path["stopped_at"] is not None and not _certified(path):
+                # the bound that stopped the path reads a load the checks did not vouch for
+                path = price_path(prob, max_pieces)
+    except (LinAlgError, PathError) as exc:
+        return _rebuilt(prob, exc)
     price, value = path["best"]
     worst = path["kkt_max_violation"]
     pieces = len(path["pieces"])
@@ -419,6 +430,56 @@ def solve(
         + ("" if stop is None else "; above the last, bounded by the load there"),
         "status": status,
         "reason": reason,
+    }
+    return float(price), diag
+
+
+def _rebuilt(prob: PricingProblem, cause: Exception) -> tuple[float, dict[str, Any]]:
+    """The optimum from the price range rebuilt from certified equilibria (the path failed)."""
+    try:
+        with limit_threads():
+            rebuilt = bisection_path(prob)
+    except EquilibriumError as exc:
+        raise EquilibriumError(
+            f"exact price path: could not be followed in double precision ({cause}), and "
+            f"rebuilding it from certified equilibria failed too ({exc})"
+        ) from exc
+    price, value = rebuilt["best"]
+    pieces = rebuilt["pieces"]
+    how = (
+        f"the double-precision path could not be followed ({cause}); the price range was "
+        f"rebuilt from {rebuilt['solves']} certified equilibria, supports located by bisection"
+    )
+    if rebuilt["ok"]:
+        status = "global_optimum"
+        reason = (
+            f"exact price path rebuilt: {how}, each of the {len(pieces)} pieces checked at its "
+            "midpoint; the profit is a quadratic on each, maximised in closed form"
+        )
+    else:
+        status = "not_certified"
+        reason = (
+            f"exact price path rebuilt: {how}, but a piece's midpoint is off by "
+            f"{rebuilt['midpoint_error']:.1e} of the demand; the price is the best on the "
+            "rebuilt path"
+        )
+    breakpoints = [{"price": b, "entered": [], "left": []} for _, b in rebuilt["breakpoints"]]
+    diag = {
+        "n_breakpoints": len(breakpoints),
+        "breakpoints": breakpoints,
+        "pieces": pieces,
+        "path_profit": value,
+        "kkt_max_violation": None,  # no piece of a followed path was checked
+        "check_resolution": None,
+        "repaired_pieces": len(pieces),
+        "linear_solves": rebuilt["solves"],
+        "zero_length_pieces": 0,
+        "stopped_at": None,
+        "certificate": "global optimum over the listed pieces (profit quadratic on each), "
+        "rebuilt from certified equilibria",
+        "status": status,
+        "reason": reason,
+        "path_error": str(cause),
     }
     return float(price), diag
 
