@@ -162,7 +162,10 @@ def bisection_path(
         slope = (b.load - a.load) / (b.price - a.price) if b.price > a.price else 0.0
         if a.key == b.key and b.price > a.price:
             mid = point(0.5 * (a.price + b.price))
-            interp = 0.5 * (a.load + b.load)
+            # interpolated at the midpoint as rounded: on a steep piece (a capacity that dwarfs
+            # the demand) the rounding of the price alone moves the load by far more than tol
+            t = (mid.price - a.price) / (b.price - a.price)
+            interp = a.load + t * (b.load - a.load)
             worst_mid = max(worst_mid, abs(mid.load - interp) / total)
         pieces.append((a.price, b.price, a.load, slope))
         cand_p, cand_v = maximise_quadratic_piece(
