@@ -143,7 +143,11 @@ n_grid = 41 if quick else 121
 # prices (Jacobi), optionally moving only part of the way, $p_j \leftarrow p_j + \delta
 # (\mathrm{BR}_j - p_j)$ (damping). It stops when every player's relative gain
 # $\varepsilon_j / \pi_j$ is within `tol` at the returned prices (`"converged"`), when the prices
-# return to an earlier round's (`"cycle"`), or after `max_rounds` (`"not_converged"`).
+# return to an earlier round's (`"cycle"`), or after `max_rounds` (`"not_converged"`). A fourth
+# status, `"not_certified"`, marks prices whose best responses could not all be proven global
+# optima (a price path that failed its checks where a capacity dwarfs the demand, and whose
+# repair from certified equilibria did not check out either): their epsilon is only a lower
+# bound.
 #
 # On the three-provider market of the command line's demo:
 

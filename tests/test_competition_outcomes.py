@@ -35,7 +35,8 @@ def test_joint_line_is_the_exact_maximum_along_one_price(seed):
     ref = Reference(market, prefs)
     prices = game.start_prices()
     for k in range(2):
-        p, v, _ = joint_line(game, prices, k)
+        p, v, _, proven = joint_line(game, prices, k)
+        assert proven
         q = prices.copy()
         q[k] = p
         assert v == pytest.approx(_joint(ref, game, q), rel=1e-9)

@@ -343,7 +343,7 @@ def test_prillm_price_states_an_uncertified_optimum_as_it_is(tmp_path, capsys, m
     assert main(args) == 0
     assert "certificate    global optimum" in capsys.readouterr().out
     # every piece failing its checks, and no repair: the exact method cannot certify
-    monkeypatch.setattr(exact, "_certified", lambda path: False)
+    monkeypatch.setattr(exact, "certified_path", lambda path: False)
     monkeypatch.setattr(exact, "_repair", lambda prob, path: None)
     assert main(args) == 3
     out = capsys.readouterr().out

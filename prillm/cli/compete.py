@@ -25,7 +25,9 @@ mode a plain write gives, only once everything else has succeeded. The numeric o
 [1e-13, 1e-2]), the price of ``--respond-to`` and the numbers of ``COSTS.json`` (finite, in
 [0, :data:`~prillm.cli._options.MAX_PRICE`]) are checked, and the plot's path too, before any
 work. Input errors exit with status 2 (one line on standard error). A cycle or a run out of
-rounds is an answer, not an error: the status says so (exit 0).
+rounds is an answer, not an error: the status says so (exit 0). Prices whose best responses
+could not all be proven global optima (status ``not_certified``) are printed, and the command
+exits with status 3.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from prillm.cli._common import load_market_and_prefs, report, table
+from prillm.cli._common import EXIT_SOLVER, load_market_and_prefs, report, table
 from prillm.cli._options import MAX_PRICE, check_outputs, integer, number
 
 __all__ = ["MAX_ROUNDS", "PLOT_FORMATS", "TOL_MAX", "TOL_MIN", "add_parser", "read_costs", "run"]
@@ -350,4 +352,5 @@ def run(args: argparse.Namespace) -> int:
     print(out)
     if args.plot is not None and not args.json:
         print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
+    # an equilibrium whose best responses could not be proven: printed, and said by the status
+    return EXIT_SOLVER if shown.status == "not_certified" else 0

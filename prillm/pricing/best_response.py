@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.linalg import LinAlgError
 
 from prillm.market import TOKENS_PER_PRICE_UNIT
-from prillm.pricing.exact import price_path
+from prillm.pricing.critical_cone import PathError
+from prillm.pricing.exact import certified_path, price_path
+from prillm.pricing.exact import solve as exact_solve
 from prillm.pricing.game import PricingGame
 from prillm.pricing.game import relative_gain as _relative
 from prillm.pricing.problem import make_problem, vanishing_price
@@ -68,6 +71,11 @@ class BestResponse:
         ``False``: the best response lies beyond a valley of the profit.
     cost
         The player's marginal cost (the profit is ``(p - cost) F(p) / 1e6``).
+    certified
+        Whether :attr:`price` is the proven global optimum: every piece followed passed its
+        end checks, or the player's whole range was rebuilt by the exact method
+        (:func:`prillm.pricing.exact.solve`: its repair from certified equilibria) and that
+        checked out. ``False``: the best price found, not proven best.
     """
 
     player: int
@@ -79,6 +87,7 @@ class BestResponse:
     peaks: tuple[tuple[float, float], ...]
     same_hill: bool = True
     cost: float = 0.0
+    certified: bool = True
 
     @property
     def n_pieces(self) -> int:
@@ -222,6 +231,12 @@ def best_response(
         Follow only the part of the range where a better price can lie (default); ``False``
         follows the whole range (same answer, for comparison).
 
+    Where a piece followed fails its end checks (or the path cannot be followed in double
+    precision: capacities that dwarf the demand), the player's whole range is solved by the
+    exact method instead (:func:`prillm.pricing.exact.solve`, which repairs such pieces from
+    certified equilibria) and the current profit is evaluated in the true game;
+    :attr:`BestResponse.certified` says whether that checked out.
+
     Returns
     -------
     BestResponse
@@ -251,17 +266,31 @@ def best_response(
             return BestResponse(k, cur, pi_cur, cur, pi_cur, (), (), True, cost)
         p1 = cost + 1.6 * (cur - cost) if cur > max(p0, cost) else hi
         p1 = hi if not p0 < p1 < hi else p1
-    path = price_path(replace(prob, p_min=p0, p_max=p1))
-    pieces = list(path["pieces"])
-    best_p, best_v = path["best"]
-    if p1 < hi:
-        a, b, load0, dload = pieces[-1]
-        f1 = max(load0 + (b - a) * dload, 0.0)
-        if (hi - cost) * f1 / TOKENS_PER_PRICE_UNIT > max(best_v, pi_cur):
-            rest = price_path(replace(prob, p_min=p1, p_max=hi))
-            pieces += rest["pieces"]
-            if rest["best"][1] > best_v:
-                best_p, best_v = rest["best"]
+    certified = True
+    try:
+        path = price_path(replace(prob, p_min=p0, p_max=p1))
+        pieces = list(path["pieces"])
+        best_p, best_v = path["best"]
+        checked = certified_path(path)
+        if p1 < hi:
+            a, b, load0, dload = pieces[-1]
+            f1 = max(load0 + (b - a) * dload, 0.0)
+            if (hi - cost) * f1 / TOKENS_PER_PRICE_UNIT > max(best_v, pi_cur):
+                rest = price_path(replace(prob, p_min=p1, p_max=hi))
+                pieces += rest["pieces"]
+                checked = checked and certified_path(rest)
+                if rest["best"][1] > best_v:
+                    best_p, best_v = rest["best"]
+    except (LinAlgError, PathError):  # the path cannot be followed in double precision
+        checked = False
+    if not checked:
+        # the exact method on the whole range: its repair (or rebuild) from certified
+        # equilibria, and the current profit in the true game
+        best_p, diag = exact_solve(prob, full_path=True)
+        best_v = diag["path_profit"]
+        pieces = list(diag["pieces"])
+        certified = diag["status"] == "global_optimum"
+        pi_cur = prob.evaluate(cur)[0] if cur < hi else 0.0
     if pi_cur >= best_v:  # the current price is (one of) the best
         best_p, best_v = cur, pi_cur
     hill = _same_hill(pieces, cost, cur, float(best_p)) if pieces else True
@@ -275,6 +304,7 @@ def best_response(
         () if prune else profit_peaks(pieces, cost),
         hill,
         cost,
+        certified,
     )
 
 

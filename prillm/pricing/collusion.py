@@ -48,7 +48,7 @@ from prillm._threads import limit_threads
 from prillm._validation import MarketError, check_integer
 from prillm.equilibrium import Equilibrium, solve_equilibrium
 from prillm.market import TOKENS_PER_PRICE_UNIT
-from prillm.pricing.exact import price_path
+from prillm.pricing.exact import proven_pieces
 from prillm.pricing.game import (
     PricingGame,
     UsersOutcome,
@@ -77,8 +77,10 @@ class CollusionResult(UsersOutcome):
         The certified user-side equilibrium at those prices.
     status, reason
         ``"coordinate-wise optimum"`` (a full sweep of exact line maximisations raised the
-        joint profit by at most ``tol`` relative: no single price change pays) or
-        ``"not_converged"`` (``max_sweeps`` reached), and why.
+        joint profit by at most ``tol`` relative: no single price change pays),
+        ``"not_certified"`` (the same, but a line search of that sweep rests on a price path
+        that could not be proven, :func:`joint_line`) or ``"not_converged"`` (``max_sweeps``
+        reached), and why.
     history
         Joint profit after each sweep (the start first).
     sweeps, line_searches
@@ -128,14 +130,16 @@ def joint_profit(game: PricingGame, prices: Any) -> tuple[float, Equilibrium]:
     return float(game.profits(eq).sum()), eq
 
 
-def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, float, int]:
+def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, float, int, bool]:
     """Exact maximum of the joint profit along player ``k``'s price, the others fixed.
 
     Returns
     -------
-    price, value, pieces
+    price, value, pieces, proven
         The best price (the lowest on ties), the joint profit there (USD, from the path's
-        arithmetic) and the number of pieces of the path.
+        arithmetic), the number of pieces of the path, and whether those pieces are proven
+        (:func:`prillm.pricing.exact.proven_pieces`: every piece passed its end checks, or
+        was rebuilt from certified equilibria and checked out).
     """
     market = game.at(prices)
     j = game.players[k]
@@ -144,11 +148,11 @@ def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, fl
         hi = vanishing_price(market, game.prefs, j)
         if hi <= lo:  # k has no load at any admissible price: nothing depends on p_k
             value, _ = joint_profit(game, prices)
-            return float(prices[k]), value, 0
+            return float(prices[k]), value, 0, True
     prob = make_problem(market, game.prefs, j, hi, lo, 0.0)
     if prob.demand.size == 0:
-        return float(prices[k]), 0.0, 0
-    pieces = price_path(prob)["pieces"]
+        return float(prices[k]), 0.0, 0, True
+    pieces, proven = proven_pieces(prob)
     players = np.array(game.players)
     margin = market.price[players] - game.marginal_costs  # the others' margins (k's varies)
     ck = float(game.marginal_costs[k])
@@ -178,7 +182,7 @@ def joint_line(game: PricingGame, prices: np.ndarray, k: int) -> tuple[float, fl
             val = float(others @ (la + (p - a) * slope) + (p - ck) * (lk + (p - a) * sk))
             if val > best_v:
                 best_p, best_v = p, val
-    return best_p, best_v, len(pieces)
+    return best_p, best_v, len(pieces), proven
 
 
 @game_inputs
@@ -258,9 +262,12 @@ def collusive_prices(
     with limit_threads():
         for sweep in range(1, max_sweeps + 1):
             before = value
+            unproven = []  # players whose line search this sweep rests on unproven pieces
             for k in range(game.n_players):
-                p, v, _ = joint_line(game, prices, k)
+                p, v, _, proven = joint_line(game, prices, k)
                 searches += 1
+                if not proven:
+                    unproven.append(game.player_ids[k])
                 if v > value + 1e-12 * max(abs(v), abs(value)):
                     prices[k] = p
                     value = v
@@ -273,6 +280,15 @@ def collusive_prices(
                     "no single price change pays (a coordinate-wise optimum, not a proven "
                     "joint optimum)"
                 )
+                if unproven:
+                    status = "not_certified"
+                    reason = (
+                        f"sweep {sweep} raised the joint profit by at most tol={tol:g} "
+                        "relative, but the line searches of "
+                        f"{', '.join(repr(p) for p in unproven)} rest on price paths that "
+                        "failed their checks and could not be repaired from certified "
+                        "equilibria: no single price change was found to pay, not proven"
+                    )
                 break
     value, eq = joint_profit(game, prices)
     if clipped is not None:

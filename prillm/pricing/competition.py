@@ -19,7 +19,11 @@ epsilon of an epsilon-Nash equilibrium. The status is
     the prices revisit an earlier round's (up to ``cycle_tol``): the dynamics are periodic and
     the returned prices are *not* an equilibrium (their epsilon says by how much);
 ``"not_converged"``
-    still moving after ``max_rounds`` rounds.
+    still moving after ``max_rounds`` rounds;
+``"not_certified"``
+    every computed best-response gain is within ``tol``, but some player's best response
+    could not be proven the global optimum (its price path failed its checks and the repair
+    from certified equilibria did not check out): the epsilon is only a lower bound.
 
 Profits are continuous and piecewise quadratic in a player's own price but need not be
 quasi-concave (they can have several local maxima), so a pure equilibrium need not exist, and
@@ -86,7 +90,7 @@ class PriceEquilibrium(UsersOutcome):
         Each player's exact best-response gain at ``prices``: the epsilon (absolute and
         relative, per player).
     status, reason
-        ``"converged"``, ``"cycle"`` or ``"not_converged"``, and why.
+        ``"converged"``, ``"cycle"``, ``"not_converged"`` or ``"not_certified"``, and why.
     history
         The players' prices at the start of each round and at the end, ``(rounds + 1,
         players)``.
@@ -398,7 +402,17 @@ def price_equilibrium(
                 status = "converged"
             else:
                 reason = f"still moving after {max_rounds} rounds"
-    if status == "converged":
+    if status == "converged" and not cert.proven:
+        status = "not_certified"
+        unproven = [p for p, c in zip(game.player_ids, cert.certified, strict=True) if not c]
+        reason = (
+            f"every computed best-response gain is within tol={tol:g} of its profit "
+            f"(largest relative epsilon {cert.max_relative:.2e}) after {len(history) - 1} "
+            f"rounds, but the best responses of {', '.join(repr(p) for p in unproven)} could "
+            "not be proven global optima (their price paths failed the checks and the repair "
+            "from certified equilibria did not check out): the epsilon is a lower bound"
+        )
+    elif status == "converged":
         reason = (
             f"every player's best-response gain is within tol={tol:g} of its profit "
             f"(largest relative epsilon {cert.max_relative:.2e}) after {len(history) - 1} rounds"

@@ -123,7 +123,14 @@ from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 from prillm.pricing.support_bisection import bisection_path, repair_pieces
 
-__all__ = ["NEAR_MIN_SIZE", "PathError", "price_path", "solve"]
+__all__ = [
+    "NEAR_MIN_SIZE",
+    "PathError",
+    "certified_path",
+    "price_path",
+    "proven_pieces",
+    "solve",
+]
 
 #: Markets with at least this many routes run the ratio test over the routes near zero
 #: (measured on the benchmark's markets: the full arrays are 2-9 % faster up to 100 x 50 and
@@ -348,7 +355,7 @@ def solve(
     try:
         with limit_threads():
             path = price_path(prob, max_pieces, stop_early=not full_path)
-            if path["stopped_at"] is not None and not _certified(path):
+            if path["stopped_at"] is not None and not certified_path(path):
                 # the bound that stopped the path reads a load the checks did not vouch for
                 path = price_path(prob, max_pieces)
     except (LinAlgError, PathError) as exc:
@@ -359,7 +366,7 @@ def solve(
     repaired = 0
     coarsest = max(path["piece_resolutions"])
     stop = path["stopped_at"]
-    if _certified(path):
+    if certified_path(path):
         status = "global_optimum"
         reason = (
             f"exact price path: {pieces} pieces, each checked at both ends (KKT violation "
@@ -434,6 +441,26 @@ def solve(
     return float(price), diag
 
 
+def proven_pieces(prob: PricingProblem) -> tuple[list[tuple[float, float, float, float]], bool]:
+    """The pieces of the whole price path, and whether they are proven.
+
+    The path as followed when every piece passes its end checks (:func:`certified_path`);
+    otherwise (or when it cannot be followed in double precision) the pieces of :func:`solve`
+    with ``full_path=True``, repaired or rebuilt from certified equilibria, proven when its
+    status is ``"global_optimum"``. For callers that read the whole curve (the joint profit of
+    :mod:`prillm.pricing.collusion`) rather than only its best point.
+    """
+    try:
+        with limit_threads():
+            path = price_path(prob)
+        if certified_path(path):
+            return list(path["pieces"]), True
+    except (LinAlgError, PathError):
+        pass
+    _, diag = solve(prob, full_path=True)
+    return list(diag["pieces"]), diag["status"] == "global_optimum"
+
+
 def _rebuilt(prob: PricingProblem, cause: Exception) -> tuple[float, dict[str, Any]]:
     """The optimum from the price range rebuilt from certified equilibria (the path failed)."""
     try:
@@ -484,8 +511,9 @@ def _rebuilt(prob: PricingProblem, cause: Exception) -> tuple[float, dict[str, A
     return float(price), diag
 
 
-def _certified(path: dict[str, Any]) -> bool:
-    """Whether every piece of ``path`` passed its checks, and the checks resolve the tolerance."""
+def certified_path(path: dict[str, Any]) -> bool:
+    """Whether every piece of a :func:`price_path` passed its end checks, and the checks resolve
+    the tolerance (:data:`CERTIFY_TOL`): then its best point is the proven optimum."""
     return path["kkt_max_violation"] <= CERTIFY_TOL and not any(
         r > CERTIFY_TOL for r in path["piece_resolutions"]
     )

@@ -42,6 +42,10 @@ class NashCertificate:
         The profile and each player's profit there (USD).
     best_prices, best_profits
         Each player's best response to the others and its profit (USD).
+    certified
+        Per player, whether its best response is the proven global optimum
+        (:attr:`~prillm.pricing.best_response.BestResponse.certified`). Where it is not, that
+        player's epsilon is only a lower bound (its best response may earn more still).
     """
 
     players: tuple[str, ...]
@@ -49,6 +53,7 @@ class NashCertificate:
     profits: np.ndarray
     best_prices: np.ndarray
     best_profits: np.ndarray
+    certified: np.ndarray
 
     @property
     def gains(self) -> np.ndarray:
@@ -80,11 +85,18 @@ class NashCertificate:
         """The largest relative epsilon over the players."""
         return float(self.relative.max())
 
+    @property
+    def proven(self) -> bool:
+        """Whether every best response is proven, so that :attr:`max_abs` is the epsilon itself
+        (otherwise a lower bound on it)."""
+        return bool(np.all(self.certified))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation, one entry per player."""
         return {
             "epsilon_abs_usd": self.max_abs,
             "epsilon_relative": self.max_relative,
+            "proven": self.proven,
             "players": id_rows(
                 self.players,
                 price=self.prices,
@@ -93,6 +105,7 @@ class NashCertificate:
                 best_response_profit_usd=self.best_profits,
                 epsilon_abs_usd=self.epsilon,
                 epsilon_relative=self.relative,
+                best_response_certified=[bool(c) for c in self.certified],
             ),
         }
 
@@ -103,8 +116,9 @@ def nash_certificate(
     """Every player's exact best-response gain at a price profile (the epsilon of epsilon-Nash).
 
     Each player's best response is :func:`best_response` (the certified global optimum of its
-    profit given the others' prices, by the exact price path); its profit and the profits at the
-    profile are then evaluated in the true game (:func:`prillm.solve_equilibrium`).
+    profit given the others' prices, by the exact price path; :attr:`NashCertificate.certified`
+    says where it could not be proven); its profit and the profits at the profile are then
+    evaluated in the true game (:func:`prillm.solve_equilibrium`).
 
     Parameters
     ----------
@@ -145,11 +159,13 @@ def nash_certificate(
     profits = game.profits(eq)
     best_p = prices.copy()
     best_v = profits.copy()
+    certified = np.ones(game.n_players, dtype=bool)
     for k, j in enumerate(game.players):
         br = best_response(game, prices, k)
+        certified[k] = br.certified
         if br.price != prices[k]:
             there = solve_equilibrium(market.with_price(j, br.price), game.prefs, warm_start=eq)
             best_p[k] = br.price
             best_v[k] = (br.price - game.marginal_costs[k]) * there.loads[j] / TOKENS_PER_PRICE_UNIT
-    cert = NashCertificate(game.player_ids, prices, profits, best_p, best_v)
+    cert = NashCertificate(game.player_ids, prices, profits, best_p, best_v, certified)
     return cert, eq
