@@ -25,6 +25,8 @@ import numpy as np
 
 from prillm._threads import limit_threads
 from prillm.pricing.affine import affine_support
+from prillm.pricing.exact import CERTIFY_TOL
+from prillm.pricing.path_system import RESOLUTION_FACTOR
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 
 __all__ = ["n_branches", "solve"]
@@ -77,8 +79,12 @@ def solve(
     price, diagnostics
         ``branches`` (of the market), ``enumerated`` (how many were enumerated),
         ``time_limit_reached``, ``feasible_branches`` (with a non-empty price interval),
-        ``best_support`` (as ``(user, provider)`` id pairs), ``path_profit`` and ``status``
-        (``"global_optimum"``: every branch was enumerated).
+        ``best_support`` (as ``(user, provider)`` id pairs), ``path_profit``,
+        ``check_resolution`` (what the branches' feasibility tests resolve, scaled units:
+        ``RESOLUTION_FACTOR eps sqrt(n + m) max K_j``, as the exact path's end checks) and
+        ``status`` (``"global_optimum"``: every branch was enumerated and the tests resolve
+        :data:`~prillm.pricing.exact.CERTIFY_TOL`; ``"not_certified"`` when they do not: a
+        capacity dwarfs the demand).
 
     Raises
     ------
@@ -136,6 +142,10 @@ def solve(
             p, v = maximise_quadratic_piece(prob, lo, hi, load_lo, float(aff.dloads[prob.s]))
             if v > best_v:
                 best_p, best_v, best_s = p, v, support
+    # what the feasibility tests resolve: a flow ``K_j (lambda_i - c_ij) - F_j`` carries the
+    # round-off of the exact path's end checks (:data:`~prillm.pricing.path_system.
+    # RESOLUTION_FACTOR`), over every provider (any branch may use any)
+    resolution = RESOLUTION_FACTOR * np.finfo(float).eps * math.sqrt(n + m) * float(prob.capa.max())
     users = np.flatnonzero(prob.active)
     pairs = (
         [
@@ -154,6 +164,14 @@ def solve(
     elif best_s is None:
         status = "not_certified"
         reason = f"none of the {total} KKT branches was feasible at any admissible price"
+    elif resolution > CERTIFY_TOL:
+        status = "not_certified"
+        reason = (
+            f"every one of the {total} KKT branches enumerated ({feasible} feasible on some "
+            "price interval), but their feasibility tests in double precision resolve only "
+            f"{resolution:.0e} (> {CERTIFY_TOL:.0e}; a capacity dwarfs the demand): a branch "
+            "may be misjudged; the best quadratic piece over those judged feasible"
+        )
     else:
         status = "global_optimum"
         reason = (
@@ -167,6 +185,7 @@ def solve(
         "feasible_branches": feasible,
         "best_support": pairs,
         "path_profit": best_v,
+        "check_resolution": resolution,
         "status": status,
         "reason": reason,
     }

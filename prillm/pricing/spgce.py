@@ -51,18 +51,19 @@ def solve(prob: PricingProblem) -> tuple[float, dict[str, Any]]:
     Returns
     -------
     price, diagnostics
-        ``model_profit`` (the surrogate's optimum, USD), ``model_breakpoints`` and ``status``
+        ``model_profit`` (the surrogate's optimum, USD), ``model_breakpoints``,
+        ``model_status`` (the exact method's status on the surrogate) and ``status``
         ``"converged"`` (the surrogate is solved exactly; the true game is not).
     """
     agg = aggregate_market(prob.market)
     sub = make_problem(agg, prob.prefs, prob.s, prob.p_max, prob.p_min, prob.marginal_cost)
     with limit_threads():
-        path = exact.price_path(sub)
-    price, value = path["best"]
+        price, path = exact.solve(sub)  # the path, repaired or rebuilt where it must be
     return float(price), {
-        "model_profit": value,
-        "model_breakpoints": len(path["breakpoints"]),
+        "model_profit": path["path_profit"],
+        "model_breakpoints": path["n_breakpoints"],
         "model_kkt_max_violation": path["kkt_max_violation"],
+        "model_status": path["status"],
         "status": "converged",
         "reason": (
             "exact optimum of the one-population surrogate (its price path, "
