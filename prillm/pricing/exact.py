@@ -123,14 +123,7 @@ from prillm.pricing.path_system import EMPTY, NearRoutes, PathSystem
 from prillm.pricing.problem import PricingProblem, maximise_quadratic_piece
 from prillm.pricing.support_bisection import bisection_path, repair_pieces
 
-__all__ = [
-    "NEAR_MIN_SIZE",
-    "PathError",
-    "certified_path",
-    "price_path",
-    "proven_pieces",
-    "solve",
-]
+__all__ = ["NEAR_MIN_SIZE", "PathError", "certified_path", "price_path", "proven_pieces", "solve"]
 
 #: Markets with at least this many routes run the ratio test over the routes near zero
 #: (measured on the benchmark's markets: the full arrays are 2-9 % faster up to 100 x 50 and
