@@ -268,3 +268,18 @@ def test_repair_hints_place_grid_points_only():
         assert len(other["breakpoints"]) == len(bare["breakpoints"])
     assert hinted["solves"] < bare["solves"]
     assert res.profit >= bare["best"][1] * (1 - 1e-12)
+
+
+def test_a_vanishing_capacity_beside_ordinary_ones_is_exact_and_quiet():
+    """Capacity 1e-300 next to 1e6: the double-double refinement overflows (terms beyond
+    1e300), its estimate is infinite, and the rational path answers, without a floating-point
+    warning on the way (18 overflow warnings before)."""
+    import warnings
+
+    market = Market(demand=[1e6, 3e5], price=[1.0, 2.0], capacity=[1e-300, 1e6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eq = solve_equilibrium(market, Preferences())
+    assert eq.path == "rational" and eq.certificate.certified
+    exact = exact_equilibrium(market, Preferences(), hint=eq.support)
+    assert flow_error(eq.flows, exact, market.demand) <= eq.certificate.flow_error <= 1e-300

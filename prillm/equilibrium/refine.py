@@ -137,7 +137,28 @@ def refine_support(
     Returns
     -------
     Refined
+        Where the double-double arithmetic overflows (terms beyond about ``1e300``: a capacity
+        of ``1e-300`` next to ordinary ones), the error estimate is infinite, so that the
+        caller's certificate fails and the exact rational path takes over; no floating-point
+        warning is raised on the way.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _refine(cost, cost_lo, capa, demand, support, lam, loads, system, steps, max_rounds)
+
+
+def _refine(
+    cost: np.ndarray,
+    cost_lo: np.ndarray,
+    capa: np.ndarray,
+    demand: np.ndarray,
+    support: np.ndarray,
+    lam: np.ndarray,
+    loads: np.ndarray,
+    system: str,
+    steps: int,
+    max_rounds: int,
+) -> Refined:
+    """The body of :func:`refine_support` (floating-point warnings silenced by the caller)."""
     s = support.copy()
     lam_lo = np.zeros_like(lam)
     lam = lam.copy()
@@ -186,7 +207,7 @@ def refine_support(
             floor *= capa
             floor *= 8.0 * _EPS * _EPS
             error += floor * a
-            if not settled:
+            if not settled or not np.isfinite(error).all():
                 error[:] = np.inf
             np.maximum(flows, 0.0, out=flows)
             return Refined(flows, lam, lam_lo, loads, s, error, rounds, kkt)
