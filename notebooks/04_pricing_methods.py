@@ -281,7 +281,11 @@ glue_figure("fig-pm-path", fig)
 #   Wardrop equilibrium {cite}`harks2021stackelberg`. Their price is then evaluated in the true
 #   game.
 # * **scip** — the same MPEC solved to global optimality by SCIP's spatial branch and bound:
-#   the ground truth for small markets.
+#   the ground truth for small markets. Its proof holds for the model up to SCIP's tolerances,
+#   so the result says "global optimum" only when the true game, at SCIP's price, earns SCIP's
+#   own bound (to $10^{-5}$); where a capacity dwarfs the demand the tolerances cannot resolve
+#   the game and it says "not certified". The brute force, likewise, states what its
+#   double-precision feasibility tests resolve.
 #
 # `prillm.experiments.price_with_methods` runs them all on one market and measures each
 # price in the true game ({numref}`tbl-pm-small`).
