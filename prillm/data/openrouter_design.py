@@ -94,6 +94,9 @@ class OpenRouterDesign:
         Planted congestion and latency weights of Eq. (1) (``w_p = 1``).
     utilisation
         ``q_0``, the planted utilisation of a model of typical throughput at its real volume.
+        Each model's ``q_j = q_0 v_bar / v_j`` is clipped to ``[0.3, 1.5]`` (the values used
+        are recorded in the panel's ``info["generated"]["target_utilisation"]``), so a ``q_0``
+        far outside that range gives every model the same bound.
     demand_sigma, demand_phi
         Stationary standard deviation and persistence of the AR(1) log-demand of each app.
     latency_jitter, user_latency_sigma
