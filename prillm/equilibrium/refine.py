@@ -102,6 +102,7 @@ def _column_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an overflow shows as an infinite estimate
 def refine_support(
     cost: np.ndarray,
     cost_lo: np.ndarray,
@@ -142,23 +143,6 @@ def refine_support(
         caller's certificate fails and the exact rational path takes over; no floating-point
         warning is raised on the way.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _refine(cost, cost_lo, capa, demand, support, lam, loads, system, steps, max_rounds)
-
-
-def _refine(
-    cost: np.ndarray,
-    cost_lo: np.ndarray,
-    capa: np.ndarray,
-    demand: np.ndarray,
-    support: np.ndarray,
-    lam: np.ndarray,
-    loads: np.ndarray,
-    system: str,
-    steps: int,
-    max_rounds: int,
-) -> Refined:
-    """The body of :func:`refine_support` (floating-point warnings silenced by the caller)."""
     s = support.copy()
     lam_lo = np.zeros_like(lam)
     lam = lam.copy()
