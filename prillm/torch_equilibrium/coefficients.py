@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from prillm.equilibrium import EquilibriumError
 from prillm.torch_equilibrium.kernel import (
     SupportSystem,
     adjoint,
@@ -67,7 +68,7 @@ class _FixedSupportEquilibrium(torch.autograd.Function):
         sysm = SupportSystem(a_last, capa)
         if not bool(sysm.ok.all()):
             bad = torch.nonzero(~sysm.ok).flatten().tolist()
-            raise ValueError(
+            raise EquilibriumError(
                 f"markets {bad}: the fixed-support KKT matrix is not numerically positive "
                 f"definite in {cost.dtype} (try float64, or linalg='numpy')"
             )
@@ -122,6 +123,9 @@ def equilibrium_from_coefficients(
     ------
     ValueError
         On wrong shapes, ``slope <= 0``, negative demand, non-finite values or a bad option.
+    prillm.equilibrium.EquilibriumError
+        With ``linalg="torch"``, when the torch factorisation of a market's fixed-support
+        system fails in the inputs' dtype (named with the markets).
 
     Examples
     --------

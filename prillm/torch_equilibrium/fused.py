@@ -28,13 +28,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from prillm.equilibrium import solve_active_set
 from prillm.equilibrium.kkt import solve_factored
 from prillm.torch_equilibrium.numpy_engine import (
     MarketAdjoint,
     Markets,
-    first_token_routes,
-    unsettled_bound,
+    solve_market,
     warn_unsettled,
 )
 
@@ -176,13 +174,9 @@ class _OneMarket:
                 )
         if warm is not None and warm.shape != (1, n, m):
             warm = None
-        res = solve_active_set(cost, slope, demand, None if warm is None else warm[0])
-        bound = unsettled_bound(res.flow_error)
+        res, support, bound = solve_market(cost, slope, demand, None if warm is None else warm[0])
         if bound is not None:
             warn_unsettled([(0, bound)])
-        support = res.support
-        if d_min <= 0:
-            support = first_token_routes(support, cost, slope, res.loads, demand)
         self.flows = res.flows
         self.support = support
         self.wanted = wanted

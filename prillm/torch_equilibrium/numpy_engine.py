@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 
-from prillm.equilibrium import DEFAULT_TOL, SupportKKT, solve_active_set
+from prillm.equilibrium import DEFAULT_TOL, ActiveSetResult, SupportKKT, solve_active_set
 from prillm.equilibrium.kkt import problem_scales, support_flows
 
-__all__ = ["MarketAdjoint", "Markets", "first_token_routes", "unsettled_bound", "warn_unsettled"]
+__all__ = ["MarketAdjoint", "Markets", "first_token_routes", "solve_market", "warn_unsettled"]
 
 
 def warn_unsettled(bounds: list[tuple[int, float]]) -> None:
@@ -40,12 +40,24 @@ def warn_unsettled(bounds: list[tuple[int, float]]) -> None:
     )
 
 
-def unsettled_bound(flow_error: np.ndarray | None) -> float | None:
-    """The engine's forward error bound when it exceeds ``DEFAULT_TOL`` (else ``None``)."""
-    if flow_error is None or flow_error.size == 0:
-        return None
-    bound = float(np.maximum.reduce(flow_error))
-    return bound if not bound <= DEFAULT_TOL else None
+def solve_market(
+    cost: np.ndarray, slope: np.ndarray, demand: np.ndarray, warm: np.ndarray | None = None
+) -> tuple[ActiveSetResult, np.ndarray, float | None]:
+    """One market by the engine, for the differentiable layers.
+
+    Returns
+    -------
+    result, support, unsettled
+        :func:`prillm.equilibrium.solve_active_set`'s result; the support of the derivative
+        (:func:`first_token_routes`: users without demand get their cheapest first token); and
+        the engine's forward error bound on the flows when it exceeds ``DEFAULT_TOL`` (for
+        :func:`warn_unsettled`), else ``None``.
+    """
+    res = solve_active_set(cost, slope, demand, warm)
+    support = first_token_routes(res.support, cost, slope, res.loads, demand)
+    err = res.flow_error
+    bound = float(np.maximum.reduce(err)) if err is not None and err.size else 0.0
+    return res, support, (bound if not bound <= DEFAULT_TOL else None)
 
 
 def first_token_routes(
@@ -60,9 +72,9 @@ def first_token_routes(
     The engine leaves a user without demand with an empty row; the route of its cheapest
     first token ``c_ij + k_j F_j`` is the support of the right derivative in its demand.
     """
-    empty = demand <= 0
-    if not empty.any():
+    if np.count_nonzero(demand) == demand.shape[0]:  # every user has demand (D >= 0)
         return support
+    empty = demand <= 0
     s = support.copy()
     marginal = cost[empty] + slope[None, :] * loads[None, :]
     s[np.flatnonzero(empty), np.argmin(marginal, axis=1)] = True
@@ -166,11 +178,9 @@ class Markets:
         unsettled = []
         for t in range(batch):
             c, k, d = cost[t], slope[t], demand[t]
-            res = solve_active_set(c, k, d, None if warm is None else warm[t])
-            bound = unsettled_bound(res.flow_error)
+            res, support, bound = solve_market(c, k, d, None if warm is None else warm[t])
             if bound is not None:
                 unsettled.append((t if ids is None else ids[t], bound))
-            support = first_token_routes(res.support, c, k, res.loads, d)
             self.supports[t] = support
             self.flows[t] = res.flows
             if not adjoint:
