@@ -66,3 +66,24 @@ def test_compare_calibration_methods_runs_the_registry_by_default(panel, monkeyp
     with pytest.raises(MarketError, match="methods: expected a list of method names"):
         cm.compare_calibration_methods(panel, panel, "alpha")
     assert not hasattr(cm, "ALL_METHODS")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_run_that_never_improves_on_its_start_says_so(optimizer):
+    """The result is the best point seen; when that is the start, the status says it (an
+    optimiser that only went uphill, e.g. Adam at a too large step on a badly scaled loss,
+    left a plain "80 steps" before)."""
+    import numpy as np
+
+    from prillm.calibration.fitting import run_optimiser
+
+    def uphill(u):  # a gradient of the wrong sign: every step raises the loss
+        return float(u @ u), -2.0 * u
+
+    run = run_optimiser(uphill, np.array([1.0, -0.5]), optimizer=optimizer, steps=5, lr=0.1)
+    assert run.loss == 1.25 and run.u.tolist() == [1.0, -0.5]
+    assert "no step lowered the loss below the start's" in run.status
+    honest = run_optimiser(
+        lambda u: (float(u @ u), 2.0 * u), np.array([1.0, -0.5]), optimizer=optimizer, steps=5
+    )
+    assert honest.loss < 1.25 and "no step lowered" not in honest.status

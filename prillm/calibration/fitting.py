@@ -53,7 +53,8 @@ class OptimiserRun:
     evaluations
         Number of loss-and-gradient evaluations.
     status
-        Why it stopped.
+        Why it stopped; it says so when no step lowered the loss below the start's (then
+        :attr:`u` is the start).
     """
 
     u: np.ndarray
@@ -61,6 +62,16 @@ class OptimiserRun:
     history: list[float]
     evaluations: int
     status: str
+
+
+def _run(u: np.ndarray, loss: float, history: list[float], evals: int, status: str) -> OptimiserRun:
+    """The run's result, its status saying so when no point tried improved on the start."""
+    if evals > 1 and not loss < history[0]:
+        status += (
+            "; no step lowered the loss below the start's, so the result is the start (try the "
+            "other optimizer, or a smaller lr)"
+        )
+    return OptimiserRun(u, loss, history, evals, status)
 
 
 @dataclass
@@ -218,7 +229,7 @@ def run_optimiser(
             if not np.isfinite(loss):
                 status = "the equilibrium failed at a step"
                 break
-        return OptimiserRun(best[1], float(best[0]), history, evals, status)
+        return _run(best[1], float(best[0]), history, evals, status)
 
     from scipy.optimize import OptimizeResult, minimize
 
@@ -245,7 +256,7 @@ def run_optimiser(
         callback=callback,
         options={"maxiter": steps, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 20},
     )
-    return OptimiserRun(best[1], float(best[0]), history, evals, str(res.message))
+    return _run(best[1], float(best[0]), history, evals, str(res.message))
 
 
 def finish(
