@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prillm import Preferences
+from prillm import Market, Preferences, solve_equilibrium
 from prillm.calibration import (
     IdentifiabilityWarning,
     calibrate,
@@ -18,6 +18,8 @@ from prillm.calibration import (
     scale_ray,
     scaled_loss,
 )
+from prillm.calibration.identifiability import congestion_finding
+from prillm.calibration.params import Parametrisation
 from prillm.data import Panel, RandomDesign, generate_planted_panel, load_panel
 
 TRUTH = Preferences(w_q=2.0, w_d=0.5, b=[1.0, 0.0, 2.0])
@@ -135,3 +137,46 @@ def test_a_loss_that_falls_along_the_ray_is_not_flat() -> None:
     rows = scale_profile(panel, far, [1 / 2, 2.0])
     assert rows[0]["relative"] < 1.0
     assert profile_finding(panel, far, Parametrisation(panel.provider_ids)) is None
+
+
+#: The planted preferences of :func:`_congestion_panel`.
+CONGESTION_TRUTH = Preferences(w_q=1.5, w_d=0.5, b=[0.9, 1.4, 2.2, 0.3])
+
+
+def _congestion_panel(capacity_scale: float) -> Panel:
+    """12 days of 5 users x 4 providers under :data:`CONGESTION_TRUTH`, observed with 20 %
+    noise; capacities ``capacity_scale`` times a fair share of the demand."""
+    rng = np.random.default_rng(0)
+    price, latency = rng.uniform(0.5, 5, (12, 4)), rng.uniform(0.2, 2, (5, 4))
+    demand = rng.uniform(1e6, 5e6, (12, 5))
+    capacity = capacity_scale * rng.uniform(0.5, 2, 4) * demand.sum(axis=1).mean() / 4
+    exact = np.stack(
+        [
+            solve_equilibrium(
+                Market(demand=demand[t], price=price[t], capacity=capacity, latency=latency),
+                CONGESTION_TRUTH,
+            ).flows
+            for t in range(12)
+        ]
+    )
+    observed = exact * np.exp(0.2 * rng.standard_normal(exact.shape) - 0.02)
+    return Panel(
+        price=price, capacity=capacity, latency=latency, demand=demand, flows=observed,
+        flow_totals="noisy",
+    )  # fmt: skip
+
+
+def test_a_negligible_congestion_leaves_w_q_unidentified():
+    """Capacities 1e6 x a fair share: every user takes one route, whatever w_q, so the loss
+    does not move with it (N * relative change 0 either way); at a fair share it moves a lot.
+    A fit that ends at such a point reports w_q as not identified."""
+    fair, huge = _congestion_panel(1.0), _congestion_panel(1e6)
+    param = Parametrisation(fair.provider_ids)
+    assert congestion_finding(fair, CONGESTION_TRUTH, param) is None
+    finding = congestion_finding(huge, CONGESTION_TRUTH, param)
+    assert finding is not None and finding["parameters"] == ["w_q"]
+    assert "changes it by 0 % at most" in finding["reason"]
+    with pytest.warns(IdentifiabilityWarning, match="w_q not identified"):
+        fit = calibrate(huge, init=CONGESTION_TRUTH, steps=0)
+    assert "w_q" in fit.not_identified
+    assert any("flat in w_q" in f["reason"] for f in fit.identifiability)

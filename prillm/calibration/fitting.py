@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from prillm.calibration.identifiability import data_findings, profile_finding, warn_findings
+from prillm.calibration.identifiability import (
+    congestion_finding,
+    data_findings,
+    profile_finding,
+    warn_findings,
+)
 from prillm.calibration.lp_init import default_start
 from prillm.calibration.metrics import fit_metrics
 from prillm.calibration.objective import CalibrationObjective
@@ -297,6 +302,10 @@ def finish(
             flat = profile_finding(panel, prefs, param)
             if flat is not None:
                 findings.append(flat)
+        if "w_q" not in {p for f in findings for p in f["parameters"]}:
+            flat_q = congestion_finding(panel, prefs, param)
+            if flat_q is not None:
+                findings.append(flat_q)
     warn_findings(findings, stacklevel=4)
     train = fit_metrics(predict_flows(panel, prefs), panel.flows)
     held = None if test is None else fit_metrics(predict_flows(test, prefs), test.flows)

@@ -27,8 +27,9 @@ looks at the loss along the ray after a fit: if a factor 2 either way changes th
 down) by less than noise of the fitted size can hide — a likelihood-ratio argument for Gaussian
 errors: ``N`` observed cells and a relative change ``delta`` of the sum of squares give the
 statistic ``N * delta``, compared with 3.84 (chi-square, 1 degree of freedom, 5 %) — the scale
-is reported as not identified. :func:`prillm.calibration.calibrate` runs both, warns with an
-:class:`IdentifiabilityWarning` naming the parameters, and records the findings in
+is reported as not identified; :func:`congestion_finding` does the same along ``w_q`` alone
+(flat where the capacities dwarf the demand). :func:`prillm.calibration.calibrate` runs them,
+warns with an :class:`IdentifiabilityWarning` naming the parameters, and records the findings in
 :attr:`CalibrationResult.identifiability`.
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +50,7 @@ from prillm.market import MarketError, Preferences
 __all__ = [
     "CHI2_1_95",
     "IdentifiabilityWarning",
+    "congestion_finding",
     "data_findings",
     "profile_finding",
     "scale_profile",
@@ -216,6 +219,38 @@ def profile_finding(
         f"{1 / factor:g} or {factor:g} (b adjusted) changes it by {pct:.3g} % at most, less "
         f"than noise of the fitted size hides on {cells} cells (N * relative change < "
         f"{CHI2_1_95:.2f})",
+    }
+
+
+def congestion_finding(
+    panel: Panel, prefs: Preferences, param: Parametrisation, *, factor: float = 2.0
+) -> dict[str, Any] | None:
+    """A finding if the loss is flat in ``w_q`` alone at fitted ``prefs``, else ``None``.
+
+    Where every capacity dwarfs the demand, congestion is negligible against the costs and the
+    flows hardly depend on ``w_q``: scaling it by ``1/factor`` or ``factor`` (the rest fixed)
+    then changes the loss by less than noise of the fitted size can hide, by the test of
+    :func:`profile_finding`. Only asked when the fit learns ``w_q``.
+    """
+    if "w_q" not in set(param.fit):
+        return None
+    base = scaled_loss(panel, prefs)
+    change = max(
+        abs(scaled_loss(panel, replace(prefs, w_q=prefs.w_q * f)) - base)
+        for f in (1.0 / factor, factor)
+    )
+    cells = int((panel.demand > 0).sum()) * panel.n_providers
+    if base > 0 and cells * change / base >= CHI2_1_95:
+        return None
+    if base == 0 and change > 0:
+        return None
+    pct = 100.0 * change / base if base > 0 else 0.0
+    return {
+        "parameters": ["w_q"],
+        "reason": f"the loss is flat in w_q: scaling it by {1 / factor:g} or {factor:g} "
+        f"changes it by {pct:.3g} % at most, less than noise of the fitted size hides on "
+        f"{cells} cells (congestion is negligible against the costs: the capacities dwarf "
+        "the demand)",
     }
 
 
