@@ -191,6 +191,18 @@ def data_findings(panel: Panel, param: Parametrisation) -> list[dict[str, Any]]:
     return findings
 
 
+def _flat(panel: Panel, base: float, change: float) -> tuple[int, float] | None:
+    """The likelihood-ratio test of the module docstring: ``None`` when a change of the loss
+    from ``base`` by ``change`` is more than noise of the fitted size hides, else the number of
+    cells ``N`` and the change in percent."""
+    cells = int((panel.demand > 0).sum()) * panel.n_providers
+    if base > 0 and cells * change / base >= CHI2_1_95:
+        return None
+    if base == 0 and change > 0:
+        return None
+    return cells, (100.0 * change / base if base > 0 else 0.0)
+
+
 def profile_finding(
     panel: Panel, prefs: Preferences, param: Parametrisation, *, factor: float = 2.0
 ) -> dict[str, Any] | None:
@@ -207,12 +219,10 @@ def profile_finding(
     rows = scale_profile(panel, prefs, (1.0 / factor, factor), scaled=scaled)
     base = scaled_loss(panel, prefs)
     change = max(abs(r["loss"] - base) for r in rows)  # a fall counts: then the scale matters
-    cells = int((panel.demand > 0).sum()) * panel.n_providers
-    if base > 0 and cells * change / base >= CHI2_1_95:
+    flat = _flat(panel, base, change)
+    if flat is None:
         return None
-    if base == 0 and change > 0:
-        return None
-    pct = 100.0 * change / base if base > 0 else 0.0
+    cells, pct = flat
     return {
         "parameters": scaled,
         "reason": f"the loss is flat along the scale ray: scaling {', '.join(scaled)} by "
@@ -239,12 +249,10 @@ def congestion_finding(
         abs(scaled_loss(panel, replace(prefs, w_q=prefs.w_q * f)) - base)
         for f in (1.0 / factor, factor)
     )
-    cells = int((panel.demand > 0).sum()) * panel.n_providers
-    if base > 0 and cells * change / base >= CHI2_1_95:
+    flat = _flat(panel, base, change)
+    if flat is None:
         return None
-    if base == 0 and change > 0:
-        return None
-    pct = 100.0 * change / base if base > 0 else 0.0
+    cells, pct = flat
     return {
         "parameters": ["w_q"],
         "reason": f"the loss is flat in w_q: scaling it by {1 / factor:g} or {factor:g} "
