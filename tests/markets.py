@@ -1,6 +1,9 @@
-"""Random and degenerate markets for the tests (hypothesis strategies and plain generators)."""
+"""Random and degenerate markets for the tests (hypothesis strategies and plain generators), and
+the recorded markets of ``tests/stress_markets/``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from hypothesis import strategies as st
@@ -8,7 +11,20 @@ from hypothesis import strategies as st
 from prillm import Market, Preferences
 from prillm.synthetic import random_market
 
-__all__ = ["markets", "random_market"]
+__all__ = ["STRESS_MARKETS", "markets", "random_market", "stress_market"]
+
+#: Market files (the library's own format, floats at full precision) of markets drawn by
+#: ``scripts/stress_equilibrium.py`` on which a method once answered wrongly or raised; each
+#: test that reads one says what happened there.
+STRESS_MARKETS = Path(__file__).with_name("stress_markets")
+
+
+def stress_market(name: str) -> tuple[Market, Preferences]:
+    """The market and preferences of ``tests/stress_markets/<name>.json``."""
+    path = STRESS_MARKETS / f"{name}.json"
+    prefs = Market.preferences_from_json(path)
+    assert prefs is not None, f"{path} holds no preferences"
+    return Market.from_json(path), prefs
 
 
 @st.composite

@@ -24,7 +24,7 @@ from prillm.pricing.path_system import TOL, zero_tolerance
 from prillm.pricing.problem import make_problem
 from prillm.pricing.support_bisection import repair_pieces
 
-from .markets import random_market
+from .markets import random_market, stress_market
 
 
 def _former_tolerance(support, demand, capa, rows=None, cols=None):
@@ -250,54 +250,14 @@ def test_checks_below_their_resolution_do_not_certify() -> None:
 #: failed: a support's matrix not numerically positive definite, and round-off chattering past
 #: 300 pieces. Before the rebuild, ``optimal_price`` raised a bare LinAlgError / PathError.
 _UNFOLLOWABLE = [
-    (
-        {
-            "demand": [354.87228991540377, 6329.858216215585],
-            "price": [4166.530472690549, 4695.634934455665, 2723.001423202781],
-            "capacity": [87.63086219695771, 1.6370052915967374e16, 1.4261199940647696e16],
-            "latency": [
-                [1.174969315744191, 0.41029597201185575, 1.069214634733117],
-                [1.8086685020790345, 1.012364838489349, 1.6541776019972745],
-            ],
-        },
-        {
-            "w_q": 0.0003583760120822205,
-            "w_d": 0.7202386126644783,
-            "b": [0.895964003010557, 4.417588078262086, 0.6159581390718866],
-        },
-        "not positive definite",
-    ),
-    (
-        {
-            "demand": [
-                168.5628452066321, 39.087567958385705, 172.02119519722802,
-                39.78991495832408, 101118.34138778503,
-            ],
-            "price": [3979.2126076716218, 3412.687572096027],
-            "capacity": [215212.47326056988, 27029157398954.23],
-            "latency": [
-                [1.9489094377664475, 1.78760234529542],
-                [0.4378859209440076, 0.31068869923759657],
-                [0.9847299355385803, 1.1482252221709728],
-                [0.6934541419269933, 1.1828686743141028],
-                [1.3563661423682454, 1.6292494139586042],
-            ],
-        },
-        {
-            "w_q": 4.979129144791843e-06,
-            "w_d": 0.06480661636753382,
-            "b": [1.2108413565747567, 3.2255557683643254],
-        },
-        "more than 300 pieces",
-    ),
-]  # fmt: skip
+    ("unfollowable_singular", "not positive definite"),
+    ("unfollowable_chatter", "more than 300 pieces"),
+]
 
 
-@pytest.mark.parametrize("market_kw, prefs_kw, cause", _UNFOLLOWABLE)
-def test_a_path_that_cannot_be_followed_is_rebuilt_from_certified_equilibria(
-    market_kw, prefs_kw, cause
-):
-    market, prefs = Market(**market_kw), Preferences(w_p=1.0, **prefs_kw)
+@pytest.mark.parametrize("name, cause", _UNFOLLOWABLE)
+def test_a_path_that_cannot_be_followed_is_rebuilt_from_certified_equilibria(name, cause):
+    market, prefs = stress_market(name)
     res = optimal_price(market, prefs, 0, method="exact")
     d = res.diagnostics
     assert cause in d["path_error"] and "rebuilt" in res.reason and cause in res.reason
@@ -357,43 +317,12 @@ def test_prillm_price_states_an_uncertified_optimum_as_it_is(tmp_path, capsys, m
 #: demand): their pieces are so steep that rounding a piece's midpoint price moved the load by
 #: up to 1e-5 of the demand, which the midpoint check read as a misread support
 #: (``not_certified``). It now interpolates at the rounded midpoint.
-_STEEP = [
-    (
-        {
-            "demand": [369705.7603314827],
-            "price": [6.126266028359693, 14.297321255246642],
-            "capacity": [18185215213738.46, 3711940642148603.0],
-            "latency": [[1.5775422802973103, 0.02803351738407467]],
-        },
-        {
-            "w_q": 3.0430463414660758,
-            "w_d": 0.4869677313486108,
-            "b": [1.07778219705799, 1.4182255679484008],
-        },
-    ),
-    (
-        {
-            "demand": [339610.28037658206, 679919.6650615063, 672432.8134633588],
-            "price": [0.168665978507338, 6.595429895053634, 14.836441638309015],
-            "capacity": [5.427616656440863e16, 4.221378735388517e18, 3069351533869808.0],
-            "latency": [
-                [0.685400999958951, 1.3159102099884763, 0.23512533381412082],
-                [1.2932494375354264, 0.770306173153896, 1.8921665335972069],
-                [0.14266496743106138, 0.7211459364658916, 1.5349002369644693],
-            ],
-        },
-        {
-            "w_q": 0.6681618558833783,
-            "w_d": 0.320137269249694,
-            "b": [1.9611461914283568, 2.3123459838417375, 1.6719260162886722],
-        },
-    ),
-]  # fmt: skip
+_STEEP = ["steep_1x2", "steep_3x3"]
 
 
-@pytest.mark.parametrize("market_kw, prefs_kw", _STEEP)
-def test_steep_pieces_are_judged_at_their_rounded_midpoint(market_kw, prefs_kw):
-    market, prefs = Market(**market_kw), Preferences(w_p=1.0, **prefs_kw)
+@pytest.mark.parametrize("name", _STEEP)
+def test_steep_pieces_are_judged_at_their_rounded_midpoint(name):
+    market, prefs = stress_market(name)
     res = optimal_price(market, prefs, 0, method="exact")
     assert res.status == "global_optimum", res.reason
     grid = np.linspace(res.p_min, res.p_max, 300)
