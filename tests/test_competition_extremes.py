@@ -86,3 +86,15 @@ def test_unproven_line_searches_are_not_a_coordinatewise_optimum(monkeypatch):
     _force_unproven(monkeypatch)
     res = collusive_prices(market, prefs, players, p_bounds=(0.5, 2.0))
     assert res.status == "not_certified" and "not proven" in res.reason
+
+
+def test_a_cycle_with_unproven_best_responses_says_its_epsilon_is_a_lower_bound(monkeypatch):
+    from .test_competition import _cycling_duopoly
+
+    market, prefs = _cycling_duopoly()
+    proven = price_equilibrium(market, prefs, max_rounds=60)
+    assert proven.status == "cycle" and "lower bound" not in proven.reason
+    _force_unproven(monkeypatch)
+    res = price_equilibrium(market, prefs, max_rounds=60)
+    assert res.status != "converged" and "a lower bound" in res.reason
+    assert not res.certificate.proven

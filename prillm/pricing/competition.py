@@ -402,15 +402,18 @@ def price_equilibrium(
                 status = "converged"
             else:
                 reason = f"still moving after {max_rounds} rounds"
-    if status == "converged" and not cert.proven:
+    # the players whose best response at the returned prices could not be proven
+    unproven = ", ".join(
+        repr(p) for p, c in zip(game.player_ids, cert.certified, strict=True) if not c
+    )
+    if status == "converged" and unproven:
         status = "not_certified"
-        unproven = [p for p, c in zip(game.player_ids, cert.certified, strict=True) if not c]
         reason = (
             f"every computed best-response gain is within tol={tol:g} of its profit "
             f"(largest relative epsilon {cert.max_relative:.2e}) after {len(history) - 1} "
-            f"rounds, but the best responses of {', '.join(repr(p) for p in unproven)} could "
-            "not be proven global optima (their price paths failed the checks and the repair "
-            "from certified equilibria did not check out): the epsilon is a lower bound"
+            f"rounds, but the best responses of {unproven} could not be proven global optima "
+            "(their price paths failed the checks and the repair from certified equilibria "
+            "did not check out): the epsilon is a lower bound"
         )
     elif status == "converged":
         reason = (
@@ -422,6 +425,11 @@ def price_equilibrium(
             f"; at the returned prices the largest relative epsilon is "
             f"{cert.max_relative:.3g} (player {game.player_ids[int(np.argmax(cert.relative))]!r})"
         )
+        if unproven:
+            reason += (
+                f", a lower bound: the best responses of {unproven} could not be proven global "
+                "optima"
+            )
     if clipped is not None:
         reason += f"; {clip_note(clipped)}"
     return PriceEquilibrium(
