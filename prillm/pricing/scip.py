@@ -155,7 +155,7 @@ def solve(
         )
         # The proof is about the model with its tolerances, whose feasible set contains the
         # true game's equilibria: its bound is at least the true optimum. The price is the
-        # global optimum when the true game earns that bound there (up to the gap); where the
+        # global optimum when the true game earns that bound there (to PROOF_SLACK); where the
         # tolerances do not resolve the game (a capacity dwarfs the demand, a flow is K_j
         # times a reduced cost under feastol) the model's solution is not the equilibrium
         bound = float(model.getDualbound())
